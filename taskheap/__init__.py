@@ -1,0 +1,37 @@
+"""taskheap: a fast, lossless distributed task queue."""
+
+from .app import App, QueueConfig
+from .errors import (
+    BackendError,
+    ConfigError,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    PayloadError,
+    TaskheapError,
+    UnknownTask,
+)
+from .handle import JobHandle
+from .job import JobInfo, JobState
+from .retry import Backoff
+from .task import JobSpec, Task
+
+__all__ = [
+    "App",
+    "BackendError",
+    "Backoff",
+    "ConfigError",
+    "JobCancelled",
+    "JobFailed",
+    "JobHandle",
+    "JobInfo",
+    "JobNotFound",
+    "JobSpec",
+    "JobState",
+    "PayloadError",
+    "QueueConfig",
+    "Task",
+    "TaskheapError",
+    "UnknownTask",
+]
+__version__ = "0.1.0"

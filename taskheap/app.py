@@ -1,0 +1,181 @@
+"""App: the task registry and the enqueue API. Owns one Backend, opened on first use."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
+
+from .admin import Admin
+from .backends import open_backend
+from .backends.base import Backend, NewJob
+from .clock import Clock, SystemClock
+from .codec import DEFAULT_MAX_PAYLOAD, encode_payload
+from .handle import JobHandle
+from .job import IdGenerator
+from .retry import Backoff
+from .task import JobOptions, JobSpec, Task
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_URL = "sqlite:///taskheap.db"
+DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
+
+
+class TaskDecorator(Protocol):
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """A queue's ranking rule. With `aging` (seconds), rank = enqueue time + priority × aging,
+    so a job waiting `aging` seconds overtakes one a priority step better: nothing starves."""
+
+    name: str
+    aging: float | None = None
+
+    def rank(self, priority: int, enqueued_at: float) -> float:
+        if self.aging is None:
+            return float(priority)
+        return enqueued_at + priority * self.aging
+
+
+class App:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        lease: float = 30.0,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        clock: Clock | None = None,
+    ) -> None:
+        if lease <= 0:
+            raise ValueError(f"lease must be > 0 seconds, got {lease}")
+        self.url = url or os.environ.get("TASKHEAP_URL") or DEFAULT_URL
+        self.lease = lease
+        self.result_ttl = result_ttl
+        self.max_payload = max_payload
+        self.clock = clock or SystemClock()
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.queues: dict[str, QueueConfig] = {}
+        self._ids = IdGenerator()
+        self._backend: Backend | None = None
+        self._backend_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<App {self.url}>"
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    self._backend = open_backend(self.url)
+        return self._backend
+
+    @property
+    def admin(self) -> Admin:
+        return Admin(self)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # -- declaring ----------------------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 5,
+        retries: int = 3,
+        backoff: float | Backoff = 1.0,
+        timeout: float | None = None,
+    ) -> TaskDecorator: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 5,
+        retries: int = 3,
+        backoff: float | Backoff = 1.0,
+        timeout: float | None = None,
+    ) -> Any:
+        options = JobOptions(queue, priority, retries, Backoff.coerce(backoff), timeout)
+
+        def register(fn: Callable[..., Any]) -> Task[Any, Any]:
+            task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            if task_name in self.tasks and self.tasks[task_name].fn is not fn:
+                raise ValueError(f"task name {task_name!r} is already registered")
+            task = Task(self, fn, task_name, options)
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def queue(self, name: str, *, aging: float | None = None) -> QueueConfig:
+        """Configure a queue's ranking. Producers of that queue must declare the same config."""
+        if aging is not None and aging <= 0:
+            raise ValueError(f"aging must be > 0 seconds, got {aging}")
+        config = QueueConfig(name, aging)
+        self.queues[name] = config
+        return config
+
+    # -- enqueueing ---------------------------------------------------------------------
+    def enqueue(self, spec: JobSpec) -> JobHandle:
+        (handle,) = self.enqueue_many([spec])
+        return handle
+
+    def enqueue_many(self, specs: Iterable[JobSpec]) -> list[JobHandle]:
+        """Enqueue many jobs in one round trip; nothing is enqueued if any is invalid."""
+        now = self.clock.now()
+        jobs = [self._new_job(spec, now) for spec in specs]
+        if jobs:
+            self.backend.enqueue(jobs)
+        return [JobHandle(self, job.id) for job in jobs]
+
+    def _new_job(self, spec: JobSpec, now: float) -> NewJob:
+        o = spec.options
+        queue = self.queues.get(o.queue) or QueueConfig(o.queue)
+        default_backoff = o.backoff == Backoff()
+        return NewJob(
+            id=self._ids.new(),
+            task=spec.task,
+            queue=o.queue,
+            priority=o.priority,
+            rank=queue.rank(o.priority, now),
+            payload=encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload),
+            enqueued_at=now,
+            run_at=o.run_at(now),
+            retries=o.retries,
+            backoff=None if default_backoff else o.backoff.to_json(),
+            timeout=o.timeout,
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> JobHandle:
+        return JobHandle(self, job_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by queue and state, and the workers: the JSON of `taskheap status --json`."""
+        return self.admin.stats()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until no job is queued, scheduled, retrying or running (tests, scripts)."""
+        deadline = time.monotonic() + timeout
+        while self.admin.active_count() > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jobs still active after {timeout}s")
+            time.sleep(0.02)

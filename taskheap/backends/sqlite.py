@@ -1,0 +1,451 @@
+"""Embedded backend: one SQLite file in WAL mode, shared by many worker processes on one host.
+
+Every state change is one short IMMEDIATE transaction; claim is one UPDATE … RETURNING over a
+partial index of queued jobs ordered by (queue, rank, id), so claim, complete and retry are
+O(log n) in queue depth. Connections are per thread. Idle workers watch `PRAGMA data_version`
+(a read of the shared WAL index, no disk I/O), which changes whenever another connection commits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import BackendError, ConfigError
+from ..job import JobState
+from .base import (
+    ClaimedJob,
+    Completion,
+    Counts,
+    Failure,
+    JobQuery,
+    JobRecord,
+    Lease,
+    NewJob,
+    WorkerInfo,
+)
+
+_MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        task TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        rank REAL NOT NULL,
+        state TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL,
+        backoff TEXT,
+        timeout REAL,
+        enqueued_at REAL NOT NULL,
+        run_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        lease_until REAL,
+        token TEXT,
+        worker TEXT,
+        result TEXT,
+        error TEXT,
+        traceback TEXT
+    );
+    CREATE INDEX jobs_runnable ON jobs (queue, rank, id) WHERE state = 'queued';
+    CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('scheduled', 'retrying');
+    CREATE INDEX jobs_leases ON jobs (lease_until) WHERE state = 'running';
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'cancelled');
+    CREATE INDEX jobs_by_queue_state ON jobs (queue, state, id);
+    CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        concurrency INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        jobs TEXT NOT NULL
+    );
+    """,
+)
+
+_RECORD_COLUMNS = (
+    "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
+    "started_at, finished_at, worker, result, error, traceback"
+)
+_CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
+_WAITING = "state IN ('scheduled', 'retrying')"
+
+
+def parse_path(url: str) -> tuple[str, dict[str, str]]:
+    """`sqlite:///rel.db` or `sqlite:////abs.db` -> (path, options)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc:
+        raise ConfigError(f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db")
+    path = unquote(parts.path[1:])
+    if not path or path == ":memory:":
+        raise ConfigError(
+            f"bad SQLite URL {url!r}: name a database file (workers in other processes share it)"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"bad SQLite URL {url!r}: directory {directory} does not exist")
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return path, options
+
+
+class SQLiteBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path, options = parse_path(url)
+        self.poll_interval = float(options.get("poll", 0.005))
+        self.busy_timeout_ms = int(float(options.get("timeout", 30.0)) * 1000)
+        self.synchronous = options.get("synchronous", "NORMAL").upper()
+        if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigError(f"bad SQLite URL {url!r}: synchronous must be NORMAL, FULL, EXTRA or OFF")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._paused_cache: tuple[int, frozenset[str]] | None = None
+
+    # -- connections and transactions ---------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self.path!r}: {exc}") from None
+        if mode.lower() != "wal":
+            raise BackendError(f"SQLite database {self.path!r} could not be put in WAL mode")
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise BackendError(f"SQLite database {self.path!r}: {exc}") from None
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise BackendError(f"SQLite database {self.path!r}: {exc}") from None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise BackendError(f"SQLite database {self.path!r}: {exc}") from None
+
+    def migrate(self) -> None:
+        with self._write() as conn:
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise BackendError(f"{self.path!r} is not a taskheap SQLite database: {exc}") from None
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    # -- producers ----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        rows = [
+            (
+                j.id,
+                j.task,
+                j.queue,
+                j.priority,
+                j.rank,
+                JobState.QUEUED if j.run_at is None else JobState.SCHEDULED,
+                j.payload,
+                j.retries,
+                j.backoff,
+                j.timeout,
+                j.enqueued_at,
+                j.run_at,
+            )
+            for j in jobs
+        ]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries,"
+                " backoff, timeout, enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    # -- workers ------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
+    ) -> list[ClaimedJob]:
+        now = time.time() if now is None else now
+        active = [q for q in queues if q not in self.paused()]
+        if not active or limit <= 0 or not self._may_have_work(active, now):
+            return []
+        with self._write() as conn:
+            conn.execute(
+                f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?",
+                (now,),
+            )
+            rows = conn.execute(
+                _claim_sql(len(active)), (now, now + lease, worker, limit, *active)
+            ).fetchall()
+        rows.sort()
+        return [ClaimedJob(*row[2:]) for row in rows]
+
+    def _may_have_work(self, queues: list[str], now: float) -> bool:
+        """A read-only look first, so idle workers never take the write lock."""
+        marks = ",".join("?" * len(queues))
+        row = self._read(
+            f"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND queue IN ({marks}))"
+            f" OR EXISTS (SELECT 1 FROM jobs WHERE {_WAITING} AND run_at <= ?)",
+            (*queues, now),
+        )
+        return bool(row[0][0])
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
+    ) -> set[str]:
+        now = time.time() if now is None else now
+        owned = set()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    worker.id,
+                    worker.host,
+                    worker.pid,
+                    json.dumps(worker.queues),
+                    worker.concurrency,
+                    worker.started_at,
+                    now,
+                    json.dumps(worker.jobs),
+                ),
+            )
+            for job_id, token in leases:
+                cur = conn.execute(
+                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND token = ? AND state = 'running'",
+                    (now + lease, job_id, token),
+                )
+                if cur.rowcount:
+                    owned.add(job_id)
+        return owned
+
+    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        accepted = []
+        with self._write() as conn:
+            for job_id, token, result in done:
+                cur = conn.execute(
+                    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, token = NULL,"
+                    " lease_until = NULL WHERE id = ? AND token = ? AND state = 'running'",
+                    (result, now, job_id, token),
+                )
+                if cur.rowcount:
+                    accepted.append(job_id)
+        return accepted
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        accepted = []
+        with self._write() as conn:
+            for job_id, token, error, traceback, retry_at in failures:
+                state = JobState.DEAD if retry_at is None else JobState.RETRYING
+                cur = conn.execute(
+                    "UPDATE jobs SET state = ?, run_at = ?, finished_at = ?, error = ?,"
+                    " traceback = ?, token = NULL, lease_until = NULL"
+                    " WHERE id = ? AND token = ? AND state = 'running'",
+                    (state, retry_at, now if retry_at is None else None, error, traceback, job_id, token),
+                )
+                if cur.rowcount:
+                    accepted.append(job_id)
+        return accepted
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, token = NULL,"
+                " lease_until = NULL, worker = NULL WHERE id = ? AND token = ? AND state = 'running'",
+                leases,
+            )
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        conn = self._conn()
+        deadline = time.monotonic() + timeout
+        (next_due,) = self._read(f"SELECT MIN(run_at) FROM jobs WHERE {_WAITING}")[0]
+        if next_due is not None:
+            deadline = min(deadline, time.monotonic() + max(next_due - time.time(), 0.0))
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        while time.monotonic() < deadline:
+            time.sleep(self.poll_interval)
+            if conn.execute("PRAGMA data_version").fetchone()[0] != version:
+                return
+
+    def unregister(self, worker: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE id = ?", (worker,))
+
+    # -- maintenance --------------------------------------------------------------------
+    def promote_due(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?",
+                (now,),
+            ).rowcount
+
+    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
+        now = time.time() if now is None else now
+        rows = self._read(
+            f"SELECT {_CLAIMED_COLUMNS} FROM jobs WHERE state = 'running' AND lease_until < ?"
+            " ORDER BY lease_until LIMIT ?",
+            (now, limit),
+        )
+        return [ClaimedJob(*row) for row in rows]
+
+    def prune(self, finished_before: float, limit: int) -> int:
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE state IN"
+                " ('succeeded', 'cancelled') AND finished_at < ? LIMIT ?)",
+                (finished_before, limit),
+            ).rowcount
+
+    def forget_workers(self, seen_before: float) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
+
+    # -- reads and admin writes ---------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._read(f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _record(rows[0]) if rows else None
+
+    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        where, params = _where(query)
+        rows = self._read(
+            f"SELECT {_RECORD_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?",
+            (*params, query.limit),
+        )
+        return [_record(row) for row in rows]
+
+    def counts(self) -> Counts:
+        counts: Counts = {name: {} for (name,) in self._read("SELECT name FROM queues")}
+        for queue, state, n in self._read("SELECT queue, state, COUNT(*) FROM jobs GROUP BY queue, state"):
+            counts.setdefault(queue, {})[state] = n
+        return counts
+
+    def workers(self) -> list[WorkerInfo]:
+        rows = self._read("SELECT * FROM workers ORDER BY started_at")
+        return [
+            WorkerInfo(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], json.loads(r[7])) for r in rows
+        ]
+
+    def replay(self, query: JobQuery, now: float | None = None) -> int:
+        where, params = _where(query, JobState.DEAD)
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = NULL, finished_at = NULL,"
+                f" worker = NULL WHERE rowid IN (SELECT rowid FROM jobs {where} LIMIT ?)",
+                (*params, query.limit),
+            ).rowcount
+
+    def purge(self, query: JobQuery) -> int:
+        where, params = _where(query)
+        with self._write() as conn:
+            return conn.execute(
+                f"DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs {where} LIMIT ?)",
+                (*params, query.limit),
+            ).rowcount
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            return bool(
+                conn.execute(
+                    "UPDATE jobs SET state = 'cancelled', finished_at = ?, run_at = NULL"
+                    " WHERE id = ? AND state IN ('queued', 'scheduled', 'retrying')",
+                    (now, job_id),
+                ).rowcount
+            )
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO queues (name, paused) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                (queue, int(paused)),
+            )
+
+    def paused(self) -> set[str]:
+        return {name for (name,) in self._read("SELECT name FROM queues WHERE paused = 1")}
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(queue_count: int) -> str:
+    """Claim across queues: each queue's best ?4 from its index, merged, the best ?4 kept.
+
+    Parameters: ?1 now, ?2 lease expiry, ?3 worker, ?4 limit, ?5… the queues.
+    """
+    per_queue = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT rowid AS r, rank, id FROM jobs WHERE queue = ?{5 + n}"
+        " AND state = 'queued' ORDER BY rank, id LIMIT ?4)"
+        for n in range(queue_count)
+    )
+    return (
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
+        " lease_until = ?2, worker = ?3, started_at = COALESCE(started_at, ?1)"
+        f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
+        f" RETURNING rank, id, {_CLAIMED_COLUMNS}"
+    )
+
+
+def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.ids is not None:
+        clauses.append(f"id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    for column, value in (("queue", query.queue), ("state", state or query.state), ("task", query.task)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    record = JobRecord(*row)
+    record.state = JobState(record.state)
+    return record

@@ -1,0 +1,108 @@
+"""Commands that run or feed work: worker, enqueue, status, demo."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from ..task import JobOptions, JobSpec
+from ..worker import Worker
+from .context import Env, pass_env
+
+
+@click.command()
+@click.option("-c", "--concurrency", default=4, show_default=True, help="Jobs run at once.")
+@click.option("-q", "--queues", default="default", show_default=True, help="Comma-separated queues to serve.")
+@click.option(
+    "--pool",
+    type=click.Choice(["thread", "process"]),
+    default="thread",
+    show_default=True,
+    help="process: each slot a child process, killed on timeout.",
+)
+@click.option("--burst", is_flag=True, help="Exit 0 once the queues hold no active job.")
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
+)
+@pass_env
+def worker(env: Env, concurrency: int, queues: str, pool: str, burst: bool, grace: float) -> int:
+    """Run a worker process."""
+    app_path = env.require_app_path()
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    return Worker(
+        env.app, queues=names, concurrency=concurrency, pool=pool, app_path=app_path, burst=burst, grace=grace
+    ).run()
+
+
+@click.command()
+@click.argument("task")
+@click.option("--args", "args_json", default="[]", help="JSON list of positional arguments.")
+@click.option("--kwargs", "kwargs_json", default="{}", help="JSON object of keyword arguments.")
+@click.option("--priority", type=int, help="0..1000, lower runs first.")
+@click.option("--delay", type=float, help="Seconds before the job is due.")
+@click.option("--queue", help="Queue name (default: the task's, else 'default').")
+@pass_env
+def enqueue(
+    env: Env,
+    task: str,
+    args_json: str,
+    kwargs_json: str,
+    priority: int | None,
+    delay: float | None,
+    queue: str | None,
+) -> None:
+    """Enqueue a job of TASK by name; prints its id."""
+    args, kwargs = _json_arg("--args", args_json, list), _json_arg("--kwargs", kwargs_json, dict)
+    app = env.app
+    known = app.tasks.get(task)
+    options = known.defaults if known else JobOptions()
+    overrides = {
+        k: v for k, v in (("priority", priority), ("delay", delay), ("queue", queue)) if v is not None
+    }
+    try:
+        options = options.with_overrides(overrides)
+        handle = app.enqueue(JobSpec(task, tuple(args), kwargs, options))
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(handle.id)
+
+
+def _json_arg(name: str, text: str, kind: type) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise click.BadParameter(f"{name} must be a JSON {'list' if kind is list else 'object'}")
+    return value
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
+@pass_env
+def status(env: Env, as_json: bool) -> None:
+    """Counts per queue and state, and the live workers."""
+    stats = env.app.stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    from ..views import render_status
+
+    click.echo(render_status(stats, now=time.time()))
+
+
+@click.command()
+@click.option("--jobs", "job_count", default=200, show_default=True, help="How many jobs.")
+@click.option("--workers", "worker_count", default=4, show_default=True, help="Worker processes.")
+@click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+def demo(job_count: int, worker_count: int, plain: bool) -> None:
+    """A live simulation on embedded SQLite in a temp dir: priorities, retries, dead letters."""
+    from ..demo.run import run_demo
+
+    run_demo(job_count=job_count, worker_count=worker_count, plain=plain)

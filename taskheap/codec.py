@@ -1,0 +1,56 @@
+"""JSON encoding of job payloads and results, with size limits. Never pickle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import PayloadError
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_decode = json.JSONDecoder().decode
+
+
+def encode_payload(task: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], limit: int) -> str:
+    """Encode a call's arguments; TypeError names the task when they are not JSON."""
+    try:
+        text = _encoder.encode({"args": args, "kwargs": kwargs})
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"arguments of task {task!r} must be JSON-serializable: {exc}") from None
+    if len(text) > limit:  # characters; a cheap bound that is exact for ASCII payloads
+        size = len(text.encode())
+        if size > limit:
+            raise PayloadError(f"payload of task {task!r} is {size} bytes, over the {limit}-byte limit")
+    return text
+
+
+def decode_payload(text: str | bytes) -> tuple[list[Any], dict[str, Any]]:
+    """Decode a stored payload; PayloadError says what is wrong with a malformed one."""
+    try:
+        data = _decode(text if isinstance(text, str) else text.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"malformed payload: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PayloadError("malformed payload: expected an object with 'args' and 'kwargs'")
+    args, kwargs = data.get("args", []), data.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise PayloadError("malformed payload: 'args' must be a list and 'kwargs' an object")
+    return args, kwargs
+
+
+def encode_result(value: Any) -> str:
+    """Encode a return value; TypeError when it is not JSON."""
+    try:
+        return _encoder.encode(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"task result is not JSON-serializable: {exc}") from None
+
+
+def decode_result(text: str | None) -> Any:
+    return None if text is None else _decode(text)
+
+
+def encode_json(value: Any) -> str:
+    return _encoder.encode(value)

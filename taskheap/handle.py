@@ -1,0 +1,58 @@
+"""JobHandle: a job id plus the App to ask about it."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .codec import decode_result
+from .errors import JobCancelled, JobFailed, JobNotFound
+from .job import JobInfo, JobState
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+class JobHandle:
+    __slots__ = ("app", "id")
+
+    def __init__(self, app: App, job_id: str) -> None:
+        self.app = app
+        self.id = job_id
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobHandle) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> JobInfo:
+        return self.app.admin.job(self.id)
+
+    def status(self) -> str:
+        return str(self.info().status)
+
+    def cancel(self) -> bool:
+        """Cancel the job if it has not started; True if it was cancelled."""
+        return self.app.backend.cancel(self.id)
+
+    def result(self, timeout: float | None = None, poll: float = 0.005) -> Any:
+        """Wait for the job to finish; its return value, JobFailed if dead, TimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.app.backend.get(self.id)
+            if record is None:
+                raise JobNotFound(f"job {self.id} not found (pruned after its retention?)")
+            if record.state == JobState.SUCCEEDED:
+                return decode_result(record.result)
+            if record.state == JobState.DEAD:
+                raise JobFailed(self.id, record.error, record.traceback)
+            if record.state == JobState.CANCELLED:
+                raise JobCancelled(f"job {self.id} was cancelled")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} not finished after {timeout}s ({record.state})")
+            time.sleep(poll)
+            poll = min(poll * 1.5, 0.1)

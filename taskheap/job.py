@@ -1,0 +1,99 @@
+"""The job record: its states, the named state sets, ids, and the read-only JobInfo."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+#: Waiting for a due time (delay or backoff) before they become queued.
+WAITING = frozenset({JobState.SCHEDULED, JobState.RETRYING})
+#: Not finished: a worker in --burst mode keeps going while any of these remain.
+ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING}) | WAITING
+#: Finished for good; only replay (dead) brings a job back.
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED})
+ALL_STATES = tuple(JobState)
+
+MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 1000, 5
+
+
+def check_priority(priority: int) -> int:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {type(priority).__name__}")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(
+            f"priority must be in {MIN_PRIORITY}..{MAX_PRIORITY} (lower runs first), got {priority}"
+        )
+    return priority
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class IdGenerator:
+    """ULID-style ids: 48-bit milliseconds + 80 bits, 26 Crockford base-32 characters.
+
+    Lexicographic order is creation order; within one process ids are strictly increasing
+    (the random part is incremented inside a millisecond), so FIFO holds even for a batch.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_rand = 0
+
+    def new(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                rand = self._last_rand + 1
+            else:
+                rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+            self._last_ms, self._last_rand = ms, rand
+        value = (ms << 80) | rand
+        chars = []
+        for _ in range(26):
+            chars.append(_CROCKFORD[value & 31])
+            value >>= 5
+        return "".join(reversed(chars))
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """Everything the store knows about one job, as returned by `JobHandle.info()`."""
+
+    id: str
+    task: str
+    queue: str
+    priority: int
+    status: JobState
+    attempts: int
+    enqueued_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    worker: str | None
+    args: list[Any]
+    kwargs: dict[str, Any]
+    retries: int
+    run_at: float | None
+    result: Any
+    traceback: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}

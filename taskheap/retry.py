@@ -1,0 +1,54 @@
+"""RetryPolicy: after a failed attempt, when to run again, or dead. Pure: time and rng are inputs."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+
+MAX_BACKOFF = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Wait `base × factor^(attempt-1)` seconds, capped at `max`; with `jitter`, a uniform
+    draw from [0, that] ("full jitter"), so retries of many failed jobs spread out."""
+
+    base: float = 1.0
+    factor: float = 2.0
+    max: float = MAX_BACKOFF
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.base < 0 or self.factor < 1 or self.max < 0:
+            raise ValueError("Backoff needs base >= 0, factor >= 1 and max >= 0")
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.max, self.base * self.factor ** max(attempt - 1, 0))
+        return rng.uniform(0.0, ceiling) if self.jitter else ceiling
+
+    def to_json(self) -> str:
+        return json.dumps([self.base, self.factor, self.max, self.jitter])
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Backoff:
+        if not text:
+            return cls()
+        base, factor, cap, jitter = json.loads(text)
+        return cls(float(base), float(factor), float(cap), bool(jitter))
+
+    @classmethod
+    def coerce(cls, value: float | Backoff) -> Backoff:
+        return value if isinstance(value, Backoff) else cls(base=float(value))
+
+
+def next_run_at(
+    attempts: int, retries: int, backoff: Backoff, now: float, rng: random.Random
+) -> float | None:
+    """After `attempts` runs (the failed one included), the time of the next run, or None: dead.
+
+    A job with `retries` retries runs at most `retries + 1` times.
+    """
+    if attempts > retries:
+        return None
+    return now + backoff.delay(attempts, rng)

@@ -1,0 +1,109 @@
+"""@app.task turns a function into a Task; Task.options(...) and Task.job(...) describe jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .job import check_priority
+from .retry import Backoff
+
+if TYPE_CHECKING:
+    from .app import App
+    from .handle import JobHandle
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """How one job runs; a Task's defaults, overridden per job by `Task.options`."""
+
+    queue: str = "default"
+    priority: int = 5
+    retries: int = 3
+    backoff: Backoff = field(default_factory=Backoff)
+    timeout: float | None = None
+    delay: float | None = None
+    eta: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_priority(self.priority)
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        if self.delay is not None and self.eta is not None:
+            raise ValueError("give delay or eta, not both")
+        if not self.queue:
+            raise ValueError("queue name must not be empty")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> JobOptions:
+        if "backoff" in overrides:
+            overrides = {**overrides, "backoff": Backoff.coerce(overrides["backoff"])}
+        unknown = set(overrides) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+    def run_at(self, now: float) -> float | None:
+        """When the job becomes due; None when it is runnable at once."""
+        if self.delay is not None and self.delay > 0:
+            return now + self.delay
+        if self.eta is not None:
+            due = self.eta.timestamp()  # a naive datetime is read as local time
+            return due if due > now else None
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job described but not yet enqueued: `app.enqueue_many([task.job(...), ...])`."""
+
+    task: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: JobOptions
+
+
+class Task(Generic[P, R]):
+    """A declared function. Calling it runs it inline; `enqueue` runs it on a worker."""
+
+    def __init__(self, app: App, fn: Callable[P, R], name: str, options: JobOptions) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.defaults = options
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.defaults.queue}>"
+
+    def job(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
+        return JobSpec(self.name, args, kwargs, self.defaults)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        return self.app.enqueue(self.job(*args, **kwargs))
+
+    def options(self, **overrides: Any) -> BoundOptions[P, R]:
+        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta."""
+        return BoundOptions(self, self.defaults.with_overrides(overrides))
+
+
+class BoundOptions(Generic[P, R]):
+    def __init__(self, task: Task[P, R], options: JobOptions) -> None:
+        self.task = task
+        self.options_ = options
+
+    def job(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
+        return JobSpec(self.task.name, args, kwargs, self.options_)
+
+    def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        return self.task.app.enqueue(self.job(*args, **kwargs))

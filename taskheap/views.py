@@ -1,0 +1,67 @@
+"""Plain-text renderings of admin data, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .job import ALL_STATES, JobInfo
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def render_status(stats: Mapping[str, Any], now: float) -> str:
+    header = f"{'queue':<16}" + "".join(f"{s:>11}" for s in ALL_STATES)
+    lines = [header]
+    for queue, counts in stats["queues"].items():
+        lines.append(f"{queue:<16}" + "".join(f"{counts.get(s, 0):>11}" for s in ALL_STATES))
+    if len(lines) == 1:
+        lines.append("(no jobs)")
+    lines.append("")
+    workers = stats["workers"]
+    lines.append(f"{len(workers)} worker(s)")
+    for w in workers:
+        age = now - w["last_seen"]
+        lines.append(
+            f"  {w['id']}  queues={','.join(w['queues'])}  concurrency={w['concurrency']}"
+            f"  running={len(w['jobs'])}  last heartbeat {age:.1f}s ago"
+        )
+    return "\n".join(lines)
+
+
+def render_job_table(jobs: Iterable[JobInfo]) -> str:
+    lines = [f"{'id':<26}  {'status':<9}  {'pri':>4}  {'att':>3}  {'queue':<10}  task / error"]
+    for j in jobs:
+        detail = j.task + (f"  ({j.error})" if j.error else "")
+        lines.append(f"{j.id:<26}  {j.status:<9}  {j.priority:>4}  {j.attempts:>3}  {j.queue:<10}  {detail}")
+    return "\n".join(lines)
+
+
+def render_job(job: JobInfo) -> str:
+    fields = [
+        ("id", job.id),
+        ("task", job.task),
+        ("queue", job.queue),
+        ("priority", job.priority),
+        ("status", job.status),
+        ("attempts", f"{job.attempts} of {job.retries + 1}"),
+        ("args", json.dumps(job.args)),
+        ("kwargs", json.dumps(job.kwargs)),
+        ("enqueued", when(job.enqueued_at)),
+        ("due", when(job.run_at)),
+        ("started", when(job.started_at)),
+        ("finished", when(job.finished_at)),
+        ("worker", job.worker or "-"),
+        ("result", json.dumps(job.result)),
+        ("error", job.error or "-"),
+    ]
+    text = "\n".join(f"{name:>9}: {value}" for name, value in fields)
+    if job.traceback:
+        text += "\ntraceback:\n" + job.traceback.rstrip()
+    return text

@@ -1,0 +1,39 @@
+"""Heartbeat: one round trip renews every lease this worker holds and marks it alive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from ..backends.base import Backend, Lease, WorkerInfo
+from ..errors import BackendError
+
+log = logging.getLogger("taskheap.worker")
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        backend: Backend,
+        info: WorkerInfo,
+        lease: float,
+        held: Callable[[], Sequence[Lease]],
+        on_lost: Callable[[set[str]], None],
+    ) -> None:
+        self.backend = backend
+        self.info = info
+        self.lease = lease
+        self.held = held
+        self.on_lost = on_lost
+
+    def run_once(self) -> None:
+        leases = list(self.held())
+        self.info.jobs = [lease.id for lease in leases]
+        try:
+            owned = self.backend.heartbeat(self.info, leases, self.lease)
+        except BackendError as exc:
+            log.warning("heartbeat failed (will retry): %s", exc)
+            return
+        lost = {lease.id for lease in leases} - owned
+        if lost:
+            self.on_lost(lost)

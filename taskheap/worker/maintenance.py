@@ -1,0 +1,62 @@
+"""Background duties any worker may run at once with the others: each is `run_once(now)`.
+
+Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
+and the job is retried (or dead) by the same rule as a failure. Promoter: due scheduled and
+retrying jobs become queued. Pruner: finished jobs past their retention, and workers long gone.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from ..backends.base import Backend, Failure
+from ..retry import Backoff, next_run_at
+
+BATCH = 500
+
+
+class Rescuer:
+    def __init__(self, backend: Backend, rng: random.Random | None = None) -> None:
+        self.backend = backend
+        self.rng = rng or random.Random()
+
+    def run_once(self, now: float | None = None) -> int:
+        expired = self.backend.expired(BATCH, now)
+        if not expired:
+            return 0
+        failures = [
+            Failure(
+                job.id,
+                job.token,
+                "lease expired: the worker running this job stopped heartbeating (lost or killed)",
+                None,
+                next_run_at(job.attempts, job.retries, Backoff.from_json(job.backoff), _time(now), self.rng),
+            )
+            for job in expired
+        ]
+        return len(self.backend.fail(failures, now))
+
+
+class Promoter:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def run_once(self, now: float | None = None) -> int:
+        return self.backend.promote_due(now)
+
+
+class Pruner:
+    def __init__(self, backend: Backend, result_ttl: float, worker_ttl: float = 3600.0) -> None:
+        self.backend = backend
+        self.result_ttl = result_ttl
+        self.worker_ttl = worker_ttl
+
+    def run_once(self, now: float | None = None) -> int:
+        now = _time(now)
+        self.backend.forget_workers(now - self.worker_ttl)
+        return self.backend.prune(now - self.result_ttl, BATCH)
+
+
+def _time(now: float | None) -> float:
+    return time.time() if now is None else now

@@ -1,0 +1,189 @@
+"""Execution slots: threads, or child processes (really killable on timeout).
+
+A pool pulls claimed jobs from its inbox, calls `started(job)` as each begins and
+`report(job, outcome)` as each ends. `timed_out(job)` abandons a job that ran too long: its
+slot is replaced, and whatever it later returns is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..backends.base import ClaimedJob
+from .runner import Outcome, run_job
+
+Report = Callable[[ClaimedJob, Outcome], None]
+Started = Callable[[ClaimedJob], None]
+
+
+class _Inbox:
+    """Claimed jobs waiting for a free slot."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+
+    def submit(self, job: ClaimedJob) -> None:
+        self.inbox.put(job)
+
+    def take_unstarted(self) -> list[ClaimedJob]:
+        jobs: list[ClaimedJob] = []
+        while True:
+            try:
+                job = self.inbox.get_nowait()
+            except queue.Empty:
+                return jobs
+            if job is not None:
+                jobs.append(job)
+
+
+class ThreadPool(_Inbox):
+    """With threads a timed-out function cannot be stopped: the job is failed at once and a new
+    slot replaces the old, but the old thread runs on until the function returns."""
+
+    def __init__(self, tasks: Mapping[str, Any], size: int, started: Started, report: Report) -> None:
+        self.tasks = tasks
+        self.size = size
+        self.started = started
+        self.report = report
+        super().__init__()
+        self._abandoned: set[str] = set()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for _ in range(self.size):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(target=self._slot, name="taskheap-slot", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _slot(self) -> None:
+        while (job := self.inbox.get()) is not None:
+            self.started(job)
+            outcome = run_job(self.tasks, job.task, job.payload)
+            if job.id in self._abandoned:
+                self._abandoned.discard(job.id)
+                return  # a replacement slot took this one's place
+            self.report(job, outcome)
+
+    def timed_out(self, job: ClaimedJob) -> None:
+        self._abandoned.add(job.id)
+        self._spawn()
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self.inbox.put(None)
+
+
+class ProcessPool(_Inbox):
+    """One child process per slot, started with `spawn`; the child imports the app itself."""
+
+    def __init__(self, app_path: str, size: int, started: Started, report: Report) -> None:
+        self.app_path = app_path
+        self.size = size
+        self.started = started
+        self.report = report
+        super().__init__()
+        self._context = multiprocessing.get_context("spawn")
+        self._slots: list[_ProcessSlot] = []
+
+    def start(self) -> None:
+        for _ in range(self.size):
+            slot = _ProcessSlot(self)
+            self._slots.append(slot)
+            slot.start()
+
+    def timed_out(self, job: ClaimedJob) -> None:
+        for slot in self._slots:
+            if slot.current is not None and slot.current.id == job.id:
+                slot.kill()
+
+    def stop(self) -> None:
+        for _ in self._slots:
+            self.inbox.put(None)
+
+
+class _ProcessSlot(threading.Thread):
+    def __init__(self, pool: ProcessPool) -> None:
+        super().__init__(name="taskheap-process-slot", daemon=True)
+        self.pool = pool
+        self.current: ClaimedJob | None = None
+        self.killed = False
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def _launch(self) -> Connection:
+        parent, child = self.pool._context.Pipe()
+        self._process = self.pool._context.Process(
+            target=_child_main, args=(self.pool.app_path, child), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+        return parent
+
+    def kill(self) -> None:
+        self.killed = True
+        if self._process is not None:
+            self._process.kill()
+
+    def run(self) -> None:
+        conn = self._launch()
+        try:
+            while (job := self.pool.inbox.get()) is not None:
+                self.current, self.killed = job, False
+                self.pool.started(job)
+                outcome = self._run_in_child(conn, job)
+                self.current = None
+                if outcome is None:  # killed on timeout: the worker reports it
+                    conn = self._relaunch()
+                    continue
+                self.pool.report(job, outcome)
+                if not self._process.is_alive():
+                    conn = self._relaunch()
+        finally:
+            self._shutdown()
+
+    def _run_in_child(self, conn: Connection, job: ClaimedJob) -> Outcome | None:
+        try:
+            conn.send_bytes(json.dumps([job.task, job.payload]).encode())
+            return Outcome(*json.loads(conn.recv_bytes()))
+        except (EOFError, OSError):
+            if self.killed:
+                return None
+            self._process.join(1)
+            return Outcome(error=f"worker child process died (exit code {self._process.exitcode})")
+
+    def _relaunch(self) -> Connection:
+        self._shutdown()
+        return self._launch()
+
+    def _shutdown(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(1)
+
+
+def _child_main(app_path: str, conn: Connection) -> None:
+    import signal
+
+    from ..loading import load_app
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent worker decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tasks = load_app(app_path).tasks
+    while True:
+        try:
+            task_name, payload = json.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        conn.send_bytes(json.dumps(list(run_job(tasks, task_name, payload))).encode())

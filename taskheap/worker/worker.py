@@ -1,0 +1,299 @@
+"""Worker: the process lifecycle, the claim loop, signals, and graceful or forced stop.
+
+Duties: claim jobs in batches up to free capacity; hand them to a pool of slots; acknowledge
+outcomes in batches (complete / fail with the retry policy); fail jobs that overrun their
+timeout; keep leases alive (Heartbeat) and run maintenance (Rescuer, Promoter, Pruner) on
+their own threads; on SIGTERM/SIGINT stop claiming, give unstarted jobs back, let running ones
+finish within the grace period, exit 0; a second SIGINT exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
+from ..errors import BackendError, ConfigError
+from ..retry import Backoff, next_run_at
+from .heartbeat import Heartbeat
+from .maintenance import Promoter, Pruner, Rescuer
+from .pool import ProcessPool, ThreadPool
+from .runner import Outcome
+
+if TYPE_CHECKING:
+    from ..app import App
+
+log = logging.getLogger("taskheap.worker")
+
+IDLE_WAIT = 1.0  # longest sleep between claims while idle; wakes come sooner
+PRUNE_EVERY = 60.0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    job: ClaimedJob
+    deadline: float | None = None  # monotonic; set when the job starts and has a timeout
+
+
+class Worker:
+    def __init__(
+        self,
+        app: App,
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 4,
+        pool: str = "thread",
+        app_path: str | None = None,
+        burst: bool = False,
+        grace: float = 30.0,
+        prefetch: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        if pool not in ("thread", "process"):
+            raise ConfigError(f"pool must be 'thread' or 'process', got {pool!r}")
+        if pool == "process" and not app_path:
+            raise ConfigError("--pool process needs the app path (-A module:attribute)")
+        self.app = app
+        self.backend = app.backend
+        self.queues = list(queues)
+        self.concurrency = concurrency
+        self.burst = burst
+        self.grace = grace
+        self.capacity = concurrency + (concurrency if prefetch is None else prefetch)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.info = WorkerInfo(
+            self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()
+        )
+        self.rng = random.Random()
+        self._inflight: dict[str, _InFlight] = {}
+        self._done: deque[tuple[ClaimedJob, Outcome]] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._stopping = threading.Event()
+        self._interrupts = 0
+        self._rescuer = Rescuer(self.backend, self.rng)
+        self._promoter = Promoter(self.backend)
+        self._pruner = Pruner(self.backend, app.result_ttl)
+        self._last_prune = 0.0
+        if pool == "process":
+            assert app_path is not None
+            self.pool: ThreadPool | ProcessPool = ProcessPool(
+                app_path, concurrency, self._started, self._report
+            )
+        else:
+            self.pool = ThreadPool(app.tasks, concurrency, self._started, self._report)
+
+    # -- callbacks from slots -----------------------------------------------------------
+    def _started(self, job: ClaimedJob) -> None:
+        entry = self._inflight.get(job.id)
+        if entry is not None and job.timeout:
+            entry.deadline = time.monotonic() + job.timeout
+
+    def _report(self, job: ClaimedJob, outcome: Outcome) -> None:
+        self._done.append((job, outcome))
+        self._wake.set()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until stopped (or, with burst, until the queues are empty); the exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        self.pool.start()
+        heartbeat = Heartbeat(self.backend, self.info, self.app.lease, self._leases, self._lost)
+        heartbeat.run_once()
+        threads = [
+            self._every(min(self.app.lease / 3, 10.0), heartbeat.run_once, "heartbeat"),
+            self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
+            threading.Thread(target=self._waker, name="taskheap-waker", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        log.info("worker %s serving %s", self.id, ",".join(self.queues))
+        try:
+            self._loop()
+            self._drain()
+        finally:
+            self._stopping.set()
+            self._idle.set()
+            self.pool.stop()
+            try:
+                self.backend.unregister(self.id)
+            except BackendError as exc:
+                log.warning("could not unregister worker: %s", exc)
+        return 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._interrupts += 1
+        if self._interrupts > 1 and signum == signal.SIGINT:
+            log.warning("second interrupt: exiting at once; leases will expire")
+            os._exit(130)
+        log.info("stopping: no new claims, running jobs get %ss", self.grace)
+        self.stop()
+
+    def _every(self, interval: float, duty: Callable[[], object], name: str) -> threading.Thread:
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    duty()
+                except BackendError as exc:
+                    log.warning("%s failed (will retry): %s", name, exc)
+
+        return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
+
+    # -- the claim loop -----------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            self._settle()
+            self._enforce_timeouts()
+            free = self.capacity - len(self._inflight)
+            if free > 0:
+                claimed = self._claim(free)
+                if claimed:
+                    continue
+                if self.burst and not self._inflight and self._queues_empty():
+                    return
+                self._idle.set()
+            self._wake.wait(self._next_timeout())
+
+    def _claim(self, limit: int) -> list[ClaimedJob]:
+        try:
+            jobs = self.backend.claim(self.queues, self.id, limit, self.app.lease)
+        except BackendError as exc:
+            log.warning("claim failed (will retry): %s", exc)
+            self._stopping.wait(0.5)
+            return []
+        for job in jobs:
+            self._inflight[job.id] = _InFlight(job)
+            self.pool.submit(job)
+        return jobs
+
+    def _queues_empty(self) -> bool:
+        return self.app.admin.active_count(self.queues) == 0
+
+    def _next_timeout(self) -> float:
+        deadlines = [e.deadline for e in list(self._inflight.values()) if e.deadline is not None]
+        if not deadlines:
+            return IDLE_WAIT
+        return max(0.0, min(min(deadlines) - time.monotonic(), IDLE_WAIT))
+
+    def _waker(self) -> None:
+        """While the loop is idle with free slots, block on the backend until work may exist."""
+        while not self._stopping.is_set():
+            if not self._idle.wait(IDLE_WAIT):
+                continue
+            try:
+                self.backend.wait_for_work(self.queues, IDLE_WAIT)
+            except BackendError as exc:
+                log.warning("waiting for work failed (will retry): %s", exc)
+                self._stopping.wait(0.5)
+            self._idle.clear()
+            self._wake.set()
+
+    # -- outcomes -----------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Acknowledge every finished job: one complete and one fail round trip for the batch."""
+        if not self._done:
+            return
+        done: list[Completion] = []
+        failed: list[Failure] = []
+        now = time.time()
+        while self._done:
+            job, outcome = self._done.popleft()
+            if self._inflight.pop(job.id, None) is None:
+                continue  # already failed by timeout
+            if outcome.ok:
+                done.append(Completion(job.id, job.token, outcome.result or "null"))
+            else:
+                failed.append(self._failure(job, outcome, now))
+        self._acknowledge(done, failed)
+
+    def _failure(self, job: ClaimedJob, outcome: Outcome, now: float) -> Failure:
+        retry_at = None
+        if not outcome.final:
+            backoff = Backoff.from_json(job.backoff)
+            retry_at = next_run_at(job.attempts, job.retries, backoff, now, self.rng)
+        return Failure(job.id, job.token, outcome.error or "failed", outcome.traceback, retry_at)
+
+    def _acknowledge(self, done: list[Completion], failed: list[Failure]) -> None:
+        """Report outcomes; while the backend is down keep trying (the lease may lapse, and
+        then the job runs again: at-least-once)."""
+        delay = 0.1
+        while True:
+            try:
+                if done:
+                    self.backend.complete(done)
+                    done = []
+                if failed:
+                    self.backend.fail(failed)
+                return
+            except BackendError as exc:
+                log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        overdue = [e for e in list(self._inflight.values()) if e.deadline and e.deadline <= now]
+        for entry in overdue:
+            job = entry.job
+            self.pool.timed_out(job)
+            self._done.append(
+                (job, Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout"))
+            )
+        if overdue:
+            self._settle()
+
+    # -- stopping -----------------------------------------------------------------------
+    def _drain(self) -> None:
+        unstarted = self.pool.take_unstarted()
+        for job in unstarted:
+            self._inflight.pop(job.id, None)
+        if unstarted:
+            self.backend.release([Lease(j.id, j.token) for j in unstarted])
+        deadline = time.monotonic() + self.grace
+        while self._inflight and time.monotonic() < deadline:
+            self._wake.clear()
+            self._settle()
+            self._enforce_timeouts()
+            if self._inflight:
+                self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._settle()
+        if self._inflight:
+            now = time.time()
+            stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
+            self._acknowledge([], [self._failure(e.job, stopped, now) for e in self._inflight.values()])
+            self._inflight.clear()
+
+    # -- heartbeat callbacks ------------------------------------------------------------
+    def _leases(self) -> list[Lease]:
+        return [Lease(e.job.id, e.job.token) for e in list(self._inflight.values())]
+
+    def _lost(self, ids: set[str]) -> None:
+        log.warning(
+            "lost the lease of %d job(s) (taken over after expiry): %s", len(ids), ", ".join(sorted(ids))
+        )
+
+    def _maintain(self) -> None:
+        self._rescuer.run_once()
+        self._promoter.run_once()
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            self._pruner.run_once()
