@@ -62,6 +62,9 @@ class Admin:
             if state in ACTIVE
         )
 
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        return self.backend.queued_by_priority()
+
     def workers(self) -> list[dict[str, Any]]:
         return [asdict(w) for w in self.backend.workers()]
 

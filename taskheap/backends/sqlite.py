@@ -367,6 +367,14 @@ class SQLiteBackend:
             counts.setdefault(queue, {})[state] = n
         return counts
 
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        depth: dict[str, dict[int, int]] = {}
+        for queue, priority, n in self._read(
+            "SELECT queue, priority, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY queue, priority"
+        ):
+            depth.setdefault(queue, {})[priority] = n
+        return depth
+
     def workers(self) -> list[WorkerInfo]:
         rows = self._read("SELECT * FROM workers ORDER BY started_at")
         return [
