@@ -1,0 +1,167 @@
+"""Real worker subprocesses over a task module written into the test's directory."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import taskheap
+
+TASKS_MODULE = '''
+import os
+import time
+
+import taskheap
+
+app = taskheap.App(lease=float(os.environ.get("TEST_LEASE", "30")))
+OUT = os.environ["TEST_OUT"]
+
+
+def mark(name):
+    with open(os.path.join(OUT, name), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+
+
+def marks(name):
+    path = os.path.join(OUT, name)
+    return open(path).read().split() if os.path.exists(path) else []
+
+
+@app.task(name="add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="record")
+def record(i):
+    with open(os.path.join(OUT, f"runs-{os.getpid()}.log"), "a") as f:
+        f.write(f"{i}\\n")
+    return i
+
+
+@app.task(name="flaky", retries=3, backoff=0.05)
+def flaky(key, failures):
+    mark(key)
+    if len(marks(key)) <= failures:
+        raise ConnectionError(f"transient failure {len(marks(key))} of {key}")
+    return "recovered"
+
+
+@app.task(name="always_fails", retries=2, backoff=0.01)
+def always_fails():
+    raise ValueError("this task always fails")
+
+
+@app.task(name="sleepy", retries=1, backoff=0.01)
+def sleepy(key, seconds):
+    """Slow on its first run only; records each start and each finish."""
+    mark(key + ".start")
+    if len(marks(key + ".start")) == 1:
+        time.sleep(seconds)
+    mark(key + ".done")
+    return key
+
+
+@app.task(name="not_json")
+def not_json():
+    return {1, 2}
+'''
+
+
+class WorkerProcess:
+    def __init__(self, cwd: Path, url: str, *args: str, lease: float = 30.0) -> None:
+        env = {**os.environ, "TASKHEAP_URL": url, "TEST_OUT": str(cwd), "TEST_LEASE": str(lease)}
+        env.pop("TASKHEAP_APP", None)
+        self.log = cwd / f"worker-{id(self)}.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "taskheap", "-v", "-A", "testtasks:app", "worker", *args],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"worker did not exit; log:\n{self.output()}") from None
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class Lab:
+    """A directory with the task module, an App on the backend, and worker launchers."""
+
+    def __init__(self, path: Path, url: str, lease: float = 30.0) -> None:
+        self.path = path
+        self.url = url
+        self.lease = lease
+        (path / "testtasks.py").write_text(TASKS_MODULE)
+        self.tasks = self._import_tasks()
+        self.app: taskheap.App = self.tasks.app
+        self.workers: list[WorkerProcess] = []
+
+    def _import_tasks(self) -> Any:
+        """The same task module the workers run, bound to this lab's backend."""
+        saved = {k: os.environ.get(k) for k in ("TASKHEAP_URL", "TEST_OUT", "TEST_LEASE")}
+        os.environ.update(TASKHEAP_URL=self.url, TEST_OUT=str(self.path), TEST_LEASE=str(self.lease))
+        try:
+            spec = importlib.util.spec_from_file_location(f"testtasks_{id(self)}", self.path / "testtasks.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def worker(self, *args: str) -> WorkerProcess:
+        process = WorkerProcess(self.path, self.url, *args, lease=self.lease)
+        self.workers.append(process)
+        return process
+
+    def marks(self, name: str) -> list[str]:
+        path = self.path / name
+        return path.read_text().split() if path.exists() else []
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.app.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, backend_url: str) -> Iterator[Lab]:
+    lab = Lab(tmp_path, backend_url)
+    yield lab
+    lab.close()
+
+
+@pytest.fixture
+def short_lease_lab(tmp_path: Path, backend_url: str) -> Iterator[Lab]:
+    lab = Lab(tmp_path, backend_url, lease=1.0)
+    yield lab
+    lab.close()

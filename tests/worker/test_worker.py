@@ -1,0 +1,149 @@
+"""Workers as real subprocesses: outcomes, bad input, crashes, signals, timeouts, scale."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+
+import taskheap
+from taskheap.backends.base import NewJob
+from taskheap.job import JobState
+
+from ..conftest import wait_for
+from .conftest import Lab
+
+
+def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
+    handles = [lab.tasks.add.enqueue(i, 1) for i in range(20)]
+    worker = lab.worker("--burst")
+    assert worker.wait() == 0, worker.output()
+    assert [h.result(timeout=1) for h in handles] == [i + 1 for i in range(20)]
+    info = handles[0].info()
+    assert info.status == JobState.SUCCEEDED and info.attempts == 1
+    assert info.started_at is not None and info.finished_at is not None
+    assert info.worker and info.enqueued_at <= info.started_at <= info.finished_at
+
+
+def test_transient_failures_are_retried_with_backoff_until_success(lab: Lab) -> None:
+    handle = lab.tasks.flaky.enqueue("flaky-key", 2)
+    worker = lab.worker("--burst")
+    assert worker.wait() == 0, worker.output()
+    assert handle.result(timeout=1) == "recovered"
+    assert handle.info().attempts == 3
+    assert len(lab.marks("flaky-key")) == 3
+
+
+def test_exhausted_retries_make_a_dead_letter_with_its_traceback(lab: Lab) -> None:
+    handle = lab.tasks.always_fails.enqueue()
+    worker = lab.worker("--burst")
+    assert worker.wait() == 0, worker.output()
+    info = handle.info()
+    assert info.status == JobState.DEAD and info.attempts == 3
+    assert info.error == "ValueError: this task always fails"
+    assert info.traceback and "always_fails" in info.traceback
+    with pytest.raises(taskheap.JobFailed, match="always fails"):
+        handle.result(timeout=1)
+
+
+def test_unknown_task_and_malformed_payload_die_while_the_worker_keeps_going(lab: Lab) -> None:
+    from taskheap.task import JobOptions, JobSpec
+
+    unknown = lab.app.enqueue(JobSpec("no.such.task", (1,), {}, JobOptions()))
+    lab.app.backend.enqueue(
+        [NewJob("0MALFORMED", "add", "default", 5, 5.0, "{oops", 1.0, None, 3, None, None)]
+    )
+    bad_result = lab.tasks.not_json.enqueue()
+    good = lab.tasks.add.enqueue(2, 3)
+    worker = lab.worker("--burst")
+    assert worker.wait() == 0, worker.output()
+    assert good.result(timeout=1) == 5
+    unknown_info = unknown.info()
+    assert unknown_info.status == JobState.DEAD and unknown_info.attempts == 1
+    assert "unknown task 'no.such.task'" in (unknown_info.error or "")
+    malformed = lab.app.get_job("0MALFORMED").info()
+    assert malformed.status == JobState.DEAD and "malformed payload" in (malformed.error or "")
+    assert "not JSON-serializable" in (bad_result.info().error or "")
+
+
+def test_sigkilled_worker_job_runs_again_after_lease_expiry(short_lease_lab: Lab) -> None:
+    lab = short_lease_lab
+    handle = lab.tasks.sleepy.enqueue("crash", 60)
+    victim = lab.worker()
+    wait_for(lambda: lab.marks("crash.start"), what="the job to start")
+    victim.signal(signal.SIGKILL)
+    victim.wait()
+    rescuer = lab.worker("--burst")
+    assert rescuer.wait(timeout=30) == 0, rescuer.output()
+    assert handle.result(timeout=1) == "crash"
+    assert len(lab.marks("crash.start")) == 2 and len(lab.marks("crash.done")) == 1
+    info = handle.info()
+    assert info.attempts == 2 and "lease expired" in (info.error or "")
+
+
+def test_sigterm_lets_the_running_job_finish_and_returns_unstarted_ones(lab: Lab) -> None:
+    slow = lab.tasks.sleepy.options(priority=0).enqueue("slow", 1.5)
+    waiting = [lab.tasks.add.options(priority=9).enqueue(i, 0) for i in range(3)]
+    worker = lab.worker("--concurrency", "1", "--grace", "10")
+    wait_for(lambda: lab.marks("slow.start"), what="the slow job to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
+    assert slow.status() == "succeeded"
+    assert [h.status() for h in waiting] == ["queued"] * 3
+    assert [h.info().attempts for h in waiting] == [0] * 3
+    assert lab.app.stats()["workers"] == []
+
+
+def test_job_outliving_the_grace_period_is_failed_not_lost(lab: Lab) -> None:
+    slow = lab.tasks.sleepy.enqueue("stuck", 30)
+    worker = lab.worker("--grace", "0.3")
+    wait_for(lambda: lab.marks("stuck.start"), what="the job to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    info = slow.info()
+    assert info.status == JobState.RETRYING and "grace" in (info.error or "")
+
+
+def test_second_sigint_exits_at_once(lab: Lab) -> None:
+    lab.tasks.sleepy.enqueue("hang", 30)
+    worker = lab.worker("--grace", "30")
+    wait_for(lambda: lab.marks("hang.start"), what="the job to start")
+    worker.signal(signal.SIGINT)
+    wait_for(lambda: "stopping" in worker.output(), what="the worker to start stopping")
+    worker.signal(signal.SIGINT)
+    assert worker.wait(timeout=5) == 130
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_job_running_past_its_timeout_fails(lab: Lab, pool: str) -> None:
+    handle = lab.tasks.sleepy.options(timeout=0.5, retries=0).enqueue(f"timeout-{pool}", 5)
+    after = lab.tasks.add.enqueue(1, 1)
+    worker = lab.worker("--pool", pool, "--concurrency", "1", "--burst")
+    assert worker.wait(timeout=30) == 0, worker.output()
+    info = handle.info()
+    assert info.status == JobState.DEAD and "timeout" in (info.error or "")
+    assert after.result(timeout=1) == 2
+    if pool == "process":
+        assert lab.marks(f"timeout-{pool}.done") == [], "the child process was really killed"
+
+
+def test_process_pool_runs_jobs(lab: Lab) -> None:
+    handles = [lab.tasks.add.enqueue(i, i) for i in range(10)]
+    worker = lab.worker("--pool", "process", "--concurrency", "2", "--burst")
+    assert worker.wait(timeout=60) == 0, worker.output()
+    assert [h.result(timeout=1) for h in handles] == [2 * i for i in range(10)]
+
+
+@pytest.mark.slow
+def test_three_workers_run_every_job_exactly_once(lab: Lab) -> None:
+    total = 9000
+    for start in range(0, total, 1000):
+        lab.app.enqueue_many([lab.tasks.record.job(i) for i in range(start, start + 1000)])
+    workers = [lab.worker("--concurrency", "4", "--burst") for _ in range(3)]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.output()
+    runs = Counter(line for log in lab.path.glob("runs-*.log") for line in log.read_text().split())
+    assert len(runs) == total and set(runs.values()) == {1}
+    assert lab.app.stats()["queues"]["default"]["succeeded"] == total
+    assert len(list(lab.path.glob("runs-*.log"))) == 3, "all three workers took part"
