@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -24,11 +26,21 @@ def open_backend(url: str) -> Backend:
     if module_name is None:
         known = ", ".join(sorted({f"{s}://" for s in SCHEMES}))
         raise ConfigError(f"unknown backend URL {url!r}: the scheme must be one of {known}")
+    backend = _backend_class(module_name)(url)
+    backend.migrate()
+    return backend
+
+
+def _backend_class(module_name: str) -> type[Any]:
     if module_name == "sqlite":
         from .sqlite import SQLiteBackend
 
-        backend: Backend = SQLiteBackend(url)
-    else:
-        raise ConfigError(f"the {module_name} backend is not available yet (URL {url!r})")
-    backend.migrate()
-    return backend
+        return SQLiteBackend
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+    except ImportError as exc:
+        extra = "redis" if module_name == "redis" else "postgres"
+        raise ConfigError(
+            f"the {module_name} backend needs its client library: pip install 'taskheap[{extra}]' ({exc})"
+        ) from None
+    return getattr(module, f"{module_name.capitalize()}Backend")  # type: ignore[no-any-return]
