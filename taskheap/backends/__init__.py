@@ -26,7 +26,7 @@ def open_backend(url: str) -> Backend:
     if module_name is None:
         known = ", ".join(sorted({f"{s}://" for s in SCHEMES}))
         raise ConfigError(f"unknown backend URL {url!r}: the scheme must be one of {known}")
-    backend = _backend_class(module_name)(url)
+    backend: Backend = _backend_class(module_name)(url)
     backend.migrate()
     return backend
 
