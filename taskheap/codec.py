@@ -19,7 +19,7 @@ def encode_payload(task: str, args: tuple[Any, ...] | list[Any], kwargs: dict[st
         text = _encoder.encode({"args": args, "kwargs": kwargs})
     except (TypeError, ValueError) as exc:
         raise TypeError(f"arguments of task {task!r} must be JSON-serializable: {exc}") from None
-    if len(text) > limit:  # characters; a cheap bound that is exact for ASCII payloads
+    if len(text) * 4 > limit:  # UTF-8 takes at most 4 bytes a character: count only when it matters
         size = len(text.encode())
         if size > limit:
             raise PayloadError(f"payload of task {task!r} is {size} bytes, over the {limit}-byte limit")

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from taskheap.codec import decode_payload, encode_payload, encode_result
+from taskheap.errors import PayloadError
+from taskheap.job import IdGenerator, check_priority
+
+
+def test_payload_round_trips_and_tuples_become_lists() -> None:
+    text = encode_payload("t", (1, (2, 3)), {"k": "é"}, 1000)
+    assert decode_payload(text) == ([1, [2, 3]], {"k": "é"})
+
+
+@pytest.mark.parametrize("bad", [object(), {1, 2}, b"bytes", float("nan")])
+def test_non_json_arguments_raise_type_error_naming_the_task(bad: object) -> None:
+    with pytest.raises(TypeError, match="'mytask'"):
+        encode_payload("mytask", (bad,), {}, 1000)
+
+
+def test_payload_over_the_limit_counts_bytes_not_characters() -> None:
+    encode_payload("t", ("x" * 70,), {}, 100)  # 95 bytes
+    with pytest.raises(PayloadError, match="is 165 bytes, over the 100-byte limit"):
+        encode_payload("t", ("é" * 70,), {}, 100)  # 95 characters
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{", "not JSON"),
+        ("[1]", "expected an object"),
+        ('{"args": 1}', "must be a list"),
+        (b"\xff", "not JSON"),
+    ],
+)
+def test_malformed_payloads_say_what_is_wrong(text: str | bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        decode_payload(text)
+
+
+def test_non_json_result_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="not JSON-serializable"):
+        encode_result(object())
+
+
+def test_ids_are_unique_and_sort_in_creation_order() -> None:
+    ids = IdGenerator()
+    made = [ids.new() for _ in range(10_000)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(len(i) == 26 for i in made)
+
+
+@pytest.mark.parametrize("priority", [-1, 1001])
+def test_priority_outside_the_range_is_a_value_error(priority: int) -> None:
+    with pytest.raises(ValueError, match=r"0\.\.1000"):
+        check_priority(priority)
+
+
+def test_priority_must_be_an_int() -> None:
+    with pytest.raises(TypeError):
+        check_priority(1.5)  # type: ignore[arg-type]
