@@ -58,7 +58,7 @@ def test_bad_urls_give_clear_errors(url: str, message: str) -> None:
 
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "junk.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(taskheap.BackendError, match="junk.db"):
+    with pytest.raises(taskheap.BackendError, match=r"junk\.db"):
         taskheap.App(f"sqlite:///{tmp_path}/junk.db").stats()
 
 
