@@ -56,7 +56,7 @@ class App:
     ) -> None:
         if lease <= 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease}")
-        self.url = url or os.environ.get("TASKHEAP_URL") or DEFAULT_URL
+        self._url = url
         self.lease = lease
         self.result_ttl = result_ttl
         self.max_payload = max_payload
@@ -66,6 +66,18 @@ class App:
         self._ids = IdGenerator()
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The explicit URL, else $TASKHEAP_URL, else the local SQLite file; read when used, so
+        a module-level App picks up the environment of the process that uses it."""
+        return self._url or os.environ.get("TASKHEAP_URL") or DEFAULT_URL
+
+    @url.setter
+    def url(self, value: str) -> None:
+        if self._backend is not None:
+            raise RuntimeError("the backend is already open: set the URL before first use")
+        self._url = value
 
     def __repr__(self) -> str:
         return f"<App {self.url}>"

@@ -83,6 +83,11 @@ _RECORD_COLUMNS = (
 )
 _CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
 _WAITING = "state IN ('scheduled', 'retrying')"
+PROMOTE_SQL = f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
+EXPIRED_SQL = (
+    f"SELECT {_CLAIMED_COLUMNS} FROM jobs WHERE state = 'running' AND lease_until < ?"
+    " ORDER BY lease_until LIMIT ?"
+)
 
 
 def parse_path(url: str) -> tuple[str, dict[str, str]]:
@@ -216,13 +221,8 @@ class SQLiteBackend:
         if not active or limit <= 0 or not self._may_have_work(active, now):
             return []
         with self._write() as conn:
-            conn.execute(
-                f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?",
-                (now,),
-            )
-            rows = conn.execute(
-                _claim_sql(len(active)), (now, now + lease, worker, limit, *active)
-            ).fetchall()
+            conn.execute(PROMOTE_SQL, (now,))
+            rows = conn.execute(claim_sql(len(active)), (now, now + lease, worker, limit, *active)).fetchall()
         rows.sort()
         return [ClaimedJob(*row[2:]) for row in rows]
 
@@ -322,18 +322,11 @@ class SQLiteBackend:
     def promote_due(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self._write() as conn:
-            return conn.execute(
-                f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?",
-                (now,),
-            ).rowcount
+            return conn.execute(PROMOTE_SQL, (now,)).rowcount
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         now = time.time() if now is None else now
-        rows = self._read(
-            f"SELECT {_CLAIMED_COLUMNS} FROM jobs WHERE state = 'running' AND lease_until < ?"
-            " ORDER BY lease_until LIMIT ?",
-            (now, limit),
-        )
+        rows = self._read(EXPIRED_SQL, (now, limit))
         return [ClaimedJob(*row) for row in rows]
 
     def prune(self, finished_before: float, limit: int) -> int:
@@ -422,7 +415,7 @@ class SQLiteBackend:
 
 
 @lru_cache(maxsize=64)
-def _claim_sql(queue_count: int) -> str:
+def claim_sql(queue_count: int) -> str:
     """Claim across queues: each queue's best ?4 from its index, merged, the best ?4 kept.
 
     Parameters: ?1 now, ?2 lease expiry, ?3 worker, ?4 limit, ?5… the queues.

@@ -14,7 +14,9 @@ from .context import Env, pass_env
 
 
 @click.command()
-@click.option("-c", "--concurrency", default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Jobs run at once."
+)
 @click.option("-q", "--queues", default="default", show_default=True, help="Comma-separated queues to serve.")
 @click.option(
     "--pool",
@@ -22,6 +24,13 @@ from .context import Env, pass_env
     default="thread",
     show_default=True,
     help="process: each slot a child process, killed on timeout.",
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Extra jobs to claim ahead of free slots (throughput over strict priority).",
 )
 @click.option("--burst", is_flag=True, help="Exit 0 once the queues hold no active job.")
 @click.option(
@@ -31,12 +40,21 @@ from .context import Env, pass_env
     help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
 )
 @pass_env
-def worker(env: Env, concurrency: int, queues: str, pool: str, burst: bool, grace: float) -> int:
+def worker(
+    env: Env, concurrency: int, queues: str, pool: str, prefetch: int, burst: bool, grace: float
+) -> int:
     """Run a worker process."""
     app_path = env.require_app_path()
     names = [q.strip() for q in queues.split(",") if q.strip()]
     return Worker(
-        env.app, queues=names, concurrency=concurrency, pool=pool, app_path=app_path, burst=burst, grace=grace
+        env.app,
+        queues=names,
+        concurrency=concurrency,
+        pool=pool,
+        app_path=app_path,
+        prefetch=prefetch,
+        burst=burst,
+        grace=grace,
     ).run()
 
 
@@ -98,8 +116,17 @@ def status(env: Env, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--jobs", "job_count", default=200, show_default=True, help="How many jobs.")
-@click.option("--workers", "worker_count", default=4, show_default=True, help="Worker processes.")
+@click.option(
+    "--jobs", "job_count", type=click.IntRange(min=1), default=200, show_default=True, help="How many jobs."
+)
+@click.option(
+    "--workers",
+    "worker_count",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Worker processes.",
+)
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
 def demo(job_count: int, worker_count: int, plain: bool) -> None:
     """A live simulation on embedded SQLite in a temp dir: priorities, retries, dead letters."""

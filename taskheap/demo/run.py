@@ -40,10 +40,6 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if 
 
 
 def run_demo(job_count: int = 200, worker_count: int = 4, plain: bool = False) -> None:
-    if job_count < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--jobs")
-    if worker_count < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--workers")
     console = Console()
     live_console = console if console.is_terminal and not plain else None
     with _exit_on(STOP_SIGNALS), tempfile.TemporaryDirectory(prefix="taskheap-demo-") as tmp:

@@ -56,7 +56,7 @@ class Worker:
         app_path: str | None = None,
         burst: bool = False,
         grace: float = 30.0,
-        prefetch: int | None = None,
+        prefetch: int = 0,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -70,7 +70,9 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.grace = grace
-        self.capacity = concurrency + (concurrency if prefetch is None else prefetch)
+        # Prefetched jobs are leased ("running") while they wait for a slot, and a newly
+        # enqueued better job waits behind them: off by default, a throughput knob.
+        self.capacity = concurrency + prefetch
         self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.info = WorkerInfo(
             self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()

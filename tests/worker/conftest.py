@@ -119,6 +119,7 @@ class Lab:
         (path / "testtasks.py").write_text(TASKS_MODULE)
         self.tasks = self._import_tasks()
         self.app: taskheap.App = self.tasks.app
+        self.app.url = url
         self.workers: list[WorkerProcess] = []
 
     def _import_tasks(self) -> Any:
