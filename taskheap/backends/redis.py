@@ -1,0 +1,643 @@
+"""Redis backend: one queue shared by workers on many machines; every state change is one Lua script.
+
+Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Cluster slot): a
+hash per job, a sorted set of queued jobs scored by rank (equal ranks run in id order, the
+member order of equal scores), a sorted set of scheduled and retrying jobs by due time, of
+running jobs by lease expiry, of succeeded and cancelled jobs by finish time (pruning), and one
+per state in id order (counts are ZCARDs; listings page through them newest first). Global keys
+live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`), the known queues, the
+pause flags and the worker registry. The scripts in `redis_lua/` document their KEYS and ARGV.
+
+Choices:
+- Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
+  worker. Enqueue times and retry times are computed above the seam on the client's clock.
+- A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
+  lookup, and a token from an earlier run never matches the job's current one.
+- Claim over one queue is one script call. Over several, one round trip promotes due jobs and
+  peeks at each queue's best jobs, then one claim call per queue takes its share of the overall
+  best `limit` (all in one pipeline). Under concurrency a share may come back short.
+- Idle workers block with BLPOP on the queues' `wake` lists, which the scripts push bounded
+  tokens to when work arrives, and for no longer than the earliest due time. On Redis Cluster
+  a worker serving several queues takes turns blocking 50 ms on each (they live on several slots).
+- Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
+  and dead letters are never evicted.
+- Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
+  is raised as BackendError naming the URL. Scripts forgotten by a restarted Redis are reloaded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from hashlib import sha1
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ..errors import BackendError, ConfigError
+from ..job import ALL_STATES, JobState
+from .base import (
+    ClaimedJob,
+    Completion,
+    Counts,
+    Failure,
+    JobQuery,
+    JobRecord,
+    Lease,
+    NewJob,
+    WorkerInfo,
+)
+
+log = logging.getLogger("taskheap.redis")
+
+Client = Redis | RedisCluster
+SCHEMA_VERSION = "1"
+DEFAULT_PREFIX = "taskheap"
+PROMOTE_BATCH = 1000
+PAGE = 500
+CLAIMED_FIELDS = 10
+MIN_BLOCK = 0.001  # BLPOP's timeout 0 means forever: never block for less than this
+MAX_BLOCK = 5.0  # below the socket timeout
+CLUSTER_TURN = 0.05
+_SCRIPT_DIR = Path(__file__).with_name("redis_lua")
+
+
+class _Script:
+    """A Lua script with the shared helpers of lib.lua prepended."""
+
+    def __init__(self, name: str, lib: str) -> None:
+        self.name = name
+        self.source = lib + (_SCRIPT_DIR / f"{name}.lua").read_text()
+        self.sha = sha1(self.source.encode()).hexdigest()
+
+    def __call__(self, client: Client, keys: Sequence[str], args: Sequence[str]) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class _Scripts:
+    def __init__(self) -> None:
+        lib = (_SCRIPT_DIR / "lib.lua").read_text()
+        self.enqueue = _Script("enqueue", lib)
+        self.claim = _Script("claim", lib)
+        self.extend = _Script("extend", lib)
+        self.complete = _Script("complete", lib)
+        self.fail = _Script("fail", lib)
+        self.release = _Script("release", lib)
+        self.promote = _Script("promote", lib)
+        self.expired = _Script("expired", lib)
+        self.prune = _Script("prune", lib)
+        self.purge = _Script("purge", lib)
+        self.replay = _Script("replay", lib)
+        self.cancel = _Script("cancel", lib)
+        self.register = _Script("register", lib)
+        self.forget_workers = _Script("forget_workers", lib)
+
+    def all(self) -> list[_Script]:
+        return [s for s in vars(self).values() if isinstance(s, _Script)]
+
+
+class _Batch:
+    """Commands sent in one round trip. A script the server has forgotten (NOSCRIPT, after a
+    restart) is loaded and that one command run again; any other error is raised."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.pipe = client.pipeline(transaction=False)
+        self._scripts: dict[int, tuple[_Script, Sequence[str], Sequence[str]]] = {}
+
+    def script(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> None:
+        self._scripts[len(self.pipe)] = (script, keys, args)
+        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    def run(self) -> list[Any]:
+        results: list[Any] = self.pipe.execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                script, keys, args = self._scripts[index]
+                results[index] = script(self.client, keys, args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
+
+
+def parse_url(url: str) -> tuple[str, str, bool]:
+    """`redis[s]://host:port/db?prefix=NAME&cluster=true` or `redis+cluster://…` ->
+    (the URL for redis-py, the key prefix, cluster mode)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in ("prefix", "cluster")}
+    prefix = ours.get("prefix", DEFAULT_PREFIX)
+    if not prefix:
+        raise ConfigError(f"bad Redis URL {url!r}: prefix must not be empty")
+    cluster = parts.scheme == "redis+cluster" or ours.get("cluster", "").lower() in ("1", "true", "yes")
+    scheme = "redis" if parts.scheme == "redis+cluster" else parts.scheme
+    rest = urlencode([(key, value) for key, value in query if key not in ours])
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix, cluster
+
+
+def _display(client_url: str) -> str:
+    """The URL without its query and with the password masked, for error messages."""
+    parts = urlsplit(client_url)
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _connect(client_url: str, cluster: bool) -> Client:
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
+        "socket_timeout": 10.0,
+        "socket_connect_timeout": 5.0,
+    }
+    if cluster:
+        return RedisCluster.from_url(client_url, **options)
+    return Redis.from_url(client_url, **options)
+
+
+class RedisBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        client_url, self.prefix, self.cluster = parse_url(url)
+        self.display_url = _display(client_url)
+        self.client: Client = _connect(client_url, self.cluster)
+        self.scripts = _Scripts()
+        g = f"{{{self.prefix}}}:"
+        self._index, self._queues, self._pauses = g + "queue-of", g + "queues", g + "paused"
+        self._workers, self._seen, self._version = g + "workers", g + "workers:seen", g + "version"
+
+    def _q(self, queue: str) -> str:
+        """The key prefix of one queue: its hash tag keeps all its keys on one Cluster slot."""
+        return f"{{{self.prefix}:{queue}}}:"
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
+        except RedisError as exc:
+            raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+
+    def _batch(self) -> _Batch:
+        return _Batch(self.client)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._guard():
+            self.client.setnx(self._version, SCHEMA_VERSION)
+            version = cast(str | None, self.client.get(self._version))
+            if version != SCHEMA_VERSION:
+                raise BackendError(
+                    f"Redis at {self.display_url} prefix {self.prefix!r} holds taskheap schema {version},"
+                    f" this version reads {SCHEMA_VERSION}"
+                )
+            for script in self.scripts.all():
+                self.client.script_load(script.source)
+            self._warn_if_evicting()
+
+    def _warn_if_evicting(self) -> None:
+        try:
+            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
+        except ResponseError:
+            return  # CONFIG is often disabled on managed Redis
+        if policy and policy != "noeviction":
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it may silently evict"
+                " jobs; set maxmemory-policy noeviction",
+                self.display_url,
+                policy,
+            )
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- producers ----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        if not jobs:
+            return
+        by_queue: dict[str, list[str]] = {}
+        for j in jobs:
+            by_queue.setdefault(j.queue, []).extend(
+                (
+                    j.id,
+                    j.task,
+                    str(j.priority),
+                    repr(j.rank),
+                    j.payload,
+                    repr(j.enqueued_at),
+                    _num(j.run_at),
+                    str(j.retries),
+                    j.backoff or "",
+                    _num(j.timeout),
+                )
+            )
+        with self._guard():
+            batch = self._batch()
+            batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
+            batch.pipe.sadd(self._queues, *by_queue)
+            for queue, fields in by_queue.items():
+                batch.script(self.scripts.enqueue, [self._q(queue)], [queue, *fields])
+            batch.run()
+
+    # -- workers ------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
+    ) -> list[ClaimedJob]:
+        queues = list(dict.fromkeys(queues))
+        if limit <= 0 or not queues:
+            return []
+        with self._guard():
+            shares = {queues[0]: limit} if len(queues) == 1 else self._shares(queues, limit, now)
+            batch = self._batch()
+            for queue, share in shares.items():
+                args = [_num(now), repr(float(lease)), worker, str(share), _token_suffix(queue)]
+                batch.script(self.scripts.claim, [self._q(queue)], args)
+            ranked = [
+                row
+                for queue, fields in zip(shares, batch.run(), strict=True)
+                for row in _claimed(fields, queue)
+            ]
+        ranked.sort(key=lambda row: (row[0], row[1].id))
+        return [job for _, job in ranked]
+
+    def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
+        """How many of the overall best `limit` queued jobs each unpaused queue holds."""
+        batch = self._batch()
+        for queue in queues:
+            batch.script(self.scripts.promote, [self._q(queue)], [_num(now), str(PROMOTE_BATCH)])
+            batch.pipe.exists(self._q(queue) + "paused")
+            batch.pipe.zrange(self._q(queue) + "queued", 0, limit - 1, withscores=True)
+        results = batch.run()
+        candidates = [
+            (score, job_id, queue)
+            for queue, paused, best in zip(queues, results[1::3], results[2::3], strict=True)
+            if not paused
+            for job_id, score in best
+        ]
+        return dict(Counter(queue for _, _, queue in heapq.nsmallest(limit, candidates)))
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
+    ) -> set[str]:
+        info = asdict(worker)
+        del info["last_seen"]
+        with self._guard():
+            batch = self._batch()
+            batch.script(
+                self.scripts.register, [self._workers, self._seen], [worker.id, _num(now), json.dumps(info)]
+            )
+            self._per_queue(batch, self.scripts.extend, [_num(now), repr(float(lease))], leases)
+            return {job_id for owned in batch.run()[1:] for job_id in owned}
+
+    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
+        return self._acknowledge(self.scripts.complete, _num(now), done)
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        rows = [(f.id, f.token, f.error, f.traceback or "", _num(f.retry_at)) for f in failures]
+        return self._acknowledge(self.scripts.fail, _num(now), rows)
+
+    def _acknowledge(self, script: _Script, now: str, rows: Sequence[tuple[str, ...]]) -> list[str]:
+        with self._guard():
+            batch = self._batch()
+            self._per_queue(batch, script, [now], rows)
+            return [job_id for accepted in batch.run() for job_id in accepted]
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        with self._guard():
+            batch = self._batch()
+            self._per_queue(batch, self.scripts.release, [], leases)
+            batch.run()
+
+    def _per_queue(
+        self, batch: _Batch, script: _Script, head: list[str], rows: Iterable[tuple[str, ...]]
+    ) -> None:
+        """One script call per queue over rows of (id, token, …), routed by the token's queue;
+        rows with a token this backend never issued are left out (refused)."""
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            queue = _queue_of(row[1])
+            if queue is not None:
+                groups.setdefault(queue, []).extend(row)
+        for queue, args in groups.items():
+            batch.script(script, [self._q(queue)], [*head, *args])
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        with self._guard():
+            seconds = self._until_due(queues, timeout)
+            self._block([self._q(queue) + "wake" for queue in queues], seconds)
+
+    def _until_due(self, queues: Sequence[str], timeout: float) -> float:
+        """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
+        batch = self._batch()
+        batch.pipe.time()
+        for queue in queues:
+            batch.pipe.exists(self._q(queue) + "paused")
+            batch.pipe.zrange(self._q(queue) + "waiting", 0, 0, withscores=True)
+        (seconds, micros), *results = batch.run()
+        now = float(seconds) + float(micros) / 1e6
+        dues: list[float] = [
+            first[0][1]
+            for paused, first in zip(results[0::2], results[1::2], strict=True)
+            if first and not paused
+        ]
+        return min([timeout, *(due - now for due in dues)])
+
+    def _block(self, keys: list[str], seconds: float) -> None:
+        """BLPOP the wake lists until a token comes or time is up (in turns on a Cluster)."""
+        turns = itertools.cycle([[key] for key in keys] if self.cluster else [keys])
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) >= MIN_BLOCK:
+            wait = min(left, MAX_BLOCK if not self.cluster or len(keys) == 1 else CLUSTER_TURN)
+            if self.client.blpop(next(turns), timeout=max(wait, MIN_BLOCK)):
+                return
+
+    def unregister(self, worker: str) -> None:
+        with self._guard():
+            batch = self._batch()
+            batch.pipe.hdel(self._workers, worker)
+            batch.pipe.zrem(self._seen, worker)
+            batch.run()
+
+    # -- maintenance --------------------------------------------------------------------
+    def promote_due(self, now: float | None = None) -> int:
+        total = 0
+        with self._guard():
+            pending = self._known_queues()
+            while pending:
+                batch = self._batch()
+                for queue in pending:
+                    batch.script(self.scripts.promote, [self._q(queue)], [_num(now), str(PROMOTE_BATCH)])
+                promoted = batch.run()
+                total += sum(promoted)
+                pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
+        return total
+
+    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
+        with self._guard():
+            queues = self._known_queues()
+            batch = self._batch()
+            for queue in queues:
+                batch.script(self.scripts.expired, [self._q(queue)], [_num(now), str(limit)])
+            rows = [
+                job
+                for queue, fields in zip(queues, batch.run(), strict=True)
+                for _, job in _claimed(fields, queue)
+            ]
+        return rows[:limit]
+
+    def prune(self, finished_before: float, limit: int) -> int:
+        pruned = 0
+        with self._guard():
+            for queue in self._known_queues():
+                if pruned >= limit:
+                    break
+                args = [repr(float(finished_before)), str(limit - pruned)]
+                pruned += self._forget_ids(self.scripts.prune(self.client, [self._q(queue)], args))
+        return pruned
+
+    def _forget_ids(self, deleted: list[str]) -> int:
+        """Drop deleted jobs from the id index; returns how many."""
+        if deleted:
+            self.client.hdel(self._index, *deleted)
+        return len(deleted)
+
+    def forget_workers(self, seen_before: float) -> int:
+        with self._guard():
+            keys = [self._workers, self._seen]
+            return int(self.scripts.forget_workers(self.client, keys, [repr(float(seen_before))]))
+
+    # -- reads and admin writes ---------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._guard():
+            queue = cast(str | None, self.client.hget(self._index, job_id))
+            if queue is None:
+                return None
+            fields = cast(dict[str, str], self.client.hgetall(self._q(queue) + f"job:{job_id}"))
+        return _record(fields) if fields else None
+
+    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        with self._guard():
+            return self._select(query)
+
+    def _select(self, query: JobQuery) -> list[JobRecord]:
+        """The jobs matching `query`, newest first, at most `query.limit`."""
+        if query.ids is not None:
+            found = [r for r in self._records(self._locate(query.ids)) if _matches(r, query)]
+            return sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
+        queues = [query.queue] if query.queue is not None else self._known_queues()
+        states = [query.state] if query.state is not None else list(ALL_STATES)
+        newest = heapq.merge(*(self._newest(q, s) for q in queues for s in states), reverse=True)
+        selected: list[JobRecord] = []
+        while len(selected) < query.limit:
+            page = list(itertools.islice(newest, PAGE))
+            if not page:
+                break
+            selected.extend(r for r in self._records(page) if _matches(r, query))
+        return selected[: query.limit]
+
+    def _newest(self, queue: str, state: JobState) -> Iterator[tuple[str, str]]:
+        """(id, queue) of the jobs in one queue and state, newest first, a page at a time."""
+        key = self._q(queue) + f"state:{state}"
+        high = "+"
+        while True:
+            ids = cast(list[str], self.client.zrevrangebylex(key, high, "-", start=0, num=PAGE))
+            yield from ((job_id, queue) for job_id in ids)
+            if len(ids) < PAGE:
+                return
+            high = "(" + ids[-1]
+
+    def _locate(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        if not ids:
+            return []
+        queues = cast(list[str | None], self.client.hmget(self._index, list(ids)))
+        return [(job_id, queue) for job_id, queue in zip(ids, queues, strict=True) if queue is not None]
+
+    def _records(self, located: Sequence[tuple[str, str]]) -> list[JobRecord]:
+        batch = self._batch()
+        for job_id, queue in located:
+            batch.pipe.hgetall(self._q(queue) + f"job:{job_id}")
+        return [_record(fields) for fields in batch.run() if fields]
+
+    def counts(self) -> Counts:
+        with self._guard():
+            flagged = set(
+                cast(list[str], self.client.hkeys(self._pauses))
+            )  # ever paused: listed like SQLite's
+            queues = sorted(set(self._known_queues()) | flagged)
+            batch = self._batch()
+            for queue in queues:
+                for state in ALL_STATES:
+                    batch.pipe.zcard(self._q(queue) + f"state:{state}")
+            sizes = iter(batch.run())
+        counts: Counts = {}
+        for queue in queues:
+            by_state = {str(state): n for state, n in zip(ALL_STATES, sizes, strict=False) if n}
+            if by_state or queue in flagged:
+                counts[queue] = by_state
+        return counts
+
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        with self._guard():
+            queues = self._known_queues()
+            batch = self._batch()
+            for queue in queues:
+                batch.pipe.hgetall(self._q(queue) + "priorities")
+            depths = batch.run()
+        return {
+            queue: {int(p): int(n) for p, n in depth.items()}
+            for queue, depth in zip(queues, depths, strict=True)
+            if depth
+        }
+
+    def workers(self) -> list[WorkerInfo]:
+        with self._guard():
+            batch = self._batch()
+            batch.pipe.hgetall(self._workers)
+            batch.pipe.zrange(self._seen, 0, -1, withscores=True)
+            infos, seen = batch.run()
+        last_seen = dict(seen)
+        workers = [
+            WorkerInfo(**json.loads(info), last_seen=last_seen[worker_id])
+            for worker_id, info in infos.items()
+            if worker_id in last_seen
+        ]
+        return sorted(workers, key=lambda w: w.started_at)
+
+    def replay(self, query: JobQuery, now: float | None = None) -> int:
+        with self._guard():
+            dead = self._select(replace(query, state=JobState.DEAD))
+            batch = self._batch()
+            for queue, ids in _ids_by_queue(dead).items():
+                batch.script(self.scripts.replay, [self._q(queue)], ids)
+            return sum(batch.run())
+
+    def purge(self, query: JobQuery) -> int:
+        with self._guard():
+            batch = self._batch()
+            for queue, ids in _ids_by_queue(self._select(query)).items():
+                batch.script(self.scripts.purge, [self._q(queue)], [query.state or "", *ids])
+            return self._forget_ids([job_id for deleted in batch.run() for job_id in deleted])
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        with self._guard():
+            queue = cast(str | None, self.client.hget(self._index, job_id))
+            if queue is None:
+                return False
+            return bool(self.scripts.cancel(self.client, [self._q(queue)], [job_id, _num(now)]))
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        with self._guard():
+            batch = self._batch()
+            if paused:
+                batch.pipe.set(self._q(queue) + "paused", "1")
+            else:
+                batch.pipe.delete(self._q(queue) + "paused")
+            batch.pipe.hset(self._pauses, queue, int(paused))
+            batch.run()
+
+    def paused(self) -> set[str]:
+        with self._guard():
+            flags = cast(dict[str, str], self.client.hgetall(self._pauses))
+            return {queue for queue, flag in flags.items() if flag == "1"}
+
+    def _known_queues(self) -> list[str]:
+        return sorted(cast(set[str], self.client.smembers(self._queues)))
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _opt_float(value: str | None) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _token_suffix(queue: str) -> str:
+    return f".{os.urandom(8).hex()}@{queue}"
+
+
+def _queue_of(token: str) -> str | None:
+    _, at, queue = token.partition("@")
+    return queue if at else None
+
+
+def _claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
+    """(rank, job) from a claim or expired script's flat reply."""
+    jobs = []
+    for start in range(0, len(fields), CLAIMED_FIELDS):
+        job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank = fields[
+            start : start + CLAIMED_FIELDS
+        ]
+        job = ClaimedJob(
+            job_id,
+            task,
+            queue,
+            int(priority),
+            payload,
+            int(attempts),
+            int(retries),
+            backoff or None,
+            _opt_float(timeout),
+            token,
+        )
+        jobs.append((float(rank), job))
+    return jobs
+
+
+def _record(fields: dict[str, str]) -> JobRecord:
+    return JobRecord(
+        id=fields["id"],
+        task=fields["task"],
+        queue=fields["queue"],
+        priority=int(fields["priority"]),
+        state=JobState(fields["state"]),
+        payload=fields["payload"],
+        attempts=int(fields["attempts"]),
+        retries=int(fields["retries"]),
+        enqueued_at=float(fields["enqueued_at"]),
+        run_at=_opt_float(fields.get("run_at")),
+        started_at=_opt_float(fields.get("started_at")),
+        finished_at=_opt_float(fields.get("finished_at")),
+        worker=fields.get("worker"),
+        result=fields.get("result"),
+        error=fields.get("error"),
+        traceback=fields.get("traceback"),
+    )
+
+
+def _matches(record: JobRecord, query: JobQuery) -> bool:
+    return (
+        (query.ids is None or record.id in query.ids)
+        and (query.queue is None or record.queue == query.queue)
+        and (query.state is None or record.state == query.state)
+        and (query.task is None or record.task == query.task)
+    )
+
+
+def _ids_by_queue(records: Iterable[JobRecord]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for record in records:
+        groups.setdefault(record.queue, []).append(record.id)
+    return groups

@@ -1,0 +1,14 @@
+-- cancel: cancel a job that has not started (queued, scheduled or retrying).
+-- KEYS[1] queue key prefix
+-- ARGV[1] job id, ARGV[2] now ('' = server time)
+-- Returns 1 if cancelled, else 0.
+local _, now = clock(ARGV[2])
+local id = ARGV[1]
+local state = redis.call('HGET', job_key(id), 'state')
+if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then
+  return 0
+end
+move(id, state, 'cancelled', now)
+redis.call('HSET', job_key(id), 'finished_at', now)
+redis.call('HDEL', job_key(id), 'run_at')
+return 1

@@ -1,0 +1,103 @@
+-- Helpers prepended to every script (the scripts below the marker use them).
+--
+-- KEYS[1] of a queue script is the queue's key prefix "{<prefix>:<queue>}:"; every key the
+-- script touches is built from it, so all of them share the queue's hash tag (one Cluster slot).
+-- Keys under a queue prefix:
+--   job:<id>      hash: the job record (absent fields are None)
+--   queued        zset: runnable jobs, score = rank (ties run in id order)
+--   waiting       zset: scheduled and retrying jobs, score = due time
+--   leases        zset: running jobs, score = lease expiry
+--   finished      zset: succeeded and cancelled jobs, score = finish time (pruned by retention)
+--   state:<state> zset: every job in that state, score 0 (lexical id order: listing, counts)
+--   priorities    hash: priority -> number of queued jobs
+--   paused        string: present while the queue is paused
+--   wake          list: wake-up tokens idle workers block on (bounded)
+local Q = KEYS[1]
+local WAKE_CAP = 128
+local ORDER = {
+  queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
+  running = 'leases', succeeded = 'finished', cancelled = 'finished',
+}
+
+local function fmt(n)
+  return string.format('%.17g', n)
+end
+
+-- The given time (a decimal string), or the server's clock when it is empty.
+local function clock(given)
+  if given ~= '' then
+    return tonumber(given), given
+  end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  return now, fmt(now)
+end
+
+local function job_key(id)
+  return Q .. 'job:' .. id
+end
+
+local function detach(id, state, priority)
+  redis.call('ZREM', Q .. 'state:' .. state, id)
+  local order = ORDER[state]
+  if order then
+    redis.call('ZREM', Q .. order, id)
+  end
+  if state == 'queued' and redis.call('HINCRBY', Q .. 'priorities', priority, -1) <= 0 then
+    redis.call('HDEL', Q .. 'priorities', priority)
+  end
+end
+
+local function attach(id, state, score, priority)
+  redis.call('HSET', job_key(id), 'state', state)
+  redis.call('ZADD', Q .. 'state:' .. state, 0, id)
+  local order = ORDER[state]
+  if order then
+    redis.call('ZADD', Q .. order, score, id)
+  end
+  if state == 'queued' then
+    redis.call('HINCRBY', Q .. 'priorities', priority, 1)
+  end
+end
+
+-- Move a job between states; entering 'queued' it is ranked by its stored rank.
+local function move(id, from, to, score)
+  local rank, priority = unpack(redis.call('HMGET', job_key(id), 'rank', 'priority'))
+  detach(id, from, priority)
+  attach(id, to, to == 'queued' and rank or score, priority)
+end
+
+-- Wake up to n idle workers (the list is bounded: a token is a hint, not a job).
+local function wake(n)
+  local room = WAKE_CAP - redis.call('LLEN', Q .. 'wake')
+  local tokens = {}
+  for i = 1, math.min(n, room) do
+    tokens[i] = '1'
+  end
+  if #tokens > 0 then
+    redis.call('RPUSH', Q .. 'wake', unpack(tokens))
+  end
+end
+
+-- Queue due scheduled and retrying jobs (at most limit); returns how many.
+local function promote(now, limit)
+  local due = redis.call('ZRANGE', Q .. 'waiting', '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    move(id, redis.call('HGET', job_key(id), 'state'), 'queued')
+    redis.call('HDEL', job_key(id), 'run_at')
+  end
+  return #due
+end
+
+-- Clear a finished or returned run's lease.
+local function end_lease(id)
+  redis.call('HDEL', job_key(id), 'token', 'lease_until')
+end
+
+-- True if the job is running under this lease token.
+local function owns(id, token)
+  local state, current = unpack(redis.call('HMGET', job_key(id), 'state', 'token'))
+  return state == 'running' and current == token
+end
+
+-- ---- script ----

@@ -1,0 +1,8 @@
+-- promote: queue due scheduled and retrying jobs.
+-- KEYS[1] queue key prefix
+-- ARGV[1] now ('' = server time), ARGV[2] limit
+-- Returns the number promoted.
+local _, now = clock(ARGV[1])
+local promoted = promote(now, tonumber(ARGV[2]))
+wake(promoted)
+return promoted

@@ -1,0 +1,15 @@
+-- purge: delete the given jobs if they are (still) in the given state.
+-- KEYS[1] queue key prefix
+-- ARGV[1] state ('' = any); then job ids
+-- Returns the deleted ids.
+local deleted = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local state, priority = unpack(redis.call('HMGET', job_key(id), 'state', 'priority'))
+  if state and (ARGV[1] == '' or state == ARGV[1]) then
+    detach(id, state, priority)
+    redis.call('DEL', job_key(id))
+    deleted[#deleted + 1] = id
+  end
+end
+return deleted
