@@ -16,7 +16,6 @@ import pytest
 
 import taskheap
 from taskheap.clock import FixedClock
-from tests.postgres_support import postgres_url
 from tests.redis_support import redis_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -26,7 +25,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/jobs.db"
 
 
-URL_FACTORIES: dict[str, Callable[[Path], str]] = {"sqlite": sqlite_url, "redis": redis_url, "postgres": postgres_url}
+URL_FACTORIES: dict[str, Callable[[Path], str]] = {"sqlite": sqlite_url, "redis": redis_url}
 
 
 def unavailable(reason: str) -> None:
