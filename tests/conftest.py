@@ -16,6 +16,7 @@ import pytest
 
 import taskheap
 from taskheap.clock import FixedClock
+from tests.postgres_support import postgres_url
 from tests.redis_support import redis_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -25,7 +26,11 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/jobs.db"
 
 
-URL_FACTORIES: dict[str, Callable[[Path], str]] = {"sqlite": sqlite_url, "redis": redis_url}
+URL_FACTORIES: dict[str, Callable[[Path], str]] = {
+    "sqlite": sqlite_url,
+    "redis": redis_url,
+    "postgres": postgres_url,
+}
 
 
 def unavailable(reason: str) -> None:

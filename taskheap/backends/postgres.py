@@ -1,0 +1,437 @@
+"""PostgreSQL backend: many hosts share one database; several apps share it by schema.
+
+URL: `postgresql://user@host:5432/db?schema=NAME` (default schema `taskheap`). `schema` and
+`pool_size` are taskheap's own options; every other query parameter goes to libpq.
+
+Every statement lives in a named file in sql/ (`{schema}` is filled in; numbered files are
+migrations). Duties and how:
+- Claim: one UPDATE over the heads of a partial index of queued jobs, locked with FOR UPDATE
+  SKIP LOCKED, so it is O(log n) in queue depth and concurrent claimers never wait for each
+  other; it runs in one round trip after promoting due jobs. Outcomes are batched through
+  unnested arrays and accepted only with the current lease token.
+- Time: `now=None` is the database clock, one clock for every worker.
+- Wake-ups: a statement trigger NOTIFYs `taskheap:<schema>` with the queue name whenever a job
+  becomes queued or gets a new due time (delivered at commit, so a job enqueued inside a
+  caller's transaction wakes nobody until it commits). Idle workers LISTEN on a dedicated
+  connection and sleep until a notification for their queues, the next due time or the timeout.
+- Counts: the same trigger appends net changes per (queue, priority, state) to an append-only
+  log that reads fold; counting costs the number of groups, not a scan of the jobs.
+- Connections: a small pool opened on first use, autocommit (one round trip per statement).
+  A statement that fails on a lost connection is retried on a fresh one with backoff; only
+  then is it a BackendError naming the server. Every write is safe to retry: enqueue is
+  idempotent by id, the rest are guarded by state and token.
+- Bloat: finished jobs leave the hot indexes at once (they are partial); prune deletes them in
+  small batches after their retention, and autovacuum is tuned per table (see 0001_initial.sql).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import BackendError, ConfigError
+from ..job import JobState
+from .base import (
+    ClaimedJob,
+    Completion,
+    Counts,
+    Failure,
+    JobQuery,
+    JobRecord,
+    Lease,
+    NewJob,
+    WorkerInfo,
+)
+
+log = logging.getLogger("taskheap.postgres")
+
+T = TypeVar("T")
+Connection = psycopg.Connection[TupleRow]
+Step = tuple[str, Mapping[str, Any]]  # (name of a file in sql/, its parameters)
+
+DEFAULT_SCHEMA = "taskheap"
+DEFAULT_POOL_SIZE = 4
+RETRY_DELAYS = (0.1, 0.3, 1.0)  # between attempts after a lost connection; then BackendError
+CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+_MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
+
+
+class PostgresBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conninfo, self.schema, self.pool_size = parse_url(url)
+        self.where = _redacted(url)
+        self.channel = f"taskheap:{self.schema}"
+        self._statements = Statements(self.schema)
+        self._pool: ConnectionPool[Connection] | None = None
+        self._pool_lock = threading.Lock()
+        self._listener: Connection | None = None
+        self._listener_lock = threading.Lock()
+
+    # -- connections --------------------------------------------------------------------
+    def _connection_pool(self) -> ConnectionPool[Connection]:
+        with self._pool_lock:
+            if self._pool is None:
+                self._connect().close()  # fail now with the server's reason, not a pool timeout
+                pool: ConnectionPool[Connection] = ConnectionPool(
+                    self.conninfo,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    kwargs={"autocommit": True},
+                    timeout=CONNECT_TIMEOUT,
+                    name=self.channel,
+                    open=False,
+                )
+                pool.open()
+                self._pool = pool
+            return self._pool
+
+    def _connect(self) -> Connection:
+        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` on a pooled connection; retry on a fresh one if the connection was lost."""
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                with self._connection_pool().connection() as conn:
+                    return work(conn)
+            except psycopg.OperationalError as exc:
+                if delay is None:
+                    raise BackendError(self._unreachable(exc)) from None
+                log.info("PostgreSQL at %s: %s; retrying in %.1fs", self.where, exc, delay)
+                time.sleep(delay)
+                self._replace_broken_connections()
+            except psycopg.Error as exc:
+                raise BackendError(f"PostgreSQL at {self.where}: {exc}") from None
+        raise AssertionError("unreachable")
+
+    def _replace_broken_connections(self) -> None:
+        if self._pool is not None:
+            self._pool.check()
+
+    def _unreachable(self, exc: psycopg.OperationalError) -> str:
+        if isinstance(exc, PoolTimeout):
+            try:  # the pool only says it timed out: ask the server directly for the reason
+                self._connect().close()
+            except psycopg.OperationalError as reason:
+                exc = reason
+        return f"cannot reach PostgreSQL at {self.where}: {exc}"
+
+    def _execute(self, steps: Sequence[Step], prepare: bool | None, conn: Connection) -> psycopg.Cursor[Any]:
+        """Send the statements in one round trip; the cursor of the last one."""
+        if len(steps) == 1:
+            name, params = steps[0]
+            return conn.execute(self._statements[name], params, prepare=prepare)
+        with conn.pipeline():
+            for name, params in steps:
+                cursor = conn.execute(self._statements[name], params, prepare=prepare)
+        return cursor
+
+    def _rows(self, *steps: Step, prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        return self._run(lambda conn: self._execute(steps, prepare, conn).fetchall())
+
+    def _rowcount(self, *steps: Step, prepare: bool | None = None) -> int:
+        return self._run(lambda conn: self._execute(steps, prepare, conn).rowcount)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply the numbered migrations not applied yet, under an advisory lock: concurrent
+        callers wait for each other, and re-running is a no-op."""
+        self._run(self._migrate)
+
+    def _migrate(self, conn: Connection) -> None:
+        with conn.transaction():
+            conn.execute(self._statements["migrate_lock"], {"key": f"taskheap:migrate:{self.schema}"})
+            conn.execute(self._statements["migrations_table"])
+            applied = {version for (version,) in conn.execute(self._statements["applied_migrations"])}
+            for version, name in migrations():
+                if version not in applied:
+                    conn.execute(self._statements[name])
+                    conn.execute(self._statements["record_migration"], {"version": version, "name": name})
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        with self._listener_lock:
+            self._drop_listener()
+
+    # -- producers ----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        self._rowcount(("enqueue", _enqueue_params(jobs)))
+
+    def enqueue_in(self, conn: Connection, jobs: Sequence[NewJob]) -> None:
+        """Enqueue inside the caller's open transaction on their own psycopg connection.
+
+        The jobs exist only if that transaction commits, and idle workers are notified only
+        then; if it rolls back they never run. Nothing is committed here. (On an autocommit
+        connection the insert commits at once, like `enqueue`.)
+        """
+        try:
+            conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+        except psycopg.Error as exc:
+            raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from exc
+
+    # -- workers ------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
+    ) -> list[ClaimedJob]:
+        if limit <= 0 or not queues:
+            return []
+        params = {"queues": list(queues), "worker": worker, "limit": limit, "lease": lease, "now": now}
+        rows = self._rows(("promote_due", {"now": now}), ("claim", params))
+        rows.sort()
+        return [ClaimedJob(*row[1:]) for row in rows]
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
+    ) -> set[str]:
+        params = {
+            "worker": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "worker_queues": worker.queues,
+            "concurrency": worker.concurrency,
+            "started_at": worker.started_at,
+            "jobs": worker.jobs,
+            "ids": [job_id for job_id, _ in leases],
+            "tokens": [token for _, token in leases],
+            "lease": lease,
+            "now": now,
+        }
+        return {job_id for (job_id,) in self._rows(("heartbeat", params))}
+
+    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
+        if not done:
+            return []
+        ids, tokens, results = (list(column) for column in zip(*done, strict=True))
+        params = {"ids": ids, "tokens": tokens, "results": results, "now": now}
+        return [job_id for (job_id,) in self._rows(("complete", params))]
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        if not failures:
+            return []
+        ids, tokens, errors, tracebacks, retry_at = (list(column) for column in zip(*failures, strict=True))
+        params = {
+            "ids": ids,
+            "tokens": tokens,
+            "errors": errors,
+            "tracebacks": tracebacks,
+            "retry_at": _floats(retry_at),
+            "now": now,
+        }
+        return [job_id for (job_id,) in self._rows(("fail", params))]
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        if leases:
+            ids, tokens = (list(column) for column in zip(*leases, strict=True))
+            self._rowcount(("release", {"ids": ids, "tokens": tokens}))
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._listener_lock:
+            try:
+                self._wait_for_work(list(queues), deadline)
+            except psycopg.Error as exc:
+                self._drop_listener()  # reconnect and listen again on the next call
+                raise BackendError(f"listening for work on PostgreSQL at {self.where}: {exc}") from None
+
+    def _wait_for_work(self, queues: list[str], deadline: float) -> None:
+        conn = self._listening()
+        for _ in conn.notifies(timeout=0):
+            pass  # older wake-ups: the check below sees everything committed until now
+        row = conn.execute(self._statements["idle_check"], {"queues": queues}).fetchone()
+        assert row is not None
+        queued, due_in = row
+        if queued:
+            return
+        if due_in is not None:
+            deadline = min(deadline, time.monotonic() + max(due_in, 0.0))
+        while (remaining := deadline - time.monotonic()) > 0:
+            for note in conn.notifies(timeout=remaining, stop_after=1):
+                if note.payload in queues:
+                    return
+
+    def _listening(self) -> Connection:
+        if self._listener is None:
+            conn = self._connect()
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self._listener = conn
+        return self._listener
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def unregister(self, worker: str) -> None:
+        self._rowcount(("unregister", {"worker": worker}))
+
+    # -- maintenance --------------------------------------------------------------------
+    def promote_due(self, now: float | None = None) -> int:
+        return int(self._rows(("promote_due", {"now": now}))[0][0])
+
+    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
+        return [ClaimedJob(*row) for row in self._rows(("expired", {"limit": limit, "now": now}))]
+
+    def prune(self, finished_before: float, limit: int) -> int:
+        """Also folds the job_counts log, so it stays small when nobody reads the counts."""
+        params = {"finished_before": finished_before, "limit": limit}
+        return self._rowcount(("fold_counts", {}), ("prune", params))
+
+    def forget_workers(self, seen_before: float) -> int:
+        return self._rowcount(("forget_workers", {"seen_before": seen_before}))
+
+    # -- reads and admin writes ---------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._rows(("get", {"id": job_id}))
+        return _record(rows[0]) if rows else None
+
+    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        rows = self._rows(("list_jobs", _filter_params(query)), prepare=False)
+        return [_record(row) for row in rows]
+
+    def counts(self) -> Counts:
+        counts: Counts = {}
+        for queue, state, n in self._rows(("fold_counts", {}), ("counts", {})):
+            by_state = counts.setdefault(queue, {})
+            if state is not None:
+                by_state[state] = n
+        return counts
+
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        depth: dict[str, dict[int, int]] = {}
+        for queue, priority, n in self._rows(("queued_by_priority", {})):
+            depth.setdefault(queue, {})[priority] = n
+        return depth
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
+
+    def replay(self, query: JobQuery, now: float | None = None) -> int:
+        return self._rowcount(("replay", _filter_params(query, JobState.DEAD)), prepare=False)
+
+    def purge(self, query: JobQuery) -> int:
+        return self._rowcount(("purge", _filter_params(query)), prepare=False)
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        return self._rowcount(("cancel", {"id": job_id, "now": now})) > 0
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        self._rowcount(("set_paused", {"queue": queue, "paused": paused}))
+
+    def paused(self) -> set[str]:
+        return {name for (name,) in self._rows(("paused", {}))}
+
+
+class Statements:
+    """The named SQL files of sql/, filled in for one schema on first use."""
+
+    def __init__(self, schema: str) -> None:
+        self._names = {"schema": sql.Identifier(schema), "job_filter": sql.SQL(_text("job_filter"))}
+        self._composed: dict[str, sql.Composed] = {}
+
+    def __getitem__(self, name: str) -> sql.Composed:
+        composed = self._composed.get(name)
+        if composed is None:
+            composed = self._composed[name] = sql.SQL(_text(name)).format(**self._names)
+        return composed
+
+
+@cache
+def _text(name: str) -> str:
+    return (resources.files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+@cache
+def migrations() -> list[tuple[int, str]]:
+    """(version, file name without .sql) of every numbered migration, in order."""
+    found = []
+    for entry in (resources.files(__package__) / "sql").iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name.removesuffix(".sql")))
+    return sorted(found)
+
+
+def parse_url(url: str) -> tuple[str, str, int]:
+    """`postgresql://…?schema=NAME&pool_size=N` -> (libpq conninfo, schema, pool size)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"bad PostgreSQL URL {url!r}: use postgresql://user@host:5432/dbname")
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    options = {key: value for key, value in params if key in ("schema", "pool_size")}
+    schema = options.get("schema", DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(
+            f"bad PostgreSQL URL {url!r}: schema must be lower-case letters, digits and _ (at most 40)"
+        )
+    try:
+        pool_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
+    except ValueError:
+        pool_size = 0
+    if pool_size < 1:
+        raise ConfigError(f"bad PostgreSQL URL {url!r}: pool_size must be a whole number >= 1")
+    libpq = [(key, value) for key, value in params if key not in options]
+    if not any(key == "application_name" for key, _ in libpq):
+        libpq.append(("application_name", f"taskheap:{schema}"))
+    return urlunsplit(parts._replace(query=urlencode(libpq))), schema, pool_size
+
+
+def _redacted(url: str) -> str:
+    """The URL without password or query, for messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
+
+
+def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    return {
+        "ids": [j.id for j in jobs],
+        "tasks": [j.task for j in jobs],
+        "queues": [j.queue for j in jobs],
+        "priorities": [j.priority for j in jobs],
+        "ranks": _floats(j.rank for j in jobs),
+        "payloads": [j.payload for j in jobs],
+        "retries": [j.retries for j in jobs],
+        "backoffs": [j.backoff for j in jobs],
+        "timeouts": _floats(j.timeout for j in jobs),
+        "enqueued_at": _floats(j.enqueued_at for j in jobs),
+        "run_at": _floats(j.run_at for j in jobs),
+    }
+
+
+def _floats(values: Iterable[float | None]) -> list[float | None]:
+    """Ints made floats: psycopg refuses to send a list of mixed types as one array."""
+    return [None if value is None else float(value) for value in values]
+
+
+def _filter_params(query: JobQuery, state: JobState | None = None) -> dict[str, Any]:
+    return {
+        "ids": list(query.ids) if query.ids is not None else None,
+        "queue": query.queue,
+        "state": state or query.state,
+        "task": query.task,
+        "limit": query.limit,
+    }
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    record = JobRecord(*row)
+    record.state = JobState(record.state)
+    return record

@@ -1,0 +1,38 @@
+-- Lease the best `limit` queued jobs of the requested queues by (rank, id), paused queues
+-- skipped: per queue the head of its jobs_runnable index (O(log n) in queue depth), locked
+-- with SKIP LOCKED so concurrent claimers neither wait nor share a job; the heads merged and
+-- the best kept. Each claimed job gets a fresh lease token. Runs right after promote_due.sql.
+-- Parameters: queues, worker, limit, lease (seconds), now (NULL: the database clock).
+-- Returns rank first (to order the batch), then the ClaimedJob fields.
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
+),
+active AS (
+    SELECT requested.name FROM unnest(%(queues)s::text[]) AS requested (name)
+    WHERE NOT EXISTS (
+        SELECT FROM {schema}.queues WHERE queues.name = requested.name AND queues.paused
+    )
+),
+picked AS (
+    SELECT head.id FROM active CROSS JOIN LATERAL (
+        SELECT id, rank FROM {schema}.jobs
+        WHERE queue = active.name AND state = 'queued'
+        ORDER BY rank, id
+        LIMIT %(limit)s::int
+        FOR UPDATE SKIP LOCKED
+    ) AS head
+    ORDER BY head.rank, head.id
+    LIMIT %(limit)s::int
+)
+UPDATE {schema}.jobs SET
+    state = 'running',
+    attempts = attempts + 1,
+    token = gen_random_uuid()::text,
+    lease_until = clock.now + %(lease)s::float8,
+    worker = %(worker)s,
+    started_at = coalesce(started_at, clock.now)
+FROM picked, clock
+WHERE jobs.id = picked.id
+RETURNING
+    jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
+    jobs.retries, jobs.backoff, jobs.timeout, jobs.token

@@ -1,0 +1,21 @@
+-- Failed runs whose lease token is current: retrying until retry_at, or dead (retry_at NULL).
+-- A new due time wakes the queue's idle workers (jobs_updated trigger), who wait until then.
+-- Parameters: ids, tokens, errors, tracebacks, retry_at (parallel arrays), now.
+-- Returns the ids accepted.
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
+)
+UPDATE {schema}.jobs SET
+    state = CASE WHEN failed.retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
+    run_at = failed.retry_at,
+    finished_at = CASE WHEN failed.retry_at IS NULL THEN clock.now END,
+    error = failed.error,
+    traceback = failed.traceback,
+    token = NULL,
+    lease_until = NULL
+FROM clock, unnest(
+    %(ids)s::text[], %(tokens)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
+    %(retry_at)s::float8[]
+) AS failed (id, token, error, traceback, retry_at)
+WHERE jobs.id = failed.id AND jobs.token = failed.token AND jobs.state = 'running'
+RETURNING jobs.id

@@ -1,0 +1,5 @@
+-- The JobQuery filter shared by list_jobs.sql, replay.sql and purge.sql (a NULL matches all).
+(%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+AND (%(state)s::text IS NULL OR state = %(state)s::text)
+AND (%(task)s::text IS NULL OR task = %(task)s::text)

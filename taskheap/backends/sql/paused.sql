@@ -1,0 +1,2 @@
+-- The paused queues.
+SELECT name FROM {schema}.queues WHERE paused

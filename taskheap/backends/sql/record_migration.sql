@@ -1,0 +1,2 @@
+-- Note a migration as applied. Parameters: version, name.
+INSERT INTO {schema}.migrations (version, name) VALUES (%(version)s, %(name)s)

@@ -1,0 +1,2 @@
+-- Remove one worker from the registry. Parameters: worker.
+DELETE FROM {schema}.workers WHERE id = %(worker)s
