@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -165,6 +165,8 @@ def _display(client_url: str) -> str:
 
 
 def _connect(client_url: str, cluster: bool) -> Client:
+    """A client over a per-process pool. Standalone, the pool is bounded and a thread waits for a
+    free connection (`?max_connections=` in the URL overrides the default)."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
@@ -173,7 +175,8 @@ def _connect(client_url: str, cluster: bool) -> Client:
     }
     if cluster:
         return RedisCluster.from_url(client_url, **options)
-    return Redis.from_url(client_url, **options)
+    pool = BlockingConnectionPool.from_url(client_url, max_connections=50, timeout=20.0, **options)
+    return Redis(connection_pool=pool)
 
 
 class RedisBackend:
@@ -232,6 +235,8 @@ class RedisBackend:
 
     def close(self) -> None:
         self.client.close()
+        if isinstance(self.client, Redis):
+            self.client.connection_pool.disconnect()
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:

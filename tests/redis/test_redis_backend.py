@@ -1,0 +1,218 @@
+"""Redis-only behaviour: restarts, paused workers, many concurrent claimers, a down server, config.
+
+Tests that restart or reconfigure Redis run their own `redis-server` on a free loopback port,
+with an append-only file fsynced on every write, in the test's directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+import taskheap
+from taskheap.backends.base import NewJob
+from taskheap.backends.redis import RedisBackend
+from taskheap.errors import BackendError
+from taskheap.job import JobState
+
+from ..conftest import unavailable, wait_for
+from ..redis_support import redis_url
+from ..worker.conftest import Lab
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class OwnRedis:
+    """A redis-server subprocess this test starts, kills and starts again (same data directory)."""
+
+    def __init__(self, directory: Path, *options: str) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = [
+            "redis-server",
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory)),
+            *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+            *options,
+        ]
+        self.log = directory / "redis-server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def crash(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.crash()
+        self.start()
+
+
+def own_redis(tmp_path: Path, *options: str) -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not on PATH")
+    server = OwnRedis(tmp_path, *options)
+    server.start()
+    yield server
+    server.crash()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[OwnRedis]:
+    yield from own_redis(tmp_path)
+
+
+@pytest.fixture
+def shared_url(tmp_path: Path) -> str:
+    return redis_url(tmp_path)
+
+
+def test_workers_reconnect_after_a_redis_restart_and_no_acknowledged_job_is_lost(
+    server: OwnRedis, tmp_path: Path
+) -> None:
+    lab = Lab(tmp_path, server.url, lease=2.0)
+    try:
+        lab.app.enqueue_many([lab.tasks.record.job(i) for i in range(3000)])
+        workers = [lab.worker("--concurrency", "2") for _ in range(2)]
+        wait_for(lambda: _runs(lab), what="the workers to start running jobs")
+        server.restart()  # SIGKILL: a crash, not a clean shutdown
+        assert len(set(_runs(lab))) < 3000, "the restart came mid-run"
+        lab.app.enqueue_many([lab.tasks.record.job(i) for i in range(3000, 3100)])
+        wait_for(lambda: _succeeded(lab) == 3100, timeout=30, what="every acknowledged job to succeed")
+        assert set(_runs(lab)) == {str(i) for i in range(3100)}
+        for worker in workers:
+            worker.signal(signal.SIGTERM)
+            assert worker.wait() == 0, worker.output()
+    finally:
+        lab.close()
+
+
+def test_enqueue_while_redis_is_down_raises_instead_of_dropping(server: OwnRedis) -> None:
+    app = taskheap.App(server.url)
+    echo = app.task(name="echo")(lambda x: x)
+    echo.enqueue(1)
+    server.crash()
+    with pytest.raises(BackendError, match=f"cannot reach Redis at redis://127.0.0.1:{server.port}/0"):
+        echo.enqueue(2)
+    server.start()
+    assert app.stats()["queues"]["default"]["queued"] == 1
+    app.close()
+
+
+def test_unreachable_redis_is_a_clear_error_at_enqueue() -> None:
+    port = free_port()
+    app = taskheap.App(f"redis://127.0.0.1:{port}/0?prefix=nowhere")
+    echo = app.task(name="echo")(lambda x: x)
+    with pytest.raises(BackendError, match=rf"cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"):
+        echo.enqueue(1)
+
+
+def test_scripts_flushed_from_redis_are_loaded_again(server: OwnRedis) -> None:
+    backend = RedisBackend(server.url)
+    backend.migrate()
+    redis.Redis(port=server.port).script_flush()
+    backend.enqueue([_job("a"), _job("b")])
+    assert [j.id for j in backend.claim(["default"], "w", 10, 30.0)] == ["a", "b"]
+    backend.close()
+
+
+def test_sigstopped_worker_cannot_overwrite_the_run_that_replaced_it(tmp_path: Path, shared_url: str) -> None:
+    lab = Lab(tmp_path, shared_url, lease=1.0)
+    try:
+        handle = lab.tasks.sleepy.enqueue("stopped", 2.5)
+        paused = lab.worker()
+        wait_for(lambda: lab.marks("stopped.start"), what="the job to start")
+        paused.signal(signal.SIGSTOP)
+        replacement = lab.worker("--burst")
+        assert replacement.wait() == 0, replacement.output()
+        finished = handle.info()
+        assert finished.status == JobState.SUCCEEDED and finished.attempts == 2
+        assert finished.worker and f":{replacement.proc.pid}:" in finished.worker
+        paused.signal(signal.SIGCONT)
+        wait_for(lambda: len(lab.marks("stopped.done")) == 2, what="the paused run to finish too")
+        wait_for(lambda: "lost the lease" in paused.output(), what="the paused worker to notice")
+        assert handle.info() == finished, "the stale run's outcome was refused"
+    finally:
+        lab.close()
+
+
+def test_two_hundred_concurrent_claimers_never_share_a_job(shared_url: str) -> None:
+    backend = RedisBackend(shared_url)
+    backend.migrate()
+    backend.enqueue([_job(f"job-{i:05d}") for i in range(4000)])
+    claimed: list[str] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def claimer(worker: str) -> None:
+        try:
+            while jobs := backend.claim(["default"], worker, 5, 30.0):
+                with lock:
+                    claimed.extend(job.id for job in jobs)
+        except BackendError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    backend.close()
+    assert errors == []
+    assert len(claimed) == 4000
+    assert Counter(claimed).most_common(1)[0][1] == 1
+
+
+def test_an_evicting_maxmemory_policy_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for server in own_redis(tmp_path, "--maxmemory-policy", "allkeys-lru"):
+        with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
+            RedisBackend(server.url).migrate()
+    assert "maxmemory-policy allkeys-lru" in caplog.text and "noeviction" in caplog.text
+
+
+def test_noeviction_policy_is_not_warned_about(server: OwnRedis, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
+        RedisBackend(server.url).migrate()
+    assert "maxmemory-policy" not in caplog.text
+
+
+def _runs(lab: Lab) -> list[str]:
+    return [line for log in lab.path.glob("runs-*.log") for line in log.read_text().split()]
+
+
+def _succeeded(lab: Lab) -> int:
+    return int(lab.app.stats()["queues"]["default"]["succeeded"])
+
+
+def _job(job_id: str) -> NewJob:
+    return NewJob(job_id, "echo", "default", 5, 5.0, "{}", 1.0, None, 3, None, None)
