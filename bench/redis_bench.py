@@ -1,0 +1,310 @@
+"""taskheap on Redis against its Python peers, side by side in one run on one Redis.
+
+Starts its own redis-server (no persistence) on a free port, then for each system measures:
+enqueue one by one, enqueue in bulk, ONE worker process draining a backlog, pickup latency at
+light load (jobs enqueued 5 ms apart; the task returns how long it waited), and that worker's
+peak RSS. The redis-py floor (one SET per round trip) is measured in the same run. The task is
+the same no-op everywhere: one int argument, returned.
+
+Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
+    /work/bench-venv/bin/python bench/redis_bench.py [--peers huey,rq] [--backlog 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import psutil
+import redis
+
+QUEUE = "bench"
+CONCURRENCY = 4  # worker threads, for every system
+
+
+# -- the systems ------------------------------------------------------------------------
+class System(Protocol):
+    name: str
+
+    def enqueue_one(self, n: int) -> None: ...
+    def enqueue_bulk(self, n: int) -> None: ...
+    def done(self) -> int: ...
+    def lag(self, sent_at: float) -> Callable[[], float]: ...
+    def work(self) -> None: ...
+
+
+def noop(x: int) -> int:
+    return x
+
+
+def lag(sent_at: float) -> float:
+    return time.time() - sent_at
+
+
+class Taskheap:
+    name = "taskheap"
+
+    def __init__(self, url: str) -> None:
+        import taskheap
+
+        self.app = taskheap.App(f"{url}?prefix=bench", lease=30.0)
+        self.noop = self.app.task(name="noop", retries=0)(noop)
+        self.lag_task = self.app.task(name="lag", retries=0)(lag)
+
+    def enqueue_one(self, n: int) -> None:
+        for i in range(n):
+            self.noop.enqueue(i)
+
+    def enqueue_bulk(self, n: int) -> None:
+        for start in range(0, n, 5000):
+            self.app.enqueue_many([self.noop.job(i) for i in range(start, min(n, start + 5000))])
+
+    def done(self) -> int:
+        return int(self.app.admin.counts().get("default", {}).get("succeeded", 0))
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        handle = self.lag_task.enqueue(sent_at)
+        return lambda: float(handle.result(timeout=10))
+
+    def work(self) -> None:
+        from taskheap.worker import Worker
+
+        Worker(self.app, concurrency=CONCURRENCY).run()
+
+
+class Huey:
+    name = "huey"
+
+    def __init__(self, url: str) -> None:
+        from huey import RedisHuey
+
+        self.huey = RedisHuey(QUEUE, url=url)
+        self.noop = self.huey.task(name="noop")(noop)
+        self.lag_task = self.huey.task(name="lag")(lag)
+
+    def enqueue_one(self, n: int) -> None:
+        for i in range(n):
+            self.noop(i)
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)  # huey has no bulk enqueue
+
+    def done(self) -> int:
+        return int(self.huey.result_count())
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        result = self.lag_task(sent_at)
+        return lambda: float(result.get(blocking=True, timeout=10))
+
+    def work(self) -> None:
+        self.huey.create_consumer(workers=CONCURRENCY, worker_type="thread").run()
+
+
+class RQ:
+    name = "rq"
+
+    def __init__(self, url: str) -> None:
+        from rq import Queue
+
+        self.connection = redis.Redis.from_url(url)
+        self.queue = Queue(QUEUE, connection=self.connection)
+
+    def enqueue_one(self, n: int) -> None:
+        for i in range(n):
+            self.queue.enqueue("redis_bench.noop", i)  # rq refuses __main__ functions
+
+    def enqueue_bulk(self, n: int) -> None:
+        from rq import Queue
+
+        for start in range(0, n, 5000):
+            self.queue.enqueue_many(
+                [Queue.prepare_data("redis_bench.noop", (i,)) for i in range(start, min(n, start + 5000))]
+            )
+
+    def done(self) -> int:
+        return int(self.queue.finished_job_registry.count)
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        job = self.queue.enqueue("redis_bench.lag", sent_at)
+
+        def result() -> float:
+            deadline = time.monotonic() + 10
+            while (value := job.return_value(refresh=True)) is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("rq job did not finish")
+                time.sleep(0.001)
+            return float(value)
+
+        return result
+
+    def work(self) -> None:
+        from rq import SimpleWorker  # no fork per job: RQ's fastest worker
+
+        SimpleWorker([self.queue], connection=self.connection).work()
+
+
+SYSTEMS: dict[str, Callable[[str], System]] = {"taskheap": Taskheap, "huey": Huey, "rq": RQ}
+
+
+# -- measuring --------------------------------------------------------------------------
+def rate(n: int, action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return n / (time.perf_counter() - start)
+
+
+def start_worker(system: str, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--work", system, "--url", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_done(system: System, target: int, timeout: float = 300.0) -> tuple[float, int]:
+    """Block until `target` jobs are done: (when the first of them finished, how many were done then)."""
+    deadline = time.monotonic() + timeout
+    first: tuple[float, int] | None = None
+    while (done := system.done()) < target:
+        if first is None and done > 0:
+            first = (time.perf_counter(), done)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{system.name}: {done} of {target} done after {timeout}s")
+        time.sleep(0.01)
+    return first or (time.perf_counter(), done)
+
+
+def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
+    system = SYSTEMS[name](url)
+    figures = {
+        "one_by_one": rate(args.one, lambda: system.enqueue_one(args.one)),
+        "bulk": rate(args.bulk, lambda: system.enqueue_bulk(args.bulk)),
+    }
+    redis.Redis.from_url(url).flushdb()
+    system.enqueue_bulk(args.backlog)
+    worker = start_worker(name, url)
+    started, already = wait_done(system, 1)
+    wait_done(system, args.backlog)
+    figures["worker"] = (args.backlog - already) / (time.perf_counter() - started)
+    lags = []
+    for _ in range(args.latency):
+        lags.append(system.lag(time.time()))
+        time.sleep(0.005)
+    waits = sorted(result() * 1000 for result in lags)
+    figures["p50_ms"] = statistics.median(waits)
+    figures["p99_ms"] = waits[int(len(waits) * 0.99) - 1]
+    figures["rss_mb"] = psutil.Process(worker.pid).memory_info().rss / 2**20
+    stop_worker(worker)
+    redis.Redis.from_url(url).flushdb()
+    return figures
+
+
+def floor(url: str, n: int) -> float:
+    """redis-py, one SET per round trip: the ceiling of any one-by-one enqueue."""
+    client = redis.Redis.from_url(url)
+    return rate(n, lambda: [client.set("floor", i) for i in range(n)])
+
+
+# -- the run ----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def own_redis() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return server, url
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def report(results: dict[str, dict[str, float]], redis_floor: float) -> None:
+    columns = [
+        ("one_by_one", "enqueue 1-by-1/s"),
+        ("bulk", "bulk/s"),
+        ("worker", "1 worker jobs/s"),
+        ("p50_ms", "pickup p50 ms"),
+        ("p99_ms", "pickup p99 ms"),
+        ("rss_mb", "worker RSS MB"),
+    ]
+    print(f"redis-py floor (one SET per round trip): {redis_floor:,.0f} ops/s")
+    print("| system | " + " | ".join(title for _, title in columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, figures in results.items():
+        cells = [_cell(key, figures[key]) for key, _ in columns]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    ours = results["taskheap"]
+    for name, figures in results.items():
+        if name != "taskheap":
+            ratios = ", ".join(f"{key} ×{ours[key] / figures[key]:.2f}" for key, _ in columns)
+            print(f"taskheap / {name}: {ratios}")
+    print(f"taskheap one-by-one enqueue = {ours['one_by_one'] / redis_floor:.0%} of the redis-py floor")
+
+
+def _cell(key: str, value: float) -> str:
+    return f"{value:,.1f}" if key.endswith(("ms", "mb")) else f"{value:,.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--peers", default="huey,rq")
+    parser.add_argument("--one", type=int, default=5000, help="jobs enqueued one by one")
+    parser.add_argument("--bulk", type=int, default=20000, help="jobs enqueued in bulk")
+    parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains")
+    parser.add_argument("--latency", type=int, default=200, help="jobs enqueued 5 ms apart")
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.work:
+        SYSTEMS[args.work](args.url).work()
+        return
+    server, url = own_redis()
+    try:
+        redis_floor = floor(url, args.one)
+        names = ["taskheap", *[p for p in args.peers.split(",") if p]]
+        results: dict[str, Any] = {}
+        for name in names:
+            results[name] = measure(name, url, args)
+            print(f"{name}: {results[name]}", file=sys.stderr)
+        report(results, redis_floor)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
