@@ -3,20 +3,100 @@ all go through it, so they show the same thing from the durable store."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .backends.base import Backend, JobQuery, JobRecord
+from .backends.base import ALL_TIME, Backend, JobQuery, JobRecord, MinuteCount
 from .codec import decode_payload, decode_result
 from .errors import JobNotFound, PayloadError
-from .job import ACTIVE, ALL_STATES, JobInfo, JobState
+from .job import ACTIVE, ALL_STATES, JobInfo, JobState, first_id_at, last_id_before
 
 if TYPE_CHECKING:
     from .app import App
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
+#: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
+AGED = (*sorted(ACTIVE), JobState.DEAD)
+#: A text search looks at this many newest jobs passing the other filters, no more.
+TEXT_SCAN = 50_000
 _EVERYTHING = 1 << 62
+_JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs to list, count, replay or purge; every field empty matches every job.
+
+    `since`/`until` bound the creation time (`until` excluded); `search` is a job id, or else
+    text to find in the arguments (among the TEXT_SCAN newest jobs passing the other filters).
+    """
+
+    queue: str | None = None
+    state: JobState | None = None
+    task: str | None = None
+    since: float | None = None
+    until: float | None = None
+    search: str | None = None
+
+    def query(self, *, before: str | None = None, limit: int = _EVERYTHING) -> JobQuery:
+        search = self.search or None
+        by_id = search is not None and _JOB_ID.fullmatch(search) is not None
+        after = None if self.since is None else last_id_before(self.since)
+        bounds = [b for b in (before, self.until and first_id_at(self.until)) if b]
+        return JobQuery(
+            ids=(search,) if by_id and search else None,
+            queue=self.queue,
+            state=self.state,
+            task=self.task,
+            limit=limit,
+            before=min(bounds, default=None),
+            after=after,
+            text=None if by_id else search,
+            scan=None if by_id or search is None else TEXT_SCAN,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Minute:
+    """Outcomes of every run in one minute (of one queue, or all)."""
+
+    minute: int
+    completed: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    @property
+    def failed(self) -> int:
+        return self.retried + self.dead
+
+    @property
+    def failure_rate(self) -> float:
+        runs = self.completed + self.failed
+        return self.failed / runs if runs else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """Everything a live view shows at once, read in one pass (see `Admin.overview`)."""
+
+    at: float
+    counts: dict[str, dict[str, int]]
+    by_priority: dict[str, dict[int, int]]
+    paused: frozenset[str]
+    workers: list[dict[str, Any]]
+    oldest: dict[tuple[str, JobState], float] = field(default_factory=dict)  # age in seconds
+    activity: list[Minute] = field(default_factory=list)  # the last hour, oldest first
+
+    @property
+    def slots(self) -> tuple[int, int]:
+        """(busy, total) worker slots."""
+        busy = sum(len(w["jobs"]) for w in self.workers)
+        return busy, sum(w["concurrency"] for w in self.workers)
+
+    def total(self, state: JobState) -> int:
+        return sum(by_state.get(state, 0) for by_state in self.counts.values())
 
 
 class Admin:
@@ -43,8 +123,15 @@ class Admin:
         limit: int = 100,
     ) -> list[JobInfo]:
         """Newest first."""
-        query = JobQuery(queue=queue, state=_state(state), task=task, limit=limit)
+        return self.find(JobFilter(queue=queue, state=_state(state), task=task), limit=limit)
+
+    def find(self, where: JobFilter, *, before: str | None = None, limit: int = 100) -> list[JobInfo]:
+        """Newest first; `before` (the last id of the previous page) pages through by keyset."""
+        query = where.query(before=before, limit=limit)
         return [to_info(r) for r in self.backend.list_jobs(query)]
+
+    def count(self, where: JobFilter) -> int:
+        return self.backend.count_jobs(where.query())
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per queue, every state with its count (zeros included)."""
@@ -71,6 +158,44 @@ class Admin:
     def stats(self) -> dict[str, Any]:
         return {"queues": self.counts(), "workers": self.workers()}
 
+    def paused(self) -> frozenset[str]:
+        return frozenset(self.backend.paused())
+
+    def oldest(self, now: float) -> dict[tuple[str, JobState], float]:
+        """Per (queue, state) of AGED, how long ago its oldest job was enqueued."""
+        return {
+            (queue, state): max(0.0, now - enqueued_at)
+            for state in AGED
+            for queue, enqueued_at in self.backend.oldest(state).items()
+        }
+
+    def activity(self, now: float, *, minutes: int = 60, queue: str | None = None) -> list[Minute]:
+        """Run outcomes per minute over the last `minutes` (this one included), oldest first."""
+        last = int(now // 60) * 60
+        first = last - (minutes - 1) * 60
+        sums = {m: [0, 0, 0] for m in range(first, last + 1, 60)}
+        for row in self.backend.minutes(first):
+            if row.minute in sums and queue in (None, row.queue):
+                for i, n in enumerate((row.completed, row.retried, row.dead)):
+                    sums[row.minute][i] += n
+        return [Minute(m, *total) for m, total in sums.items()]
+
+    def totals(self) -> list[MinuteCount]:
+        """All-time outcome counts per queue and task (rows of minute ALL_TIME)."""
+        return [row for row in self.backend.minutes(ALL_TIME) if row.minute == ALL_TIME]
+
+    def overview(self, now: float, *, activity: bool = True) -> Overview:
+        """Counts by state and priority, paused queues, workers, oldest ages and the last hour."""
+        return Overview(
+            at=now,
+            counts=self.counts(),
+            by_priority=self.queued_by_priority(),
+            paused=self.paused(),
+            workers=self.workers(),
+            oldest=self.oldest(now),
+            activity=self.activity(now) if activity else [],
+        )
+
     # -- writes -------------------------------------------------------------------------
     def replay(self, ids: Sequence[str] | None = None, *, queue: str | None = None) -> int:
         """Dead letters run again from scratch; all of them (in `queue`) when no ids are given."""
@@ -81,6 +206,17 @@ class Admin:
             limit=_EVERYTHING,
         )
         return self.backend.replay(query)
+
+    def replay_matching(self, where: JobFilter) -> int:
+        """Every dead letter matching `where` runs again from scratch."""
+        return self.backend.replay(replace(where, state=JobState.DEAD).query())
+
+    def purge_matching(self, where: JobFilter) -> int:
+        """Delete the finished jobs matching `where` (dead ones when it names no state)."""
+        target = replace(where, state=where.state or JobState.DEAD)
+        if target.state not in PURGEABLE:
+            raise ValueError(f"only finished jobs can be purged, not {target.state}")
+        return self.backend.purge(target.query())
 
     def purge(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -65,12 +66,41 @@ class IdGenerator:
             else:
                 rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
             self._last_ms, self._last_rand = ms, rand
-        value = (ms << 80) | rand
-        chars = []
-        for _ in range(26):
-            chars.append(_CROCKFORD[value & 31])
-            value >>= 5
-        return "".join(reversed(chars))
+        return encode_id(ms, rand)
+
+
+def encode_id(ms: int, rand: int) -> str:
+    """The 26-character id of millisecond `ms` with the 80-bit random part `rand`."""
+    value = (ms << 80) | rand
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+_RAND_MAX = (1 << 80) - 1
+
+
+def first_id_at(ts: float) -> str:
+    """The smallest id a job created at time `ts` can have: ids sort by creation time, so
+    `id < first_id_at(t)` selects the jobs created before t."""
+    return encode_id(max(0, math.floor(ts * 1000)), 0)
+
+
+def last_id_before(ts: float) -> str:
+    """The largest id a job created before time `ts` can have: `id > last_id_before(t)`
+    selects the jobs created at or after t."""
+    ms = math.floor(ts * 1000)
+    return encode_id(ms - 1, _RAND_MAX) if ms > 0 else encode_id(0, 0)
+
+
+def id_time(job_id: str) -> float:
+    """When the job with this id was created (seconds since the epoch, millisecond precision)."""
+    value = 0
+    for char in job_id[:10]:
+        value = value * 32 + _CROCKFORD.index(char)
+    return value / 1000
 
 
 @dataclass(frozen=True, slots=True)

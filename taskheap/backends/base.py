@@ -84,13 +84,23 @@ class JobRecord:
 
 @dataclass(frozen=True, slots=True)
 class JobQuery:
-    """Selects jobs for listing, replay and purge. Empty fields match everything."""
+    """Selects jobs for listing, counting, replay and purge. Empty fields match everything.
+
+    Ids sort by creation time, so `before`/`after` serve both as a keyset cursor and as a time
+    range (see `job.first_id_at`). `text` matches a case-sensitive substring of the stored
+    payload, looking only at the `scan` newest jobs that pass the other filters (None: all),
+    so a search stays bounded on a large store.
+    """
 
     ids: tuple[str, ...] | None = None
     queue: str | None = None
     state: JobState | None = None
     task: str | None = None
     limit: int = 100
+    before: str | None = None  # only ids < before
+    after: str | None = None  # only ids > after
+    text: str | None = None
+    scan: int | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +113,27 @@ class WorkerInfo:
     started_at: float
     last_seen: float = 0.0
     jobs: list[str] = field(default_factory=list)
+
+
+#: The minute under which callers keep all-time totals (far beyond any real minute), so
+#: reading recent minutes also reads the totals, and forgetting old minutes keeps them.
+ALL_TIME = 1 << 40
+
+
+@dataclass(slots=True)
+class MinuteCount:
+    """Outcomes of the runs of one task in one queue during one minute (or ALL_TIME)."""
+
+    minute: int  # epoch seconds of the minute's start (a multiple of 60), or ALL_TIME
+    queue: str
+    task: str
+    completed: int = 0  # runs that succeeded
+    retried: int = 0  # failed runs (errors, timeouts, lost workers) that will run again
+    dead: int = 0  # failed runs that became dead letters
+
+    @property
+    def failed(self) -> int:
+        return self.retried + self.dead
 
 
 Counts = dict[str, dict[str, int]]
@@ -165,12 +196,33 @@ class Backend(Protocol):
         """Drop registry entries of workers not seen since the given time."""
         ...
 
+    # per-minute outcome counters: they outlive the jobs they count
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        """Add each row's counters to the stored row of its (minute, queue, task), creating it."""
+        ...
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        """The stored rows with minute >= since (ALL_TIME rows included), by (minute, queue, task)."""
+        ...
+
+    def forget_minutes(self, before: int) -> int:
+        """Delete the rows with minute < before; return how many."""
+        ...
+
     # reads and admin writes
     def get(self, job_id: str) -> JobRecord | None: ...
     def list_jobs(self, query: JobQuery) -> list[JobRecord]: ...
     def counts(self) -> Counts: ...
     def queued_by_priority(self) -> dict[str, dict[int, int]]:
         """Per queue, how many queued (runnable) jobs wait at each priority."""
+        ...
+
+    def count_jobs(self, query: JobQuery) -> int:
+        """How many jobs match `query`; its `limit` is ignored (`scan` still bounds `text`)."""
+        ...
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        """Per queue holding jobs in `state`: the `enqueued_at` of its smallest-id such job."""
         ...
 
     def workers(self) -> list[WorkerInfo]: ...

@@ -29,6 +29,7 @@ from .base import (
     JobQuery,
     JobRecord,
     Lease,
+    MinuteCount,
     NewJob,
     WorkerInfo,
 )
@@ -75,6 +76,20 @@ _MIGRATIONS = (
         jobs TEXT NOT NULL
     );
     """,
+    """
+    CREATE INDEX jobs_by_state ON jobs (state, id);
+    CREATE INDEX jobs_by_queue ON jobs (queue, id);
+    CREATE INDEX jobs_queued_priority ON jobs (queue, priority) WHERE state = 'queued';
+    CREATE TABLE minutes (
+        minute INTEGER NOT NULL,
+        queue TEXT NOT NULL,
+        task TEXT NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0,
+        retried INTEGER NOT NULL DEFAULT 0,
+        dead INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, queue, task)
+    ) WITHOUT ROWID;
+    """,
 )
 
 _RECORD_COLUMNS = (
@@ -83,9 +98,17 @@ _RECORD_COLUMNS = (
 )
 _CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
 _WAITING = "state IN ('scheduled', 'retrying')"
-PROMOTE_SQL = f"UPDATE jobs SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
+#: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
+_QUEUE_NAMES = (
+    "q(name) AS (SELECT MIN(queue) FROM jobs UNION ALL"
+    " SELECT (SELECT MIN(queue) FROM jobs WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL)"
+)
+# Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
+PROMOTE_SQL = (
+    f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
+)
 EXPIRED_SQL = (
-    f"SELECT {_CLAIMED_COLUMNS} FROM jobs WHERE state = 'running' AND lease_until < ?"
+    f"SELECT {_CLAIMED_COLUMNS} FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND lease_until < ?"
     " ORDER BY lease_until LIMIT ?"
 )
 
@@ -231,7 +254,7 @@ class SQLiteBackend:
         marks = ",".join("?" * len(queues))
         row = self._read(
             f"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND queue IN ({marks}))"
-            f" OR EXISTS (SELECT 1 FROM jobs WHERE {_WAITING} AND run_at <= ?)",
+            f" OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE {_WAITING} AND run_at <= ?)",
             (*queues, now),
         )
         return bool(row[0][0])
@@ -305,7 +328,7 @@ class SQLiteBackend:
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         conn = self._conn()
         deadline = time.monotonic() + timeout
-        (next_due,) = self._read(f"SELECT MIN(run_at) FROM jobs WHERE {_WAITING}")[0]
+        (next_due,) = self._read(f"SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due WHERE {_WAITING}")[0]
         if next_due is not None:
             deadline = min(deadline, time.monotonic() + max(next_due - time.time(), 0.0))
         version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -332,8 +355,8 @@ class SQLiteBackend:
     def prune(self, finished_before: float, limit: int) -> int:
         with self._write() as conn:
             return conn.execute(
-                "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE state IN"
-                " ('succeeded', 'cancelled') AND finished_at < ? LIMIT ?)",
+                "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_finished"
+                " WHERE state IN ('succeeded', 'cancelled') AND finished_at < ? LIMIT ?)",
                 (finished_before, limit),
             ).rowcount
 
@@ -341,29 +364,67 @@ class SQLiteBackend:
         with self._write() as conn:
             return conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
 
+    # -- per-minute counters ------------------------------------------------------------
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO minutes VALUES (?,?,?,?,?,?) ON CONFLICT (minute, queue, task) DO UPDATE"
+                " SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
+                " dead = dead + excluded.dead",
+                [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead) for r in rows],
+            )
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        rows = self._read("SELECT * FROM minutes WHERE minute >= ? ORDER BY minute, queue, task", (since,))
+        return [MinuteCount(*row) for row in rows]
+
+    def forget_minutes(self, before: int) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM minutes WHERE minute < ?", (before,)).rowcount
+
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._read(f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return _record(rows[0]) if rows else None
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        where, params = _where(query)
+        source, params = _matching(query)
         rows = self._read(
-            f"SELECT {_RECORD_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?",
-            (*params, query.limit),
+            f"SELECT {_RECORD_COLUMNS} FROM {source} ORDER BY id DESC LIMIT ?", (*params, query.limit)
         )
         return [_record(row) for row in rows]
 
+    def count_jobs(self, query: JobQuery) -> int:
+        source, params = _matching(query)
+        return int(self._read(f"SELECT COUNT(*) FROM {source}", params)[0][0])
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        rows = self._read(
+            f"WITH RECURSIVE {_QUEUE_NAMES} SELECT name, (SELECT enqueued_at FROM jobs"
+            " WHERE queue = q.name AND state = ? ORDER BY id LIMIT 1) FROM q WHERE name IS NOT NULL",
+            (state,),
+        )
+        return {queue: at for queue, at in rows if at is not None}
+
     def counts(self) -> Counts:
+        """One index range count per (queue, state): no grouping pass over the whole table."""
         counts: Counts = {name: {} for (name,) in self._read("SELECT name FROM queues")}
-        for queue, state, n in self._read("SELECT queue, state, COUNT(*) FROM jobs GROUP BY queue, state"):
-            counts.setdefault(queue, {})[state] = n
+        states = " UNION ALL ".join(f"SELECT '{state}'" for state in JobState)
+        rows = self._read(
+            f"WITH RECURSIVE {_QUEUE_NAMES}, s(state) AS ({states}) SELECT q.name, s.state,"
+            " (SELECT COUNT(*) FROM jobs WHERE queue = q.name AND state = s.state)"
+            " FROM q, s WHERE q.name IS NOT NULL"
+        )
+        for queue, state, n in rows:
+            if n:
+                counts.setdefault(queue, {})[state] = n
         return counts
 
     def queued_by_priority(self) -> dict[str, dict[int, int]]:
         depth: dict[str, dict[int, int]] = {}
         for queue, priority, n in self._read(
-            "SELECT queue, priority, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY queue, priority"
+            "SELECT queue, priority, COUNT(*) FROM jobs INDEXED BY jobs_queued_priority"
+            " WHERE state = 'queued' GROUP BY queue, priority"
         ):
             depth.setdefault(queue, {})[priority] = n
         return depth
@@ -375,20 +436,19 @@ class SQLiteBackend:
         ]
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
-        where, params = _where(query, JobState.DEAD)
+        source, params = _matching(query, JobState.DEAD)
         with self._write() as conn:
             return conn.execute(
                 "UPDATE jobs SET state = 'queued', attempts = 0, run_at = NULL, finished_at = NULL,"
-                f" worker = NULL WHERE rowid IN (SELECT rowid FROM jobs {where} LIMIT ?)",
+                f" worker = NULL WHERE id IN (SELECT id FROM {source} LIMIT ?)",
                 (*params, query.limit),
             ).rowcount
 
     def purge(self, query: JobQuery) -> int:
-        where, params = _where(query)
+        source, params = _matching(query)
         with self._write() as conn:
             return conn.execute(
-                f"DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs {where} LIMIT ?)",
-                (*params, query.limit),
+                f"DELETE FROM jobs WHERE id IN (SELECT id FROM {source} LIMIT ?)", (*params, query.limit)
             ).rowcount
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
@@ -433,15 +493,35 @@ def claim_sql(queue_count: int) -> str:
     )
 
 
+def _matching(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
+    """A FROM source of the jobs matching `query` (`state` overrides its state); with `text`,
+    only among the `scan` newest jobs passing the other filters."""
+    where, params = _where(query, state)
+    if query.text is None:
+        return f"jobs {where}", params
+    scan = -1 if query.scan is None else query.scan  # LIMIT -1: no limit
+    return (
+        f"(SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?) WHERE instr(payload, ?) > 0",
+        [*params, scan, query.text],
+    )
+
+
 def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.ids is not None:
         clauses.append(f"id IN ({','.join('?' * len(query.ids))})")
         params.extend(query.ids)
-    for column, value in (("queue", query.queue), ("state", state or query.state), ("task", query.task)):
+    filters = (
+        ("queue = ?", query.queue),
+        ("state = ?", state or query.state),
+        ("task = ?", query.task),
+        ("id < ?", query.before),
+        ("id > ?", query.after),
+    )
+    for clause, value in filters:
         if value is not None:
-            clauses.append(f"{column} = ?")
+            clauses.append(clause)
             params.append(value)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 

@@ -2,7 +2,8 @@
 
 Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
 and the job is retried (or dead) by the same rule as a failure. Promoter: due scheduled and
-retrying jobs become queued. Pruner: finished jobs past their retention, and workers long gone.
+retrying jobs become queued. Pruner: finished jobs past their retention, workers long gone, and
+per-minute counters older than a day. Lost runs are tallied in the per-minute counters too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import time
 
 from ..backends.base import Backend, Failure
 from ..retry import Backoff, next_run_at
+from .tally import Settled, record, verdict
 
 BATCH = 500
+MINUTES_TTL = 24 * 3600.0  # per-minute counters kept this long (the all-time totals for good)
 
 
 class Rescuer:
@@ -35,7 +38,14 @@ class Rescuer:
             )
             for job in expired
         ]
-        return len(self.backend.fail(failures, now))
+        accepted = set(self.backend.fail(failures, now))
+        lost = {job.id: job for job in expired}
+        record(
+            self.backend,
+            [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted],
+            _time(now),
+        )
+        return len(accepted)
 
 
 class Promoter:
@@ -55,6 +65,8 @@ class Pruner:
     def run_once(self, now: float | None = None) -> int:
         now = _time(now)
         self.backend.forget_workers(now - self.worker_ttl)
+        if hasattr(self.backend, "forget_minutes"):  # transitional, as in tally.record
+            self.backend.forget_minutes(int(now - MINUTES_TTL))
         return self.backend.prune(now - self.result_ttl, BATCH)
 
 

@@ -29,6 +29,7 @@ from .heartbeat import Heartbeat
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
 from .runner import Outcome
+from .tally import Observer, Settled, record, verdict
 
 if TYPE_CHECKING:
     from ..app import App
@@ -42,6 +43,7 @@ PRUNE_EVERY = 60.0
 @dataclass(slots=True)
 class _InFlight:
     job: ClaimedJob
+    started: float | None = None  # monotonic
     deadline: float | None = None  # monotonic; set when the job starts and has a timeout
 
 
@@ -57,6 +59,7 @@ class Worker:
         burst: bool = False,
         grace: float = 30.0,
         prefetch: int = 0,
+        observer: Observer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -70,6 +73,7 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.grace = grace
+        self.observer = observer
         # Prefetched jobs are leased ("running") while they wait for a slot, and a newly
         # enqueued better job waits behind them: off by default, a throughput knob.
         self.capacity = concurrency + prefetch
@@ -79,7 +83,7 @@ class Worker:
         )
         self.rng = random.Random()
         self._inflight: dict[str, _InFlight] = {}
-        self._done: deque[tuple[ClaimedJob, Outcome]] = deque()
+        self._done: deque[tuple[ClaimedJob, Outcome, float]] = deque()  # (…, monotonic end)
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stopping = threading.Event()
@@ -99,11 +103,15 @@ class Worker:
     # -- callbacks from slots -----------------------------------------------------------
     def _started(self, job: ClaimedJob) -> None:
         entry = self._inflight.get(job.id)
-        if entry is not None and job.timeout:
-            entry.deadline = time.monotonic() + job.timeout
+        if entry is not None:
+            entry.started = time.monotonic()
+            if job.timeout:
+                entry.deadline = entry.started + job.timeout
+        if self.observer is not None:
+            self.observer.started(job)
 
     def _report(self, job: ClaimedJob, outcome: Outcome) -> None:
-        self._done.append((job, outcome))
+        self._done.append((job, outcome, time.monotonic()))
         self._wake.set()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -215,16 +223,19 @@ class Worker:
             return
         done: list[Completion] = []
         failed: list[Failure] = []
+        runs: dict[str, tuple[ClaimedJob, float | None]] = {}
         now = time.time()
         while self._done:
-            job, outcome = self._done.popleft()
-            if self._inflight.pop(job.id, None) is None:
+            job, outcome, finished = self._done.popleft()
+            entry = self._inflight.pop(job.id, None)
+            if entry is None:
                 continue  # already failed by timeout
+            runs[job.id] = (job, _ran(entry, finished))
             if outcome.ok:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
                 failed.append(self._failure(job, outcome, now))
-        self._acknowledge(done, failed)
+        self._acknowledge(done, failed, runs)
 
     def _failure(self, job: ClaimedJob, outcome: Outcome, now: float) -> Failure:
         retry_at = None
@@ -233,22 +244,38 @@ class Worker:
             retry_at = next_run_at(job.attempts, job.retries, backoff, now, self.rng)
         return Failure(job.id, job.token, outcome.error or "failed", outcome.traceback, retry_at)
 
-    def _acknowledge(self, done: list[Completion], failed: list[Failure]) -> None:
+    def _acknowledge(
+        self,
+        done: list[Completion],
+        failed: list[Failure],
+        runs: dict[str, tuple[ClaimedJob, float | None]],
+    ) -> None:
         """Report outcomes; while the backend is down keep trying (the lease may lapse, and
-        then the job runs again: at-least-once)."""
+        then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
+        completed: list[str] = []
+        accepted: set[str] = set()
         delay = 0.1
         while True:
             try:
                 if done:
-                    self.backend.complete(done)
+                    completed = self.backend.complete(done)
                     done = []
                 if failed:
-                    self.backend.fail(failed)
-                return
+                    accepted = set(self.backend.fail(failed))
+                break
             except BackendError as exc:
                 log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        settled = [Settled(runs[i][0], "completed", runs[i][1]) for i in completed]
+        settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
+        self._tally(settled)
+
+    def _tally(self, settled: list[Settled]) -> None:
+        record(self.backend, settled, time.time())
+        if self.observer is not None:
+            for run in settled:
+                self.observer.settled(run)
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
@@ -257,7 +284,7 @@ class Worker:
             job = entry.job
             self.pool.timed_out(job)
             self._done.append(
-                (job, Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout"))
+                (job, Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout"), now)
             )
         if overdue:
             self._settle()
@@ -278,9 +305,11 @@ class Worker:
                 self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         self._settle()
         if self._inflight:
-            now = time.time()
+            now, ended = time.time(), time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
-            self._acknowledge([], [self._failure(e.job, stopped, now) for e in self._inflight.values()])
+            entries = list(self._inflight.values())
+            runs = {e.job.id: (e.job, _ran(e, ended)) for e in entries}
+            self._acknowledge([], [self._failure(e.job, stopped, now) for e in entries], runs)
             self._inflight.clear()
 
     # -- heartbeat callbacks ------------------------------------------------------------
@@ -299,3 +328,7 @@ class Worker:
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
             self._pruner.run_once()
+
+
+def _ran(entry: _InFlight, finished: float) -> float | None:
+    return None if entry.started is None else finished - entry.started
