@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
+from ..worker.tally import Observer
 from .context import Env, pass_env
 
 
@@ -39,23 +42,54 @@ from .context import Env, pass_env
     show_default=True,
     help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    help="Serve Prometheus /metrics on 127.0.0.1:PORT (needs the dashboard extra).",
+)
 @pass_env
 def worker(
-    env: Env, concurrency: int, queues: str, pool: str, prefetch: int, burst: bool, grace: float
+    env: Env,
+    concurrency: int,
+    queues: str,
+    pool: str,
+    prefetch: int,
+    burst: bool,
+    grace: float,
+    metrics_port: int | None,
 ) -> int:
     """Run a worker process."""
     app_path = env.require_app_path()
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    return Worker(
-        env.app,
-        queues=names,
-        concurrency=concurrency,
-        pool=pool,
-        app_path=app_path,
-        prefetch=prefetch,
-        burst=burst,
-        grace=grace,
-    ).run()
+    with _metrics(env, metrics_port) as observer:
+        return Worker(
+            env.app,
+            queues=names,
+            concurrency=concurrency,
+            pool=pool,
+            app_path=app_path,
+            prefetch=prefetch,
+            burst=burst,
+            grace=grace,
+            observer=observer,
+        ).run()
+
+
+@contextmanager
+def _metrics(env: Env, port: int | None) -> Iterator[Observer | None]:
+    if port is None:
+        yield None
+        return
+    from ..metrics import serve_worker_metrics
+
+    try:
+        observer, server = serve_worker_metrics(env.app.admin, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on 127.0.0.1:{port}: {exc}") from None
+    try:
+        yield observer
+    finally:
+        server.shutdown()
 
 
 @click.command()

@@ -1,0 +1,84 @@
+"""Prometheus metrics: the store-wide collector's series and values, a worker's own counters
+and histograms, and `taskheap worker --metrics-port` serving both."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+from prometheus_client import CollectorRegistry, generate_latest
+
+from taskheap.metrics import WorkerMetrics, admin_registry
+from taskheap.worker import Worker
+from tests.conftest import sqlite_url, wait_for
+from tests.dashboard.conftest import Store, free_port
+from tests.worker.conftest import Lab
+
+
+def scrape(registry: CollectorRegistry) -> str:
+    return generate_latest(registry).decode()
+
+
+def test_scrape_reads_depth_ages_workers_and_all_time_counters_from_the_store(store: Store) -> None:
+    text = scrape(admin_registry(store.app.admin))
+    expected = [
+        'taskheap_queue_depth{queue="default",state="queued"} 2.0',
+        'taskheap_queue_depth{queue="default",state="running"} 1.0',
+        'taskheap_queue_depth{queue="emails",state="dead"} 1.0',
+        'taskheap_queue_depth{queue="emails",state="succeeded"} 1.0',
+        "taskheap_workers 1.0",
+        "taskheap_worker_slots 4.0",
+        "taskheap_worker_slots_busy 1.0",
+        'taskheap_jobs_completed_total{queue="emails",task="send"} 1.0',
+        'taskheap_jobs_dead_total{queue="emails",task="send"} 1.0',
+        'taskheap_jobs_failed_total{queue="emails",task="send"} 1.0',
+        'taskheap_jobs_retried_total{queue="emails",task="send"} 0.0',
+    ]
+    for line in expected:
+        assert line in text.splitlines(), line
+    assert 'taskheap_oldest_job_age_seconds{queue="default",state="queued"}' in text
+    assert 'taskheap_oldest_job_age_seconds{queue="emails",state="dead"}' in text
+
+
+def test_worker_metrics_count_its_runs_and_time_them(tmp_path: Path) -> None:
+    lab = Lab(tmp_path, sqlite_url(tmp_path))
+    try:
+        for i in range(3):
+            lab.tasks.add.enqueue(i, i)
+        lab.tasks.always_fails.options(retries=0).enqueue()
+        registry = CollectorRegistry()
+        worker = Worker(lab.app, burst=True, concurrency=2, observer=WorkerMetrics(registry))
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        thread.join(30)
+        text = scrape(registry)
+    finally:
+        lab.close()
+    assert 'taskheap_worker_jobs_completed_total{queue="default",task="add"} 3.0' in text
+    assert 'taskheap_worker_jobs_dead_total{queue="default",task="always_fails"} 1.0' in text
+    assert 'taskheap_worker_jobs_failed_total{queue="default",task="always_fails"} 1.0' in text
+    assert 'taskheap_job_duration_seconds_count{queue="default",task="add"} 3.0' in text
+    assert 'taskheap_job_queue_wait_seconds_count{queue="default",task="add"} 3.0' in text
+
+
+def test_worker_serves_metrics_on_the_given_loopback_port(tmp_path: Path) -> None:
+    lab = Lab(tmp_path, sqlite_url(tmp_path))
+    port = free_port()
+    try:
+        lab.tasks.add.enqueue(1, 2)
+        lab.worker("--metrics-port", str(port))
+        url = f"http://127.0.0.1:{port}/metrics"
+        line = 'taskheap_worker_jobs_completed_total{queue="default",task="add"} 1.0'
+
+        def served() -> bool:
+            try:
+                return line in httpx.get(url, timeout=2).text
+            except httpx.HTTPError:
+                return False
+
+        wait_for(served, 20, "the worker's /metrics")
+        text = httpx.get(url).text
+        assert 'taskheap_jobs_completed_total{queue="default",task="add"} 1.0' in text
+    finally:
+        lab.close()
