@@ -328,7 +328,7 @@ class SQLiteBackend:
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         conn = self._conn()
         deadline = time.monotonic() + timeout
-        (next_due,) = self._read(f"SELECT MIN(run_at) FROM jobs INDEXED BY jobs_due WHERE {_WAITING}")[0]
+        next_due = self._next_due([q for q in queues if q not in self.paused()])
         if next_due is not None:
             deadline = min(deadline, time.monotonic() + max(next_due - time.time(), 0.0))
         version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -336,6 +336,17 @@ class SQLiteBackend:
             time.sleep(self.poll_interval)
             if conn.execute("PRAGMA data_version").fetchone()[0] != version:
                 return
+
+    def _next_due(self, queues: list[str]) -> float | None:
+        """When the first scheduled or retrying job of these queues falls due."""
+        if not queues:
+            return None
+        rows = self._read(
+            f"SELECT run_at FROM jobs INDEXED BY jobs_due WHERE {_WAITING}"
+            f" AND queue IN ({','.join('?' * len(queues))}) ORDER BY run_at LIMIT 1",
+            queues,
+        )
+        return float(rows[0][0]) if rows else None
 
     def unregister(self, worker: str) -> None:
         with self._write() as conn:

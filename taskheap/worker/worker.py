@@ -195,7 +195,11 @@ class Worker:
         return jobs
 
     def _queues_empty(self) -> bool:
-        return self.app.admin.active_count(self.queues) == 0
+        try:
+            return self.app.admin.active_count(self.queues) == 0
+        except BackendError as exc:
+            log.warning("could not count active jobs (will retry): %s", exc)
+            return False
 
     def _next_timeout(self) -> float:
         deadlines = [e.deadline for e in list(self._inflight.values()) if e.deadline is not None]

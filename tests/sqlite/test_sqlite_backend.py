@@ -58,3 +58,17 @@ def test_due_and_expired_lookups_use_their_partial_indexes(tmp_path: Path) -> No
     due = conn.execute("EXPLAIN QUERY PLAN " + PROMOTE_SQL, (1.0,)).fetchall()
     expired = conn.execute("EXPLAIN QUERY PLAN " + EXPIRED_SQL, (1.0, 5)).fetchall()
     assert "jobs_due" in str(due) and "jobs_leases" in str(expired)
+
+
+def test_idle_wait_ignores_due_jobs_of_paused_and_unserved_queues(tmp_path: Path) -> None:
+    import time
+
+    app = taskheap.App(f"sqlite:///{tmp_path}/idle.db")
+    echo = app.task(name="echo")(lambda x: x)
+    echo.options(queue="paused", delay=0.01).enqueue(1)
+    echo.options(queue="other", delay=0.01).enqueue(2)
+    app.admin.pause("paused")
+    time.sleep(0.05)
+    started = time.monotonic()
+    app.backend.wait_for_work(["paused", "served"], timeout=0.3)
+    assert time.monotonic() - started >= 0.25, "a due job nobody may claim must not end the wait"
