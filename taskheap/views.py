@@ -1,13 +1,21 @@
-"""Plain-text renderings of admin data, shared by the CLI and the demo."""
+"""Renderings of admin data shared by the CLI, the demo and `taskheap top`: plain text, and a
+few rich widgets (workers table, bars, sparklines)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from .job import ALL_STATES, JobInfo
+
+SHORT_ID = 6
+SPARKS = " ▁▂▃▄▅▆▇█"
 
 
 def when(ts: float | None) -> str:
@@ -65,3 +73,33 @@ def render_job(job: JobInfo) -> str:
     if job.traceback:
         text += "\ntraceback:\n" + job.traceback.rstrip()
     return text
+
+
+def short_id(job_id: str) -> str:
+    return job_id[-SHORT_ID:]
+
+
+def workers_table(workers: Iterable[tuple[str, Sequence[str], float]]) -> Table:
+    """(worker id, its current job ids, heartbeat age in seconds) rows."""
+    table = Table(box=None, padding=(0, 1))
+    for header in ("worker", "current jobs", "heartbeat"):
+        table.add_column(header, no_wrap=True, overflow="ellipsis")
+    for worker, jobs, age in workers:
+        table.add_row(worker, " ".join(short_id(j) for j in jobs) or "-", f"{age:.1f}s ago")
+    if not table.row_count:
+        table.add_row("(none)", "", "")
+    return table
+
+
+def bar(n: int, peak: int, width: int, style: str) -> Text:
+    """`n` of `peak` as up to `width` blocks; any non-zero count shows at least one."""
+    cells = max(1, round(width * n / peak)) if n and peak else 0
+    return Text("█" * cells, style=style)
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One character per value, scaled to the largest (all blank when every value is 0)."""
+    peak = max(values, default=0)
+    if peak <= 0:
+        return " " * len(values)
+    return "".join(SPARKS[math.ceil(v / peak * (len(SPARKS) - 1))] for v in values)

@@ -18,10 +18,10 @@ from rich.text import Text
 
 from ..admin import Admin
 from ..job import JobState
+from ..views import bar, workers_table
 
 BAR_WIDTH = 20
 THROUGHPUT_WINDOW = 3.0
-SHORT_ID = 6
 URGENT = range(1, 4)
 
 
@@ -109,7 +109,11 @@ def progress_line(s: Snapshot) -> str:
 def render(s: Snapshot) -> RenderableType:
     panels = Table.grid(padding=(0, 1))
     panels.add_row(
-        Panel(_workers_table(s), title="workers", title_align="left"),
+        Panel(
+            workers_table((w.id, w.jobs, w.heartbeat_age) for w in s.workers),
+            title="workers",
+            title_align="left",
+        ),
         Panel(_depth_table(s), title="queued by priority", title_align="left"),
     )
     return Group(_counters(s), panels)
@@ -129,26 +133,14 @@ def _counters(s: Snapshot) -> Text:
     return text.append(f"{s.throughput:.0f} jobs/s", style="bold")
 
 
-def _workers_table(s: Snapshot) -> Table:
-    table = Table(box=None, padding=(0, 1))
-    for header in ("worker", "current jobs", "heartbeat"):
-        table.add_column(header, no_wrap=True, overflow="ellipsis")
-    for w in s.workers:
-        jobs = " ".join(job_id[-SHORT_ID:] for job_id in w.jobs) or "-"
-        table.add_row(w.id, jobs, f"{w.heartbeat_age:.1f}s ago")
-    if not s.workers:
-        table.add_row("(none)", "", "")
-    return table
-
-
 def _depth_table(s: Snapshot) -> Table:
     table = Table.grid(padding=(0, 1))
     table.add_column()
     table.add_column()
     table.add_column(min_width=BAR_WIDTH)
     for priority, n in sorted(s.depth.items()):
-        cells = max(1, round(BAR_WIDTH * n / s.peak_depth)) if n else 0
         style = "magenta" if priority in URGENT else "cyan"
-        bar = Text("█" * cells, style=style)
-        table.add_row(Text(f"P{priority}", style=style), Text(f"{n:>4}"), bar)
+        table.add_row(
+            Text(f"P{priority}", style=style), Text(f"{n:>4}"), bar(n, s.peak_depth, BAR_WIDTH, style)
+        )
     return table
