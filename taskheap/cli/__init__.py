@@ -10,7 +10,7 @@ import click
 from ..errors import TaskheapError
 from .context import pass_env
 from .jobs import dlq, jobs, queues
-from .live import top
+from .live import dashboard, top
 from .run import demo, enqueue, status, worker
 
 __all__ = ["cli", "main", "pass_env"]
@@ -41,7 +41,7 @@ def cli(ctx: click.Context, app_path: str | None, url: str | None, verbose: bool
     ctx.obj = Env(app_path, url)
 
 
-for command in (worker, status, enqueue, jobs, dlq, queues, top, demo):
+for command in (worker, status, enqueue, jobs, dlq, queues, top, dashboard, demo):
     cli.add_command(command)
 
 

@@ -19,3 +19,47 @@ def top(env: Env, once: bool, width: int) -> None:
         click.echo(snapshot_text(env.app.admin, width).rstrip())
     else:
         run_top(env.app.admin)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True)
+@click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
+@click.option(
+    "--auth-token",
+    envvar="TASKHEAP_DASHBOARD_TOKEN",
+    help="Require `Authorization: Bearer TOKEN` (or $…_TOKEN).",
+)
+@click.option(
+    "--basic-auth",
+    envvar="TASKHEAP_DASHBOARD_BASIC_AUTH",
+    metavar="USER:PASSWORD",
+    help="Require HTTP basic auth (or $TASKHEAP_DASHBOARD_BASIC_AUTH).",
+)
+@click.option("--insecure-no-auth", is_flag=True, help="Allow a non-loopback bind without auth.")
+@pass_env
+def dashboard(
+    env: Env,
+    host: str,
+    port: int,
+    read_only: bool,
+    auth_token: str | None,
+    basic_auth: str | None,
+    insecure_no_auth: bool,
+) -> None:
+    """Serve the web dashboard (and /metrics) with uvicorn."""
+    import uvicorn
+
+    from ..dashboard.security import Auth, is_loopback
+    from ..dashboard.web import create_app
+
+    try:
+        auth = Auth(auth_token, basic_auth) if auth_token or basic_auth else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if auth is None and not is_loopback(host) and not insecure_no_auth:
+        raise click.UsageError(
+            f"refusing to serve {host} without auth: give --auth-token or --basic-auth"
+            " (or --insecure-no-auth if something else guards it)"
+        )
+    uvicorn.run(create_app(env.app, auth=auth, read_only=read_only), host=host, port=port, log_level="info")

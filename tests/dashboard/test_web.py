@@ -1,0 +1,226 @@
+"""The web dashboard through Starlette's TestClient: every page, action, auth rule and CSRF check."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from taskheap.cli import cli
+from taskheap.dashboard.security import Auth, is_loopback
+from taskheap.dashboard.web import create_app
+from taskheap.job import JobState
+from tests.dashboard.conftest import Store
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def client(store: Store) -> TestClient:
+    return TestClient(create_app(store.app))
+
+
+def csrf(client: TestClient, page: str = "/") -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def test_overview_shows_depth_by_state_and_priority_charts_and_slots(client: TestClient) -> None:
+    text = client.get("/").text
+    assert 'data-queue="default"' in text and 'data-queue="emails"' in text
+    assert "P1: 1" in text and "P7: 1" in text
+    assert "1 busy / 4" in text
+    assert text.count("<polyline") == 2 and "Throughput" in text and "Failure rate" in text
+
+
+def test_live_updates_stream_the_overview_as_server_sent_events(client: TestClient) -> None:
+    response = client.get("/live?count=1")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text.startswith("data: ") and 'data-queue="emails"' in response.text
+    assert response.text.endswith("\n\n")
+
+
+def test_jobs_are_newest_first_and_filtered_by_the_url(client: TestClient, store: Store) -> None:
+    listed = re.findall(r'data-job="(\w+)"', client.get("/jobs").text)
+    assert listed == sorted(listed, reverse=True) and len(listed) == 5
+    assert re.findall(r'data-job="(\w+)"', client.get("/jobs?queue=emails&state=dead").text) == [store.dead]
+    assert re.findall(r'data-job="(\w+)"', client.get("/jobs?task=send").text) == [store.dead, store.done]
+    assert re.findall(r'data-job="(\w+)"', client.get(f"/jobs?search={store.done}").text) == [store.done]
+    assert re.findall(r'data-job="(\w+)"', client.get("/jobs?search=ok@example").text) == [store.done]
+    assert re.findall(r'data-job="(\w+)"', client.get("/jobs?since=1h").text) == listed
+    assert re.findall(r'data-job="(\w+)"', client.get("/jobs?until=2000-01-01").text) == []
+    assert 'value="ok@example"' in client.get("/jobs?search=ok@example").text, "filters stay in the form"
+
+
+def test_jobs_page_through_by_keyset_with_the_filters_kept(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("taskheap.dashboard.web.PAGE", 2)
+    first = client.get("/jobs?queue=default").text
+    older = re.search(r'href="\?([^"]+)" rel="next"', first)
+    assert older and "queue=default" in older.group(1)
+    second = client.get("/jobs?" + older.group(1).replace("&amp;", "&")).text
+    page1, page2 = (re.findall(r'data-job="(\w+)"', t) for t in (first, second))
+    assert len(page1) == 2 and len(page2) == 1 and not set(page1) & set(page2)
+    assert 'rel="next"' not in second and "« Newest" in second
+
+
+def test_a_bad_filter_is_a_clear_400(client: TestClient) -> None:
+    response = client.get("/jobs?since=yesterday-ish")
+    assert response.status_code == 400 and "bad time" in response.text
+
+
+def test_job_detail_shows_args_error_traceback_timings_and_worker(client: TestClient, store: Store) -> None:
+    text = client.get(f"/jobs/{store.dead}").text
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in text  # JSON, escaped for HTML
+    assert "SMTPError: &lt;relay&gt; refused" in text and "Traceback: line 1" in text
+    assert "1 of 1" in text and re.search(r"<dt>ran</dt><dd>\d+\.\d{3} s", text)
+    assert "<dd>w1</dd>" in text
+    assert re.search(r"<dt>waited</dt><dd>\d+\.\d{3} s", client.get(f"/jobs/{store.done}").text)
+    assert client.get("/jobs/NOPE").status_code == 404
+
+
+def test_nothing_from_jobs_is_rendered_unescaped(client: TestClient, store: Store) -> None:
+    for page in ("/", "/jobs", "/dead", f"/jobs/{store.dead}", "/jobs?search=<script>"):
+        assert SCRIPT not in client.get(page).text, page
+        assert "<relay>" not in client.get(page).text, page
+
+
+def test_workers_page_shows_host_pid_heartbeat_concurrency_and_current_jobs(
+    client: TestClient, store: Store
+) -> None:
+    text = client.get("/workers").text
+    assert "host-a" in text and ">42<" in text and "s ago" in text and ">4<" in text and store.running in text
+
+
+def test_dead_letters_and_retrying_pages_list_their_state_only(client: TestClient, store: Store) -> None:
+    assert re.findall(r'data-job="(\w+)"', client.get("/dead").text) == [store.dead]
+    assert "Retry all matching" in client.get("/dead").text
+    assert re.findall(r'data-job="(\w+)"', client.get("/retrying").text) == []
+
+
+def test_retry_one_dead_job_with_the_csrf_token(
+    client: TestClient, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = csrf(client, "/dead")
+    with caplog.at_level(logging.INFO, "taskheap.dashboard"):
+        response = client.post(
+            f"/jobs/{store.dead}/retry", data={"csrf_token": token}, follow_redirects=False
+        )
+    assert response.status_code == 303 and response.headers["location"].endswith(f"/jobs/{store.dead}")
+    assert store.app.admin.job(store.dead).status == JobState.QUEUED
+    assert f"retry job {store.dead}: 1 changed" in caplog.text and "anonymous" in caplog.text
+
+
+def test_purge_one_dead_job(client: TestClient, store: Store) -> None:
+    response = client.post(
+        f"/jobs/{store.dead}/purge", data={"csrf_token": csrf(client)}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert client.get(f"/jobs/{store.dead}").status_code == 404
+
+
+def test_retrying_a_job_that_is_not_dead_is_refused(client: TestClient, store: Store) -> None:
+    response = client.post(f"/jobs/{store.done}/retry", data={"csrf_token": csrf(client)})
+    assert response.status_code == 409 and store.app.admin.job(store.done).status == JobState.SUCCEEDED
+
+
+@pytest.mark.parametrize("token", [None, "forged"])
+def test_actions_without_the_right_csrf_token_are_refused(
+    client: TestClient, store: Store, token: str | None
+) -> None:
+    csrf(client)  # the browser has its cookie
+    data = {"csrf_token": token} if token else {}
+    for url in (f"/jobs/{store.dead}/retry", "/bulk/purge", "/queues/default/pause"):
+        response = client.post(url, data=data)
+        assert response.status_code == 403 and "CSRF" in response.text, url
+    assert store.app.admin.job(store.dead).status == JobState.DEAD and store.app.admin.paused() == set()
+
+
+def test_a_token_without_its_cookie_is_refused(store: Store) -> None:
+    token = csrf(TestClient(create_app(store.app)))
+    response = TestClient(create_app(store.app)).post(f"/jobs/{store.dead}/retry", data={"csrf_token": token})
+    assert response.status_code == 403
+
+
+def test_bulk_retry_shows_the_exact_count_and_scope_then_acts_on_confirmation(
+    client: TestClient, store: Store
+) -> None:
+    confirm = client.get("/bulk/retry?queue=emails&task=send")
+    assert re.search(r'class="count">1<', confirm.text) and "queue=emails, task=send" in confirm.text
+    assert store.app.admin.job(store.dead).status == JobState.DEAD, "showing the count changes nothing"
+    action = re.search(r'<form method="post" action="([^"]+)"', confirm.text)
+    assert action
+    token = csrf(client, "/bulk/retry?queue=emails&task=send")
+    done = client.post(action.group(1).replace("&amp;", "&"), data={"csrf_token": token})
+    assert "retry: 1 job(s)" in done.text
+    assert store.app.admin.job(store.dead).status == JobState.QUEUED
+
+
+def test_bulk_purge_honours_the_filter(client: TestClient, store: Store) -> None:
+    assert re.search(r'class="count">0<', client.get("/bulk/purge?queue=default").text)
+    client.post("/bulk/purge?queue=default", data={"csrf_token": csrf(client)})
+    assert store.app.admin.job(store.dead).status == JobState.DEAD
+    client.post("/bulk/purge?queue=emails", data={"csrf_token": csrf(client)})
+    assert store.app.admin.jobs(state="dead") == []
+
+
+def test_pause_and_resume_a_queue(client: TestClient, store: Store) -> None:
+    client.post("/queues/emails/pause", data={"csrf_token": csrf(client)})
+    assert store.app.admin.paused() == {"emails"}
+    assert "Resume emails" in client.get("/").text
+    client.post("/queues/emails/resume", data={"csrf_token": csrf(client)})
+    assert store.app.admin.paused() == set()
+
+
+def test_read_only_shows_no_actions_and_refuses_them(store: Store) -> None:
+    client = TestClient(create_app(store.app, read_only=True))
+    assert "read-only" in client.get("/").text
+    for page in ("/", "/dead", f"/jobs/{store.dead}"):
+        assert 'method="post"' not in client.get(page).text, page
+    response = client.post(f"/jobs/{store.dead}/retry", data={"csrf_token": "x"})
+    assert response.status_code == 403 and store.app.admin.job(store.dead).status == JobState.DEAD
+
+
+def test_bearer_token_auth_guards_every_route(store: Store) -> None:
+    client = TestClient(create_app(store.app, auth=Auth(token="s3cret")))
+    for page in ("/", "/jobs", "/metrics", "/static/dashboard.js"):
+        assert client.get(page).status_code == 401, page
+    assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_basic_auth_challenges_and_admits_the_right_user(store: Store) -> None:
+    client = TestClient(create_app(store.app, auth=Auth(basic="ops:pa:ss")))
+    refused = client.get("/")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+    good = base64.b64encode(b"ops:pa:ss").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    assert client.get("/", headers={"Authorization": "Basic !!notbase64"}).status_code == 401
+
+
+def test_metrics_endpoint_serves_the_prometheus_text(client: TestClient) -> None:
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'taskheap_queue_depth{queue="emails",state="dead"} 1.0' in response.text
+
+
+def test_mounts_as_a_sub_app_with_its_links_under_the_mount(store: Store) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    host = Starlette(routes=[Mount("/admin/queue", create_app(store.app))])
+    text = TestClient(host).get("/admin/queue/dead").text
+    assert f"/admin/queue/jobs/{store.dead}" in text and "/admin/queue/static/dashboard.css" in text
+
+
+def test_dashboard_refuses_a_public_bind_without_auth() -> None:
+    result = CliRunner().invoke(cli, ["--url", "sqlite:///x.db", "dashboard", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "refusing to serve 0.0.0.0 without auth" in result.output
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.com")
