@@ -339,17 +339,19 @@ class PostgresBackend:
 
 
 class Statements:
-    """The named SQL files of sql/, filled in for one schema on first use."""
+    """The named SQL files of sql/, filled in for one schema on first use and kept as text
+    (composing on every call would cost more than some of the statements themselves)."""
 
     def __init__(self, schema: str) -> None:
         self._names = {"schema": sql.Identifier(schema), "job_filter": sql.SQL(_text("job_filter"))}
-        self._composed: dict[str, sql.Composed] = {}
+        self._rendered: dict[str, str] = {}
 
-    def __getitem__(self, name: str) -> sql.Composed:
-        composed = self._composed.get(name)
-        if composed is None:
-            composed = self._composed[name] = sql.SQL(_text(name)).format(**self._names)
-        return composed
+    def __getitem__(self, name: str) -> str:
+        text = self._rendered.get(name)
+        if text is None:
+            composed = sql.SQL(_text(name)).format(**self._names)
+            text = self._rendered[name] = composed.as_string()
+        return text
 
 
 @cache
@@ -427,6 +429,8 @@ def _filter_params(query: JobQuery, state: JobState | None = None) -> dict[str, 
         "queue": query.queue,
         "state": state or query.state,
         "task": query.task,
+        "before": query.before,
+        "after": query.after,
         "limit": query.limit,
     }
 

@@ -1,13 +1,18 @@
--- Before an idle worker sleeps: is a job of its (unpaused) queues queued already, and in how
+-- Before an idle worker sleeps: is a job of its unpaused queues queued already, and in how
 -- many seconds does the next scheduled or retrying job of those queues fall due (NULL: none)?
 -- Parameters: queues.
+WITH active AS (
+    SELECT requested.name FROM unnest(%(queues)s::text[]) AS requested (name)
+    WHERE NOT EXISTS (
+        SELECT FROM {schema}.queues WHERE queues.name = requested.name AND queues.paused
+    )
+)
 SELECT
     EXISTS (
         SELECT FROM {schema}.jobs
-        WHERE state = 'queued' AND queue = ANY(%(queues)s::text[])
-            AND queue NOT IN (SELECT name FROM {schema}.queues WHERE paused)
+        WHERE state = 'queued' AND queue IN (SELECT name FROM active)
     ),
     (
         SELECT min(run_at) FROM {schema}.jobs
-        WHERE state IN ('scheduled', 'retrying') AND queue = ANY(%(queues)s::text[])
+        WHERE state IN ('scheduled', 'retrying') AND queue IN (SELECT name FROM active)
     ) - extract(epoch FROM statement_timestamp())::float8
