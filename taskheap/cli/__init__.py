@@ -11,7 +11,7 @@ from ..errors import TaskheapError
 from .context import pass_env
 from .jobs import dlq, jobs, queues
 from .live import dashboard, top
-from .run import demo, enqueue, status, worker
+from .run import demo, enqueue, migrate, status, worker
 
 __all__ = ["cli", "main", "pass_env"]
 
@@ -41,7 +41,7 @@ def cli(ctx: click.Context, app_path: str | None, url: str | None, verbose: bool
     ctx.obj = Env(app_path, url)
 
 
-for command in (worker, status, enqueue, jobs, dlq, queues, top, dashboard, demo):
+for command in (worker, status, enqueue, jobs, dlq, queues, migrate, top, dashboard, demo):
     cli.add_command(command)
 
 

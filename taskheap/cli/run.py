@@ -136,6 +136,15 @@ def _json_arg(name: str, text: str, kind: type) -> Any:
 
 
 @click.command()
+@pass_env
+def migrate(env: Env) -> None:
+    """Create or upgrade the backend's schema (also done on first use); safe to repeat."""
+    app = env.app
+    app.backend.migrate()
+    click.echo(f"schema up to date: {app.url}")
+
+
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
 @pass_env
 def status(env: Env, as_json: bool) -> None:

@@ -61,6 +61,11 @@ def test_enqueue_work_and_inspect_from_the_command_line(run) -> None:  # type: i
     assert "queue" in run("status").stdout
 
 
+def test_migrate_is_idempotent(run) -> None:  # type: ignore[no-untyped-def]
+    assert "schema up to date" in run("migrate").stdout
+    assert "schema up to date" in run("migrate").stdout
+
+
 def test_bad_arguments_are_named(run) -> None:  # type: ignore[no-untyped-def]
     assert "--args is not valid JSON" in run("enqueue", "mul", "--args", "[1,", ok=False).stderr
     assert "0..1000" in run("enqueue", "mul", "--priority", "2000", ok=False).stderr
