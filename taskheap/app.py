@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from .admin import Admin
 from .backends import open_backend
-from .backends.base import Backend, NewJob
+from .backends.base import Backend, NewJob, TransactionalEnqueue
 from .clock import Clock, SystemClock
 from .codec import DEFAULT_MAX_PAYLOAD, encode_payload
+from .errors import ConfigError
 from .handle import JobHandle
 from .job import IdGenerator
 from .retry import Backoff
@@ -66,6 +69,7 @@ class App:
         self._ids = IdGenerator()
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
+        self._transaction: ContextVar[Any] = ContextVar(f"taskheap-transaction-{id(self)}", default=None)
 
     @property
     def url(self) -> str:
@@ -146,17 +150,45 @@ class App:
         return config
 
     # -- enqueueing ---------------------------------------------------------------------
-    def enqueue(self, spec: JobSpec) -> JobHandle:
-        (handle,) = self.enqueue_many([spec])
+    def enqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle:
+        (handle,) = self.enqueue_many([spec], connection=connection)
         return handle
 
-    def enqueue_many(self, specs: Iterable[JobSpec]) -> list[JobHandle]:
-        """Enqueue many jobs in one round trip; nothing is enqueued if any is invalid."""
+    def enqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None) -> list[JobHandle]:
+        """Enqueue many jobs in one round trip; nothing is enqueued if any is invalid.
+
+        With `connection` (or inside `app.transaction(connection)`), the jobs are inserted with
+        that database connection in its open transaction: a psycopg connection for PostgreSQL,
+        a sqlite3 connection to the same file for SQLite. They exist only if it commits.
+        """
         now = self.clock.now()
         jobs = [self._new_job(spec, now) for spec in specs]
-        if jobs:
+        connection = self._transaction.get() if connection is None else connection
+        if not jobs:
+            return []
+        if connection is None:
             self.backend.enqueue(jobs)
+        else:
+            self._transactional_backend().enqueue_in(connection, jobs)
         return [JobHandle(self, job.id) for job in jobs]
+
+    @contextmanager
+    def transaction(self, connection: Any) -> Iterator[None]:
+        """Within the block, every enqueue in this thread goes into `connection`'s transaction."""
+        token = self._transaction.set(connection)
+        try:
+            yield
+        finally:
+            self._transaction.reset(token)
+
+    def _transactional_backend(self) -> TransactionalEnqueue:
+        backend = self.backend
+        if not hasattr(backend, "enqueue_in"):
+            raise ConfigError(
+                f"{self.url.split(':', 1)[0]} cannot enqueue inside your own database transaction;"
+                " use PostgreSQL or SQLite for that"
+            )
+        return backend  # type: ignore[return-value]
 
     def _new_job(self, spec: JobSpec, now: float) -> NewJob:
         o = spec.options

@@ -92,18 +92,20 @@ class Task(Generic[P, R]):
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         return self.app.enqueue(self.job(*args, **kwargs))
 
-    def options(self, **overrides: Any) -> BoundOptions[P, R]:
-        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta."""
-        return BoundOptions(self, self.defaults.with_overrides(overrides))
+    def options(self, *, connection: Any = None, **overrides: Any) -> BoundOptions[P, R]:
+        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta; and
+        `connection`, your own open database transaction to enqueue in (see App.enqueue_many)."""
+        return BoundOptions(self, self.defaults.with_overrides(overrides), connection)
 
 
 class BoundOptions(Generic[P, R]):
-    def __init__(self, task: Task[P, R], options: JobOptions) -> None:
+    def __init__(self, task: Task[P, R], options: JobOptions, connection: Any = None) -> None:
         self.task = task
         self.options_ = options
+        self.connection = connection
 
     def job(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
         return JobSpec(self.task.name, args, kwargs, self.options_)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        return self.task.app.enqueue(self.job(*args, **kwargs))
+        return self.task.app.enqueue(self.job(*args, **kwargs), connection=self.connection)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..job import JobState
 
@@ -137,6 +137,15 @@ class MinuteCount:
 
 
 Counts = dict[str, dict[str, int]]
+
+
+class TransactionalEnqueue(Protocol):
+    """A backend that can enqueue with the caller's own database connection."""
+
+    def enqueue_in(self, connection: Any, jobs: Sequence[NewJob]) -> None:
+        """Insert inside the caller's open transaction on `connection`: the jobs exist (and
+        workers hear of them) only if that transaction commits. Nothing is committed here."""
+        ...
 
 
 class Backend(Protocol):

@@ -104,6 +104,10 @@ _QUEUE_NAMES = (
     " SELECT (SELECT MIN(queue) FROM jobs WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL)"
 )
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
+_INSERT_SQL = (
+    "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
+    " enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 PROMOTE_SQL = (
     f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
 )
@@ -211,29 +215,20 @@ class SQLiteBackend:
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        rows = [
-            (
-                j.id,
-                j.task,
-                j.queue,
-                j.priority,
-                j.rank,
-                JobState.QUEUED if j.run_at is None else JobState.SCHEDULED,
-                j.payload,
-                j.retries,
-                j.backoff,
-                j.timeout,
-                j.enqueued_at,
-                j.run_at,
-            )
-            for j in jobs
-        ]
+        rows = _insert_rows(jobs)
         with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries,"
-                " backoff, timeout, enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            conn.executemany(_INSERT_SQL, rows)
+
+    def enqueue_in(self, connection: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
+        """Insert with the caller's sqlite3 connection to this same file, inside its open
+        transaction: the jobs exist only if the caller commits. Nothing is committed here."""
+        files = {row[2] for row in connection.execute("PRAGMA database_list") if row[2]}
+        if os.path.realpath(self.path) not in {os.path.realpath(f) for f in files}:
+            raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
+        try:
+            connection.executemany(_INSERT_SQL, _insert_rows(jobs))
+        except sqlite3.Error as exc:
+            raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
 
     # -- workers ------------------------------------------------------------------------
     def claim(
@@ -515,6 +510,26 @@ def _matching(query: JobQuery, state: JobState | None = None) -> tuple[str, list
         f"(SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?) WHERE instr(payload, ?) > 0",
         [*params, scan, query.text],
     )
+
+
+def _insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            j.id,
+            j.task,
+            j.queue,
+            j.priority,
+            j.rank,
+            JobState.QUEUED if j.run_at is None else JobState.SCHEDULED,
+            j.payload,
+            j.retries,
+            j.backoff,
+            j.timeout,
+            j.enqueued_at,
+            j.run_at,
+        )
+        for j in jobs
+    ]
 
 
 def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
