@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from .admin import Admin
@@ -45,6 +46,15 @@ class QueueConfig:
         if self.aging is None:
             return float(priority)
         return enqueued_at + priority * self.aging
+
+
+_STRICT = QueueConfig("")  # the rule of every queue declared without aging
+
+
+@lru_cache(maxsize=256)
+def _stored_backoff(backoff: Backoff) -> str | None:
+    """What a job stores of its backoff: None for the default (one comparison per distinct policy)."""
+    return None if backoff == Backoff() else backoff.to_json()
 
 
 class App:
@@ -192,19 +202,17 @@ class App:
 
     def _new_job(self, spec: JobSpec, now: float) -> NewJob:
         o = spec.options
-        queue = self.queues.get(o.queue) or QueueConfig(o.queue)
-        default_backoff = o.backoff == Backoff()
         return NewJob(
             id=self._ids.new(),
             task=spec.task,
             queue=o.queue,
             priority=o.priority,
-            rank=queue.rank(o.priority, now),
+            rank=(self.queues.get(o.queue) or _STRICT).rank(o.priority, now),
             payload=encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload),
             enqueued_at=now,
             run_at=o.run_at(now),
             retries=o.retries,
-            backoff=None if default_backoff else o.backoff.to_json(),
+            backoff=_stored_backoff(o.backoff),
             timeout=o.timeout,
         )
 
