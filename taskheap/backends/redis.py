@@ -242,29 +242,24 @@ class RedisBackend:
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
         if not jobs:
             return
-        by_queue: dict[str, list[str]] = {}
+        by_queue: dict[str, list[tuple[str, ...]]] = {}
         for j in jobs:
-            by_queue.setdefault(j.queue, []).extend(
-                (
-                    j.id,
-                    j.task,
-                    str(j.priority),
-                    repr(j.rank),
-                    j.payload,
-                    repr(j.enqueued_at),
-                    _num(j.run_at),
-                    str(j.retries),
-                    j.backoff or "",
-                    _num(j.timeout),
-                )
-            )
+            by_queue.setdefault(j.queue, []).append(_enqueued_fields(j))
         with self._guard():
+            if len(by_queue) == 1 and not self.cluster:  # the common case: one call, no pipeline
+                ((queue, rows),) = by_queue.items()
+                self.scripts.enqueue(self.client, self._enqueue_keys(queue), [queue, _dump(rows)])
+                return
             batch = self._batch()
-            batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
-            batch.pipe.sadd(self._queues, *by_queue)
-            for queue, fields in by_queue.items():
-                batch.script(self.scripts.enqueue, [self._q(queue)], [queue, *fields])
+            if self.cluster:  # the index and the queue set live on another slot
+                batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
+                batch.pipe.sadd(self._queues, *by_queue)
+            for queue, rows in by_queue.items():
+                batch.script(self.scripts.enqueue, self._enqueue_keys(queue), [queue, _dump(rows)])
             batch.run()
+
+    def _enqueue_keys(self, queue: str) -> list[str]:
+        return [self._q(queue)] if self.cluster else [self._q(queue), self._index, self._queues]
 
     # -- workers ------------------------------------------------------------------------
     def claim(
@@ -569,6 +564,26 @@ class RedisBackend:
 
     def _known_queues(self) -> list[str]:
         return sorted(cast(set[str], self.client.smembers(self._queues)))
+
+
+def _enqueued_fields(j: NewJob) -> tuple[str, ...]:
+    """A job as enqueue.lua reads it: 10 strings (floats in repr, exact)."""
+    return (
+        j.id,
+        j.task,
+        str(j.priority),
+        repr(j.rank),
+        j.payload,
+        repr(j.enqueued_at),
+        _num(j.run_at),
+        str(j.retries),
+        j.backoff or "",
+        _num(j.timeout),
+    )
+
+
+# Redis' Lua cjson reads UTF-8 as is: only quotes, backslashes and control characters are escaped.
+_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _num(value: float | None) -> str:

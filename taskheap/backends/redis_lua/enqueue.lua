@@ -1,30 +1,47 @@
 -- enqueue: insert jobs of one queue; a job whose id exists is skipped (retried calls are safe).
--- KEYS[1] queue key prefix
--- ARGV[1] queue name; then 10 fields per job: id, task, priority, rank, payload, enqueued_at,
---         run_at ('' = runnable now), retries, backoff (''), timeout ('')
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index and KEYS[3] the known-queues set, both
+--         optional (on a Cluster they live on another slot: the caller writes them alongside)
+-- ARGV[1] queue name; ARGV[2] a JSON array of jobs, each an array of 10 strings: id, task,
+--         priority, rank, payload, enqueued_at, run_at ('' = runnable now), retries,
+--         backoff (''), timeout ('')
 -- Returns the number of jobs added.
-local FIELDS = 10
-local added, queued = 0, 0
-for i = 2, #ARGV, FIELDS do
-  local id, task, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout =
-    unpack(ARGV, i, i + FIELDS - 1)
-  local job = job_key(id)
-  if redis.call('EXISTS', job) == 0 then
-    redis.call('HSET', job, 'id', id, 'task', task, 'queue', ARGV[1], 'priority', priority,
-      'rank', rank, 'payload', payload, 'attempts', 0, 'retries', retries, 'enqueued_at', enqueued_at)
-    if backoff ~= '' then redis.call('HSET', job, 'backoff', backoff) end
-    if timeout ~= '' then redis.call('HSET', job, 'timeout', timeout) end
-    if run_at == '' then
-      attach(id, 'queued', rank, priority)
-      queued = queued + 1
+local queue = ARGV[1]
+local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
+for _, job in ipairs(cjson.decode(ARGV[2])) do
+  local id, task, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout = unpack(job)
+  local key = job_key(id)
+  if redis.call('EXISTS', key) == 0 then
+    local state = run_at == '' and 'queued' or 'scheduled'
+    local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
+      'payload', payload, 'attempts', 0, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
+    if backoff ~= '' then append(fields, 'backoff', backoff) end
+    if timeout ~= '' then append(fields, 'timeout', timeout) end
+    if state == 'queued' then
+      append(ranked, rank, id)
+      depths[priority] = (depths[priority] or 0) + 1
     else
-      redis.call('HSET', job, 'run_at', run_at)
-      attach(id, 'scheduled', run_at, priority)
+      append(fields, 'run_at', run_at)
+      append(due, run_at, id)
     end
-    added = added + 1
+    redis.call('HSET', key, unpack(fields))
+    append(listed[state], 0, id)
+    append(located, id, queue)
   end
 end
+for _, state in ipairs({ 'queued', 'scheduled' }) do
+  bulk('ZADD', Q .. 'state:' .. state, listed[state])
+end
+bulk('ZADD', Q .. 'queued', ranked)
+bulk('ZADD', Q .. 'waiting', due)
+for priority, n in pairs(depths) do
+  redis.call('HINCRBY', Q .. 'priorities', priority, n)
+end
+if KEYS[2] then
+  bulk('HSET', KEYS[2], located)
+  redis.call('SADD', KEYS[3], queue)
+end
+local added = #located / 2
 if added > 0 then
-  wake(math.max(queued, 1))
+  wake(math.max(#ranked / 2, 1))
 end
 return added

@@ -33,6 +33,18 @@ local function clock(given)
   return now, fmt(now)
 end
 
+local function append(list, a, b)
+  list[#list + 1] = a
+  list[#list + 1] = b
+end
+
+-- One command over many (score, member) or (field, value) pairs, in chunks: unpack is bounded.
+local function bulk(command, key, pairs)
+  for i = 1, #pairs, 4000 do
+    redis.call(command, key, unpack(pairs, i, math.min(i + 3999, #pairs)))
+  end
+end
+
 local function job_key(id)
   return Q .. 'job:' .. id
 end
