@@ -159,12 +159,23 @@ class Worker:
     def _every(self, interval: float, duty: Callable[[], object], name: str) -> threading.Thread:
         def loop() -> None:
             while not self._stopping.wait(interval):
-                try:
-                    duty()
-                except BackendError as exc:
-                    log.warning("%s failed (will retry): %s", name, exc)
+                self._guarded(name, duty)
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
+
+    def _guarded(self, name: str, duty: Callable[[], object]) -> bool:
+        """Run one background duty; False if it failed. A backend error is retried later; any
+        error once stopping ends quietly (whoever ran the worker may have closed the store)."""
+        try:
+            duty()
+        except BackendError as exc:
+            log.warning("%s failed (will retry): %s", name, exc)
+            return False
+        except Exception:
+            if not self._stopping.is_set():
+                raise
+            return False
+        return True
 
     # -- the claim loop -----------------------------------------------------------------
     def _loop(self) -> None:
@@ -212,13 +223,13 @@ class Worker:
         while not self._stopping.is_set():
             if not self._idle.wait(IDLE_WAIT):
                 continue
-            try:
-                self.backend.wait_for_work(self.queues, IDLE_WAIT)
-            except BackendError as exc:
-                log.warning("waiting for work failed (will retry): %s", exc)
+            if not self._guarded("waiting for work", self._wait_for_work):
                 self._stopping.wait(0.5)
             self._idle.clear()
             self._wake.set()
+
+    def _wait_for_work(self) -> None:
+        self.backend.wait_for_work(self.queues, IDLE_WAIT)
 
     # -- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
