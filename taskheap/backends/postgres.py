@@ -7,7 +7,8 @@ Every statement lives in a named file in sql/ (`{schema}` is filled in; numbered
 migrations). Duties and how:
 - Claim: one UPDATE over the heads of a partial index of queued jobs, locked with FOR UPDATE
   SKIP LOCKED, so it is O(log n) in queue depth and concurrent claimers never wait for each
-  other; it runs in one round trip after promoting due jobs. Outcomes are batched through
+  other; it runs in one round trip after promoting due jobs (`complete_and_claim` sends the
+  previous batch's completions in the same round trip). Outcomes are batched through
   unnested arrays and accepted only with the current lease token.
 - Time: `now=None` is the database clock, one clock for every worker.
 - Wake-ups: a statement trigger NOTIFYs `taskheap:<schema>` with the queue name whenever a job
@@ -20,6 +21,9 @@ migrations). Duties and how:
   A statement that fails on a lost connection is retried on a fresh one with backoff; only
   then is it a BackendError naming the server. Every write is safe to retry: enqueue is
   idempotent by id, the rest are guarded by state and token.
+- Admin reads: listings and counts are planned with their values (unprepared), so unused
+  filters fold away; a text search reads only the `scan` newest matching ids; the oldest job
+  per queue is a loose index scan. Per-minute outcome counters live in their own table.
 - Bloat: finished jobs leave the hot indexes at once (they are partial); prune deletes them in
   small batches after their retention, and autovacuum is tuned per table (see 0001_initial.sql).
 """
@@ -51,6 +55,7 @@ from .base import (
     JobQuery,
     JobRecord,
     Lease,
+    MinuteCount,
     NewJob,
     WorkerInfo,
 )
@@ -130,21 +135,30 @@ class PostgresBackend:
                 exc = reason
         return f"cannot reach PostgreSQL at {self.where}: {exc}"
 
-    def _execute(self, steps: Sequence[Step], prepare: bool | None, conn: Connection) -> psycopg.Cursor[Any]:
-        """Send the statements in one round trip; the cursor of the last one."""
+    def _execute(
+        self, steps: Sequence[Step], prepare: bool | None, conn: Connection
+    ) -> list[psycopg.Cursor[Any]]:
+        """Send the statements in one round trip; a cursor per statement."""
         if len(steps) == 1:
             name, params = steps[0]
-            return conn.execute(self._statements[name], params, prepare=prepare)
+            return [conn.execute(self._statements[name], params, prepare=prepare)]
         with conn.pipeline():
-            for name, params in steps:
-                cursor = conn.execute(self._statements[name], params, prepare=prepare)
-        return cursor
+            return [conn.execute(self._statements[name], params, prepare=prepare) for name, params in steps]
 
     def _rows(self, *steps: Step, prepare: bool | None = None) -> list[tuple[Any, ...]]:
-        return self._run(lambda conn: self._execute(steps, prepare, conn).fetchall())
+        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].fetchall())
 
     def _rowcount(self, *steps: Step, prepare: bool | None = None) -> int:
-        return self._run(lambda conn: self._execute(steps, prepare, conn).rowcount)
+        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].rowcount)
+
+    def _rows_by_step(self, steps: Sequence[Step]) -> dict[str, list[tuple[Any, ...]]]:
+        """Every statement's rows, by statement name (for steps of distinct names)."""
+
+        def rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+            cursors = self._execute(steps, None, conn)
+            return {name: cursor.fetchall() for (name, _), cursor in zip(steps, cursors, strict=True)}
+
+        return self._run(rows)
 
     # -- lifecycle ----------------------------------------------------------------------
     def migrate(self) -> None:
@@ -190,12 +204,24 @@ class PostgresBackend:
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
     ) -> list[ClaimedJob]:
-        if limit <= 0 or not queues:
-            return []
-        params = {"queues": list(queues), "worker": worker, "limit": limit, "lease": lease, "now": now}
-        rows = self._rows(("promote_due", {"now": now}), ("claim", params))
-        rows.sort()
-        return [ClaimedJob(*row[1:]) for row in rows]
+        steps = _claim_steps(queues, worker, limit, lease, now)
+        return _claimed(self._rows(*steps)) if steps else []
+
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        """`complete(done)` then `claim(...)`, pipelined: one round trip."""
+        steps = [*_complete_steps(done, now), *_claim_steps(queues, worker, limit, lease, now)]
+        if not steps:
+            return [], []
+        rows = self._rows_by_step(steps)
+        return [job_id for (job_id,) in rows.get("complete", [])], _claimed(rows.get("claim", []))
 
     def heartbeat(
         self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
@@ -216,11 +242,8 @@ class PostgresBackend:
         return {job_id for (job_id,) in self._rows(("heartbeat", params))}
 
     def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
-        if not done:
-            return []
-        ids, tokens, results = (list(column) for column in zip(*done, strict=True))
-        params = {"ids": ids, "tokens": tokens, "results": results, "now": now}
-        return [job_id for (job_id,) in self._rows(("complete", params))]
+        steps = _complete_steps(done, now)
+        return [job_id for (job_id,) in self._rows(*steps)] if steps else []
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         if not failures:
@@ -296,6 +319,17 @@ class PostgresBackend:
     def forget_workers(self, seen_before: float) -> int:
         return self._rowcount(("forget_workers", {"seen_before": seen_before}))
 
+    # -- per-minute counters ------------------------------------------------------------
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        if rows:
+            self._rowcount(("record_minutes", _minute_params(rows)))
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        return [MinuteCount(*row) for row in self._rows(("minutes", {"since": since}))]
+
+    def forget_minutes(self, before: int) -> int:
+        return self._rowcount(("forget_minutes", {"before": before}))
+
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._rows(("get", {"id": job_id}))
@@ -304,6 +338,13 @@ class PostgresBackend:
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         rows = self._rows(("list_jobs", _filter_params(query)), prepare=False)
         return [_record(row) for row in rows]
+
+    def count_jobs(self, query: JobQuery) -> int:
+        return int(self._rows(("count_jobs", _filter_params(query)), prepare=False)[0][0])
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        rows = self._rows(("oldest", {"state": state}), prepare=False)
+        return dict(rows)
 
     def counts(self) -> Counts:
         counts: Counts = {}
@@ -343,7 +384,12 @@ class Statements:
     (composing on every call would cost more than some of the statements themselves)."""
 
     def __init__(self, schema: str) -> None:
-        self._names = {"schema": sql.Identifier(schema), "job_filter": sql.SQL(_text("job_filter"))}
+        names: dict[str, sql.Composable] = {
+            "schema": sql.Identifier(schema),
+            "job_filter": sql.SQL(_text("job_filter")),
+        }
+        names["matching"] = sql.SQL(_text("matching")).format(**names)
+        self._names = names
         self._rendered: dict[str, str] = {}
 
     def __getitem__(self, name: str) -> str:
@@ -423,6 +469,28 @@ def _floats(values: Iterable[float | None]) -> list[float | None]:
     return [None if value is None else float(value) for value in values]
 
 
+def _complete_steps(done: Sequence[Completion], now: float | None) -> list[Step]:
+    if not done:
+        return []
+    ids, tokens, results = (list(column) for column in zip(*done, strict=True))
+    return [("complete", {"ids": ids, "tokens": tokens, "results": results, "now": now})]
+
+
+def _claim_steps(
+    queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None
+) -> list[Step]:
+    """Promote due jobs, then lease the best `limit` (claim.sql); nothing when nothing is asked."""
+    if limit <= 0 or not queues:
+        return []
+    params = {"queues": list(queues), "worker": worker, "limit": limit, "lease": lease, "now": now}
+    return [("promote_due", {"now": now}), ("claim", params)]
+
+
+def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
+    """Claimed rows (rank first) as ClaimedJobs in rank order."""
+    return [ClaimedJob(*row[1:]) for row in sorted(rows)]
+
+
 def _filter_params(query: JobQuery, state: JobState | None = None) -> dict[str, Any]:
     return {
         "ids": list(query.ids) if query.ids is not None else None,
@@ -431,7 +499,20 @@ def _filter_params(query: JobQuery, state: JobState | None = None) -> dict[str, 
         "task": query.task,
         "before": query.before,
         "after": query.after,
+        "text": query.text,
+        "scan": query.scan,
         "limit": query.limit,
+    }
+
+
+def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
+    return {
+        "minutes": [r.minute for r in rows],
+        "queues": [r.queue for r in rows],
+        "tasks": [r.task for r in rows],
+        "completed": [r.completed for r in rows],
+        "retried": [r.retried for r in rows],
+        "dead": [r.dead for r in rows],
     }
 
 

@@ -1,4 +1,4 @@
--- The JobQuery filter shared by list_jobs.sql, replay.sql and purge.sql (a NULL matches all).
+-- The JobQuery filter but its text search (see matching.sql); a NULL matches all.
 -- Ids sort by creation time, so before/after are both a keyset cursor and a time range.
 (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
 AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)

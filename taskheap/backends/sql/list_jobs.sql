@@ -1,10 +1,10 @@
--- Jobs matching a JobQuery (job_filter.sql), newest first. Run unprepared, so each call is
+-- Jobs matching a JobQuery (matching.sql), newest first. Run unprepared, so each call is
 -- planned with its values and the unused filters fold away.
--- Parameters: ids, queue, state, task (NULL matches everything), limit.
+-- Parameters: ids, queue, state, task, before, after, text, scan (NULL matches everything), limit.
 SELECT
     id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at,
     started_at, finished_at, worker, result, error, traceback
 FROM {schema}.jobs
-WHERE {job_filter}
+WHERE {matching}
 ORDER BY id DESC
 LIMIT %(limit)s::bigint

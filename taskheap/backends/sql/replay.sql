@@ -3,7 +3,7 @@
 UPDATE {schema}.jobs SET state = 'queued', attempts = 0, run_at = NULL, finished_at = NULL, worker = NULL
 WHERE id IN (
     SELECT id FROM {schema}.jobs
-    WHERE state = 'dead' AND {job_filter}
+    WHERE state = 'dead' AND {matching}
     LIMIT %(limit)s::bigint
     FOR UPDATE SKIP LOCKED
 )
