@@ -181,6 +181,19 @@ class Backend(Protocol):
         """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids."""
         ...
 
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        """`complete(done)` then `claim(...)`: the worker's hot loop, in one round trip where the
+        backend can (a backend may simply call the two)."""
+        ...
+
     def release(self, leases: Sequence[Lease]) -> None:
         """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
         ...

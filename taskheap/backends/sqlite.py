@@ -296,6 +296,18 @@ class SQLiteBackend:
                     accepted.append(job_id)
         return accepted
 
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        completed = self.complete(done, now) if done else []
+        return completed, self.claim(queues, worker, limit, lease, now)
+
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
         accepted = []

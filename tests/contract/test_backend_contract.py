@@ -185,6 +185,21 @@ def test_completion_stores_the_result_for_any_reader(
     other.close()
 
 
+def test_complete_and_claim_acknowledges_then_claims_the_next_best(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    echo = declare(app)
+    for p in (4, 1, 3, 2):
+        echo.options(priority=p).enqueue(p)
+    first, second = claim(app, clock, limit=2)
+    done = [Completion(first.id, first.token, "1"), Completion(second.id, first.token, "2")]  # 2nd: stale
+    completed, jobs = app.backend.complete_and_claim(done, ["default"], "w1", 5, LEASE, now=clock.now())
+    assert completed == [first.id]
+    assert args_of(jobs) == [3, 4] and all(j.token for j in jobs)
+    assert app.get_job(first.id).info().status == JobState.SUCCEEDED
+    assert app.get_job(second.id).info().status == JobState.RUNNING
+
+
 def test_result_times_out_while_the_job_is_unfinished(app: taskheap.App) -> None:
     handle = declare(app).enqueue(1)
     with pytest.raises(TimeoutError):
