@@ -265,22 +265,39 @@ class RedisBackend:
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
     ) -> list[ClaimedJob]:
+        return self.complete_and_claim([], queues, worker, limit, lease, now)[1]
+
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        """One round trip for one queue: the completions and the claim share a pipeline. Over
+        several queues the claim needs the peek round trip of `_shares` first."""
         queues = list(dict.fromkeys(queues))
         if limit <= 0 or not queues:
-            return []
+            return self.complete(done, now), []
         with self._guard():
             shares = {queues[0]: limit} if len(queues) == 1 else self._shares(queues, limit, now)
             batch = self._batch()
+            self._per_queue(batch, self.scripts.complete, [_num(now)], done)
+            acknowledgements = len(batch.pipe)
             for queue, share in shares.items():
                 args = [_num(now), repr(float(lease)), worker, str(share), _token_suffix(queue)]
                 batch.script(self.scripts.claim, [self._q(queue)], args)
-            ranked = [
-                row
-                for queue, fields in zip(shares, batch.run(), strict=True)
-                for row in _claimed(fields, queue)
-            ]
+            results = batch.run()
+        completed = [job_id for accepted in results[:acknowledgements] for job_id in accepted]
+        ranked = [
+            row
+            for queue, fields in zip(shares, results[acknowledgements:], strict=True)
+            for row in _claimed(fields, queue)
+        ]
         ranked.sort(key=lambda row: (row[0], row[1].id))
-        return [job for _, job in ranked]
+        return completed, [job for _, job in ranked]
 
     def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
         """How many of the overall best `limit` queued jobs each unpaused queue holds."""

@@ -40,6 +40,9 @@ IDLE_WAIT = 1.0  # longest sleep between claims while idle; wakes come sooner
 PRUNE_EVERY = 60.0
 
 
+_Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
+
+
 @dataclass(slots=True)
 class _InFlight:
     job: ClaimedJob
@@ -181,29 +184,39 @@ class Worker:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
-            self._settle()
             self._enforce_timeouts()
-            free = self.capacity - len(self._inflight)
-            if free > 0:
-                claimed = self._claim(free)
-                if claimed:
-                    continue
+            if self._settle_and_claim():
+                continue
+            if self.capacity > len(self._inflight):
                 if self.burst and not self._inflight and self._queues_empty():
                     return
                 self._idle.set()
             self._wake.wait(self._next_timeout())
 
-    def _claim(self, limit: int) -> list[ClaimedJob]:
+    def _settle_and_claim(self) -> bool:
+        """Acknowledge finished jobs and claim for the free slots in one round trip (failures,
+        rare, go first on their own); True if jobs were claimed."""
+        done, failed, runs = self._collect()
+        if failed:
+            self._acknowledge([], failed, runs)
+        free = self.capacity - len(self._inflight)
+        if free <= 0:
+            self._acknowledge(done, [], runs)
+            return False
         try:
-            jobs = self.backend.claim(self.queues, self.id, limit, self.app.lease)
+            completed, jobs = self.backend.complete_and_claim(
+                done, self.queues, self.id, free, self.app.lease
+            )
         except BackendError as exc:
             log.warning("claim failed (will retry): %s", exc)
+            self._acknowledge(done, [], runs)
             self._stopping.wait(0.5)
-            return []
+            return False
+        self._tally(_completed(completed, runs))
         for job in jobs:
             self._inflight[job.id] = _InFlight(job)
             self.pool.submit(job)
-        return jobs
+        return bool(jobs)
 
     def _queues_empty(self) -> bool:
         try:
@@ -234,11 +247,14 @@ class Worker:
     # -- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
         """Acknowledge every finished job: one complete and one fail round trip for the batch."""
-        if not self._done:
-            return
+        if self._done:
+            self._acknowledge(*self._collect())
+
+    def _collect(self) -> tuple[list[Completion], list[Failure], dict[str, _Run]]:
+        """Take the finished jobs off the in-flight table, as completions and failures."""
         done: list[Completion] = []
         failed: list[Failure] = []
-        runs: dict[str, tuple[ClaimedJob, float | None]] = {}
+        runs: dict[str, _Run] = {}
         now = time.time()
         while self._done:
             job, outcome, finished = self._done.popleft()
@@ -250,7 +266,7 @@ class Worker:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
                 failed.append(self._failure(job, outcome, now))
-        self._acknowledge(done, failed, runs)
+        return done, failed, runs
 
     def _failure(self, job: ClaimedJob, outcome: Outcome, now: float) -> Failure:
         retry_at = None
@@ -263,7 +279,7 @@ class Worker:
         self,
         done: list[Completion],
         failed: list[Failure],
-        runs: dict[str, tuple[ClaimedJob, float | None]],
+        runs: dict[str, _Run],
     ) -> None:
         """Report outcomes; while the backend is down keep trying (the lease may lapse, and
         then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
@@ -282,7 +298,7 @@ class Worker:
                 log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        settled = [Settled(runs[i][0], "completed", runs[i][1]) for i in completed]
+        settled = _completed(completed, runs)
         settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
         self._tally(settled)
 
@@ -343,6 +359,10 @@ class Worker:
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
             self._pruner.run_once()
+
+
+def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
+    return [Settled(runs[i][0], "completed", runs[i][1]) for i in ids]
 
 
 def _ran(entry: _InFlight, finished: float) -> float | None:

@@ -4,6 +4,7 @@
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
 -- Returns nothing if the queue is paused, else 10 fields per job: id, task, priority, payload,
 -- attempts, retries, backoff, timeout, token, rank ('' for absent fields).
+-- The jobs move together: one command per set for the whole batch, one HMGET and HSET per job.
 if redis.call('EXISTS', Q .. 'paused') == 1 then
   return {}
 end
@@ -11,21 +12,30 @@ local now, now_s = clock(ARGV[1])
 promote(now_s, 1000)
 local popped = redis.call('ZPOPMIN', Q .. 'queued', ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
-local out = {}
+local out, ids, leases, listed, depths = {}, {}, {}, {}, {}
 for i = 1, #popped, 2 do
   local id, rank = popped[i], popped[i + 1]
   local job = job_key(id)
   local token = ((i + 1) / 2) .. ARGV[5]
-  move(id, 'queued', 'running', lease_until)
-  local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-  redis.call('HSET', job, 'token', token, 'lease_until', lease_until, 'worker', ARGV[3])
-  redis.call('HSETNX', job, 'started_at', now_s)
-  local task, priority, payload, retries, backoff, timeout =
-    unpack(redis.call('HMGET', job, 'task', 'priority', 'payload', 'retries', 'backoff', 'timeout'))
-  for _, value in ipairs({id, task, priority, payload, attempts, retries, backoff or '', timeout or '',
-      token, rank}) do
+  local task, priority, payload, attempts, retries, backoff, timeout, started_at = unpack(redis.call(
+    'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at'))
+  attempts = tonumber(attempts) + 1
+  redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
+    'lease_until', lease_until, 'worker', ARGV[3], 'started_at', started_at or now_s)
+  ids[#ids + 1] = id
+  append(leases, lease_until, id)
+  append(listed, 0, id)
+  depths[priority] = (depths[priority] or 0) + 1
+  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff or '', timeout or '',
+    token, rank }) do
     out[#out + 1] = value
   end
+end
+if #ids > 0 then
+  bulk('ZREM', Q .. 'state:queued', ids)
+  bulk('ZADD', Q .. 'state:running', listed)
+  bulk('ZADD', Q .. 'leases', leases)
+  forget_depths(depths)
 end
 if redis.call('ZCARD', Q .. 'queued') == 0 then
   redis.call('DEL', Q .. 'wake')

@@ -38,15 +38,25 @@ local function append(list, a, b)
   list[#list + 1] = b
 end
 
--- One command over many (score, member) or (field, value) pairs, in chunks: unpack is bounded.
-local function bulk(command, key, pairs)
-  for i = 1, #pairs, 4000 do
-    redis.call(command, key, unpack(pairs, i, math.min(i + 3999, #pairs)))
+-- One command over a long argument list (members, or score/member and field/value pairs) in
+-- chunks: unpack is bounded, and an even chunk size keeps pairs whole.
+local function bulk(command, key, args)
+  for i = 1, #args, 4000 do
+    redis.call(command, key, unpack(args, i, math.min(i + 3999, #args)))
   end
 end
 
 local function job_key(id)
   return Q .. 'job:' .. id
+end
+
+-- Queued jobs left, counted per priority: priority -> how many.
+local function forget_depths(depths)
+  for priority, n in pairs(depths) do
+    if redis.call('HINCRBY', Q .. 'priorities', priority, -n) <= 0 then
+      redis.call('HDEL', Q .. 'priorities', priority)
+    end
+  end
 end
 
 local function detach(id, state, priority)
@@ -55,8 +65,8 @@ local function detach(id, state, priority)
   if order then
     redis.call('ZREM', Q .. order, id)
   end
-  if state == 'queued' and redis.call('HINCRBY', Q .. 'priorities', priority, -1) <= 0 then
-    redis.call('HDEL', Q .. 'priorities', priority)
+  if state == 'queued' then
+    forget_depths({ [priority] = 1 })
   end
 end
 
