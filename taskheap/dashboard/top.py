@@ -136,7 +136,8 @@ def _header(top: Top) -> Text:
     assert top.overview is not None
     busy, total = top.overview.slots
     text = Text(f"taskheap top  {when(top.overview.at)}  ", style="bold")
-    text.append(f"{top.admin.app.url}  workers {len(top.overview.workers)}  slots {busy}/{total} busy")
+    # The URL goes last: a long file path must not push the live figures off a narrow screen.
+    text.append(f"workers {len(top.overview.workers)}  slots {busy}/{total} busy  {top.admin.app.url}")
     if top.only:
         text.append(f"  filter: {top.only}", style="yellow")
     if top.message:

@@ -4,9 +4,9 @@ and histograms, and `taskheap worker --metrics-port` serving both."""
 from __future__ import annotations
 
 import threading
+import urllib.request
 from pathlib import Path
 
-import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
 from taskheap.metrics import WorkerMetrics, admin_registry
@@ -71,14 +71,18 @@ def test_worker_serves_metrics_on_the_given_loopback_port(tmp_path: Path) -> Non
         url = f"http://127.0.0.1:{port}/metrics"
         line = 'taskheap_worker_jobs_completed_total{queue="default",task="add"} 1.0'
 
+        def fetch() -> str:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return str(response.read().decode())
+
         def served() -> bool:
             try:
-                return line in httpx.get(url, timeout=2).text
-            except httpx.HTTPError:
+                return line in fetch()
+            except OSError:
                 return False
 
         wait_for(served, 20, "the worker's /metrics")
-        text = httpx.get(url).text
+        text = fetch()
         assert 'taskheap_jobs_completed_total{queue="default",task="add"} 1.0' in text
     finally:
         lab.close()
