@@ -3,11 +3,14 @@
 Starts its own redis-server (no persistence) on a free port, then for each system measures:
 enqueue one by one, enqueue in bulk, ONE worker process draining a backlog, pickup latency at
 light load (jobs enqueued 5 ms apart; the task returns how long it waited), and that worker's
-peak RSS. The redis-py floor (one SET per round trip) is measured in the same run. The task is
-the same no-op everywhere: one int argument, returned.
+RSS after the latency run. The redis-py floor (one SET per round trip) is measured in the same
+run. The task is the same no-op everywhere: one int argument, returned. Then, taskheap only: one
+worker round trip (complete 10 + claim 10) at 10,000 and at --depth queued jobs, and an idle
+worker's RSS with no delayed job and with --delayed jobs scheduled an hour ahead.
 
 Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
-    /work/bench-venv/bin/python bench/redis_bench.py [--peers huey,rq] [--backlog 20000]
+    /work/bench-venv/bin/python bench/redis_bench.py [--peers taskheap-prefetch,huey,rq,dramatiq,celery]
+        [--backlog 20000] [--depth 1000000] [--delayed 100000]
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from typing import Any, Protocol
 import psutil
 import redis
 
+from taskheap.backends.base import Completion
+
 QUEUE = "bench"
 CONCURRENCY = 4  # worker threads, for every system
+PREFETCH = 60  # taskheap-prefetch only
 
 
 # -- the systems ------------------------------------------------------------------------
@@ -79,6 +85,18 @@ class Taskheap:
         from taskheap.worker import Worker
 
         Worker(self.app, concurrency=CONCURRENCY).run()
+
+
+class TaskheapPrefetch(Taskheap):
+    """The same worker claiming up to PREFETCH jobs beyond its free slots (`--prefetch`): larger
+    batches per round trip, at the cost of strict priority (see docs/benchmarks.md)."""
+
+    name = "taskheap-prefetch"
+
+    def work(self) -> None:
+        from taskheap.worker import Worker
+
+        Worker(self.app, concurrency=CONCURRENCY, prefetch=PREFETCH).run()
 
 
 class Huey:
@@ -152,7 +170,106 @@ class RQ:
         SimpleWorker([self.queue], connection=self.connection).work()
 
 
-SYSTEMS: dict[str, Callable[[str], System]] = {"taskheap": Taskheap, "huey": Huey, "rq": RQ}
+class Dramatiq:
+    """Redis broker, one worker process with 4 threads; results (Results middleware) only for the
+    latency task, as Dramatiq stores none by default. Done = sent minus messages still held."""
+
+    name = "dramatiq"
+
+    def __init__(self, url: str) -> None:
+        import dramatiq
+        from dramatiq.brokers.redis import RedisBroker
+        from dramatiq.results import Results
+        from dramatiq.results.backends import RedisBackend
+
+        self.broker = RedisBroker(url=url)
+        self.broker.add_middleware(Results(backend=RedisBackend(url=url)))
+        dramatiq.set_broker(self.broker)
+        self.noop = dramatiq.actor(noop, queue_name=QUEUE, max_retries=0)
+        self.lag_task = dramatiq.actor(lag, queue_name=QUEUE, max_retries=0, store_results=True)
+        self.sent = 0
+
+    def enqueue_one(self, n: int) -> None:
+        for i in range(n):
+            self.noop.send(i)
+        self.sent += n
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)  # dramatiq has no bulk enqueue (group() sends one by one)
+
+    def done(self) -> int:
+        return self.sent - int(self.broker.client.hlen(f"dramatiq:{QUEUE}.msgs"))
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        message = self.lag_task.send(sent_at)
+        return lambda: float(message.get_result(block=True, timeout=10_000))
+
+    def work(self) -> None:
+        from dramatiq import Worker
+
+        worker = Worker(self.broker, worker_threads=CONCURRENCY)
+        worker.start()
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        finally:
+            worker.stop()
+
+
+class Celery:
+    """Redis broker and result backend, the threads pool with 4 threads, default prefetch
+    multiplier (4); acks_late so that a message leaves `unacked` only once it has run, which
+    makes done = sent minus queued minus unacked exact."""
+
+    name = "celery"
+
+    def __init__(self, url: str) -> None:
+        from celery import Celery as CeleryApp
+
+        self.app = CeleryApp("bench", broker=url, backend=url)
+        self.app.conf.update(task_default_queue=QUEUE, task_acks_late=True, worker_hijack_root_logger=False)
+        self.noop = self.app.task(name="noop")(noop)
+        self.lag_task = self.app.task(name="lag")(lag)
+        self.client = redis.Redis.from_url(url)
+        self.sent = 0
+
+    def enqueue_one(self, n: int) -> None:
+        for i in range(n):
+            self.noop.delay(i)
+        self.sent += n
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)  # a celery group also publishes one message per task
+
+    def done(self) -> int:
+        return self.sent - int(self.client.llen(QUEUE)) - int(self.client.hlen("unacked"))
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        result = self.lag_task.delay(sent_at)
+        return lambda: float(result.get(timeout=10))
+
+    def work(self) -> None:
+        self.app.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={CONCURRENCY}",
+                f"--queues={QUEUE}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=WARNING",
+            ]
+        )
+
+
+SYSTEMS: dict[str, Callable[[str], System]] = {
+    "taskheap": Taskheap,
+    "taskheap-prefetch": TaskheapPrefetch,
+    "huey": Huey,
+    "rq": RQ,
+    "dramatiq": Dramatiq,
+    "celery": Celery,
+}
 
 
 # -- measuring --------------------------------------------------------------------------
@@ -200,6 +317,7 @@ def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
         "bulk": rate(args.bulk, lambda: system.enqueue_bulk(args.bulk)),
     }
     redis.Redis.from_url(url).flushdb()
+    system = SYSTEMS[name](url)  # counts start again with the emptied Redis
     system.enqueue_bulk(args.backlog)
     worker = start_worker(name, url)
     started, already = wait_done(system, 1)
@@ -216,6 +334,35 @@ def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
     stop_worker(worker)
     redis.Redis.from_url(url).flushdb()
     return figures
+
+
+def claim_ms(url: str, depth: int, cycles: int = 300) -> float:
+    """Median ms of one worker round trip (complete 10 + claim 10) with `depth` jobs queued."""
+    system = Taskheap(url)
+    system.enqueue_bulk(depth)
+    backend = system.app.backend
+    times, done = [], []
+    for _ in range(cycles):
+        start = time.perf_counter()
+        _, jobs = backend.complete_and_claim(done, ["default"], "bench", 10, 30.0)
+        times.append(time.perf_counter() - start)
+        done = [Completion(job.id, job.token, "null") for job in jobs]
+    redis.Redis.from_url(url).flushdb()
+    return statistics.median(times) * 1000
+
+
+def idle_rss_mb(url: str, delayed: int, settle: float = 3.0) -> float:
+    """RSS of an idle taskheap worker while `delayed` jobs wait an hour in the schedule."""
+    system = Taskheap(url)
+    for start in range(0, delayed, 5000):
+        batch = range(start, min(delayed, start + 5000))
+        system.app.enqueue_many([system.noop.options(delay=3600).job(i) for i in batch])
+    worker = start_worker("taskheap", url)
+    time.sleep(settle)
+    rss = psutil.Process(worker.pid).memory_info().rss / 2**20
+    stop_worker(worker)
+    redis.Redis.from_url(url).flushdb()
+    return rss
 
 
 def floor(url: str, n: int) -> float:
@@ -281,11 +428,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--peers", default="huey,rq")
+    parser.add_argument("--peers", default="taskheap-prefetch,huey,rq,dramatiq,celery")
     parser.add_argument("--one", type=int, default=5000, help="jobs enqueued one by one")
     parser.add_argument("--bulk", type=int, default=20000, help="jobs enqueued in bulk")
     parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains")
     parser.add_argument("--latency", type=int, default=200, help="jobs enqueued 5 ms apart")
+    parser.add_argument("--depth", type=int, default=1_000_000, help="deep queue for claim cost (0: skip)")
+    parser.add_argument("--delayed", type=int, default=100_000, help="delayed jobs for worker RSS (0: skip)")
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,6 +450,18 @@ def main() -> None:
             results[name] = measure(name, url, args)
             print(f"{name}: {results[name]}", file=sys.stderr)
         report(results, redis_floor)
+        if args.depth:
+            shallow, deep = claim_ms(url, 10_000), claim_ms(url, args.depth)
+            print(
+                f"complete 10 + claim 10: {shallow:.3f} ms at 10,000 queued, {deep:.3f} ms at"
+                f" {args.depth:,} queued (×{deep / shallow:.2f})"
+            )
+        if args.delayed:
+            empty, full = idle_rss_mb(url, 0), idle_rss_mb(url, args.delayed)
+            print(
+                f"idle worker RSS: {empty:.1f} MB with no delayed job, {full:.1f} MB with"
+                f" {args.delayed:,} delayed jobs"
+            )
     finally:
         server.terminate()
         server.wait()

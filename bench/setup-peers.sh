@@ -7,4 +7,5 @@ venv="${1:-/work/bench-venv}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -e "$root[redis]" psutil huey rq
+"$venv/bin/pip" install --quiet -e "$root[redis]" psutil huey rq "dramatiq[redis]" "celery[redis]" \
+  taskiq taskiq-redis arq saq
