@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -70,6 +71,13 @@ DEFAULT_SCHEMA = "taskheap"
 DEFAULT_POOL_SIZE = 4
 RETRY_DELAYS = (0.1, 0.3, 1.0)  # between attempts after a lost connection; then BackendError
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
+#: The workers' own state changes commit without waiting for their WAL flush (a pool of their
+#: own with `synchronous_commit = off`): a PostgreSQL crash can lose the last fraction of a
+#: second of them, never a job. A lost claim leaves the job queued, a lost promotion leaves it
+#: due; a lost completion or failure leaves it running under its lease, so the Rescuer takes
+#: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
+#: lease; lost counters undercount. Enqueue, release and the admin writes stay durable.
+FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
@@ -81,37 +89,44 @@ class PostgresBackend:
         self.where = _redacted(url)
         self.channel = f"taskheap:{self.schema}"
         self._statements = Statements(self.schema)
-        self._pool: ConnectionPool[Connection] | None = None
+        self._pools: dict[bool, ConnectionPool[Connection]] = {}  # by fast_commit
         self._pool_lock = threading.Lock()
         self._listener: Connection | None = None
         self._listener_lock = threading.Lock()
 
     # -- connections --------------------------------------------------------------------
-    def _connection_pool(self) -> ConnectionPool[Connection]:
+    def _connection_pool(self, fast_commit: bool) -> ConnectionPool[Connection]:
         with self._pool_lock:
-            if self._pool is None:
+            pool = self._pools.get(fast_commit)
+            if pool is None:
                 self._connect().close()  # fail now with the server's reason, not a pool timeout
-                pool: ConnectionPool[Connection] = ConnectionPool(
+                pool = ConnectionPool(
                     self.conninfo,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, **(self._fast_commit_options() if fast_commit else {})},
                     timeout=CONNECT_TIMEOUT,
-                    name=self.channel,
+                    name=f"{self.channel}{':fast' if fast_commit else ''}",
                     open=False,
                 )
                 pool.open()
-                self._pool = pool
-            return self._pool
+                self._pools[fast_commit] = pool
+            return pool
+
+    def _fast_commit_options(self) -> dict[str, str]:
+        """Session options for the fast-commit pool: the caller's libpq options, plus commits
+        that do not wait for their WAL flush (see FAST_COMMIT)."""
+        options = conninfo_to_dict(self.conninfo).get("options") or ""
+        return {"options": f"{options} -c synchronous_commit=off".strip()}
 
     def _connect(self) -> Connection:
         return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
 
-    def _run(self, work: Callable[[Connection], T]) -> T:
+    def _run(self, work: Callable[[Connection], T], fast_commit: bool = False) -> T:
         """Run `work` on a pooled connection; retry on a fresh one if the connection was lost."""
         for delay in (*RETRY_DELAYS, None):
             try:
-                with self._connection_pool().connection() as conn:
+                with self._connection_pool(fast_commit).connection() as conn:
                     return work(conn)
             except psycopg.OperationalError as exc:
                 if delay is None:
@@ -124,8 +139,8 @@ class PostgresBackend:
         raise AssertionError("unreachable")
 
     def _replace_broken_connections(self) -> None:
-        if self._pool is not None:
-            self._pool.check()
+        for pool in list(self._pools.values()):
+            pool.check()
 
     def _unreachable(self, exc: psycopg.OperationalError) -> str:
         if isinstance(exc, PoolTimeout):
@@ -146,10 +161,10 @@ class PostgresBackend:
             return [conn.execute(self._statements[name], params, prepare=prepare) for name, params in steps]
 
     def _rows(self, *steps: Step, prepare: bool | None = None) -> list[tuple[Any, ...]]:
-        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].fetchall())
+        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].fetchall(), _fast(steps))
 
     def _rowcount(self, *steps: Step, prepare: bool | None = None) -> int:
-        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].rowcount)
+        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].rowcount, _fast(steps))
 
     def _rows_by_step(self, steps: Sequence[Step]) -> dict[str, list[tuple[Any, ...]]]:
         """Every statement's rows, by statement name (for steps of distinct names)."""
@@ -158,7 +173,7 @@ class PostgresBackend:
             cursors = self._execute(steps, None, conn)
             return {name: cursor.fetchall() for (name, _), cursor in zip(steps, cursors, strict=True)}
 
-        return self._run(rows)
+        return self._run(rows, _fast(steps))
 
     # -- lifecycle ----------------------------------------------------------------------
     def migrate(self) -> None:
@@ -178,8 +193,8 @@ class PostgresBackend:
 
     def close(self) -> None:
         with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
+            pools, self._pools = self._pools, {}
+        for pool in pools.values():
             pool.close()
         with self._listener_lock:
             self._drop_listener()
@@ -467,6 +482,10 @@ def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
 def _floats(values: Iterable[float | None]) -> list[float | None]:
     """Ints made floats: psycopg refuses to send a list of mixed types as one array."""
     return [None if value is None else float(value) for value in values]
+
+
+def _fast(steps: Sequence[Step]) -> bool:
+    return all(name in FAST_COMMIT for name, _ in steps)
 
 
 def _complete_steps(done: Sequence[Completion], now: float | None) -> list[Step]:

@@ -2,6 +2,8 @@
 -- skipped: per queue the head of its jobs_runnable index (O(log n) in queue depth), locked
 -- with SKIP LOCKED so concurrent claimers neither wait nor share a job; the heads merged and
 -- the best kept. Each claimed job gets a fresh lease token. Runs right after promote_due.sql.
+-- The picked ids are updated through the primary key (`= ANY(ARRAY(…))`): a join to the CTE
+-- would let the planner hash-join a sequential scan of the jobs while the table is small.
 -- Parameters: queues, worker, limit, lease (seconds), now (NULL: the database clock).
 -- Returns rank first (to order the batch), then the ClaimedJob fields.
 WITH clock AS (
@@ -31,8 +33,8 @@ UPDATE {schema}.jobs SET
     lease_until = clock.now + %(lease)s::float8,
     worker = %(worker)s,
     started_at = coalesce(started_at, clock.now)
-FROM picked, clock
-WHERE jobs.id = picked.id
+FROM clock
+WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING
     jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
     jobs.retries, jobs.backoff, jobs.timeout, jobs.token
