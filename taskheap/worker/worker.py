@@ -145,6 +145,9 @@ class Worker:
                 self.backend.unregister(self.id)
             except BackendError as exc:
                 log.warning("could not unregister worker: %s", exc)
+            # Their backend calls must end before the caller may close the store under them.
+            for thread in threads:
+                thread.join(IDLE_WAIT + 1.0)
         return 0
 
     def stop(self) -> None:
