@@ -2,9 +2,9 @@
 
 All three run in the same run against the same server, in a fresh database made for the run
 (dropped after), with the same no-op task (one int argument), one worker process, and the same
-harness as the SQLite benchmark (`sqlite_bench.measure`): enqueue one by one, enqueue in bulk,
+harness as the SQLite benchmark (bench/harness.py): enqueue one by one, enqueue in bulk,
 one worker process draining the backlog, then pickup latency of jobs enqueued 5 ms apart to an
-idle worker (each lag task appends `now - enqueue time` to a file). The peers run only if
+idle worker. The peers run only if
 importable (`bench/setup-pg-peers.sh` makes a venv with them); neither is a taskheap dependency.
 
     python bench/postgres_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -25,23 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+from harness import Subject, Taskheap, claim_cost, import_module, measure, print_claim_costs, report
 from psycopg import sql
-from sqlite_bench import Subject, _import, measure
-
-TASKHEAP_MODULE = """
-import os, time
-import taskheap
-app = taskheap.App(os.environ["BENCH_TASKHEAP_URL"])
-
-@app.task(name="noop")
-def noop(x):
-    return x
-
-@app.task(name="lag")
-def lag(t0):
-    with open(os.environ["BENCH_LAGS"], "a") as f:
-        f.write(f"{time.time() - t0}\\n")
-"""
 
 PROCRASTINATE_MODULE = """
 import os, time
@@ -89,51 +74,13 @@ if __name__ == "__main__":
 """
 
 
-def read_lags(workdir: Path) -> list[float]:
-    path = workdir / "lags.txt"
-    return [float(line) for line in path.read_text().split()] if path.exists() else []
-
-
-class Taskheap:
-    name = "taskheap"
-
-    def __init__(self, workdir: Path, db_url: str) -> None:
-        self.workdir = workdir
-        (workdir / "th_bench.py").write_text(TASKHEAP_MODULE)
-        os.environ["BENCH_TASKHEAP_URL"] = f"{db_url}?schema=bench"
-        self.module = _import(workdir / "th_bench.py")
-        self.app = self.module.app
-
-    def enqueue_one(self, x: int) -> None:
-        self.module.noop.enqueue(x)
-
-    def enqueue_bulk(self, xs: range) -> None:
-        self.app.enqueue_many([self.module.noop.job(x) for x in xs])
-
-    def enqueue_lag(self) -> None:
-        self.module.lag.enqueue(time.time())
-
-    def done(self) -> int:
-        return sum(q["succeeded"] for q in self.app.stats()["queues"].values())
-
-    def lags(self) -> list[float]:
-        return read_lags(self.workdir)
-
-    def worker(self) -> list[str]:
-        return [sys.executable, "-m", "taskheap", "-A", "th_bench:app", "worker", "-c", "4"]
-
-    def ready(self) -> bool:
-        return bool(self.app.stats()["workers"])
-
-
 class Procrastinate:
     name = "procrastinate"
 
     def __init__(self, workdir: Path, db_url: str) -> None:
-        self.workdir = workdir
         self.db_url = db_url
         (workdir / "pc_bench.py").write_text(PROCRASTINATE_MODULE)
-        self.module = _import(workdir / "pc_bench.py")
+        self.module = import_module(workdir / "pc_bench.py")
         self.app = self.module.app
         self.app.open()
         self.app.schema_manager.apply_schema()
@@ -150,9 +97,6 @@ class Procrastinate:
     def done(self) -> int:
         return count(self.db_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'")
 
-    def lags(self) -> list[float]:
-        return read_lags(self.workdir)
-
     def worker(self) -> list[str]:
         return [sys.executable, "-m", "procrastinate", "--app=pc_bench.app", "worker", "--concurrency=4"]
 
@@ -167,7 +111,6 @@ class Pgqueuer:
         from pgqueuer.db import SyncPsycopgDriver
         from pgqueuer.queries import SyncQueries
 
-        self.workdir = workdir
         self.db_url = db_url
         (workdir / "pgq_bench.py").write_text(PGQUEUER_MODULE)
         self.conn = psycopg.connect(db_url, autocommit=True)
@@ -192,9 +135,6 @@ class Pgqueuer:
 
     def done(self) -> int:
         return count(self.db_url, "SELECT count(*) FROM pgqueuer_log WHERE status = 'successful'")
-
-    def lags(self) -> list[float]:
-        return read_lags(self.workdir)
 
     def worker(self) -> list[str]:
         return [sys.executable, "pgq_bench.py"]
@@ -222,25 +162,16 @@ def fresh_database(server_url: str) -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def claim_cost(db_url: str, depth: int, rounds: int = 300) -> float:
-    """Mean seconds to claim 10 jobs and complete them, with `depth` jobs queued."""
-    import taskheap
-    from taskheap.backends.base import Completion
+def taskheap_on_postgres(workdir: Path, db_url: str) -> Subject:
+    return Taskheap(workdir, f"{db_url}?schema=bench")
 
-    app = taskheap.App(f"{db_url}?schema=depth_{depth}")
-    noop = app.task(name="noop")(lambda x: x)
-    for start in range(0, depth, 50_000):
-        app.enqueue_many([noop.job(i) for i in range(start, min(depth, start + 50_000))])
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"VACUUM ANALYZE depth_{depth}.jobs")
-    backend = app.backend
-    begin = time.perf_counter()
-    for _ in range(rounds):
-        claimed = backend.claim(["default"], "bench", 10, 30.0)
-        backend.complete([Completion(j.id, j.token, "null") for j in claimed])
-    elapsed = (time.perf_counter() - begin) / rounds
-    app.close()
-    return elapsed
+
+def vacuumed(db_url: str, schema: str) -> Callable[[], None]:
+    def vacuum() -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f"VACUUM ANALYZE {schema}.jobs")
+
+    return vacuum
 
 
 def main() -> None:
@@ -254,7 +185,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=1_000_000, help="0 skips the claim-depth test")
     options = parser.parse_args()
 
-    subjects: list[Callable[[Path, str], Subject]] = [Taskheap]
+    subjects: list[Callable[[Path, str], Subject]] = [taskheap_on_postgres]
     for module, subject in (("procrastinate", Procrastinate), ("pgqueuer", Pgqueuer)):
         if importlib.util.find_spec(module):
             subjects.append(subject)
@@ -265,28 +196,17 @@ def main() -> None:
         os.environ["BENCH_DB_URL"] = db_url
         for make in subjects:
             with tempfile.TemporaryDirectory() as tmp:
-                os.environ["BENCH_LAGS"] = f"{tmp}/lags.txt"
                 subject = make(Path(tmp), db_url)
                 results[subject.name] = measure(
                     subject, Path(tmp), options.jobs, options.one_by_one, options.latency_jobs
                 )
         report(results)
         if options.depth:
-            small, large = claim_cost(db_url, 10_000), claim_cost(db_url, options.depth)
-            print(
-                f"\nclaim+complete of 10 jobs: {small * 1e3:.3f} ms at 10k queued, "
-                f"{large * 1e3:.3f} ms at {options.depth:,} queued: ratio {large / small:.2f}"
+            small, large = (
+                claim_cost(f"{db_url}?schema=depth_{depth}", depth, vacuumed(db_url, f"depth_{depth}"))
+                for depth in (10_000, options.depth)
             )
-
-
-def report(results: dict[str, dict[str, float]]) -> None:
-    names = list(results)
-    peers = names[1:]
-    print(f"\n{'figure':<22}" + "".join(f"{n:>15}" for n in names) + "".join(f"  th/{p:<13}" for p in peers))
-    for figure in results["taskheap"]:
-        row = f"{figure:<22}" + "".join(f"{results[n][figure]:>15.1f}" for n in names)
-        row += "".join(f"  {results['taskheap'][figure] / results[p][figure]:>15.2f}x" for p in peers)
-        print(row)
+            print_claim_costs(small, large, options.depth)
 
 
 if __name__ == "__main__":
