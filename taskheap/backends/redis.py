@@ -4,9 +4,10 @@ Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Clu
 hash per job, a sorted set of queued jobs scored by rank (equal ranks run in id order, the
 member order of equal scores), a sorted set of scheduled and retrying jobs by due time, of
 running jobs by lease expiry, of succeeded and cancelled jobs by finish time (pruning), and one
-per state in id order (counts are ZCARDs; listings page through them newest first). Global keys
-live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`), the known queues, the
-pause flags and the worker registry. The scripts in `redis_lua/` document their KEYS and ARGV.
+per state in id order (counts are ZCARDs or ZLEXCOUNTs; listings page through them newest
+first), and the queue's per-minute outcome counters. Global keys live under `{<prefix>}`: the
+id -> queue index (for `get` and `cancel`), the known queues, the pause flags and the worker
+registry. The scripts in `redis_lua/` document their KEYS and ARGV (lib.lua lists a queue's keys).
 
 Choices:
 - Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
@@ -21,6 +22,12 @@ Choices:
   a worker serving several queues takes turns blocking 50 ms on each (they live on several slots).
 - Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
   and dead letters are never evicted.
+- Listing merges the id-ordered sets of the queues and states asked for, newest first, within the
+  query's id bounds (ZREVRANGEBYLEX): a page reads at most `limit` ids per set (O(log n + limit)),
+  then the job hashes. A task filter and a text search read job hashes (a text search only the
+  `scan` newest candidates); without them, `count_jobs` is one ZLEXCOUNT per set.
+- Per-minute counters live with their queue (its hash tag), so workers of different queues write
+  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline.
 - Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
   is raised as BackendError naming the URL. Scripts forgotten by a restarted Redis are reloaded.
 """
@@ -60,6 +67,7 @@ from .base import (
     JobQuery,
     JobRecord,
     Lease,
+    MinuteCount,
     NewJob,
     WorkerInfo,
 )
@@ -111,6 +119,9 @@ class _Scripts:
         self.cancel = _Script("cancel", lib)
         self.register = _Script("register", lib)
         self.forget_workers = _Script("forget_workers", lib)
+        self.record_minutes = _Script("record_minutes", lib)
+        self.minutes = _Script("minutes", lib)
+        self.forget_minutes = _Script("forget_minutes", lib)
 
     def all(self) -> list[_Script]:
         return [s for s in vars(self).values() if isinstance(s, _Script)]
@@ -445,6 +456,44 @@ class RedisBackend:
             keys = [self._workers, self._seen]
             return int(self.scripts.forget_workers(self.client, keys, [repr(float(seen_before))]))
 
+    # -- per-minute counters ------------------------------------------------------------
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        by_queue: dict[str, list[str]] = {}
+        for r in rows:
+            fields = (str(r.minute), r.task, str(r.completed), str(r.retried), str(r.dead))
+            by_queue.setdefault(r.queue, []).extend(fields)
+        if not by_queue:
+            return
+        with self._guard():
+            batch = self._batch()
+            batch.pipe.sadd(self._queues, *by_queue)  # `minutes` reads the known queues
+            for queue, args in by_queue.items():
+                batch.script(self.scripts.record_minutes, [self._q(queue)], args)
+            batch.run()
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        with self._guard():
+            queues = self._known_queues()
+            per_queue = self._per_known_queue(self.scripts.minutes, queues, [str(since)])
+        rows = [
+            MinuteCount(int(fields[i]), queue, fields[i + 1], *map(int, fields[i + 2 : i + 5]))
+            for queue, fields in zip(queues, per_queue, strict=True)
+            for i in range(0, len(fields), 5)
+        ]
+        return sorted(rows, key=lambda r: (r.minute, r.queue, r.task))
+
+    def forget_minutes(self, before: int) -> int:
+        with self._guard():
+            queues = self._known_queues()
+            return sum(self._per_known_queue(self.scripts.forget_minutes, queues, [str(before)]))
+
+    def _per_known_queue(self, script: _Script, queues: list[str], args: list[str]) -> list[Any]:
+        """One call of `script` per queue, in one round trip; their replies in queue order."""
+        batch = self._batch()
+        for queue in queues:
+            batch.script(script, [self._q(queue)], args)
+        return batch.run()
+
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         with self._guard():
@@ -456,39 +505,95 @@ class RedisBackend:
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         with self._guard():
-            return self._select(query)
+            return self._list(query)
 
-    def _select(self, query: JobQuery) -> list[JobRecord]:
-        """The jobs matching `query`, newest first, at most `query.limit`."""
+    def count_jobs(self, query: JobQuery) -> int:
+        with self._guard():
+            if query.ids is None and query.task is None and query.text is None:
+                return self._count_in_sets(query)
+            return sum(1 for _ in self._select(query, wanted=None))
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        with self._guard():
+            queues = self._known_queues()
+            batch = self._batch()
+            for queue in queues:
+                batch.pipe.zrange(self._state_set(queue, state), 0, 0)
+            firsts = [(ids[0], queue) for queue, ids in zip(queues, batch.run(), strict=True) if ids]
+            batch = self._batch()
+            for job_id, queue in firsts:
+                batch.pipe.hget(self._q(queue) + f"job:{job_id}", "enqueued_at")
+            times = batch.run()
+        return {queue: float(at) for (_, queue), at in zip(firsts, times, strict=True) if at is not None}
+
+    def _list(self, query: JobQuery) -> list[JobRecord]:
+        return list(itertools.islice(self._select(query, wanted=query.limit), query.limit))
+
+    def _select(self, query: JobQuery, wanted: int | None) -> Iterator[JobRecord]:
+        """The jobs matching `query`, newest first, read lazily; `wanted` is how many the caller
+        reads at most (None: all), which sizes the pages."""
+        reads = query.scan if query.text is not None else wanted
+        page = PAGE if reads is None or query.task is not None else max(1, min(reads, PAGE))
+        candidates = self._candidates(query, page)
+        if query.text is None:
+            return candidates
+        text = query.text
+        return (r for r in itertools.islice(candidates, query.scan) if text in r.payload)
+
+    def _candidates(self, query: JobQuery, page: int) -> Iterator[JobRecord]:
+        """The jobs passing every filter of `query` but its text, newest first."""
         if query.ids is not None:
-            found = [r for r in self._records(self._locate(query.ids)) if _matches(r, query)]
-            return sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
+            chunks: Iterable[list[tuple[str, str]]] = [sorted(self._locate(query.ids), reverse=True)]
+        else:
+            chunks = _chunks(self._newest(query, page), page)
+        for chunk in chunks:
+            yield from (r for r in self._records(chunk) if _matches(r, query))
+
+    def _newest(self, query: JobQuery, page: int) -> Iterator[tuple[str, str]]:
+        """(id, queue) of the jobs in the query's queues and states within its id bounds, newest
+        first and each once: every set's first page in one round trip, later pages as needed."""
+        sets = self._sets(query)
+        low, high = _lex_bounds(query)
+        batch = self._batch()
+        for key, _ in sets:
+            batch.pipe.zrevrangebylex(key, high, low, start=0, num=page)
+        streams = [
+            self._pages(key, queue, first, low, page)
+            for (key, queue), first in zip(sets, batch.run(), strict=True)
+        ]
+        # a job that changed state between two reads may come from two sets: side by side here
+        return (located for located, _ in itertools.groupby(heapq.merge(*streams, reverse=True)))
+
+    def _pages(self, key: str, queue: str, ids: list[str], low: str, size: int) -> Iterator[tuple[str, str]]:
+        """(id, queue) from `ids`, the first page of one set, then from its next pages."""
+        while True:
+            yield from ((job_id, queue) for job_id in ids)
+            if len(ids) < size:
+                return
+            size = PAGE
+            ids = cast(list[str], self.client.zrevrangebylex(key, "(" + ids[-1], low, start=0, num=size))
+
+    def _count_in_sets(self, query: JobQuery) -> int:
+        low, high = _lex_bounds(query)
+        batch = self._batch()
+        for key, _ in self._sets(query):
+            batch.pipe.zlexcount(key, low, high)
+        return sum(batch.run())
+
+    def _sets(self, query: JobQuery) -> list[tuple[str, str]]:
+        """(key, queue) of the id-ordered per-state sets the query's queue and state select."""
         queues = [query.queue] if query.queue is not None else self._known_queues()
         states = [query.state] if query.state is not None else list(ALL_STATES)
-        newest = heapq.merge(*(self._newest(q, s) for q in queues for s in states), reverse=True)
-        selected: list[JobRecord] = []
-        while len(selected) < query.limit:
-            page = list(itertools.islice(newest, PAGE))
-            if not page:
-                break
-            selected.extend(r for r in self._records(page) if _matches(r, query))
-        return selected[: query.limit]
+        return [(self._state_set(queue, state), queue) for queue in queues for state in states]
 
-    def _newest(self, queue: str, state: JobState) -> Iterator[tuple[str, str]]:
-        """(id, queue) of the jobs in one queue and state, newest first, a page at a time."""
-        key = self._q(queue) + f"state:{state}"
-        high = "+"
-        while True:
-            ids = cast(list[str], self.client.zrevrangebylex(key, high, "-", start=0, num=PAGE))
-            yield from ((job_id, queue) for job_id in ids)
-            if len(ids) < PAGE:
-                return
-            high = "(" + ids[-1]
+    def _state_set(self, queue: str, state: JobState) -> str:
+        return self._q(queue) + f"state:{state}"
 
     def _locate(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        ids = list(dict.fromkeys(ids))
         if not ids:
             return []
-        queues = cast(list[str | None], self.client.hmget(self._index, list(ids)))
+        queues = cast(list[str | None], self.client.hmget(self._index, ids))
         return [(job_id, queue) for job_id, queue in zip(ids, queues, strict=True) if queue is not None]
 
     def _records(self, located: Sequence[tuple[str, str]]) -> list[JobRecord]:
@@ -506,7 +611,7 @@ class RedisBackend:
             batch = self._batch()
             for queue in queues:
                 for state in ALL_STATES:
-                    batch.pipe.zcard(self._q(queue) + f"state:{state}")
+                    batch.pipe.zcard(self._state_set(queue, state))
             sizes = iter(batch.run())
         counts: Counts = {}
         for queue in queues:
@@ -544,7 +649,7 @@ class RedisBackend:
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
         with self._guard():
-            dead = self._select(replace(query, state=JobState.DEAD))
+            dead = self._list(replace(query, state=JobState.DEAD))
             batch = self._batch()
             for queue, ids in _ids_by_queue(dead).items():
                 batch.script(self.scripts.replay, [self._q(queue)], ids)
@@ -553,7 +658,7 @@ class RedisBackend:
     def purge(self, query: JobQuery) -> int:
         with self._guard():
             batch = self._batch()
-            for queue, ids in _ids_by_queue(self._select(query)).items():
+            for queue, ids in _ids_by_queue(self._list(query)).items():
                 batch.script(self.scripts.purge, [self._q(queue)], [query.state or "", *ids])
             return self._forget_ids([job_id for deleted in batch.run() for job_id in deleted])
 
@@ -665,12 +770,27 @@ def _record(fields: dict[str, str]) -> JobRecord:
 
 
 def _matches(record: JobRecord, query: JobQuery) -> bool:
+    """Whether a job passes every filter of `query` but its text."""
     return (
         (query.ids is None or record.id in query.ids)
         and (query.queue is None or record.queue == query.queue)
         and (query.state is None or record.state == query.state)
         and (query.task is None or record.task == query.task)
+        and (query.before is None or record.id < query.before)
+        and (query.after is None or record.id > query.after)
     )
+
+
+def _lex_bounds(query: JobQuery) -> tuple[str, str]:
+    """The query's id bounds as a ZRANGEBYLEX (min, max), both exclusive."""
+    low = "-" if query.after is None else "(" + query.after
+    high = "+" if query.before is None else "(" + query.before
+    return low, high
+
+
+def _chunks(items: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 def _ids_by_queue(records: Iterable[JobRecord]) -> dict[str, list[str]]:

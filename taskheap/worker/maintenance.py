@@ -65,8 +65,7 @@ class Pruner:
     def run_once(self, now: float | None = None) -> int:
         now = _time(now)
         self.backend.forget_workers(now - self.worker_ttl)
-        if hasattr(self.backend, "forget_minutes"):  # transitional, as in tally.record
-            self.backend.forget_minutes(int(now - MINUTES_TTL))
+        self.backend.forget_minutes(int(now - MINUTES_TTL))
         return self.backend.prune(now - self.result_ttl, BATCH)
 
 

@@ -49,8 +49,7 @@ def minute_rows(runs: Sequence[Settled], now: float) -> list[MinuteCount]:
 
 def record(backend: Backend, runs: Sequence[Settled], now: float) -> None:
     """Best effort: a failed write loses this batch's counts, never the outcomes themselves."""
-    # Transitional: the Redis and PostgreSQL backends gain `record_minutes` in their own change.
-    if not runs or not hasattr(backend, "record_minutes"):
+    if not runs:
         return
     try:
         backend.record_minutes(minute_rows(runs, now))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import taskheap
 from taskheap.admin import JobFilter
 from taskheap.backends.base import ALL_TIME, Failure, JobQuery, MinuteCount, NewJob
@@ -15,15 +13,7 @@ from taskheap.clock import FixedClock
 from taskheap.job import JobState, encode_id, first_id_at, last_id_before
 from taskheap.worker.maintenance import Rescuer
 
-ADMIN_METHODS = ("count_jobs", "oldest", "record_minutes", "minutes", "forget_minutes")
 LEASE = 30.0
-
-
-@pytest.fixture(autouse=True)
-def _backend_has_the_admin_methods(app: taskheap.App) -> None:
-    for method in ADMIN_METHODS:
-        if not hasattr(app.backend, method):
-            pytest.skip(f"{type(app.backend).__name__} does not implement {method} yet")
 
 
 def raw_job(ms: int, arg: object, *, queue: str = "default", task: str = "echo", at: float = 1.0) -> NewJob:

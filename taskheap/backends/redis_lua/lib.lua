@@ -12,8 +12,11 @@
 --   priorities    hash: priority -> number of queued jobs
 --   paused        string: present while the queue is paused
 --   wake          list: wake-up tokens idle workers block on (bounded)
+--   minutes       zset: per-minute counter rows "<minute>:<task>", score = minute (ALL_TIME too)
+--   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
+local COUNTERS = { 'completed', 'retried', 'dead' }
 local ORDER = {
   queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
   running = 'leases', succeeded = 'finished', cancelled = 'finished',
@@ -120,6 +123,11 @@ end
 local function owns(id, token)
   local state, current = unpack(redis.call('HMGET', job_key(id), 'state', 'token'))
   return state == 'running' and current == token
+end
+
+-- The per-minute counter rows scored from min to max (ZRANGE BYSCORE bounds).
+local function minute_rows(min, max)
+  return redis.call('ZRANGE', Q .. 'minutes', min, max, 'BYSCORE')
 end
 
 -- ---- script ----

@@ -1,0 +1,81 @@
+"""Redis-only behaviour of the admin reads: listings that merge many sets over several read
+pages, and where the per-minute counters live (a queue's hash tag, for Redis Cluster)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskheap.backends.base import ALL_TIME, Completion, JobQuery, MinuteCount, NewJob
+from taskheap.backends.redis import PAGE, RedisBackend
+from taskheap.job import JobState, encode_id
+
+from ..redis_support import redis_url
+
+JOBS_PER_QUEUE = PAGE + 150
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[RedisBackend]:
+    store = RedisBackend(redis_url(tmp_path))
+    store.migrate()
+    yield store
+    store.close()
+
+
+def new_job(ms: int, queue: str) -> NewJob:
+    task = "even" if ms % 2 == 0 else "odd"
+    payload = json.dumps({"task": task, "args": [ms], "kwargs": {}})
+    return NewJob(encode_id(ms, 1), task, queue, 5, 5.0, payload, 1.0, None, 3, None, None)
+
+
+@pytest.fixture
+def spread(backend: RedisBackend) -> list[str]:
+    """Jobs in two queues, interleaved by id, a third of each queue succeeded: every set the
+    listing merges holds more than one read page of ids. Returns all ids, newest first."""
+    for queue in ("a", "b"):
+        backend.enqueue([new_job(2 * n + (queue == "b"), queue) for n in range(JOBS_PER_QUEUE)])
+        claimed = backend.claim([queue], "w1", JOBS_PER_QUEUE // 3, 30.0)
+        backend.complete([Completion(job.id, job.token, "null") for job in claimed])
+    return sorted((encode_id(ms, 1) for ms in range(2 * JOBS_PER_QUEUE)), reverse=True)
+
+
+def test_keyset_pages_over_many_sets_past_a_read_page_list_every_job_once_newest_first(
+    backend: RedisBackend, spread: list[str]
+) -> None:
+    seen: list[str] = []
+    before = None
+    while page := backend.list_jobs(JobQuery(limit=170, before=before)):
+        seen += [job.id for job in page]
+        before = seen[-1]
+    assert seen == spread
+
+
+def test_a_task_filter_reads_past_the_first_page_and_counts_every_match(
+    backend: RedisBackend, spread: list[str]
+) -> None:
+    odd = sorted((encode_id(ms, 1) for ms in range(1, 2 * JOBS_PER_QUEUE, 2)), reverse=True)
+    assert [job.id for job in backend.list_jobs(JobQuery(task="odd", limit=10_000))] == odd
+    assert backend.count_jobs(JobQuery(task="odd")) == JOBS_PER_QUEUE
+
+
+def test_counts_without_a_task_or_text_come_from_the_sets_within_the_id_bounds(
+    backend: RedisBackend, spread: list[str]
+) -> None:
+    bounds = JobQuery(after=spread[-100], before=spread[99])  # all but the 100 newest and oldest
+    assert backend.count_jobs(bounds) == len(spread) - 200
+    succeeded = JobQuery(state=JobState.SUCCEEDED)
+    assert backend.count_jobs(succeeded) == 2 * (JOBS_PER_QUEUE // 3)
+
+
+def test_per_minute_counters_live_under_their_queues_hash_tag(backend: RedisBackend) -> None:
+    backend.record_minutes([MinuteCount(60, "a", "t", completed=1), MinuteCount(ALL_TIME, "b", "t", dead=2)])
+    keys = set(backend.client.scan_iter(match=f"{{{backend.prefix}:*"))
+    assert {key.partition("}")[0] for key in keys if "minutes" in key} == {
+        f"{{{backend.prefix}:a",
+        f"{{{backend.prefix}:b",
+    }
+    assert backend.minutes(0) == [MinuteCount(60, "a", "t", 1), MinuteCount(ALL_TIME, "b", "t", dead=2)]
