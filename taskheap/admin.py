@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from .app import App
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
+#: Replay brings these back: dead jobs from scratch, retrying ones now (see Backend.replay).
+REPLAYABLE = frozenset({JobState.DEAD, JobState.RETRYING})
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.
@@ -197,25 +199,37 @@ class Admin:
         )
 
     # -- writes -------------------------------------------------------------------------
-    def replay(self, ids: Sequence[str] | None = None, *, queue: str | None = None) -> int:
-        """Dead letters run again from scratch; all of them (in `queue`) when no ids are given."""
+    def replay(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        queue: str | None = None,
+        state: JobState | str | None = JobState.DEAD,
+    ) -> int:
+        """Jobs in `state` (None: dead or retrying) run again now: a dead letter from scratch
+        (attempts reset), a retrying job without waiting out its backoff (attempts kept). All
+        of them (in `queue`) when no ids are given."""
+        target = _state(state)
+        if target is not None:
+            _check(target, REPLAYABLE, "replayed")
         query = JobQuery(
             ids=tuple(ids) if ids is not None else None,
             queue=queue,
-            state=JobState.DEAD,
+            state=target,
             limit=_EVERYTHING,
         )
         return self.backend.replay(query)
 
     def replay_matching(self, where: JobFilter) -> int:
-        """Every dead letter matching `where` runs again from scratch."""
-        return self.backend.replay(replace(where, state=JobState.DEAD).query())
+        """Replay (see `replay`) every job matching `where` (dead ones when it names no state)."""
+        target = replace(where, state=where.state or JobState.DEAD)
+        _check(target.state, REPLAYABLE, "replayed")
+        return self.backend.replay(target.query())
 
     def purge_matching(self, where: JobFilter) -> int:
         """Delete the finished jobs matching `where` (dead ones when it names no state)."""
         target = replace(where, state=where.state or JobState.DEAD)
-        if target.state not in PURGEABLE:
-            raise ValueError(f"only finished jobs can be purged, not {target.state}")
+        _check(target.state, PURGEABLE, "purged")
         return self.backend.purge(target.query())
 
     def purge(
@@ -227,8 +241,7 @@ class Admin:
     ) -> int:
         """Delete finished jobs (dead by default); active jobs are never purged."""
         target = _state(state)
-        if target not in PURGEABLE:
-            raise ValueError(f"only finished jobs can be purged, not {target}")
+        _check(target, PURGEABLE, "purged")
         query = JobQuery(
             ids=tuple(ids) if ids is not None else None,
             queue=queue,
@@ -255,6 +268,12 @@ def _state(state: JobState | str | None) -> JobState | None:
     except ValueError:
         names = ", ".join(ALL_STATES)
         raise ValueError(f"unknown job state {state!r}; expected one of {names}") from None
+
+
+def _check(state: JobState | None, allowed: frozenset[JobState], done: str) -> None:
+    if state not in allowed:
+        names = " or ".join(sorted(allowed))
+        raise ValueError(f"only {names} jobs can be {done}, not {state}")
 
 
 def to_info(record: JobRecord) -> JobInfo:
@@ -284,4 +303,5 @@ def to_info(record: JobRecord) -> JobInfo:
         run_at=record.run_at,
         result=result,
         traceback=record.traceback,
+        failed_attempts=record.failed_attempts,
     )

@@ -6,7 +6,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -104,6 +104,21 @@ def id_time(job_id: str) -> float:
     return value / 1000
 
 
+#: How many failed attempts a job keeps in its log (the oldest make way for newer ones).
+FAILED_ATTEMPTS_KEPT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    """One failed run of a job: an error, a timeout or a lost worker ("lease expired")."""
+
+    attempt: int  # 1 for the first run; replay starts the count again
+    error: str
+    traceback: str | None
+    worker: str | None  # the worker that ran it
+    finished_at: float  # when the failure was recorded
+
+
 @dataclass(frozen=True, slots=True)
 class JobInfo:
     """Everything the store knows about one job, as returned by `JobHandle.info()`."""
@@ -124,7 +139,9 @@ class JobInfo:
     retries: int
     run_at: float | None
     result: Any
-    traceback: str | None
+    traceback: str | None  # of the last failed attempt, as `error`
+    #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first.
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return asdict(self)

@@ -6,7 +6,8 @@ per-minute counters, so every replica reports the same). `WorkerMetrics` is a Wo
 this process's own counters and its job duration and queue-wait histograms. Each registry is
 built per dashboard or per worker: nothing registers in prometheus_client's global registry.
 
-Counters: `completed`, `retried` and `dead` count runs by outcome; `failed` = retried + dead.
+Counters: `enqueued` counts new jobs (store-wide only: workers enqueue nothing); `completed`,
+`retried` and `dead` count runs by outcome; `failed` = retried + dead.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .job import id_time
 from .worker.tally import Settled
 
 OUTCOMES = ("completed", "failed", "retried", "dead")
+STORE_COUNTERS = {"enqueued": "Jobs enqueued", **{outcome: f"Job runs {outcome}" for outcome in OUTCOMES}}
 WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
@@ -61,12 +63,12 @@ class AdminCollector(Collector):
 
     def _counters(self) -> Iterator[Metric]:
         totals = self.admin.totals()
-        for outcome in OUTCOMES:
+        for counter, meaning in STORE_COUNTERS.items():
             family = CounterMetricFamily(
-                f"taskheap_jobs_{outcome}", f"Job runs {outcome}, all workers.", labels=["queue", "task"]
+                f"taskheap_jobs_{counter}", f"{meaning}, all apps and workers.", labels=["queue", "task"]
             )
             for row in totals:
-                family.add_metric([row.queue, row.task], getattr(row, outcome))
+                family.add_metric([row.queue, row.task], getattr(row, counter))
             yield family
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .job import ALL_STATES, JobInfo
+from .job import ALL_STATES, FailedAttempt, JobInfo
 
 SHORT_ID = 6
 SPARKS = " ▁▂▃▄▅▆▇█"
@@ -70,9 +70,20 @@ def render_job(job: JobInfo) -> str:
         ("error", job.error or "-"),
     ]
     text = "\n".join(f"{name:>9}: {value}" for name, value in fields)
-    if job.traceback:
+    if job.failed_attempts:
+        text += "\n" + render_failed_attempts(job.failed_attempts)
+    elif job.traceback:
         text += "\ntraceback:\n" + job.traceback.rstrip()
     return text
+
+
+def render_failed_attempts(attempts: Sequence[FailedAttempt]) -> str:
+    """Each failed attempt, oldest first: number, time, worker and error, then its traceback."""
+    lines = [f"failed attempts ({len(attempts)}, oldest first):"]
+    for a in attempts:
+        lines.append(f"  #{a.attempt}  {when(a.finished_at)}  {a.worker or '-'}  {a.error}")
+        lines.extend(f"      {line}" for line in (a.traceback or "").rstrip().splitlines())
+    return "\n".join(lines)
 
 
 def short_id(job_id: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from ..job import JobState
+from ..job import FailedAttempt, JobState
 
 
 @dataclass(slots=True)
@@ -78,8 +78,11 @@ class JobRecord:
     finished_at: float | None
     worker: str | None
     result: str | None
-    error: str | None
+    error: str | None  # of the last failed attempt
     traceback: str | None
+    #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
+    #: same write as the state change.
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,8 @@ ALL_TIME = 1 << 40
 
 @dataclass(slots=True)
 class MinuteCount:
-    """Outcomes of the runs of one task in one queue during one minute (or ALL_TIME)."""
+    """Jobs of one task in one queue enqueued, and the outcomes of their runs, during one
+    minute (or ALL_TIME). Backends count `enqueued` inside enqueue itself."""
 
     minute: int  # epoch seconds of the minute's start (a multiple of 60), or ALL_TIME
     queue: str
@@ -130,6 +134,7 @@ class MinuteCount:
     completed: int = 0  # runs that succeeded
     retried: int = 0  # failed runs (errors, timeouts, lost workers) that will run again
     dead: int = 0  # failed runs that became dead letters
+    enqueued: int = 0  # new jobs (delayed ones included)
 
     @property
     def failed(self) -> int:
@@ -144,7 +149,8 @@ class TransactionalEnqueue(Protocol):
 
     def enqueue_in(self, connection: Any, jobs: Sequence[NewJob]) -> None:
         """Insert inside the caller's open transaction on `connection`: the jobs exist (and
-        workers hear of them) only if that transaction commits. Nothing is committed here."""
+        workers hear of them, and the `enqueued` counters count them) only if that transaction
+        commits. Nothing is committed here."""
         ...
 
 
@@ -155,7 +161,10 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
     # producers
-    def enqueue(self, jobs: Sequence[NewJob]) -> None: ...
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
+        ALL_TIME per (queue, task), in the same transaction or script."""
+        ...
 
     # workers
     def claim(
@@ -178,7 +187,11 @@ class Backend(Protocol):
         ...
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
-        """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids."""
+        """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids.
+
+        Each accepted failure becomes the job's `error`/`traceback` and is appended to its
+        `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
+        FAILED_ATTEMPTS_KEPT, in the same write as the state change."""
         ...
 
     def complete_and_claim(
@@ -249,7 +262,10 @@ class Backend(Protocol):
 
     def workers(self) -> list[WorkerInfo]: ...
     def replay(self, query: JobQuery, now: float | None = None) -> int:
-        """Dead jobs matching `query` run again from scratch (attempts reset)."""
+        """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
+        states are untouched): a dead job runs again from scratch (attempts reset, worker and
+        finish time cleared), a retrying job stops waiting out its backoff (due time cleared,
+        attempts kept). Failed attempts stay in the log either way."""
         ...
 
     def purge(self, query: JobQuery) -> int:

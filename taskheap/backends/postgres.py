@@ -23,7 +23,9 @@ migrations). Duties and how:
   idempotent by id, the rest are guarded by state and token.
 - Admin reads: listings and counts are planned with their values (unprepared), so unused
   filters fold away; a text search reads only the `scan` newest matching ids; the oldest job
-  per queue is a loose index scan. Per-minute outcome counters live in their own table.
+  per queue is a loose index scan. Per-minute counters live in their own table: run outcomes
+  added by the workers, new jobs by enqueue.sql in the statement that inserts them. A job's
+  failed attempts are a jsonb array on its row, appended by fail.sql.
 - Bloat: finished jobs leave the hot indexes at once (they are partial); prune deletes them in
   small batches after their retention, and autovacuum is tuned per table (see 0001_initial.sql).
 """
@@ -47,8 +49,9 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BackendError, ConfigError
-from ..job import JobState
+from ..job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
 from .base import (
+    ALL_TIME,
     ClaimedJob,
     Completion,
     Counts,
@@ -271,6 +274,7 @@ class PostgresBackend:
             "tracebacks": tracebacks,
             "retry_at": _floats(retry_at),
             "now": now,
+            "kept": FAILED_ATTEMPTS_KEPT,
         }
         return [job_id for (job_id,) in self._rows(("fail", params))]
 
@@ -379,7 +383,7 @@ class PostgresBackend:
         return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
-        return self._rowcount(("replay", _filter_params(query, JobState.DEAD)), prepare=False)
+        return self._rowcount(("replay", _filter_params(query)), prepare=False)
 
     def purge(self, query: JobQuery) -> int:
         return self._rowcount(("purge", _filter_params(query)), prepare=False)
@@ -463,8 +467,9 @@ def _redacted(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
 
 
-def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:
     return {
+        "all_time": ALL_TIME,
         "ids": [j.id for j in jobs],
         "tasks": [j.task for j in jobs],
         "queues": [j.queue for j in jobs],
@@ -510,11 +515,11 @@ def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
     return [ClaimedJob(*row[1:]) for row in sorted(rows)]
 
 
-def _filter_params(query: JobQuery, state: JobState | None = None) -> dict[str, Any]:
+def _filter_params(query: JobQuery) -> dict[str, Any]:
     return {
         "ids": list(query.ids) if query.ids is not None else None,
         "queue": query.queue,
-        "state": state or query.state,
+        "state": query.state,
         "task": query.task,
         "before": query.before,
         "after": query.after,
@@ -532,10 +537,13 @@ def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
         "completed": [r.completed for r in rows],
         "retried": [r.retried for r in rows],
         "dead": [r.dead for r in rows],
+        "enqueued": [r.enqueued for r in rows],
     }
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
-    record = JobRecord(*row)
+    *columns, failed_attempts = row
+    record = JobRecord(*columns)
     record.state = JobState(record.state)
+    record.failed_attempts = [FailedAttempt(**a) for a in failed_attempts]
     return record

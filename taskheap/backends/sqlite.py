@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..errors import BackendError, ConfigError
-from ..job import JobState
+from ..job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
 from .base import (
     ClaimedJob,
     Completion,
@@ -33,6 +33,7 @@ from .base import (
     NewJob,
     WorkerInfo,
 )
+from .counting import enqueued_rows
 
 _MIGRATIONS = (
     """
@@ -90,11 +91,15 @@ _MIGRATIONS = (
         PRIMARY KEY (minute, queue, task)
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN failed_attempts TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE minutes ADD COLUMN enqueued INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _RECORD_COLUMNS = (
     "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
-    "started_at, finished_at, worker, result, error, traceback"
+    "started_at, finished_at, worker, result, error, traceback, failed_attempts"
 )
 _CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
 _WAITING = "state IN ('scheduled', 'retrying')"
@@ -107,6 +112,22 @@ _QUEUE_NAMES = (
 _INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
     " enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
+_ADD_MINUTES_SQL = (
+    f"INSERT INTO minutes ({_MINUTE_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (minute, queue, task)"
+    " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
+    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
+)
+#: A failed run: the new state, and the attempt appended to the log (the oldest one dropped when
+#: the log is full; removing path `$[#]`, past the end, removes nothing).
+_FAIL_SQL = (
+    "UPDATE jobs SET state = :state, run_at = :retry_at, finished_at = :finished_at, error = :error,"
+    " traceback = :traceback, token = NULL, lease_until = NULL, failed_attempts = json_remove("
+    "json_insert(failed_attempts, '$[#]', json_object('attempt', attempts, 'error', :error,"
+    " 'traceback', :traceback, 'worker', worker, 'finished_at', :now)),"
+    " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
+    " WHERE id = :id AND token = :token AND state = 'running'"
 )
 PROMOTE_SQL = (
     f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
@@ -215,9 +236,10 @@ class SQLiteBackend:
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        rows = _insert_rows(jobs)
+        rows, counts = _insert_rows(jobs), _minute_rows(enqueued_rows(jobs))
         with self._write() as conn:
             conn.executemany(_INSERT_SQL, rows)
+            conn.executemany(_ADD_MINUTES_SQL, counts)
 
     def enqueue_in(self, connection: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
         """Insert with the caller's sqlite3 connection to this same file, inside its open
@@ -227,6 +249,7 @@ class SQLiteBackend:
             raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
         try:
             connection.executemany(_INSERT_SQL, _insert_rows(jobs))
+            connection.executemany(_ADD_MINUTES_SQL, _minute_rows(enqueued_rows(jobs)))
         except sqlite3.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
 
@@ -312,16 +335,10 @@ class SQLiteBackend:
         now = time.time() if now is None else now
         accepted = []
         with self._write() as conn:
-            for job_id, token, error, traceback, retry_at in failures:
-                state = JobState.DEAD if retry_at is None else JobState.RETRYING
-                cur = conn.execute(
-                    "UPDATE jobs SET state = ?, run_at = ?, finished_at = ?, error = ?,"
-                    " traceback = ?, token = NULL, lease_until = NULL"
-                    " WHERE id = ? AND token = ? AND state = 'running'",
-                    (state, retry_at, now if retry_at is None else None, error, traceback, job_id, token),
-                )
+            for failure in failures:
+                cur = conn.execute(_FAIL_SQL, _fail_params(failure, now))
                 if cur.rowcount:
-                    accepted.append(job_id)
+                    accepted.append(failure.id)
         return accepted
 
     def release(self, leases: Sequence[Lease]) -> None:
@@ -385,15 +402,12 @@ class SQLiteBackend:
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
         with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO minutes VALUES (?,?,?,?,?,?) ON CONFLICT (minute, queue, task) DO UPDATE"
-                " SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
-                " dead = dead + excluded.dead",
-                [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead) for r in rows],
-            )
+            conn.executemany(_ADD_MINUTES_SQL, _minute_rows(rows))
 
     def minutes(self, since: int) -> list[MinuteCount]:
-        rows = self._read("SELECT * FROM minutes WHERE minute >= ? ORDER BY minute, queue, task", (since,))
+        rows = self._read(
+            f"SELECT {_MINUTE_COLUMNS} FROM minutes WHERE minute >= ? ORDER BY minute, queue, task", (since,)
+        )
         return [MinuteCount(*row) for row in rows]
 
     def forget_minutes(self, before: int) -> int:
@@ -454,11 +468,14 @@ class SQLiteBackend:
         ]
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
-        source, params = _matching(query, JobState.DEAD)
+        source, params = _matching(query)
         with self._write() as conn:
             return conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = NULL, finished_at = NULL,"
-                f" worker = NULL WHERE id IN (SELECT id FROM {source} LIMIT ?)",
+                "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
+                " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
+                " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END"
+                f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
+                " WHERE state IN ('dead', 'retrying') LIMIT ?)",
                 (*params, query.limit),
             ).rowcount
 
@@ -511,10 +528,10 @@ def claim_sql(queue_count: int) -> str:
     )
 
 
-def _matching(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
-    """A FROM source of the jobs matching `query` (`state` overrides its state); with `text`,
-    only among the `scan` newest jobs passing the other filters."""
-    where, params = _where(query, state)
+def _matching(query: JobQuery) -> tuple[str, list[Any]]:
+    """A FROM source of the jobs matching `query`; with `text`, only among the `scan` newest
+    jobs passing the other filters."""
+    where, params = _where(query)
     if query.text is None:
         return f"jobs {where}", params
     scan = -1 if query.scan is None else query.scan  # LIMIT -1: no limit
@@ -544,7 +561,7 @@ def _insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[Any]]:
+def _where(query: JobQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if query.ids is not None:
@@ -552,7 +569,7 @@ def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[An
         params.extend(query.ids)
     filters = (
         ("queue = ?", query.queue),
-        ("state = ?", state or query.state),
+        ("state = ?", query.state),
         ("task = ?", query.task),
         ("id < ?", query.before),
         ("id > ?", query.after),
@@ -564,7 +581,27 @@ def _where(query: JobQuery, state: JobState | None = None) -> tuple[str, list[An
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _fail_params(failure: Failure, now: float) -> dict[str, Any]:
+    return {
+        "id": failure.id,
+        "token": failure.token,
+        "state": JobState.DEAD if failure.retry_at is None else JobState.RETRYING,
+        "retry_at": failure.retry_at,
+        "finished_at": now if failure.retry_at is None else None,
+        "error": failure.error,
+        "traceback": failure.traceback,
+        "now": now,
+        "kept": FAILED_ATTEMPTS_KEPT,
+    }
+
+
+def _minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
+    return [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead, r.enqueued) for r in rows]
+
+
 def _record(row: Sequence[Any]) -> JobRecord:
-    record = JobRecord(*row)
+    *columns, failed_attempts = row
+    record = JobRecord(*columns)
     record.state = JobState(record.state)
+    record.failed_attempts = [FailedAttempt(**a) for a in json.loads(failed_attempts)]
     return record

@@ -4,9 +4,10 @@
 `refresh()`), so tests feed it keys and read a recorded Console. `run_top` adds the terminal:
 rich Live on the alternate screen, a key reader thread, and a refresh every REFRESH seconds.
 
-Keys: ↑/↓ (k/j) move · tab switch between queues and failures · enter open a job · esc close ·
-r retry a dead job · x purge a dead job · p pause/resume a queue · f filter by the selected
-queue (again: all) · q quit.
+Keys: ↑/↓ (k/j) move · tab switch between queues and failures · enter open a job (every failed
+attempt with its traceback) · esc close · r retry a dead job (from scratch) or a retrying one
+(now) · x purge a dead job · p pause/resume a queue · f filter by the selected queue (again:
+all) · q quit.
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ class Top:
         queue = self.selected_queue()
         if action == "enter" and job is not None:
             self.opened = self.admin.job(job.id)
-        elif action in ("retry", "purge") and job is not None:
-            self._on_dead_job(action, job)
+        elif action == "retry" and job is not None:
+            self._retry(job)
+        elif action == "purge" and job is not None:
+            self._purge(job)
         elif action == "pause" and queue is not None:
             paused = self.overview is not None and queue in self.overview.paused
             (self.admin.resume if paused else self.admin.pause)(queue)
@@ -111,13 +114,18 @@ class Top:
             self.cursor["queues"] = 0
             self.message = f"showing queue {self.only}" if self.only else "showing every queue"
 
-    def _on_dead_job(self, action: str, job: JobInfo) -> None:
+    def _retry(self, job: JobInfo) -> None:
+        """A dead job from scratch, a retrying one now (the failures feed lists only these)."""
+        done = self.admin.replay([job.id], state=job.status)
+        self.message = f"retried {job.id}" if done else f"{job.id} is no longer {job.status}"
+        self.opened = None
+
+    def _purge(self, job: JobInfo) -> None:
         if job.status != JobState.DEAD:
-            self.message = f"{short_id(job.id)} is {job.status}: only dead jobs can be retried or purged"
+            self.message = f"{short_id(job.id)} is {job.status}: only dead jobs can be purged"
             return
-        done = self.admin.replay([job.id]) if action == "retry" else self.admin.purge([job.id])
-        verb = "retried" if action == "retry" else "purged"
-        self.message = f"{verb} {job.id}" if done else f"{job.id} is no longer dead"
+        done = self.admin.purge([job.id])
+        self.message = f"purged {job.id}" if done else f"{job.id} is no longer dead"
         self.opened = None
 
     # -- rendering ----------------------------------------------------------------------

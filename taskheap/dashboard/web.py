@@ -1,10 +1,11 @@
 """The web dashboard: a Starlette app over the admin API, server-rendered (Jinja2, autoescaped),
 live by server-sent events, with Prometheus /metrics. Mount it anywhere as an ASGI sub-app.
 
-Pages: overview, jobs (filters in the URL, keyset pages), job detail, workers, dead letters and
-retrying. Actions (POST, CSRF-checked, logged, refused when read-only): retry or purge one dead
-job, retry or purge every dead job matching a filter after a confirmation showing the exact count,
-pause or resume a queue.
+Pages: overview, jobs (filters in the URL, keyset pages), job detail with every failed attempt,
+workers, dead letters and retrying. Actions (POST, CSRF-checked, logged, refused when read-only):
+retry one dead job (from scratch) or retrying job (now, attempts kept), purge one dead job; retry
+every dead or retrying job matching a filter, or purge every dead one, after a confirmation
+showing the exact count and scope; pause or resume a queue.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from .security import CSRF_FIELD, Auth, AuthMiddleware, csrf_ok, csrf_token, for
 log = logging.getLogger("taskheap.dashboard")
 HERE = Path(__file__).parent
 PAGE = 50
+#: The bulk actions of each list page, by the state it lists; and that page.
+BULK_ACTIONS = {JobState.DEAD: ("retry", "purge"), JobState.RETRYING: ("retry",)}
+LIST_PAGE = {JobState.DEAD: "dead", JobState.RETRYING: "retrying"}
 LIVE_EVERY = 1.0  # seconds between server-sent updates
 
 
@@ -130,7 +134,7 @@ class Site:
             fixed=fixed,
             older=older,
             queues=queues,
-            bulk=fixed == JobState.DEAD and not self.read_only,
+            actions=() if self.read_only or fixed is None else BULK_ACTIONS.get(fixed, ()),
         )
 
     async def dead(self, request: Request) -> Response:
@@ -180,22 +184,27 @@ class Site:
         job_id, action = request.path_params["job_id"], request.path_params["action"]
         if action not in ("retry", "purge"):
             return PlainTextResponse(f"unknown action {action!r}", 404)
-        act = self.admin.replay if action == "retry" else self.admin.purge
-        changed = await self.read(act, [job_id])
+        if action == "retry":
+            changed = await self.read(self.admin.replay, [job_id], state=None)
+        else:
+            changed = await self.read(self.admin.purge, [job_id])
         self._log(request, f"{action} job {job_id}: {changed} changed")
         if not changed:
-            return self.page(request, "error.html", 409, message=f"job {job_id} is not a dead job")
+            can = "dead or retrying" if action == "retry" else "dead"
+            return self.page(request, "error.html", 409, message=f"job {job_id} is not {can}")
         target = "job" if action == "retry" else "dead"
         url = request.url_for(target, **({"job_id": job_id} if target == "job" else {}))
         return RedirectResponse(str(url), 303)
 
     async def bulk(self, request: Request) -> Response:
-        """GET: the exact count and scope, and a confirm button; POST: do it."""
+        """On the dead jobs, or with `?state=retrying` the retrying ones: GET shows the exact
+        count and scope and a confirm button; POST does it."""
         action = request.path_params["action"]
-        if action not in ("retry", "purge"):
-            return PlainTextResponse(f"unknown action {action!r}", 404)
+        state = request.query_params.get("state") or JobState.DEAD
+        if state not in ALL_STATES or action not in BULK_ACTIONS.get(JobState(state), ()):
+            return PlainTextResponse(f"cannot {action} every {state} job", 404)
         asked = {k: v for k, v in request.query_params.items() if k != "state"}
-        params = {**asked, "state": JobState.DEAD}
+        params = {**asked, "state": state}
         try:
             where = parse_filter(params, time.time())
         except BadFilter as exc:
@@ -203,7 +212,13 @@ class Site:
         if request.method == "GET":
             count = await self.read(self.admin.count, where)
             return self.page(
-                request, "confirm.html", action=action, count=count, scope=scope(asked), params=params
+                request,
+                "confirm.html",
+                action=action,
+                count=count,
+                scope=scope(asked),
+                params=params,
+                back=LIST_PAGE[JobState(state)],
             )
         return await self._bulk(request, action, where, asked)
 
@@ -215,8 +230,9 @@ class Site:
             return form
         act = self.admin.replay_matching if action == "retry" else self.admin.purge_matching
         changed = await self.read(act, where)
-        self._log(request, f"{action} every dead job matching {scope(params)}: {changed} changed")
-        url = request.url_for("dead").include_query_params(done=f"{action}: {changed} job(s)")
+        assert where.state is not None
+        self._log(request, f"{action} every {where.state} job matching {scope(params)}: {changed} changed")
+        url = request.url_for(LIST_PAGE[where.state]).include_query_params(done=f"{action}: {changed} job(s)")
         return RedirectResponse(str(url), 303)
 
     async def queue_action(self, request: Request) -> Response:

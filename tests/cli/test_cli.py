@@ -55,6 +55,10 @@ def test_enqueue_work_and_inspect_from_the_command_line(run) -> None:  # type: i
     assert shown["result"] == 42 and shown["priority"] == 1
     assert failing in run("dlq", "list").stdout
     assert "RuntimeError: nope" in run("dlq", "show", failing).stdout
+    shown = run("jobs", "show", failing).stdout
+    assert "failed attempts (1, oldest first)" in shown and 'raise RuntimeError("nope")' in shown
+    (attempt,) = json.loads(run("jobs", "show", failing, "--json").stdout)["failed_attempts"]
+    assert attempt["attempt"] == 1 and attempt["error"] == "RuntimeError: nope"
     assert "replayed 1 job(s)" in run("dlq", "retry", failing).stdout
     run("worker", "--burst")
     assert "purged 1 dead job(s)" in run("dlq", "purge", "--yes").stdout

@@ -30,6 +30,8 @@ def test_scrape_reads_depth_ages_workers_and_all_time_counters_from_the_store(st
         "taskheap_workers 1.0",
         "taskheap_worker_slots 4.0",
         "taskheap_worker_slots_busy 1.0",
+        'taskheap_jobs_enqueued_total{queue="emails",task="send"} 2.0',
+        'taskheap_jobs_enqueued_total{queue="default",task="add"} 3.0',
         'taskheap_jobs_completed_total{queue="emails",task="send"} 1.0',
         'taskheap_jobs_dead_total{queue="emails",task="send"} 1.0',
         'taskheap_jobs_failed_total{queue="emails",task="send"} 1.0',

@@ -14,7 +14,7 @@ from rich.console import Console
 from taskheap.dashboard.top import Top
 from taskheap.job import JobState
 from tests.conftest import wait_for
-from tests.dashboard.conftest import Store
+from tests.dashboard.conftest import Store, retrying_job
 
 
 def screen(top: Top) -> str:
@@ -112,3 +112,26 @@ def test_runs_full_screen_in_a_terminal_and_quits_on_q(store: Store) -> None:
         wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", session]).returncode != 0, 10, "exit")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_an_opened_job_shows_every_failed_attempt(top: Top, store: Store) -> None:
+    job_id = retrying_job(store)
+    top.refresh()
+    text = press(top, "\t", "\r")
+    assert job_id in text and "failed attempts (2, oldest first)" in text
+    assert "#1" in text and "IOError: try 1" in text and "Traceback (attempt 2)" in text
+
+
+def test_r_retries_the_selected_retrying_job_now(top: Top, store: Store) -> None:
+    job_id = retrying_job(store)
+    top.refresh()
+    assert f"retried {job_id}" in press(top, "\t", "r")
+    info = store.app.admin.job(job_id)
+    assert (info.status, info.attempts) == (JobState.QUEUED, 2)
+
+
+def test_x_refuses_to_purge_a_retrying_job(top: Top, store: Store) -> None:
+    job_id = retrying_job(store)
+    top.refresh()
+    assert "only dead jobs can be purged" in press(top, "\t", "x")
+    assert store.app.admin.job(job_id).status == JobState.RETRYING

@@ -14,7 +14,7 @@ from taskheap.cli import cli
 from taskheap.dashboard.security import Auth, is_loopback
 from taskheap.dashboard.web import create_app
 from taskheap.job import JobState
-from tests.dashboard.conftest import Store
+from tests.dashboard.conftest import Store, retrying_job
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -224,3 +224,49 @@ def test_dashboard_refuses_a_public_bind_without_auth() -> None:
     assert result.exit_code == 2 and "refusing to serve 0.0.0.0 without auth" in result.output
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.com")
+
+
+def test_job_detail_lists_every_failed_attempt_with_its_traceback(client: TestClient, store: Store) -> None:
+    text = client.get(f"/jobs/{retrying_job(store)}").text
+    attempts = re.findall(r'<tbody class="attempt" data-attempt="(\d+)">(.*?)</tbody>', text, re.S)
+    assert [n for n, _ in attempts] == ["1", "2"]
+    for n, html in attempts:
+        assert f"IOError: try {n}" in html and f"Traceback (attempt {n})" in html and f"w{n}" in html
+    assert "Retry now" in text and "Purge" not in text
+
+
+def test_retry_one_retrying_job_now(client: TestClient, store: Store) -> None:
+    job_id = retrying_job(store)
+    assert re.findall(r'data-job="(\w+)"', client.get("/retrying").text) == [job_id]
+    response = client.post(
+        f"/jobs/{job_id}/retry", data={"csrf_token": csrf(client, "/retrying")}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    info = store.app.admin.job(job_id)
+    assert (info.status, info.run_at, info.attempts) == (JobState.QUEUED, None, 2)
+
+
+def test_bulk_retry_of_retrying_jobs_shows_the_exact_count_and_scope_then_runs_them_now(
+    client: TestClient, store: Store
+) -> None:
+    job_id = retrying_job(store)
+    page = client.get("/retrying?task=flaky").text
+    link = re.search(r'href="([^"]*/bulk/retry\?[^"]*)"', page)
+    assert link and "Purge all matching" not in page
+    confirm = client.get(link.group(1).replace("&amp;", "&"))
+    assert re.search(r'class="count">1<', confirm.text) and "retrying jobs matching" in confirm.text
+    assert "task=flaky" in confirm.text and "attempts are kept" in confirm.text
+    assert store.app.admin.job(job_id).status == JobState.RETRYING, "showing the count changes nothing"
+    action = re.search(r'<form method="post" action="([^"]+)"', confirm.text)
+    assert action
+    done = client.post(action.group(1).replace("&amp;", "&"), data={"csrf_token": csrf(client, "/retrying")})
+    assert "retry: 1 job(s)" in done.text and "Retrying" in done.text
+    assert store.app.admin.job(job_id).status == JobState.QUEUED
+    assert store.app.admin.job(store.dead).status == JobState.DEAD
+
+
+def test_retrying_jobs_cannot_be_purged_in_bulk(client: TestClient, store: Store) -> None:
+    job_id = retrying_job(store)
+    assert client.get("/bulk/purge?state=retrying").status_code == 404
+    assert client.post("/bulk/purge?state=retrying", data={"csrf_token": csrf(client)}).status_code == 404
+    assert store.app.admin.job(job_id).status == JobState.RETRYING

@@ -92,6 +92,19 @@ def test_enqueue_in_a_rolled_back_sqlite_transaction_leaves_no_job(tmp_path: Pat
     assert app.get_job(kept.id).info().args == ["committed"]
 
 
+def test_jobs_enqueued_in_a_sqlite_transaction_are_counted_only_if_it_commits(tmp_path: Path) -> None:
+    app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
+    echo = app.task(name="echo")(lambda x: x)
+    app.stats()
+    conn = sqlite3.connect(tmp_path / "tx.db")
+    echo.options(connection=conn).enqueue("rolled back")
+    conn.rollback()
+    app.enqueue_many([echo.job(n) for n in range(3)], connection=conn)
+    assert app.admin.totals() == []
+    conn.commit()
+    assert [(t.task, t.enqueued) for t in app.admin.totals()] == [("echo", 3)]
+
+
 def test_uncommitted_sqlite_enqueue_is_invisible_to_other_connections(tmp_path: Path) -> None:
     app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
     echo = app.task(name="echo")(lambda x: x)

@@ -1,17 +1,31 @@
 -- Insert a batch of new jobs in one statement: parallel arrays, unnested row by row. Runnable
 -- jobs are queued, delayed ones scheduled; the jobs_inserted trigger wakes their queues.
--- Idempotent by id: a batch retried after a lost acknowledgement inserts nothing twice.
--- Parameters: one array per column, all of the same length.
-INSERT INTO {schema}.jobs (
-    id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at
+-- Idempotent by id: a batch retried after a lost acknowledgement inserts nothing twice, and
+-- counts nothing twice: the jobs actually inserted are added to the `enqueued` counters of
+-- their enqueue minute and of `all_time`, one row per (minute, queue, task), in key order
+-- (as record_minutes.sql, so concurrent batches lock the rows in the same order).
+-- Parameters: one array per column, all of the same length; all_time (ALL_TIME).
+WITH inserted AS (
+    INSERT INTO {schema}.jobs (
+        id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at
+    )
+    SELECT
+        id, task, queue, priority, rank,
+        CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+        payload, retries, backoff, timeout, enqueued_at, run_at
+    FROM unnest(
+        %(ids)s::text[], %(tasks)s::text[], %(queues)s::text[], %(priorities)s::int[],
+        %(ranks)s::float8[], %(payloads)s::text[], %(retries)s::int[], %(backoffs)s::text[],
+        %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[]
+    ) AS batch (id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING queue, task, enqueued_at
 )
-SELECT
-    id, task, queue, priority, rank,
-    CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-    payload, retries, backoff, timeout, enqueued_at, run_at
-FROM unnest(
-    %(ids)s::text[], %(tasks)s::text[], %(queues)s::text[], %(priorities)s::int[],
-    %(ranks)s::float8[], %(payloads)s::text[], %(retries)s::int[], %(backoffs)s::text[],
-    %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[]
-) AS batch (id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at)
-ON CONFLICT (id) DO NOTHING
+INSERT INTO {schema}.minutes AS stored (minute, queue, task, enqueued)
+SELECT counted.minute, inserted.queue, inserted.task, count(*)
+FROM inserted CROSS JOIN LATERAL (
+    VALUES ((floor(inserted.enqueued_at / 60) * 60)::bigint), (%(all_time)s::bigint)
+) AS counted (minute)
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+ON CONFLICT (minute, queue, task) DO UPDATE SET enqueued = stored.enqueued + excluded.enqueued

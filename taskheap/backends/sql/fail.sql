@@ -1,6 +1,8 @@
 -- Failed runs whose lease token is current: retrying until retry_at, or dead (retry_at NULL).
--- A new due time wakes the queue's idle workers (jobs_updated trigger), who wait until then.
--- Parameters: ids, tokens, errors, tracebacks, retry_at (parallel arrays), now.
+-- Each becomes the job's error and traceback and is appended to its failed_attempts log (the
+-- oldest entry dropped once the log holds `kept`). A new due time wakes the queue's idle
+-- workers (jobs_updated trigger), who wait until then.
+-- Parameters: ids, tokens, errors, tracebacks, retry_at (parallel arrays), now, kept.
 -- Returns the ids accepted.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
@@ -12,7 +14,17 @@ UPDATE {schema}.jobs SET
     error = failed.error,
     traceback = failed.traceback,
     token = NULL,
-    lease_until = NULL
+    lease_until = NULL,
+    failed_attempts = CASE
+        WHEN jsonb_array_length(jobs.failed_attempts) >= %(kept)s::int THEN jobs.failed_attempts - 0
+        ELSE jobs.failed_attempts
+    END || jsonb_build_array(jsonb_build_object(
+        'attempt', jobs.attempts,
+        'error', failed.error,
+        'traceback', failed.traceback,
+        'worker', jobs.worker,
+        'finished_at', clock.now
+    ))
 FROM clock, unnest(
     %(ids)s::text[], %(tokens)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
     %(retry_at)s::float8[]

@@ -1,9 +1,16 @@
--- Dead jobs matching a JobQuery run again from scratch: queued, attempts reset (the
--- jobs_updated trigger wakes their queues). Parameters: as list_jobs.sql.
-UPDATE {schema}.jobs SET state = 'queued', attempts = 0, run_at = NULL, finished_at = NULL, worker = NULL
+-- Dead and retrying jobs matching a JobQuery are queued now, rank kept (the jobs_updated
+-- trigger wakes their queues): a dead job runs again from scratch (attempts reset, worker and
+-- finish time cleared), a retrying one stops waiting out its backoff (attempts kept).
+-- Parameters: as list_jobs.sql.
+UPDATE {schema}.jobs SET
+    state = 'queued',
+    run_at = NULL,
+    finished_at = NULL,
+    attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END,
+    worker = CASE WHEN state = 'dead' THEN NULL ELSE worker END
 WHERE id IN (
     SELECT id FROM {schema}.jobs
-    WHERE state = 'dead' AND {matching}
+    WHERE state IN ('dead', 'retrying') AND {matching}
     LIMIT %(limit)s::bigint
     FOR UPDATE SKIP LOCKED
 )
