@@ -1,13 +1,17 @@
 """Tally: settled runs counted per minute, queue and task into the backend's per-minute counters
 (which outlive the jobs they count), and shown to an optional observer (e.g. metrics).
 
-Each batch adds one row per (queue, task) for the current minute and the same again under
-ALL_TIME, the running totals: one `record_minutes` round trip per batch.
+Runs count in one row per (queue, task) for their minute and the same again under ALL_TIME, the
+running totals. A Worker adds each settled batch to its Tally in memory and flushes it about once
+a second and when it stops: one `record_minutes` round trip per flush, none on the claim loop.
+The observer hears of runs when they are flushed, so what a worker reports is already stored.
+The Rescuer's lost runs, rare, are recorded at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Literal, NamedTuple, Protocol
 
@@ -26,7 +30,8 @@ class Settled(NamedTuple):
 
 
 class Observer(Protocol):
-    """Told about each run of a Worker: a hook for metrics, called from the worker's threads."""
+    """Told about each run of a Worker: a hook for metrics, called from the worker's threads
+    (of a settled run once its counts are written, within about a second)."""
 
     def started(self, job: ClaimedJob) -> None: ...
     def settled(self, run: Settled) -> None: ...
@@ -36,22 +41,58 @@ def verdict(failure: Failure) -> Verdict:
     return "dead" if failure.retry_at is None else "retried"
 
 
-def minute_rows(runs: Sequence[Settled], now: float) -> list[MinuteCount]:
+_Rows = dict[tuple[int, str, str], MinuteCount]
+
+
+def _count(rows: _Rows, runs: Sequence[Settled], now: float) -> None:
+    """Add the runs to `rows` under the minute of `now` and under ALL_TIME."""
     minute = int(now // 60) * 60
-    rows: dict[tuple[int, str, str], MinuteCount] = {}
     for run in runs:
         for at in (minute, ALL_TIME):
             key = (at, run.job.queue, run.job.task)
             row = rows.setdefault(key, MinuteCount(at, run.job.queue, run.job.task))
             setattr(row, run.verdict, getattr(row, run.verdict) + 1)
-    return list(rows.values())
 
 
 def record(backend: Backend, runs: Sequence[Settled], now: float) -> None:
-    """Best effort: a failed write loses this batch's counts, never the outcomes themselves."""
-    if not runs:
+    """Record the runs at once."""
+    rows: _Rows = {}
+    _count(rows, runs, now)
+    _write(backend, list(rows.values()))
+
+
+def _write(backend: Backend, rows: list[MinuteCount]) -> None:
+    """Best effort: a failed write loses these counts, never the outcomes themselves."""
+    if not rows:
         return
     try:
-        backend.record_minutes(minute_rows(runs, now))
+        backend.record_minutes(rows)
     except BackendError as exc:
         log.warning("could not record per-minute counters: %s", exc)
+
+
+class Tally:
+    """Counts settled runs in memory until `flush` writes them and then tells the observer;
+    safe across threads."""
+
+    def __init__(self, backend: Backend, observer: Observer | None = None) -> None:
+        self.backend = backend
+        self.observer = observer
+        self._rows: _Rows = {}
+        self._untold: list[Settled] = []
+        self._lock = threading.Lock()
+
+    def add(self, runs: Sequence[Settled], now: float) -> None:
+        with self._lock:
+            _count(self._rows, runs, now)
+            if self.observer is not None:
+                self._untold.extend(runs)
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._rows = self._rows, {}
+            runs, self._untold = self._untold, []
+        _write(self.backend, list(rows.values()))
+        if self.observer is not None:
+            for run in runs:
+                self.observer.settled(run)

@@ -2,9 +2,10 @@
 
 Duties: claim jobs in batches up to free capacity; hand them to a pool of slots; acknowledge
 outcomes in batches (complete / fail with the retry policy); fail jobs that overrun their
-timeout; keep leases alive (Heartbeat) and run maintenance (Rescuer, Promoter, Pruner) on
-their own threads; on SIGTERM/SIGINT stop claiming, give unstarted jobs back, let running ones
-finish within the grace period, exit 0; a second SIGINT exits at once.
+timeout; count outcomes per minute (Tally, written about once a second); keep leases alive
+(Heartbeat) and run maintenance (Rescuer, Promoter, Pruner) on their own threads; on
+SIGTERM/SIGINT stop claiming, give unstarted jobs back, let running ones finish within the
+grace period, exit 0; a second SIGINT exits at once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .heartbeat import Heartbeat
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
 from .runner import Outcome
-from .tally import Observer, Settled, record, verdict
+from .tally import Observer, Settled, Tally, verdict
 
 if TYPE_CHECKING:
     from ..app import App
@@ -38,6 +39,7 @@ log = logging.getLogger("taskheap.worker")
 
 IDLE_WAIT = 1.0  # longest sleep between claims while idle; wakes come sooner
 PRUNE_EVERY = 60.0
+TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the claim loop
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -95,6 +97,7 @@ class Worker:
         self._promoter = Promoter(self.backend)
         self._pruner = Pruner(self.backend, app.result_ttl)
         self._last_prune = 0.0
+        self.tally = Tally(self.backend, observer)
         if pool == "process":
             assert app_path is not None
             self.pool: ThreadPool | ProcessPool = ProcessPool(
@@ -129,6 +132,7 @@ class Worker:
         threads = [
             self._every(min(self.app.lease / 3, 10.0), heartbeat.run_once, "heartbeat"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
+            self._every(TALLY_EVERY, self.tally.flush, "tally"),
             threading.Thread(target=self._waker, name="taskheap-waker", daemon=True),
         ]
         for thread in threads:
@@ -141,6 +145,7 @@ class Worker:
             self._stopping.set()
             self._idle.set()
             self.pool.stop()
+            self.tally.flush()
             try:
                 self.backend.unregister(self.id)
             except BackendError as exc:
@@ -306,10 +311,7 @@ class Worker:
         self._tally(settled)
 
     def _tally(self, settled: list[Settled]) -> None:
-        record(self.backend, settled, time.time())
-        if self.observer is not None:
-            for run in settled:
-                self.observer.settled(run)
+        self.tally.add(settled, time.time())
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()

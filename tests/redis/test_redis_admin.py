@@ -1,18 +1,24 @@
 """Redis-only behaviour of the admin reads: listings that merge many sets over several read
-pages, and where the per-minute counters live (a queue's hash tag, for Redis Cluster)."""
+pages, where the per-minute counters live (a queue's hash tag, for Redis Cluster), and a
+worker's counts reaching them (written off its claim loop, and in full when it stops)."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import taskheap
 from taskheap.backends.base import ALL_TIME, Completion, JobQuery, MinuteCount, NewJob
 from taskheap.backends.redis import PAGE, RedisBackend
 from taskheap.job import JobState, encode_id
+from taskheap.worker import Worker
 
+from ..conftest import wait_for
 from ..redis_support import redis_url
 
 JOBS_PER_QUEUE = PAGE + 150
@@ -79,3 +85,35 @@ def test_per_minute_counters_live_under_their_queues_hash_tag(backend: RedisBack
         f"{{{backend.prefix}:b",
     }
     assert backend.minutes(0) == [MinuteCount(60, "a", "t", 1), MinuteCount(ALL_TIME, "b", "t", dead=2)]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[taskheap.App]:
+    application = taskheap.App(redis_url(tmp_path), lease=30.0)
+    yield application
+    application.close()
+
+
+def completed_in_total(app: taskheap.App) -> int:
+    return sum(row.completed for row in app.admin.totals())
+
+
+def test_a_running_worker_writes_its_counts_within_seconds(app: taskheap.App) -> None:
+    echo = app.task(name="echo")(lambda x: x)
+    worker = Worker(app, concurrency=2)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        echo.enqueue(1).result(timeout=10)
+        wait_for(lambda: completed_in_total(app) == 1, timeout=5, what="the tally to be written")
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def test_a_burst_worker_has_written_every_count_when_it_returns(app: taskheap.App) -> None:
+    echo = app.task(name="echo")(lambda x: x)
+    app.enqueue_many([echo.job(n) for n in range(50)])
+    Worker(app, concurrency=4, burst=True).run()
+    assert completed_in_total(app) == 50
+    assert sum(minute.completed for minute in app.admin.activity(time.time())) == 50
