@@ -31,9 +31,9 @@ from .context import Env, pass_env
 @click.option(
     "--prefetch",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Extra jobs to claim ahead of free slots (throughput over strict priority).",
+    default=None,
+    help="Jobs to claim ahead of free slots. Default: as many as recent run times say will"
+    " start within 20 ms (many for tiny jobs, none for slow ones); 0: never.",
 )
 @click.option("--burst", is_flag=True, help="Exit 0 once the queues hold no active job.")
 @click.option(
@@ -53,7 +53,7 @@ def worker(
     concurrency: int,
     queues: str,
     pool: str,
-    prefetch: int,
+    prefetch: int | None,
     burst: bool,
     grace: float,
     metrics_port: int | None,

@@ -40,6 +40,9 @@ log = logging.getLogger("taskheap.worker")
 IDLE_WAIT = 1.0  # longest sleep between claims while idle; wakes come sooner
 PRUNE_EVERY = 60.0
 TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the claim loop
+PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within this many seconds
+PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
+RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -63,7 +66,7 @@ class Worker:
         app_path: str | None = None,
         burst: bool = False,
         grace: float = 30.0,
-        prefetch: int = 0,
+        prefetch: int | None = None,
         observer: Observer | None = None,
     ) -> None:
         if concurrency < 1:
@@ -79,9 +82,8 @@ class Worker:
         self.burst = burst
         self.grace = grace
         self.observer = observer
-        # Prefetched jobs are leased ("running") while they wait for a slot, and a newly
-        # enqueued better job waits behind them: off by default, a throughput knob.
-        self.capacity = concurrency + prefetch
+        self.prefetch = prefetch
+        self._mean_run: float | None = None  # seconds, a moving mean of recent runs
         self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.info = WorkerInfo(
             self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()
@@ -105,6 +107,29 @@ class Worker:
             )
         else:
             self.pool = ThreadPool(app.tasks, concurrency, self._started, self._report)
+
+    @property
+    def capacity(self) -> int:
+        """Jobs this worker may hold: a slot each, plus those claimed ahead."""
+        return self.concurrency + self._ahead()
+
+    def _ahead(self) -> int:
+        """Prefetched jobs are leased ("running") while they wait for a slot, and a better job
+        enqueued meanwhile waits behind them. So by default (prefetch None) claim ahead only as
+        many as recent run times say will start within PREFETCH_WAIT: many for tiny jobs, where
+        round trips dominate, none for slow ones."""
+        if self.prefetch is not None:
+            return self.prefetch
+        if self._mean_run is None:
+            return 0
+        ahead = PREFETCH_WAIT * self.concurrency / max(self._mean_run, 1e-6)
+        return min(int(ahead), PREFETCH_PER_SLOT * self.concurrency)
+
+    def _learn_run_time(self, seconds: float) -> None:
+        if self._mean_run is None:
+            self._mean_run = seconds
+        else:
+            self._mean_run += RUN_TIME_WEIGHT * (seconds - self._mean_run)
 
     # -- callbacks from slots -----------------------------------------------------------
     def _started(self, job: ClaimedJob) -> None:
@@ -269,7 +294,10 @@ class Worker:
             entry = self._inflight.pop(job.id, None)
             if entry is None:
                 continue  # already failed by timeout
-            runs[job.id] = (job, _ran(entry, finished))
+            ran = _ran(entry, finished)
+            runs[job.id] = (job, ran)
+            if ran is not None:
+                self._learn_run_time(ran)
             if outcome.ok:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:

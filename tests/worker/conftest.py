@@ -70,6 +70,13 @@ def sleepy(key, seconds):
     return key
 
 
+@app.task(name="ordered")
+def ordered(name, seconds):
+    with open(os.path.join(OUT, "order.log"), "a") as f:
+        f.write(name + "\\n")
+    time.sleep(seconds)
+
+
 @app.task(name="not_json")
 def not_json():
     return {1, 2}

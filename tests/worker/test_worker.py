@@ -147,3 +147,15 @@ def test_three_workers_run_every_job_exactly_once(lab: Lab) -> None:
     assert len(runs) == total and set(runs.values()) == {1}
     assert lab.app.stats()["queues"]["default"]["succeeded"] == total
     assert len(list(lab.path.glob("runs-*.log"))) == 3, "all three workers took part"
+
+
+def test_a_better_job_enqueued_later_overtakes_waiting_slow_jobs(lab: Lab) -> None:
+    """Auto prefetch claims nothing ahead for slow jobs, so strict priority holds."""
+    for i in range(5):
+        lab.tasks.ordered.options(priority=9).enqueue(f"slow{i}", 0.15)
+    worker = lab.worker("--concurrency", "1", "--burst")
+    wait_for(lambda: len(lab.marks("order.log")) >= 2, what="two slow jobs to start")
+    lab.tasks.ordered.options(priority=1).enqueue("urgent", 0)
+    assert worker.wait() == 0, worker.output()
+    order = lab.marks("order.log")
+    assert order.index("urgent") <= 3, order
