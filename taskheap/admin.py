@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 from .backends.base import ALL_TIME, Backend, JobQuery, JobRecord, MinuteCount
 from .codec import decode_payload, decode_result
 from .errors import JobNotFound, PayloadError
-from .job import ACTIVE, ALL_STATES, JobInfo, JobState, first_id_at, last_id_before
+from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
 
 if TYPE_CHECKING:
     from .app import App
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
-#: Replay brings these back: dead jobs from scratch, retrying ones now (see Backend.replay).
-REPLAYABLE = frozenset({JobState.DEAD, JobState.RETRYING})
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.

@@ -27,6 +27,8 @@ WAITING = frozenset({JobState.SCHEDULED, JobState.RETRYING})
 ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING}) | WAITING
 #: Finished for good; only replay (dead) brings a job back.
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED})
+#: What replay brings back to queued: dead jobs from scratch, retrying ones now.
+REPLAYABLE = frozenset({JobState.DEAD, JobState.RETRYING})
 ALL_STATES = tuple(JobState)
 
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 1000, 5

@@ -27,7 +27,10 @@ Choices:
   then the job hashes. A task filter and a text search read job hashes (a text search only the
   `scan` newest candidates); without them, `count_jobs` is one ZLEXCOUNT per set.
 - Per-minute counters live with their queue (its hash tag), so workers of different queues write
-  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline.
+  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline. The
+  enqueue script counts the jobs it adds there itself.
+- A job's failed attempts are a capped list next to its hash (`job:<id>:failed`), appended by the
+  fail script and deleted with the job; listings read them only for the page they return.
 - Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
   is raised as BackendError naming the URL. Scripts forgotten by a restarted Redis are reloaded.
 """
@@ -58,8 +61,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ..errors import BackendError, ConfigError
-from ..job import ALL_STATES, JobState
+from ..job import ALL_STATES, FAILED_ATTEMPTS_KEPT, REPLAYABLE, FailedAttempt, JobState
 from .base import (
+    ALL_TIME,
     ClaimedJob,
     Completion,
     Counts,
@@ -84,6 +88,8 @@ MIN_BLOCK = 0.001  # BLPOP's timeout 0 means forever: never block for less than 
 MAX_BLOCK = 5.0  # below the socket timeout
 CLUSTER_TURN = 0.05
 _SCRIPT_DIR = Path(__file__).with_name("redis_lua")
+_ALL_TIME = str(ALL_TIME)
+_COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
 
 
 class _Script:
@@ -259,14 +265,14 @@ class RedisBackend:
         with self._guard():
             if len(by_queue) == 1 and not self.cluster:  # the common case: one call, no pipeline
                 ((queue, rows),) = by_queue.items()
-                self.scripts.enqueue(self.client, self._enqueue_keys(queue), [queue, _dump(rows)])
+                self.scripts.enqueue(self.client, self._enqueue_keys(queue), [queue, _dump(rows), _ALL_TIME])
                 return
             batch = self._batch()
             if self.cluster:  # the index and the queue set live on another slot
                 batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
                 batch.pipe.sadd(self._queues, *by_queue)
             for queue, rows in by_queue.items():
-                batch.script(self.scripts.enqueue, self._enqueue_keys(queue), [queue, _dump(rows)])
+                batch.script(self.scripts.enqueue, self._enqueue_keys(queue), [queue, _dump(rows), _ALL_TIME])
             batch.run()
 
     def _enqueue_keys(self, queue: str) -> list[str]:
@@ -340,16 +346,16 @@ class RedisBackend:
             return {job_id for owned in batch.run()[1:] for job_id in owned}
 
     def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
-        return self._acknowledge(self.scripts.complete, _num(now), done)
+        return self._acknowledge(self.scripts.complete, [_num(now)], done)
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         rows = [(f.id, f.token, f.error, f.traceback or "", _num(f.retry_at)) for f in failures]
-        return self._acknowledge(self.scripts.fail, _num(now), rows)
+        return self._acknowledge(self.scripts.fail, [_num(now), str(FAILED_ATTEMPTS_KEPT)], rows)
 
-    def _acknowledge(self, script: _Script, now: str, rows: Sequence[tuple[str, ...]]) -> list[str]:
+    def _acknowledge(self, script: _Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
         with self._guard():
             batch = self._batch()
-            self._per_queue(batch, script, [now], rows)
+            self._per_queue(batch, script, head, rows)
             return [job_id for accepted in batch.run() for job_id in accepted]
 
     def release(self, leases: Sequence[Lease]) -> None:
@@ -460,7 +466,7 @@ class RedisBackend:
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
         by_queue: dict[str, list[str]] = {}
         for r in rows:
-            fields = (str(r.minute), r.task, str(r.completed), str(r.retried), str(r.dead))
+            fields = (str(r.minute), r.task, *(str(getattr(r, c)) for c in _COUNTERS))
             by_queue.setdefault(r.queue, []).extend(fields)
         if not by_queue:
             return
@@ -475,10 +481,11 @@ class RedisBackend:
         with self._guard():
             queues = self._known_queues()
             per_queue = self._per_known_queue(self.scripts.minutes, queues, [str(since)])
+        width = 2 + len(_COUNTERS)
         rows = [
-            MinuteCount(int(fields[i]), queue, fields[i + 1], *map(int, fields[i + 2 : i + 5]))
+            MinuteCount(int(fields[i]), queue, fields[i + 1], *map(int, fields[i + 2 : i + width]))
             for queue, fields in zip(queues, per_queue, strict=True)
-            for i in range(0, len(fields), 5)
+            for i in range(0, len(fields), width)
         ]
         return sorted(rows, key=lambda r: (r.minute, r.queue, r.task))
 
@@ -501,11 +508,21 @@ class RedisBackend:
             if queue is None:
                 return None
             fields = cast(dict[str, str], self.client.hgetall(self._q(queue) + f"job:{job_id}"))
-        return _record(fields) if fields else None
+            return self._with_failed_attempts([_record(fields)])[0] if fields else None
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         with self._guard():
-            return self._list(query)
+            return self._with_failed_attempts(self._list(query))
+
+    def _with_failed_attempts(self, records: list[JobRecord]) -> list[JobRecord]:
+        """The records with their logs of failed attempts, read in one round trip (listings
+        filter without them, so a search never reads the logs of the jobs it passes over)."""
+        batch = self._batch()
+        for r in records:
+            batch.pipe.lrange(self._q(r.queue) + f"job:{r.id}:failed", 0, -1)
+        for record, entries in zip(records, batch.run(), strict=True):
+            record.failed_attempts = [_failed_attempt(entry) for entry in entries]
+        return records
 
     def count_jobs(self, query: JobQuery) -> int:
         with self._guard():
@@ -648,10 +665,12 @@ class RedisBackend:
         return sorted(workers, key=lambda w: w.started_at)
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
+        states = [state for state in REPLAYABLE if query.state in (None, state)]
         with self._guard():
-            dead = self._list(replace(query, state=JobState.DEAD))
+            found = [record for state in states for record in self._list(replace(query, state=state))]
+            newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
             batch = self._batch()
-            for queue, ids in _ids_by_queue(dead).items():
+            for queue, ids in _ids_by_queue(newest).items():
                 batch.script(self.scripts.replay, [self._q(queue)], ids)
             return sum(batch.run())
 
@@ -766,6 +785,17 @@ def _record(fields: dict[str, str]) -> JobRecord:
         result=fields.get("result"),
         error=fields.get("error"),
         traceback=fields.get("traceback"),
+    )
+
+
+def _failed_attempt(entry: str) -> FailedAttempt:
+    fields = json.loads(entry)
+    return FailedAttempt(
+        attempt=fields["attempt"],
+        error=fields["error"],
+        traceback=fields["traceback"],
+        worker=fields["worker"],
+        finished_at=float(fields["finished_at"]),
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import taskheap
-from taskheap.backends.base import ALL_TIME, Completion, JobQuery, MinuteCount, NewJob
+from taskheap.backends.base import ALL_TIME, Completion, Failure, JobQuery, MinuteCount, NewJob
 from taskheap.backends.redis import PAGE, RedisBackend
 from taskheap.job import JobState, encode_id
 from taskheap.worker import Worker
@@ -117,3 +117,17 @@ def test_a_burst_worker_has_written_every_count_when_it_returns(app: taskheap.Ap
     Worker(app, concurrency=4, burst=True).run()
     assert completed_in_total(app) == 50
     assert sum(minute.completed for minute in app.admin.activity(time.time())) == 50
+
+
+def test_a_jobs_failed_attempts_are_deleted_with_it_by_purge_and_prune(backend: RedisBackend) -> None:
+    backend.enqueue([new_job(ms, "a") for ms in (2, 4)])
+    purged, pruned = backend.claim(["a"], "w1", 2, 30.0)
+    backend.fail([Failure(purged.id, purged.token, "boom", "Traceback", None)])
+    backend.fail([Failure(pruned.id, pruned.token, "boom", None, 0.0)])
+    (again,) = backend.claim(["a"], "w1", 1, 30.0)
+    backend.complete([Completion(again.id, again.token, "null")])
+    logs = [backend._q("a") + f"job:{job.id}:failed" for job in (purged, pruned)]
+    assert backend.client.exists(*logs) == 2
+    assert backend.purge(JobQuery(state=JobState.DEAD)) == 1
+    assert backend.prune(time.time() + 1, 10) == 1
+    assert backend.client.exists(*logs) == 0

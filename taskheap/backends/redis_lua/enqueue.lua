@@ -3,10 +3,12 @@
 --         optional (on a Cluster they live on another slot: the caller writes them alongside)
 -- ARGV[1] queue name; ARGV[2] a JSON array of jobs, each an array of 10 strings: id, task,
 --         priority, rank, payload, enqueued_at, run_at ('' = runnable now), retries,
---         backoff (''), timeout ('')
+--         backoff (''), timeout (''); ARGV[3] the ALL_TIME minute
+-- The jobs added count in the `enqueued` counters of their enqueue minute and of ALL_TIME.
 -- Returns the number of jobs added.
 local queue = ARGV[1]
 local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
+local added = {} -- minute -> task -> jobs added
 for _, job in ipairs(cjson.decode(ARGV[2])) do
   local id, task, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout = unpack(job)
   local key = job_key(id)
@@ -26,6 +28,16 @@ for _, job in ipairs(cjson.decode(ARGV[2])) do
     redis.call('HSET', key, unpack(fields))
     append(listed[state], 0, id)
     append(located, id, queue)
+    for _, minute in ipairs({ string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60), ARGV[3] }) do
+      local tasks = added[minute] or {}
+      tasks[task] = (tasks[task] or 0) + 1
+      added[minute] = tasks
+    end
+  end
+end
+for minute, tasks in pairs(added) do
+  for task, n in pairs(tasks) do
+    count(minute, task, { enqueued = n })
   end
 end
 for _, state in ipairs({ 'queued', 'scheduled' }) do

@@ -1,14 +1,29 @@
--- fail: move the jobs whose lease token is current to retrying (with a due time) or dead.
+-- fail: move the jobs whose lease token is current to retrying (with a due time) or dead, and
+-- append each failure to the job's log of failed attempts, keeping the last ARGV[2].
 -- KEYS[1] queue key prefix
--- ARGV[1] now ('' = server time); then 5 fields per failure: id, token, error,
--- traceback ('' = none), retry_at ('' = dead)
+-- ARGV[1] now ('' = server time); ARGV[2] how many failed attempts a job keeps; then 5 fields
+-- per failure: id, token, error, traceback ('' = none), retry_at ('' = dead)
 -- Returns the accepted ids.
 local _, now = clock(ARGV[1])
+local kept = tonumber(ARGV[2])
 local accepted, retrying = {}, 0
-for i = 2, #ARGV, 5 do
+
+local function log_failure(id, message, traceback)
+  local attempt, worker = unpack(redis.call('HMGET', job_key(id), 'attempts', 'worker'))
+  local entry = cjson.encode({
+    attempt = tonumber(attempt), error = message, traceback = traceback == '' and cjson.null or traceback,
+    worker = worker or cjson.null, finished_at = now,
+  })
+  local failed = job_key(id) .. ':failed'
+  redis.call('RPUSH', failed, entry)
+  redis.call('LTRIM', failed, -kept, -1)
+end
+
+for i = 3, #ARGV, 5 do
   local id, token, message, traceback, retry_at = unpack(ARGV, i, i + 4)
   if owns(id, token) then
     local job = job_key(id)
+    log_failure(id, message, traceback)
     end_lease(id)
     redis.call('HSET', job, 'error', message)
     if traceback == '' then

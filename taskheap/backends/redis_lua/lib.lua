@@ -4,6 +4,8 @@
 -- script touches is built from it, so all of them share the queue's hash tag (one Cluster slot).
 -- Keys under a queue prefix:
 --   job:<id>      hash: the job record (absent fields are None)
+--   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
+--                 (attempt, error, traceback, worker, finished_at as a decimal string)
 --   queued        zset: runnable jobs, score = rank (ties run in id order)
 --   waiting       zset: scheduled and retrying jobs, score = due time
 --   leases        zset: running jobs, score = lease expiry
@@ -16,7 +18,7 @@
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
-local COUNTERS = { 'completed', 'retried', 'dead' }
+local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued' }
 local ORDER = {
   queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
   running = 'leases', succeeded = 'finished', cancelled = 'finished',
@@ -51,6 +53,22 @@ end
 
 local function job_key(id)
   return Q .. 'job:' .. id
+end
+
+-- Delete a job's record and its log of failed attempts.
+local function delete_job(id)
+  redis.call('DEL', job_key(id), job_key(id) .. ':failed')
+end
+
+-- Add to the per-minute row (minute, task), creating it: added is counter name -> number.
+local function count(minute, task, added)
+  local row = minute .. ':' .. task
+  redis.call('ZADD', Q .. 'minutes', minute, row)
+  for counter, n in pairs(added) do
+    if n ~= 0 then
+      redis.call('HINCRBY', Q .. 'minutes:' .. counter, row, n)
+    end
+  end
 end
 
 -- Queued jobs left, counted per priority: priority -> how many.

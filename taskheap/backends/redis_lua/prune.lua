@@ -5,6 +5,6 @@
 local ids = redis.call('ZRANGE', Q .. 'finished', '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
   detach(id, redis.call('HGET', job_key(id), 'state'))
-  redis.call('DEL', job_key(id))
+  delete_job(id)
 end
 return ids

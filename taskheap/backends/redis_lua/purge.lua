@@ -8,7 +8,7 @@ for i = 2, #ARGV do
   local state, priority = unpack(redis.call('HMGET', job_key(id), 'state', 'priority'))
   if state and (ARGV[1] == '' or state == ARGV[1]) then
     detach(id, state, priority)
-    redis.call('DEL', job_key(id))
+    delete_job(id)
     deleted[#deleted + 1] = id
   end
 end

@@ -1,16 +1,13 @@
--- record_minutes: add outcome counters to one queue's per-minute rows, creating them.
+-- record_minutes: add counters to one queue's per-minute rows, creating them.
 -- KEYS[1] queue key prefix
--- ARGV: 5 fields per row: minute, task, completed, retried, dead
+-- ARGV: 6 fields per row: minute, task, completed, retried, dead, enqueued (as COUNTERS)
 -- Returns the number of rows given.
-for i = 1, #ARGV, 5 do
-  local minute, task = ARGV[i], ARGV[i + 1]
-  local row = minute .. ':' .. task
-  redis.call('ZADD', Q .. 'minutes', minute, row)
+local width = 2 + #COUNTERS
+for i = 1, #ARGV, width do
+  local added = {}
   for n, counter in ipairs(COUNTERS) do
-    local count = tonumber(ARGV[i + 1 + n])
-    if count ~= 0 then
-      redis.call('HINCRBY', Q .. 'minutes:' .. counter, row, count)
-    end
+    added[counter] = tonumber(ARGV[i + 1 + n])
   end
+  count(ARGV[i], ARGV[i + 1], added)
 end
-return #ARGV / 5
+return #ARGV / width

@@ -1,13 +1,19 @@
--- replay: dead jobs run again from scratch (queued, attempts reset).
+-- replay: dead jobs run again from scratch (queued, attempts reset); retrying jobs are queued
+-- now (due time cleared, attempts kept). Both keep their rank and their failed attempts.
 -- KEYS[1] queue key prefix
--- ARGV: job ids (those no longer dead are skipped)
+-- ARGV: job ids (those neither dead nor retrying any more are skipped)
 -- Returns the number replayed.
 local replayed = 0
 for _, id in ipairs(ARGV) do
-  if redis.call('HGET', job_key(id), 'state') == 'dead' then
+  local state = redis.call('HGET', job_key(id), 'state')
+  if state == 'dead' then
     move(id, 'dead', 'queued')
     redis.call('HSET', job_key(id), 'attempts', 0)
     redis.call('HDEL', job_key(id), 'run_at', 'finished_at', 'worker')
+    replayed = replayed + 1
+  elseif state == 'retrying' then
+    move(id, 'retrying', 'queued')
+    redis.call('HDEL', job_key(id), 'run_at')
     replayed = replayed + 1
   end
 end
