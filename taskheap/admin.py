@@ -210,13 +210,7 @@ class Admin:
         target = _state(state)
         if target is not None:
             _check(target, REPLAYABLE, "replayed")
-        query = JobQuery(
-            ids=tuple(ids) if ids is not None else None,
-            queue=queue,
-            state=target,
-            limit=_EVERYTHING,
-        )
-        return self.backend.replay(query)
+        return self.backend.replay(_selection(ids, queue, target))
 
     def replay_matching(self, where: JobFilter) -> int:
         """Replay (see `replay`) every job matching `where` (dead ones when it names no state)."""
@@ -240,13 +234,7 @@ class Admin:
         """Delete finished jobs (dead by default); active jobs are never purged."""
         target = _state(state)
         _check(target, PURGEABLE, "purged")
-        query = JobQuery(
-            ids=tuple(ids) if ids is not None else None,
-            queue=queue,
-            state=target,
-            limit=_EVERYTHING,
-        )
-        return self.backend.purge(query)
+        return self.backend.purge(_selection(ids, queue, target))
 
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id)
@@ -256,6 +244,11 @@ class Admin:
 
     def resume(self, queue: str) -> None:
         self.backend.set_paused(queue, False)
+
+
+def _selection(ids: Sequence[str] | None, queue: str | None, state: JobState | None) -> JobQuery:
+    """Every job with one of `ids` (all when None) in `queue` and `state` (any when None)."""
+    return JobQuery(ids=tuple(ids) if ids is not None else None, queue=queue, state=state, limit=_EVERYTHING)
 
 
 def _state(state: JobState | str | None) -> JobState | None:
