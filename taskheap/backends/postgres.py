@@ -23,9 +23,11 @@ migrations). Duties and how:
   idempotent by id, the rest are guarded by state and token.
 - Admin reads: listings and counts are planned with their values (unprepared), so unused
   filters fold away; a text search reads only the `scan` newest matching ids; the oldest job
-  per queue is a loose index scan. Per-minute counters live in their own table: run outcomes
-  added by the workers, new jobs by enqueue.sql in the statement that inserts them. A job's
-  failed attempts are a jsonb array on its row, appended by fail.sql.
+  per queue is a loose index scan. Per-minute counters live in their own table, where the
+  workers add run outcomes. New jobs are counted by enqueue.sql, in the statement that
+  inserts them, as deltas appended to a log (no shared row locked, so producers in long
+  transactions never block each other); reads and the Pruner fold the log into the counters.
+  A job's failed attempts are a jsonb array on its row, appended by fail.sql.
 - Bloat: finished jobs leave the hot indexes at once (they are partial); prune deletes them in
   small batches after their retention, and autovacuum is tuned per table (see 0001_initial.sql).
 """
@@ -344,10 +346,14 @@ class PostgresBackend:
             self._rowcount(("record_minutes", _minute_params(rows)))
 
     def minutes(self, since: int) -> list[MinuteCount]:
-        return [MinuteCount(*row) for row in self._rows(("minutes", {"since": since}))]
+        """Folds the `enqueued` deltas first, so the read sums few of them."""
+        rows = self._rows(("fold_minutes", {}), ("minutes", {"since": since}))
+        return [MinuteCount(*row) for row in rows]
 
     def forget_minutes(self, before: int) -> int:
-        return self._rowcount(("forget_minutes", {"before": before}))
+        """Folds the `enqueued` deltas first (the Pruner calls this on every run, so they stay
+        few when nobody reads the counters)."""
+        return self._rowcount(("fold_minutes", {}), ("forget_minutes", {"before": before}))
 
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:

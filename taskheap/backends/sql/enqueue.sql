@@ -1,9 +1,10 @@
 -- Insert a batch of new jobs in one statement: parallel arrays, unnested row by row. Runnable
 -- jobs are queued, delayed ones scheduled; the jobs_inserted trigger wakes their queues.
 -- Idempotent by id: a batch retried after a lost acknowledgement inserts nothing twice, and
--- counts nothing twice: the jobs actually inserted are added to the `enqueued` counters of
--- their enqueue minute and of `all_time`, one row per (minute, queue, task), in key order
--- (as record_minutes.sql, so concurrent batches lock the rows in the same order).
+-- counts nothing twice: the jobs actually inserted are appended to minute_deltas, one delta per
+-- (enqueue minute, queue, task) and per (all_time, queue, task). Appending locks no shared row,
+-- so producers never wait for each other, even inside long transactions of their own (the
+-- deltas count once that transaction commits; fold_minutes.sql folds them later).
 -- Parameters: one array per column, all of the same length; all_time (ALL_TIME).
 WITH inserted AS (
     INSERT INTO {schema}.jobs (
@@ -21,11 +22,9 @@ WITH inserted AS (
     ON CONFLICT (id) DO NOTHING
     RETURNING queue, task, enqueued_at
 )
-INSERT INTO {schema}.minutes AS stored (minute, queue, task, enqueued)
+INSERT INTO {schema}.minute_deltas (minute, queue, task, enqueued)
 SELECT counted.minute, inserted.queue, inserted.task, count(*)
 FROM inserted CROSS JOIN LATERAL (
     VALUES ((floor(inserted.enqueued_at / 60) * 60)::bigint), (%(all_time)s::bigint)
 ) AS counted (minute)
 GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3
-ON CONFLICT (minute, queue, task) DO UPDATE SET enqueued = stored.enqueued + excluded.enqueued
