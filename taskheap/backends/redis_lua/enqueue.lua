@@ -8,7 +8,7 @@
 -- Returns the number of jobs added.
 local queue = ARGV[1]
 local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
-local added = {} -- minute -> task -> jobs added
+local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs added
 for _, job in ipairs(cjson.decode(ARGV[2])) do
   local id, task, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout = unpack(job)
   local key = job_key(id)
@@ -28,17 +28,22 @@ for _, job in ipairs(cjson.decode(ARGV[2])) do
     redis.call('HSET', key, unpack(fields))
     append(listed[state], 0, id)
     append(located, id, queue)
-    for _, minute in ipairs({ string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60), ARGV[3] }) do
-      local tasks = added[minute] or {}
-      tasks[task] = (tasks[task] or 0) + 1
-      added[minute] = tasks
+    if enqueued_at ~= last_at then -- one call's jobs share their enqueue time
+      last_at, minute = enqueued_at, string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60)
+      added[minute] = added[minute] or {}
     end
+    added[minute][task] = (added[minute][task] or 0) + 1
   end
 end
+local all_time = {} -- task -> jobs added
 for minute, tasks in pairs(added) do
   for task, n in pairs(tasks) do
     count(minute, task, { enqueued = n })
+    all_time[task] = (all_time[task] or 0) + n
   end
+end
+for task, n in pairs(all_time) do
+  count(ARGV[3], task, { enqueued = n })
 end
 for _, state in ipairs({ 'queued', 'scheduled' }) do
   bulk('ZADD', Q .. 'state:' .. state, listed[state])

@@ -61,13 +61,18 @@ local function delete_job(id)
 end
 
 -- Add to the per-minute row (minute, task), creating it: added is counter name -> number.
+-- A row's counter fields exist only while the row is listed (forget_minutes drops both), so a
+-- counter that held a value before proves the row listed: the ZADD is skipped.
 local function count(minute, task, added)
   local row = minute .. ':' .. task
-  redis.call('ZADD', Q .. 'minutes', minute, row)
+  local listed = false
   for counter, n in pairs(added) do
-    if n ~= 0 then
-      redis.call('HINCRBY', Q .. 'minutes:' .. counter, row, n)
+    if n ~= 0 and redis.call('HINCRBY', Q .. 'minutes:' .. counter, row, n) ~= n then
+      listed = true
     end
+  end
+  if not listed then
+    redis.call('ZADD', Q .. 'minutes', minute, row)
   end
 end
 
