@@ -9,8 +9,9 @@ worker round trip (complete 10 + claim 10) at 10,000 and at --depth queued jobs,
 worker's RSS with no delayed job and with --delayed jobs scheduled an hour ahead.
 
 Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
-    /work/bench-venv/bin/python bench/redis_bench.py [--peers taskheap-prefetch,huey,rq,dramatiq,celery]
-        [--backlog 20000] [--depth 1000000] [--delayed 100000]
+    /work/bench-venv/bin/python bench/redis_bench.py
+        [--peers taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq] [--backlog 20000]
+        [--depth 1000000] [--delayed 100000]
 """
 
 from __future__ import annotations
@@ -262,6 +263,117 @@ class Celery:
         )
 
 
+async def async_noop(ctx: dict[str, Any], x: int) -> int:
+    return x
+
+
+async def async_lag(ctx: dict[str, Any], sent_at: float) -> float:
+    return time.time() - sent_at
+
+
+class _AsyncPeer:
+    """A peer whose client API is asyncio: each call runs to completion on one private loop."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.sent = 0
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+
+class Arq(_AsyncPeer):
+    """arq's defaults but max_jobs=4 (its concurrency); it polls the queue every poll_delay
+    (default 0.5 s) when idle. No bulk enqueue. Done = sent minus jobs left in the queue set
+    (a job leaves it only when it has finished)."""
+
+    name = "arq"
+
+    def __init__(self, url: str) -> None:
+        from arq import create_pool
+        from arq.connections import RedisSettings
+
+        super().__init__()
+        self.settings = RedisSettings.from_dsn(url)
+        self.pool = self.run(create_pool(self.settings, default_queue_name=QUEUE))
+
+    def enqueue_one(self, n: int) -> None:
+        async def send() -> None:
+            for i in range(n):
+                await self.pool.enqueue_job("async_noop", i)
+
+        self.run(send())
+        self.sent += n
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)  # arq has no bulk enqueue
+
+    def done(self) -> int:
+        return self.sent - int(self.run(self.pool.zcard(QUEUE)))
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        job = self.run(self.pool.enqueue_job("async_lag", sent_at))
+        return lambda: float(self.run(job.result(timeout=10)))
+
+    def work(self) -> None:
+        from arq.worker import Worker
+
+        worker = Worker(
+            functions=[async_noop, async_lag],  # type: ignore[list-item]
+            redis_settings=self.settings,
+            queue_name=QUEUE,
+            max_jobs=CONCURRENCY,
+            handle_signals=True,
+        )
+        worker.run()
+
+
+class Saq(_AsyncPeer):
+    """SAQ's defaults but concurrency=4. No bulk enqueue that returns without waiting (map waits
+    for results). Done = sent minus jobs still in its incomplete set."""
+
+    name = "saq"
+
+    def __init__(self, url: str) -> None:
+        from saq import Queue
+
+        super().__init__()
+        self.queue = Queue.from_url(url, name=QUEUE)
+        self.run(self.queue.connect())
+
+    def enqueue_one(self, n: int) -> None:
+        async def send() -> None:
+            for i in range(n):
+                await self.queue.enqueue("async_noop", x=i)
+
+        self.run(send())
+        self.sent += n
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)
+
+    def done(self) -> int:
+        return self.sent - int(self.run(self.queue.count("incomplete")))
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        job = self.run(self.queue.enqueue("async_lag", sent_at=sent_at))
+
+        async def result() -> float:
+            await job.refresh(until_complete=10)
+            return float(job.result)
+
+        return lambda: self.run(result())
+
+    def work(self) -> None:
+        from saq import Worker
+
+        worker = Worker(self.queue, functions=[async_noop, async_lag], concurrency=CONCURRENCY)
+        self.loop.add_signal_handler(signal.SIGINT, lambda: self.loop.create_task(worker.stop()))
+        self.run(worker.start())
+
+
 SYSTEMS: dict[str, Callable[[str], System]] = {
     "taskheap": Taskheap,
     "taskheap-prefetch": TaskheapPrefetch,
@@ -269,6 +381,8 @@ SYSTEMS: dict[str, Callable[[str], System]] = {
     "rq": RQ,
     "dramatiq": Dramatiq,
     "celery": Celery,
+    "arq": Arq,
+    "saq": Saq,
 }
 
 
@@ -428,7 +542,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--peers", default="taskheap-prefetch,huey,rq,dramatiq,celery")
+    parser.add_argument("--peers", default="taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq")
     parser.add_argument("--one", type=int, default=5000, help="jobs enqueued one by one")
     parser.add_argument("--bulk", type=int, default=20000, help="jobs enqueued in bulk")
     parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains")
