@@ -1,25 +1,36 @@
 """Redis backend: one queue shared by workers on many machines; every state change is one Lua script.
 
-Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Cluster slot): a
-hash per job, a sorted set of queued jobs scored by rank (equal ranks run in id order, the
-member order of equal scores), a sorted set of scheduled and retrying jobs by due time, of
-running jobs by lease expiry, of succeeded and cancelled jobs by finish time (pruning), and one
-per state in id order (counts are ZCARDs or ZLEXCOUNTs; listings page through them newest
-first), and the queue's per-minute outcome counters. Global keys live under `{<prefix>}`: the
-id -> queue index (for `get` and `cancel`), the known queues, the pause flags and the worker
+Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Cluster slot): an
+inbox list of enqueued jobs not yet ingested, a hash per job, a sorted set of queued jobs scored
+by rank (equal ranks run in id order, the member order of equal scores), a sorted set of
+scheduled and retrying jobs by due time, of running jobs by lease expiry, of succeeded and
+cancelled jobs by finish time (pruning), and one per state in id order (counts are ZCARDs or
+ZLEXCOUNTs; listings page through them newest first), and the queue's per-minute outcome
+counters. Global keys live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`;
+written by ingest, on a Cluster by enqueue), the known queues, the pause flags and the worker
 registry. The scripts in `redis_lua/` document their KEYS and ARGV (lib.lua lists a queue's keys).
 
 Choices:
+- Enqueue is one push per queue (push.lua: one RPUSH of the jobs, encoded client-side, onto the
+  inbox, a wake-up token, the queue listed as known): a few us of Redis time a call, whatever
+  the number of jobs. Ingest (lib.lua, at most INGEST_BATCH entries a call, popped and written in
+  one script step) builds the job hashes, rank and due sets, state sets, id index and `enqueued`
+  counters. It runs first in every script that reads or changes them (claim, promote, cancel,
+  replay, purge); a claim that leaves entries behind claims nothing (one may outrank the queued
+  jobs), so the client ingests the rest and claims again. Admin reads ingest their queues to
+  the end first, so they see every acknowledged enqueue. A call spanning queues is atomic per
+  queue only (one push each, in one pipeline).
 - Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
   worker. Enqueue times and retry times are computed above the seam on the client's clock.
 - A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
   lookup, and a token from an earlier run never matches the job's current one.
-- Claim over one queue is one script call. Over several, one round trip promotes due jobs and
-  peeks at each queue's best jobs, then one claim call per queue takes its share of the overall
-  best `limit` (all in one pipeline). Under concurrency a share may come back short.
+- Claim over one queue is one script call. Over several, one round trip ingests the inboxes, one
+  promotes due jobs and peeks at each queue's best jobs, then one claim call per queue takes its
+  share of the overall best `limit` (all in one pipeline). Under concurrency a share may come back short.
 - Idle workers block with BLPOP on the queues' `wake` lists, which the scripts push bounded
-  tokens to when work arrives, and for no longer than the earliest due time. On Redis Cluster
-  a worker serving several queues takes turns blocking 50 ms on each (they live on several slots).
+  tokens to when work arrives (an enqueue: one per job, from push.lua), and for no longer than the
+  earliest due time. On Redis Cluster a worker serving several queues takes turns blocking 50 ms
+  on each (they live on several slots).
 - Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
   and dead letters are never evicted.
 - Listing merges the id-ordered sets of the queues and states asked for, newest first, within the
@@ -27,8 +38,8 @@ Choices:
   then the job hashes. A task filter and a text search read job hashes (a text search only the
   `scan` newest candidates); without them, `count_jobs` is one ZLEXCOUNT per set.
 - Per-minute counters live with their queue (its hash tag), so workers of different queues write
-  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline. The
-  enqueue script counts the jobs it adds there itself.
+  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline. Ingest
+  counts the jobs it adds there itself.
 - A job's failed attempts are a capped list next to its hash (`job:<id>:failed`), appended by the
   fail script and deleted with the job; listings read them only for the page they return.
 - Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
@@ -63,7 +74,6 @@ from redis.retry import Retry
 from ..errors import BackendError, ConfigError
 from ..job import ALL_STATES, FAILED_ATTEMPTS_KEPT, REPLAYABLE, FailedAttempt, JobState
 from .base import (
-    ALL_TIME,
     ClaimedJob,
     Completion,
     Counts,
@@ -88,7 +98,6 @@ MIN_BLOCK = 0.001  # BLPOP's timeout 0 means forever: never block for less than 
 MAX_BLOCK = 5.0  # below the socket timeout
 CLUSTER_TURN = 0.05
 _SCRIPT_DIR = Path(__file__).with_name("redis_lua")
-_ALL_TIME = str(ALL_TIME)
 _COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
 
 
@@ -111,7 +120,8 @@ class _Script:
 class _Scripts:
     def __init__(self) -> None:
         lib = (_SCRIPT_DIR / "lib.lua").read_text()
-        self.enqueue = _Script("enqueue", lib)
+        self.push = _Script("push", lib)
+        self.ingest = _Script("ingest", lib)
         self.claim = _Script("claim", lib)
         self.extend = _Script("extend", lib)
         self.complete = _Script("complete", lib)
@@ -257,26 +267,49 @@ class RedisBackend:
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        """Per queue, one push script call appends the encoded jobs to its inbox (ingest moves them
+        into place later). A call spanning queues sends those in one pipeline: each queue's push
+        is atomic, not the whole call. On a Cluster the id index and the known queues live on
+        another slot: written in the same pipeline (push.lua writes the known queues otherwise)."""
         if not jobs:
             return
-        by_queue: dict[str, list[tuple[str, ...]]] = {}
+        by_queue: dict[str, list[str]] = {}
         for j in jobs:
-            by_queue.setdefault(j.queue, []).append(_enqueued_fields(j))
+            by_queue.setdefault(j.queue, []).append(_entry(j))
         with self._guard():
             if len(by_queue) == 1 and not self.cluster:  # the common case: one call, no pipeline
-                ((queue, rows),) = by_queue.items()
-                self.scripts.enqueue(self.client, self._enqueue_keys(queue), [queue, _dump(rows), _ALL_TIME])
+                ((queue, entries),) = by_queue.items()
+                self.scripts.push(self.client, self._push_keys(queue), [queue, *entries])
                 return
             batch = self._batch()
-            if self.cluster:  # the index and the queue set live on another slot
+            if self.cluster:
                 batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
                 batch.pipe.sadd(self._queues, *by_queue)
-            for queue, rows in by_queue.items():
-                batch.script(self.scripts.enqueue, self._enqueue_keys(queue), [queue, _dump(rows), _ALL_TIME])
+            for queue, entries in by_queue.items():
+                batch.script(self.scripts.push, self._push_keys(queue), [queue, *entries])
             batch.run()
 
-    def _enqueue_keys(self, queue: str) -> list[str]:
-        return [self._q(queue)] if self.cluster else [self._q(queue), self._index, self._queues]
+    def _push_keys(self, queue: str) -> list[str]:
+        return [self._q(queue)] if self.cluster else [self._q(queue), self._queues]
+
+    def _queue_keys(self, queue: str) -> list[str]:
+        """KEYS of a script that ingests: the queue's prefix, and the id index when standalone."""
+        return [self._q(queue)] if self.cluster else [self._q(queue), self._index]
+
+    def _drain(self, queues: Iterable[str]) -> None:
+        """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""
+        pending = list(queues)
+        while pending:
+            batch = self._batch()
+            for queue in pending:
+                batch.script(self.scripts.ingest, self._queue_keys(queue), [])
+            pending = [queue for queue, left in zip(pending, batch.run(), strict=True) if left]
+
+    def _drained_queues(self) -> list[str]:
+        """The known queues, their inboxes ingested."""
+        queues = self._known_queues()
+        self._drain(queues)
+        return queues
 
     # -- workers ------------------------------------------------------------------------
     def claim(
@@ -300,27 +333,32 @@ class RedisBackend:
             return self.complete(done, now), []
         with self._guard():
             shares = {queues[0]: limit} if len(queues) == 1 else self._shares(queues, limit, now)
+            claims = {
+                queue: [_num(now), repr(float(lease)), worker, str(share)] for queue, share in shares.items()
+            }
             batch = self._batch()
             self._per_queue(batch, self.scripts.complete, [_num(now)], done)
             acknowledgements = len(batch.pipe)
-            for queue, share in shares.items():
-                args = [_num(now), repr(float(lease)), worker, str(share), _token_suffix(queue)]
-                batch.script(self.scripts.claim, [self._q(queue)], args)
+            for queue, args in claims.items():
+                batch.script(self.scripts.claim, self._queue_keys(queue), [*args, _token_suffix(queue)])
             results = batch.run()
+            replies = dict(zip(claims, results[acknowledgements:], strict=True))
+            for queue in [queue for queue, reply in replies.items() if reply[0]]:  # a long inbox
+                self._drain([queue])
+                replies[queue] = self.scripts.claim(
+                    self.client, self._queue_keys(queue), [*claims[queue], _token_suffix(queue)]
+                )
         completed = [job_id for accepted in results[:acknowledgements] for job_id in accepted]
-        ranked = [
-            row
-            for queue, fields in zip(shares, results[acknowledgements:], strict=True)
-            for row in _claimed(fields, queue)
-        ]
+        ranked = [row for queue, reply in replies.items() for row in _claimed(reply[1:], queue)]
         ranked.sort(key=lambda row: (row[0], row[1].id))
         return completed, [job for _, job in ranked]
 
     def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
         """How many of the overall best `limit` queued jobs each unpaused queue holds."""
+        self._drain(queues)
         batch = self._batch()
         for queue in queues:
-            batch.script(self.scripts.promote, [self._q(queue)], [_num(now), str(PROMOTE_BATCH)])
+            batch.script(self.scripts.promote, self._queue_keys(queue), [_num(now), str(PROMOTE_BATCH)])
             batch.pipe.exists(self._q(queue) + "paused")
             batch.pipe.zrange(self._q(queue) + "queued", 0, limit - 1, withscores=True)
         results = batch.run()
@@ -422,7 +460,9 @@ class RedisBackend:
             while pending:
                 batch = self._batch()
                 for queue in pending:
-                    batch.script(self.scripts.promote, [self._q(queue)], [_num(now), str(PROMOTE_BATCH)])
+                    batch.script(
+                        self.scripts.promote, self._queue_keys(queue), [_num(now), str(PROMOTE_BATCH)]
+                    )
                 promoted = batch.run()
                 total += sum(promoted)
                 pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
@@ -479,7 +519,7 @@ class RedisBackend:
 
     def minutes(self, since: int) -> list[MinuteCount]:
         with self._guard():
-            queues = self._known_queues()
+            queues = self._drained_queues()
             per_queue = self._per_known_queue(self.scripts.minutes, queues, [str(since)])
         width = 2 + len(_COUNTERS)
         rows = [
@@ -504,6 +544,7 @@ class RedisBackend:
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         with self._guard():
+            self._drain(self._known_queues())
             queue = cast(str | None, self.client.hget(self._index, job_id))
             if queue is None:
                 return None
@@ -512,6 +553,7 @@ class RedisBackend:
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         with self._guard():
+            self._drain(self._queues_of(query))
             return self._with_failed_attempts(self._list(query))
 
     def _with_failed_attempts(self, records: list[JobRecord]) -> list[JobRecord]:
@@ -526,13 +568,14 @@ class RedisBackend:
 
     def count_jobs(self, query: JobQuery) -> int:
         with self._guard():
+            self._drain(self._queues_of(query))
             if query.ids is None and query.task is None and query.text is None:
                 return self._count_in_sets(query)
             return sum(1 for _ in self._select(query, wanted=None))
 
     def oldest(self, state: JobState) -> dict[str, float]:
         with self._guard():
-            queues = self._known_queues()
+            queues = self._drained_queues()
             batch = self._batch()
             for queue in queues:
                 batch.pipe.zrange(self._state_set(queue, state), 0, 0)
@@ -599,9 +642,13 @@ class RedisBackend:
 
     def _sets(self, query: JobQuery) -> list[tuple[str, str]]:
         """(key, queue) of the id-ordered per-state sets the query's queue and state select."""
-        queues = [query.queue] if query.queue is not None else self._known_queues()
         states = [query.state] if query.state is not None else list(ALL_STATES)
-        return [(self._state_set(queue, state), queue) for queue in queues for state in states]
+        return [
+            (self._state_set(queue, state), queue) for queue in self._queues_of(query) for state in states
+        ]
+
+    def _queues_of(self, query: JobQuery) -> list[str]:
+        return [query.queue] if query.queue is not None else self._known_queues()
 
     def _state_set(self, queue: str, state: JobState) -> str:
         return self._q(queue) + f"state:{state}"
@@ -624,7 +671,7 @@ class RedisBackend:
             flagged = set(
                 cast(list[str], self.client.hkeys(self._pauses))
             )  # ever paused: listed like SQLite's
-            queues = sorted(set(self._known_queues()) | flagged)
+            queues = sorted(set(self._drained_queues()) | flagged)
             batch = self._batch()
             for queue in queues:
                 for state in ALL_STATES:
@@ -639,7 +686,7 @@ class RedisBackend:
 
     def queued_by_priority(self) -> dict[str, dict[int, int]]:
         with self._guard():
-            queues = self._known_queues()
+            queues = self._drained_queues()
             batch = self._batch()
             for queue in queues:
                 batch.pipe.hgetall(self._q(queue) + "priorities")
@@ -667,26 +714,29 @@ class RedisBackend:
     def replay(self, query: JobQuery, now: float | None = None) -> int:
         states = [state for state in REPLAYABLE if query.state in (None, state)]
         with self._guard():
+            self._drain(self._queues_of(query))
             found = [record for state in states for record in self._list(replace(query, state=state))]
             newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
             batch = self._batch()
             for queue, ids in _ids_by_queue(newest).items():
-                batch.script(self.scripts.replay, [self._q(queue)], ids)
+                batch.script(self.scripts.replay, self._queue_keys(queue), ids)
             return sum(batch.run())
 
     def purge(self, query: JobQuery) -> int:
         with self._guard():
+            self._drain(self._queues_of(query))
             batch = self._batch()
             for queue, ids in _ids_by_queue(self._list(query)).items():
-                batch.script(self.scripts.purge, [self._q(queue)], [query.state or "", *ids])
+                batch.script(self.scripts.purge, self._queue_keys(queue), [query.state or "", *ids])
             return self._forget_ids([job_id for deleted in batch.run() for job_id in deleted])
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         with self._guard():
+            self._drain(self._known_queues())
             queue = cast(str | None, self.client.hget(self._index, job_id))
             if queue is None:
                 return False
-            return bool(self.scripts.cancel(self.client, [self._q(queue)], [job_id, _num(now)]))
+            return bool(self.scripts.cancel(self.client, self._queue_keys(queue), [job_id, _num(now)]))
 
     def set_paused(self, queue: str, paused: bool) -> None:
         with self._guard():
@@ -707,19 +757,22 @@ class RedisBackend:
         return sorted(cast(set[str], self.client.smembers(self._queues)))
 
 
-def _enqueued_fields(j: NewJob) -> tuple[str, ...]:
-    """A job as enqueue.lua reads it: 10 strings (floats in repr, exact)."""
-    return (
-        j.id,
-        j.task,
-        str(j.priority),
-        repr(j.rank),
-        j.payload,
-        repr(j.enqueued_at),
-        _num(j.run_at),
-        str(j.retries),
-        j.backoff or "",
-        _num(j.timeout),
+def _entry(j: NewJob) -> str:
+    """A job as an inbox entry (see lib.lua): a JSON array of 11 strings (floats in repr, exact)."""
+    return _dump(
+        (
+            j.id,
+            j.task,
+            j.queue,
+            str(j.priority),
+            repr(j.rank),
+            j.payload,
+            repr(j.enqueued_at),
+            _num(j.run_at),
+            str(j.retries),
+            j.backoff or "",
+            _num(j.timeout),
+        )
     )
 
 

@@ -1,7 +1,9 @@
 -- cancel: cancel a job that has not started (queued, scheduled or retrying).
--- KEYS[1] queue key prefix
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- (a bounded batch of) the inbox first
 -- ARGV[1] job id, ARGV[2] now ('' = server time)
 -- Returns 1 if cancelled, else 0.
+ingest()
 local _, now = clock(ARGV[2])
 local id = ARGV[1]
 local state = redis.call('HGET', job_key(id), 'state')

@@ -1,18 +1,21 @@
--- claim: promote due jobs, then lease the best `limit` queued jobs by (rank, id).
--- KEYS[1] queue key prefix
+-- claim: ingest the inbox, promote due jobs, then lease the best `limit` queued jobs by (rank, id).
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only)
 -- ARGV[1] now ('' = server time), ARGV[2] lease seconds, ARGV[3] worker id, ARGV[4] limit,
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
--- Returns nothing if the queue is paused, else 10 fields per job: id, task, priority, payload,
--- attempts, retries, backoff, timeout, token, rank ('' for absent fields).
+-- Returns the number of inbox entries left, then 10 fields per job: id, task, priority, payload,
+-- attempts, retries, backoff, timeout, token, rank ('' for absent fields). Nothing is claimed
+-- while entries are left (one of them may outrank the queued jobs: the caller ingests the rest
+-- and claims again) nor while the queue is paused.
 -- The jobs move together: one command per set for the whole batch, one HMGET and HSET per job.
-if redis.call('EXISTS', Q .. 'paused') == 1 then
-  return {}
+local left = ingest()
+if left > 0 or redis.call('EXISTS', Q .. 'paused') == 1 then
+  return { left }
 end
 local now, now_s = clock(ARGV[1])
 promote(now_s, 1000)
 local popped = redis.call('ZPOPMIN', Q .. 'queued', ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
-local out, ids, leases, listed, depths = {}, {}, {}, {}, {}
+local out, ids, leases, listed, depths = { 0 }, {}, {}, {}, {}
 for i = 1, #popped, 2 do
   local id, rank = popped[i], popped[i + 1]
   local job = job_key(id)

@@ -2,7 +2,12 @@
 --
 -- KEYS[1] of a queue script is the queue's key prefix "{<prefix>:<queue>}:"; every key the
 -- script touches is built from it, so all of them share the queue's hash tag (one Cluster slot).
+-- KEYS[2] of a script that ingests (below) is the global id -> queue index, given on a
+-- standalone Redis only (on a Cluster it lives on another slot: enqueue writes it instead).
 -- Keys under a queue prefix:
+--   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array of 11
+--                 strings: id, task, queue, priority, rank, payload, enqueued_at, run_at
+--                 ('' = runnable now), retries, backoff (''), timeout ('')
 --   job:<id>      hash: the job record (absent fields are None)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -18,6 +23,8 @@
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
+local INGEST_BATCH = 5000 -- inbox entries one script call ingests at most (about 50 ms of work)
+local ALL_TIME = '1099511627776' -- base.ALL_TIME: the all-time row of the per-minute counters
 local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued' }
 local ORDER = {
   queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
@@ -151,6 +158,73 @@ end
 -- The per-minute counter rows scored from min to max (ZRANGE BYSCORE bounds).
 local function minute_rows(min, max)
   return redis.call('ZRANGE', Q .. 'minutes', min, max, 'BYSCORE')
+end
+
+-- Count jobs added in the `enqueued` counters of their minute and of ALL_TIME:
+-- added is minute -> task -> jobs.
+local function count_enqueued(added)
+  local all_time = {} -- task -> jobs
+  for minute, tasks in pairs(added) do
+    for task, n in pairs(tasks) do
+      count(minute, task, { enqueued = n })
+      all_time[task] = (all_time[task] or 0) + n
+    end
+  end
+  for task, n in pairs(all_time) do
+    count(ALL_TIME, task, { enqueued = n })
+  end
+end
+
+-- Move up to INGEST_BATCH inbox entries into the queue's structures, in push order, in one go (the
+-- pop and the writes are one atomic script step: an entry is never lost nor ingested twice). A
+-- job whose id exists is skipped (a retried enqueue is safe). Returns the entries left.
+local function ingest()
+  local entries = redis.call('LPOP', Q .. 'inbox', INGEST_BATCH)
+  if not entries then
+    return 0
+  end
+  local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
+  local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs
+  for _, entry in ipairs(entries) do
+    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout =
+      unpack(cjson.decode(entry))
+    local key = job_key(id)
+    if redis.call('EXISTS', key) == 0 then
+      local state = run_at == '' and 'queued' or 'scheduled'
+      local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
+        'payload', payload, 'attempts', 0, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
+      if backoff ~= '' then append(fields, 'backoff', backoff) end
+      if timeout ~= '' then append(fields, 'timeout', timeout) end
+      if state == 'queued' then
+        append(ranked, rank, id)
+        depths[priority] = (depths[priority] or 0) + 1
+      else
+        append(fields, 'run_at', run_at)
+        append(due, run_at, id)
+      end
+      redis.call('HSET', key, unpack(fields))
+      append(listed[state], 0, id)
+      append(located, id, queue)
+      if enqueued_at ~= last_at then -- one call's jobs share their enqueue time
+        last_at, minute = enqueued_at, string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60)
+        added[minute] = added[minute] or {}
+      end
+      added[minute][task] = (added[minute][task] or 0) + 1
+    end
+  end
+  count_enqueued(added)
+  for _, state in ipairs({ 'queued', 'scheduled' }) do
+    bulk('ZADD', Q .. 'state:' .. state, listed[state])
+  end
+  bulk('ZADD', Q .. 'queued', ranked)
+  bulk('ZADD', Q .. 'waiting', due)
+  for priority, n in pairs(depths) do
+    redis.call('HINCRBY', Q .. 'priorities', priority, n)
+  end
+  if KEYS[2] then
+    bulk('HSET', KEYS[2], located)
+  end
+  return redis.call('LLEN', Q .. 'inbox')
 end
 
 -- ---- script ----

@@ -1,7 +1,9 @@
 -- promote: queue due scheduled and retrying jobs.
--- KEYS[1] queue key prefix
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- (a bounded batch of) the inbox first
 -- ARGV[1] now ('' = server time), ARGV[2] limit
 -- Returns the number promoted.
+ingest()
 local _, now = clock(ARGV[1])
 local promoted = promote(now, tonumber(ARGV[2]))
 wake(promoted)

@@ -1,7 +1,9 @@
 -- purge: delete the given jobs if they are (still) in the given state.
--- KEYS[1] queue key prefix
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- (a bounded batch of) the inbox first
 -- ARGV[1] state ('' = any); then job ids
 -- Returns the deleted ids.
+ingest()
 local deleted = {}
 for i = 2, #ARGV do
   local id = ARGV[i]

@@ -1,8 +1,10 @@
 -- replay: dead jobs run again from scratch (queued, attempts reset); retrying jobs are queued
 -- now (due time cleared, attempts kept). Both keep their rank and their failed attempts.
--- KEYS[1] queue key prefix
+-- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- (a bounded batch of) the inbox first
 -- ARGV: job ids (those neither dead nor retrying any more are skipped)
 -- Returns the number replayed.
+ingest()
 local replayed = 0
 for _, id in ipairs(ARGV) do
   local state = redis.call('HGET', job_key(id), 'state')
