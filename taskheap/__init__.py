@@ -9,7 +9,6 @@ from .errors import (
     JobNotFound,
     PayloadError,
     TaskheapError,
-    UnknownTask,
 )
 from .handle import JobHandle
 from .job import JobInfo, JobState
@@ -32,6 +31,5 @@ __all__ = [
     "QueueConfig",
     "Task",
     "TaskheapError",
-    "UnknownTask",
 ]
 __version__ = "0.1.0"

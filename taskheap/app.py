@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -223,11 +222,3 @@ class App:
     def stats(self) -> dict[str, Any]:
         """Counts by queue and state, and the workers: the JSON of `taskheap status --json`."""
         return self.admin.stats()
-
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        """Block until no job is queued, scheduled, retrying or running (tests, scripts)."""
-        deadline = time.monotonic() + timeout
-        while self.admin.active_count() > 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"jobs still active after {timeout}s")
-            time.sleep(0.02)

@@ -50,7 +50,3 @@ def encode_result(value: Any) -> str:
 
 def decode_result(text: str | None) -> Any:
     return None if text is None else _decode(text)
-
-
-def encode_json(value: Any) -> str:
-    return _encoder.encode(value)

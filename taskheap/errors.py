@@ -38,7 +38,3 @@ class BackendError(TaskheapError):
 
 class ConfigError(TaskheapError, ValueError):
     """A URL, option or app path is invalid."""
-
-
-class UnknownTask(TaskheapError, LookupError):
-    """A job names a task the worker's app does not define."""
