@@ -79,10 +79,12 @@ def test_retry_a_dead_job_from_the_browser_and_see_it_succeed(
         page.wait_for_selector("text=transient failure 1 of e2e")
         page.screenshot(path=str(shots / "job-detail.png"), full_page=True)
 
+        job_page = page.url
         page.once("dialog", lambda dialog: dialog.accept())
-        page.click("button:text('Retry')")
+        with page.expect_navigation():  # the form posts, then redirects
+            page.click("button:text('Retry')")
         wait_for(lambda: handle.status() == "succeeded", 20, "the retried job to succeed")
-        page.reload()
+        page.goto(job_page)
         assert page.locator(".state.succeeded").first.inner_text() == "succeeded"
         assert '"recovered"' in page.content()
         browser.close()
