@@ -24,14 +24,6 @@ from ..redis_support import redis_url
 JOBS_PER_QUEUE = PAGE + 150
 
 
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[RedisBackend]:
-    store = RedisBackend(redis_url(tmp_path))
-    store.migrate()
-    yield store
-    store.close()
-
-
 def new_job(ms: int, queue: str) -> NewJob:
     task = "even" if ms % 2 == 0 else "odd"
     payload = json.dumps({"task": task, "args": [ms], "kwargs": {}})

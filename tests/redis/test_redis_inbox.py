@@ -4,16 +4,11 @@ read or change a queue's structures ingest it first, and admin reads ingest it t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from taskheap.backends.base import ALL_TIME, JobQuery, NewJob
 from taskheap.backends.redis import RedisBackend
 from taskheap.job import JobState
-
-from ..redis_support import redis_url
 
 LIB = (Path(__file__).parents[2] / "taskheap/backends/redis_lua/lib.lua").read_text()
 
@@ -25,14 +20,6 @@ def lib_constant(name: str) -> str:
 
 
 INGEST_BATCH = int(lib_constant("INGEST_BATCH"))
-
-
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[RedisBackend]:
-    store = RedisBackend(redis_url(tmp_path))
-    store.migrate()
-    yield store
-    store.close()
 
 
 def job(job_id: str, rank: float = 5.0, queue: str = "default") -> NewJob:
