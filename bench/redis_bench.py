@@ -10,7 +10,7 @@ worker's RSS with no delayed job and with --delayed jobs scheduled an hour ahead
 
 Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
     /work/bench-venv/bin/python bench/redis_bench.py
-        [--peers taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq] [--backlog 20000]
+        [--peers taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq,taskiq] [--backlog 20000]
         [--depth 1000000] [--delayed 100000]
 """
 
@@ -374,6 +374,82 @@ class Saq(_AsyncPeer):
         self.run(worker.start())
 
 
+async def taskiq_noop(x: int) -> int:  # taskiq passes no context argument
+    return x
+
+
+async def taskiq_lag(sent_at: float) -> float:
+    return time.time() - sent_at
+
+
+class Taskiq(_AsyncPeer):
+    """taskiq-redis's RedisStreamBroker, its broker that acknowledges (a stream consumer group;
+    taskiq's default ack_type when_saved acks a message once its result is saved), with
+    RedisAsyncResultBackend; defaults otherwise (XREADGROUP of up to 100 messages, max_prefetch 0).
+    The worker is what each `taskiq worker` process runs, with --max-async-tasks 4. No bulk
+    enqueue. Done = messages the group has read minus those still pending (not acknowledged)."""
+
+    name = "taskiq"
+
+    def __init__(self, url: str) -> None:
+        from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+        super().__init__()
+        backend: RedisAsyncResultBackend[Any] = RedisAsyncResultBackend(url)
+        self.broker = RedisStreamBroker(url, queue_name=QUEUE).with_result_backend(backend)
+        self.noop = self.broker.task(task_name="noop")(taskiq_noop)
+        self.lag_task = self.broker.task(task_name="lag")(taskiq_lag)
+        self.client = redis.Redis.from_url(url)
+        self.started = False
+
+    def start(self) -> None:
+        """The client's startup, before its first message (never in the worker process, whose
+        loop is taskiq's own): it creates the consumer group at the stream's end, so a worker
+        started later reads the backlog."""
+        if not self.started:
+            self.run(self.broker.startup())
+            self.started = True
+
+    def enqueue_one(self, n: int) -> None:
+        self.start()
+
+        async def send() -> None:
+            for i in range(n):
+                await self.noop.kiq(i)
+
+        self.run(send())
+
+    def enqueue_bulk(self, n: int) -> None:
+        self.enqueue_one(n)  # taskiq has no bulk enqueue
+
+    def done(self) -> int:
+        (group,) = self.client.xinfo_groups(QUEUE)
+        return int(group["entries-read"] or 0) - int(group["pending"])  # entries-read: nil before a read
+
+    def lag(self, sent_at: float) -> Callable[[], float]:
+        self.start()
+        task = self.run(self.lag_task.kiq(sent_at))
+
+        async def result() -> float:
+            return float((await task.wait_result(check_interval=0.001, timeout=10)).return_value)
+
+        return lambda: self.run(result())
+
+    def work(self) -> None:
+        from taskiq.cli.worker.args import WorkerArgs
+        from taskiq.cli.worker.run import start_listen
+
+        # What each `taskiq worker` process runs; logging left unconfigured, as with --log-level
+        # WARNING (the CLI's default, INFO, logs a line per task).
+        args = WorkerArgs(
+            broker=self.broker,  # type: ignore[arg-type]  # an instance is accepted too
+            modules=[],
+            max_async_tasks=CONCURRENCY,
+            configure_logging=False,
+        )
+        start_listen(args)
+
+
 SYSTEMS: dict[str, Callable[[str], System]] = {
     "taskheap": Taskheap,
     "taskheap-prefetch": TaskheapPrefetch,
@@ -383,6 +459,7 @@ SYSTEMS: dict[str, Callable[[str], System]] = {
     "celery": Celery,
     "arq": Arq,
     "saq": Saq,
+    "taskiq": Taskiq,
 }
 
 
@@ -542,7 +619,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--peers", default="taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq")
+    parser.add_argument("--peers", default="taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq,taskiq")
     parser.add_argument("--one", type=int, default=5000, help="jobs enqueued one by one")
     parser.add_argument("--bulk", type=int, default=20000, help="jobs enqueued in bulk")
     parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains")
