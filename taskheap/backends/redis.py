@@ -11,15 +11,16 @@ written by ingest, on a Cluster by enqueue), the known queues, the pause flags a
 registry. The scripts in `redis_lua/` document their KEYS and ARGV (lib.lua lists a queue's keys).
 
 Choices:
-- Enqueue is one push per queue (push.lua: one RPUSH of the jobs, encoded client-side, onto the
-  inbox, a wake-up token, the queue listed as known): a few us of Redis time a call, whatever
-  the number of jobs. Ingest (lib.lua, at most INGEST_BATCH entries a call, popped and written in
-  one script step) builds the job hashes, rank and due sets, state sets, id index and `enqueued`
-  counters. It runs first in every script that reads or changes them (claim, promote, cancel,
-  replay, purge); a claim that leaves entries behind claims nothing (one may outrank the queued
-  jobs), so the client ingests the rest and claims again. Admin reads ingest their queues to
-  the end first, so they see every acknowledged enqueue. A call spanning queues is atomic per
-  queue only (one push each, in one pipeline).
+- Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of
+  the barest enqueue of any Redis queue, whatever the number of jobs. Ingest (lib.lua, at most
+  INGEST_BATCH entries a call, popped and written in one script step) builds the job hashes,
+  rank and due sets, state sets, id index, known queues and `enqueued` counters. It runs first
+  in every script that reads or changes them (claim, promote, cancel, replay, purge); a claim
+  that leaves entries behind claims nothing (one may outrank the queued jobs), so the client
+  ingests the rest and claims again. Admin reads ingest their queues to the end first, so they
+  see every acknowledged enqueue. A call spanning queues is atomic per queue only (one push
+  each, in one pipeline). A producer lists its queue among the known ones on its first push
+  and every RELIST_EVERY seconds after (in the same round trip), ingest on every batch.
 - Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
   worker. Enqueue times and retry times are computed above the seam on the client's clock.
 - A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
@@ -27,10 +28,14 @@ Choices:
 - Claim over one queue is one script call. Over several, one round trip ingests the inboxes, one
   promotes due jobs and peeks at each queue's best jobs, then one claim call per queue takes its
   share of the overall best `limit` (all in one pipeline). Under concurrency a share may come back short.
-- Idle workers block with BLPOP on the queues' `wake` lists, which the scripts push bounded
-  tokens to when work arrives (an enqueue: one per job, from push.lua), and for no longer than the
-  earliest due time. On Redis Cluster a worker serving several queues takes turns blocking 50 ms
-  on each (they live on several slots).
+- Idle workers block on the inbox itself: BLMOVE takes its oldest entry into the queue's intake
+  list (which ingest reads first), so one enqueued job wakes one worker and nothing is lost if
+  that worker dies. Other scripts that make work runnable (release, replay, promote, a claim
+  leaving jobs queued, a retry's new due time) push bounded empty markers to wake workers the
+  same way. A wait ends no later than the earliest due time. One blocking command waits on one
+  list, so a worker serving several queues blocks on each from a thread and connection of its
+  own, and the first to wake ends the others' waits (CLIENT UNBLOCK); on Redis Cluster it takes
+  turns of CLUSTER_TURN on each instead.
 - Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
   and dead letters are never evicted.
 - Listing merges the id-ordered sets of the queues and states asked for, newest first, within the
@@ -53,6 +58,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -97,6 +103,7 @@ CLAIMED_FIELDS = 10
 MIN_BLOCK = 0.001  # BLPOP's timeout 0 means forever: never block for less than this
 MAX_BLOCK = 5.0  # below the socket timeout
 CLUSTER_TURN = 0.05
+RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
 _SCRIPT_DIR = Path(__file__).with_name("redis_lua")
 _COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
 
@@ -120,7 +127,6 @@ class _Script:
 class _Scripts:
     def __init__(self) -> None:
         lib = (_SCRIPT_DIR / "lib.lua").read_text()
-        self.push = _Script("push", lib)
         self.ingest = _Script("ingest", lib)
         self.claim = _Script("claim", lib)
         self.extend = _Script("extend", lib)
@@ -216,6 +222,7 @@ class RedisBackend:
         g = f"{{{self.prefix}}}:"
         self._index, self._queues, self._pauses = g + "queue-of", g + "queues", g + "paused"
         self._workers, self._seen, self._version = g + "workers", g + "workers:seen", g + "version"
+        self._listed: dict[str, float] = {}  # queue -> when this process last listed it (monotonic)
 
     def _q(self, queue: str) -> str:
         """The key prefix of one queue: its hash tag keeps all its keys on one Cluster slot."""
@@ -267,34 +274,36 @@ class RedisBackend:
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        """Per queue, one push script call appends the encoded jobs to its inbox (ingest moves them
-        into place later). A call spanning queues sends those in one pipeline: each queue's push
-        is atomic, not the whole call. On a Cluster the id index and the known queues live on
-        another slot: written in the same pipeline (push.lua writes the known queues otherwise)."""
+        """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
+        place later; the push itself wakes an idle worker). The queue is listed as known in the
+        same round trip when this process has not listed it for RELIST_EVERY seconds (ingest
+        lists it too). A call spanning queues sends its pushes in one pipeline: each queue's push
+        is atomic, not the whole call. On a Cluster the id index lives on another slot: written
+        in the same pipeline."""
         if not jobs:
             return
         by_queue: dict[str, list[str]] = {}
         for j in jobs:
             by_queue.setdefault(j.queue, []).append(_entry(j))
         with self._guard():
-            if len(by_queue) == 1 and not self.cluster:  # the common case: one call, no pipeline
+            if len(by_queue) == 1 and not self.cluster:  # the common case: one command
                 ((queue, entries),) = by_queue.items()
-                self.scripts.push(self.client, self._push_keys(queue), [queue, *entries])
-                return
-            batch = self._batch()
+                if time.monotonic() - self._listed.get(queue, -RELIST_EVERY) < RELIST_EVERY:
+                    self.client.rpush(self._q(queue) + "inbox", *entries)
+                    return
+            pipe = self.client.pipeline(transaction=False)
             if self.cluster:
-                batch.pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
-                batch.pipe.sadd(self._queues, *by_queue)
+                pipe.hset(self._index, mapping={j.id: j.queue for j in jobs})
+            pipe.sadd(self._queues, *by_queue)
             for queue, entries in by_queue.items():
-                batch.script(self.scripts.push, self._push_keys(queue), [queue, *entries])
-            batch.run()
-
-    def _push_keys(self, queue: str) -> list[str]:
-        return [self._q(queue)] if self.cluster else [self._q(queue), self._queues]
+                pipe.rpush(self._q(queue) + "inbox", *entries)
+            pipe.execute()
+        self._listed.update(dict.fromkeys(by_queue, time.monotonic()))
 
     def _queue_keys(self, queue: str) -> list[str]:
-        """KEYS of a script that ingests: the queue's prefix, and the id index when standalone."""
-        return [self._q(queue)] if self.cluster else [self._q(queue), self._index]
+        """KEYS of a script that ingests: the queue's prefix, and when standalone the id index and
+        the known queues."""
+        return [self._q(queue)] if self.cluster else [self._q(queue), self._index, self._queues]
 
     def _drain(self, queues: Iterable[str]) -> None:
         """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""
@@ -418,7 +427,10 @@ class RedisBackend:
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         with self._guard():
             seconds = self._until_due(queues, timeout)
-            self._block([self._q(queue) + "wake" for queue in queues], seconds)
+            if len(queues) > 1 and not self.cluster:
+                self._wait_in_threads(queues, seconds)
+            else:
+                self._wait_in_turns(queues, seconds)
 
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
@@ -436,14 +448,64 @@ class RedisBackend:
         ]
         return min([timeout, *(due - now for due in dues)])
 
-    def _block(self, keys: list[str], seconds: float) -> None:
-        """BLPOP the wake lists until a token comes or time is up (in turns on a Cluster)."""
-        turns = itertools.cycle([[key] for key in keys] if self.cluster else [keys])
+    def _wait_in_turns(self, queues: Sequence[str], seconds: float) -> None:
+        """Block on each queue in turn (one queue: all the time; several on a Cluster, whose
+        inboxes live on several slots: CLUSTER_TURN each)."""
+        turns, turn = itertools.cycle(queues), CLUSTER_TURN if len(queues) > 1 else MAX_BLOCK
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) >= MIN_BLOCK:
-            wait = min(left, MAX_BLOCK if not self.cluster or len(keys) == 1 else CLUSTER_TURN)
-            if self.client.blpop(next(turns), timeout=max(wait, MIN_BLOCK)):
+            if self._take_one(self.client, next(turns), min(left, turn)):
                 return
+
+    def _wait_in_threads(self, queues: Sequence[str], seconds: float) -> None:
+        """A blocking command waits on one list, so each queue blocks on a connection of its own
+        in a thread; the first to see work ends the others' waits (CLIENT UNBLOCK)."""
+        pool = cast(Redis, self.client).connection_pool
+        clients = [Redis(connection_pool=pool, single_connection_client=True) for _ in queues]
+        try:
+            ids = [client.client_id() for client in clients]
+            woke = threading.Event()
+            failures: list[Exception] = []
+            threads = [
+                threading.Thread(
+                    target=self._wait_until_woken, args=(*pair, seconds, woke, failures), daemon=True
+                )
+                for pair in zip(clients, queues, strict=True)
+            ]
+            for thread in threads:
+                thread.start()
+            woke.wait(seconds + MAX_BLOCK)
+            while blocked := [i for i, thread in zip(ids, threads, strict=True) if thread.is_alive()]:
+                for client_id in blocked:
+                    self.client.client_unblock(client_id)
+                threads[0].join(0.005)
+            if failures:
+                raise failures[0]
+        finally:
+            for client in clients:
+                client.close()
+
+    def _wait_until_woken(
+        self, client: Redis, queue: str, seconds: float, woke: threading.Event, failures: list[Exception]
+    ) -> None:
+        """One thread of `_wait_in_threads`: block until work, time is up or another queue woke."""
+        deadline = time.monotonic() + seconds
+        try:
+            while not woke.is_set() and (left := deadline - time.monotonic()) >= MIN_BLOCK:
+                if self._take_one(client, queue, min(left, MAX_BLOCK)):
+                    break
+        except RedisError as exc:
+            failures.append(exc)
+        finally:
+            woke.set()
+
+    def _take_one(self, client: Client, queue: str, seconds: float) -> bool:
+        """Block until the queue's inbox holds an entry, then move the oldest to its intake (so
+        one enqueued job wakes one worker; ingest takes the intake first): True, or False when
+        time is up."""
+        keys = self._q(queue) + "inbox", self._q(queue) + "intake"
+        timeout = max(seconds, MIN_BLOCK)  # Redis takes fractional seconds; redis-py's hint says int
+        return client.blmove(*keys, timeout=timeout, src="LEFT", dest="RIGHT") is not None  # type: ignore[arg-type]
 
     def unregister(self, worker: str) -> None:
         with self._guard():

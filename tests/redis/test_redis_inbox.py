@@ -1,14 +1,19 @@
 """The inbox: an enqueue only appends encoded jobs to its queue's inbox list; the scripts that
-read or change a queue's structures ingest it first, and admin reads ingest it to the end."""
+read or change a queue's structures ingest it first, and admin reads ingest it to the end. Idle
+workers block on the inbox itself."""
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 
-from taskheap.backends.base import ALL_TIME, JobQuery, NewJob
+from taskheap.backends.base import ALL_TIME, JobQuery, Lease, NewJob
 from taskheap.backends.redis import RedisBackend
 from taskheap.job import JobState
+
+from ..conftest import wait_for
 
 LIB = (Path(__file__).parents[2] / "taskheap/backends/redis_lua/lib.lua").read_text()
 
@@ -27,7 +32,9 @@ def job(job_id: str, rank: float = 5.0, queue: str = "default") -> NewJob:
 
 
 def inbox_length(backend: RedisBackend, queue: str = "default") -> int:
-    return int(backend.client.llen(backend._q(queue) + "inbox"))
+    """Jobs not yet ingested: the inbox's and the intake's entries, not counting wake-up markers."""
+    lists = [backend._q(queue) + "inbox", backend._q(queue) + "intake"]
+    return sum(1 for key in lists for entry in backend.client.lrange(key, 0, -1) if entry)
 
 
 def test_an_enqueue_only_fills_the_inbox_and_a_read_ingests_it_at_once(backend: RedisBackend) -> None:
@@ -80,3 +87,78 @@ def test_a_claim_over_several_queues_ingests_each_first(backend: RedisBackend) -
 
 def test_lib_lua_all_time_row_is_the_backends() -> None:
     assert lib_constant("ALL_TIME") == str(ALL_TIME)
+
+
+def test_an_idle_wait_moves_the_oldest_entry_to_the_intake_and_ingest_reads_it_first(
+    backend: RedisBackend,
+) -> None:
+    backend.enqueue([job("first", rank=5.0), job("second", rank=5.0)])
+    backend.wait_for_work(["default"], 5.0)  # returns at once: work is waiting
+    assert backend.client.lrange(backend._q("default") + "intake", 0, -1)[0].startswith('["first"')
+    assert [c.id for c in backend.claim(["default"], "w", 2, 30.0)] == ["first", "second"]
+    assert inbox_length(backend) == 0
+
+
+def test_one_enqueued_job_wakes_one_of_two_idle_workers(backend: RedisBackend) -> None:
+    woken: list[float] = []
+
+    def idle() -> None:
+        backend.wait_for_work(["default"], 4.0)
+        woken.append(time.monotonic())
+
+    already = blocked_clients(backend)
+    waiters = [threading.Thread(target=idle) for _ in range(2)]
+    for waiter in waiters:
+        waiter.start()
+    wait_for(lambda: blocked_clients(backend) == already + 2, what="both workers blocked")
+    sent = time.monotonic()
+    backend.enqueue([job("only")])
+    wait_for(lambda: woken, what="a worker woken")
+    assert woken[0] - sent < 1.0
+    time.sleep(0.5)
+    assert len(woken) == 1, "a second worker woke for the same job"
+    for waiter in waiters:
+        waiter.join()
+
+
+def test_a_wait_over_several_queues_wakes_for_any_of_them_and_leaves_nothing_blocked(
+    backend: RedisBackend,
+) -> None:
+    started = time.monotonic()
+    backend.wait_for_work(["a", "b"], 0.3)  # nothing comes: returns when time is up
+    assert 0.25 <= time.monotonic() - started < 2.0
+    threading.Timer(0.3, lambda: backend.enqueue([job("c1", queue="c")])).start()
+    started = time.monotonic()
+    backend.wait_for_work(["a", "b", "c"], 5.0)
+    assert time.monotonic() - started < 2.0
+    backend.enqueue([job("a1", queue="a"), job("b1", queue="b")])
+    time.sleep(0.2)  # a wait still blocked on a or b would take its job into the intake
+    for queue in "ab":
+        assert backend.client.llen(backend._q(queue) + "intake") == 0, queue
+
+
+def test_a_released_job_wakes_an_idle_worker_through_a_marker_that_ingest_drops(
+    backend: RedisBackend,
+) -> None:
+    backend.enqueue([job("a")])
+    (claimed,) = backend.claim(["default"], "w", 1, 30.0)
+    backend.release([Lease(claimed.id, claimed.token)])
+    started = time.monotonic()
+    backend.wait_for_work(["default"], 5.0)
+    assert time.monotonic() - started < 1.0
+    assert backend.counts() == {"default": {"queued": 1}}
+    assert inbox_length(backend) == 0
+
+
+def test_a_queue_lost_from_the_known_queues_is_listed_again_by_ingest(backend: RedisBackend) -> None:
+    backend.enqueue([job("a", queue="q")])
+    assert backend.client.smembers(backend._queues) == {"q"}
+    backend.client.delete(backend._queues)  # e.g. a Redis restarted without persistence
+    backend.enqueue([job("b", queue="q")])  # this producer listed q a moment ago: a bare push
+    assert backend.client.smembers(backend._queues) == set()
+    backend.claim(["q"], "w", 1, 30.0)
+    assert backend.client.smembers(backend._queues) == {"q"}
+
+
+def blocked_clients(backend: RedisBackend) -> int:
+    return int(backend.client.info("clients")["blocked_clients"])

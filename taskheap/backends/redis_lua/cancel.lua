@@ -1,5 +1,5 @@
 -- cancel: cancel a job that has not started (queued, scheduled or retrying).
--- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV[1] job id, ARGV[2] now ('' = server time)
 -- Returns 1 if cancelled, else 0.

@@ -1,5 +1,5 @@
 -- claim: ingest the inbox, promote due jobs, then lease the best `limit` queued jobs by (rank, id).
--- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only)
+-- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only)
 -- ARGV[1] now ('' = server time), ARGV[2] lease seconds, ARGV[3] worker id, ARGV[4] limit,
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
 -- Returns the number of inbox entries left, then 10 fields per job: id, task, priority, payload,
@@ -40,9 +40,7 @@ if #ids > 0 then
   bulk('ZADD', Q .. 'leases', leases)
   forget_depths(depths)
 end
-if redis.call('ZCARD', Q .. 'queued') == 0 then
-  redis.call('DEL', Q .. 'wake')
-else
-  wake(1)
+if redis.call('ZCARD', Q .. 'queued') > 0 then
+  wake(1) -- jobs are left: pass the wake-up on to the next idle worker
 end
 return out

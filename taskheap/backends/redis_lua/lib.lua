@@ -2,12 +2,16 @@
 --
 -- KEYS[1] of a queue script is the queue's key prefix "{<prefix>:<queue>}:"; every key the
 -- script touches is built from it, so all of them share the queue's hash tag (one Cluster slot).
--- KEYS[2] of a script that ingests (below) is the global id -> queue index, given on a
--- standalone Redis only (on a Cluster it lives on another slot: enqueue writes it instead).
+-- KEYS[2] and KEYS[3] of a script that ingests (below) are the global id -> queue index and the
+-- known-queues set, given on a standalone Redis only (on a Cluster they live on another slot:
+-- enqueue writes them instead).
 -- Keys under a queue prefix:
 --   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array of 11
 --                 strings: id, task, queue, priority, rank, payload, enqueued_at, run_at
---                 ('' = runnable now), retries, backoff (''), timeout ('')
+--                 ('' = runnable now), retries, backoff (''), timeout (''); or '', a wake-up
+--                 marker. Producers RPUSH to it directly; idle workers block on it (BLMOVE)
+--   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
+--                 woke an idle worker; ingested before the inbox
 --   job:<id>      hash: the job record (absent fields are None)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -18,7 +22,6 @@
 --   state:<state> zset: every job in that state, score 0 (lexical id order: listing, counts)
 --   priorities    hash: priority -> number of queued jobs
 --   paused        string: present while the queue is paused
---   wake          list: wake-up tokens idle workers block on (bounded)
 --   minutes       zset: per-minute counter rows "<minute>:<task>", score = minute (ALL_TIME too)
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
@@ -122,15 +125,16 @@ local function move(id, from, to, score)
   attach(id, to, to == 'queued' and rank or score, priority)
 end
 
--- Wake up to n idle workers (the list is bounded: a token is a hint, not a job).
+-- Wake up to n idle workers: they block on the inbox, so push n markers there (bounded: a marker
+-- is a hint, not a job; entries already waiting wake workers too).
 local function wake(n)
-  local room = WAKE_CAP - redis.call('LLEN', Q .. 'wake')
-  local tokens = {}
+  local room = WAKE_CAP - redis.call('LLEN', Q .. 'inbox')
+  local markers = {}
   for i = 1, math.min(n, room) do
-    tokens[i] = '1'
+    markers[i] = ''
   end
-  if #tokens > 0 then
-    redis.call('RPUSH', Q .. 'wake', unpack(tokens))
+  if #markers > 0 then
+    redis.call('RPUSH', Q .. 'inbox', unpack(markers))
   end
 end
 
@@ -175,21 +179,26 @@ local function count_enqueued(added)
   end
 end
 
--- Move up to INGEST_BATCH inbox entries into the queue's structures, in push order, in one go (the
--- pop and the writes are one atomic script step: an entry is never lost nor ingested twice). A
--- job whose id exists is skipped (a retried enqueue is safe). Returns the entries left.
+-- Move up to INGEST_BATCH entries, the intake's then the inbox's (the intake holds the oldest),
+-- into the queue's structures, in push order, in one go (the pop and the writes are one atomic
+-- script step: an entry is never lost nor ingested twice); markers are dropped. A job whose id
+-- exists is skipped (a retried enqueue is safe). Returns the entries left.
 local function ingest()
-  local entries = redis.call('LPOP', Q .. 'inbox', INGEST_BATCH)
-  if not entries then
-    return 0
+  local entries = redis.call('LPOP', Q .. 'intake', INGEST_BATCH) or {}
+  if #entries < INGEST_BATCH then
+    for _, entry in ipairs(redis.call('LPOP', Q .. 'inbox', INGEST_BATCH - #entries) or {}) do
+      entries[#entries + 1] = entry
+    end
   end
   local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
   local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs
+  local queue_name = nil
   for _, entry in ipairs(entries) do
     local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout =
-      unpack(cjson.decode(entry))
-    local key = job_key(id)
-    if redis.call('EXISTS', key) == 0 then
+      unpack(entry == '' and {} or cjson.decode(entry))
+    local key = id and job_key(id)
+    if id and redis.call('EXISTS', key) == 0 then
+      queue_name = queue
       local state = run_at == '' and 'queued' or 'scheduled'
       local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
         'payload', payload, 'attempts', 0, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
@@ -223,8 +232,11 @@ local function ingest()
   end
   if KEYS[2] then
     bulk('HSET', KEYS[2], located)
+    if queue_name then
+      redis.call('SADD', KEYS[3], queue_name)
+    end
   end
-  return redis.call('LLEN', Q .. 'inbox')
+  return redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox')
 end
 
 -- ---- script ----

@@ -1,5 +1,5 @@
 -- promote: queue due scheduled and retrying jobs.
--- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV[1] now ('' = server time), ARGV[2] limit
 -- Returns the number promoted.

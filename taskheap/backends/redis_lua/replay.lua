@@ -1,6 +1,6 @@
 -- replay: dead jobs run again from scratch (queued, attempts reset); retrying jobs are queued
 -- now (due time cleared, attempts kept). Both keep their rank and their failed attempts.
--- KEYS[1] queue key prefix; KEYS[2] the id -> queue index (standalone only): the script ingests
+-- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV: job ids (those neither dead nor retrying any more are skipped)
 -- Returns the number replayed.
