@@ -215,6 +215,14 @@ class Backend(Protocol):
         """Block until work may be available in `queues` (or a job becomes due), or `timeout`."""
         ...
 
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+    ) -> list[ClaimedJob]:
+        """`wait_for_work(queues, timeout)` then `claim(...)`: an idle worker's call once a claim
+        found nothing, in one round trip where the backend can, so the claim follows the arrival
+        of work at once."""
+        ...
+
     def unregister(self, worker: str) -> None: ...
 
     # maintenance: safe to run from every worker at once
@@ -278,3 +286,13 @@ class Backend(Protocol):
 
     def set_paused(self, queue: str, paused: bool) -> None: ...
     def paused(self) -> set[str]: ...
+
+
+class WaitThenClaim:
+    """`wait_and_claim` as its two steps, for backends that have no single round trip for it."""
+
+    def wait_and_claim(
+        self: Backend, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+    ) -> list[ClaimedJob]:
+        self.wait_for_work(queues, timeout)
+        return self.claim(queues, worker, limit, lease)

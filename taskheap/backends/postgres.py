@@ -63,6 +63,7 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
+    WaitThenClaim,
     WorkerInfo,
 )
 
@@ -87,7 +88,7 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
-class PostgresBackend:
+class PostgresBackend(WaitThenClaim):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size = parse_url(url)

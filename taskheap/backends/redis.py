@@ -71,7 +71,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
-from redis.cluster import RedisCluster
+from redis.client import Pipeline
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -89,12 +90,14 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
+    WaitThenClaim,
     WorkerInfo,
 )
 
 log = logging.getLogger("taskheap.redis")
 
 Client = Redis | RedisCluster
+Commands = Client | Pipeline | ClusterPipeline  # where a command goes: now, or in a round trip
 SCHEMA_VERSION = "1"
 DEFAULT_PREFIX = "taskheap"
 PROMOTE_BATCH = 1000
@@ -212,7 +215,7 @@ def _connect(client_url: str, cluster: bool) -> Client:
     return Redis(connection_pool=pool)
 
 
-class RedisBackend:
+class RedisBackend(WaitThenClaim):
     def __init__(self, url: str) -> None:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
@@ -342,25 +345,49 @@ class RedisBackend:
             return self.complete(done, now), []
         with self._guard():
             shares = {queues[0]: limit} if len(queues) == 1 else self._shares(queues, limit, now)
-            claims = {
-                queue: [_num(now), repr(float(lease)), worker, str(share)] for queue, share in shares.items()
-            }
+            claims = _claim_calls(shares, worker, lease, now)
             batch = self._batch()
             self._per_queue(batch, self.scripts.complete, [_num(now)], done)
             acknowledgements = len(batch.pipe)
-            for queue, args in claims.items():
-                batch.script(self.scripts.claim, self._queue_keys(queue), [*args, _token_suffix(queue)])
+            self._add_claims(batch, claims)
             results = batch.run()
-            replies = dict(zip(claims, results[acknowledgements:], strict=True))
-            for queue in [queue for queue, reply in replies.items() if reply[0]]:  # a long inbox
-                self._drain([queue])
-                replies[queue] = self.scripts.claim(
-                    self.client, self._queue_keys(queue), [*claims[queue], _token_suffix(queue)]
-                )
-        completed = [job_id for accepted in results[:acknowledgements] for job_id in accepted]
-        ranked = [row for queue, reply in replies.items() for row in _claimed(reply[1:], queue)]
+            jobs = self._claimed_jobs(claims, results[acknowledgements:])
+        return [job_id for accepted in results[:acknowledgements] for job_id in accepted], jobs
+
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+    ) -> list[ClaimedJob]:
+        """One queue on a standalone Redis: the wait (BLMOVE) and the claim share a pipeline, so
+        the claim runs on the server the moment work arrives: one round trip from an enqueue to
+        a claimed job. Otherwise the two steps."""
+        queues = list(dict.fromkeys(queues))
+        if len(queues) != 1 or self.cluster or limit <= 0:
+            return WaitThenClaim.wait_and_claim(self, queues, worker, limit, lease, timeout)
+        with self._guard():
+            seconds = self._until_due(queues, timeout)
+            claims = _claim_calls({queues[0]: limit}, worker, lease, None)
+            batch = self._batch()
+            if seconds >= MIN_BLOCK:
+                self._take_one(batch.pipe, queues[0], min(seconds, MAX_BLOCK))
+            waits = len(batch.pipe)
+            self._add_claims(batch, claims)
+            return self._claimed_jobs(claims, batch.run()[waits:])
+
+    def _add_claims(self, batch: _Batch, claims: dict[str, list[str]]) -> None:
+        for queue, args in claims.items():
+            batch.script(self.scripts.claim, self._queue_keys(queue), [*args, _token_suffix(queue)])
+
+    def _claimed_jobs(self, claims: dict[str, list[str]], replies: list[Any]) -> list[ClaimedJob]:
+        """The jobs of the claim calls' replies, best first. A queue whose inbox was too long to
+        ingest in the call (it claimed nothing) is ingested to the end and claimed again."""
+        by_queue = dict(zip(claims, replies, strict=True))
+        for queue in [queue for queue, reply in by_queue.items() if reply[0]]:
+            self._drain([queue])
+            args = [*claims[queue], _token_suffix(queue)]
+            by_queue[queue] = self.scripts.claim(self.client, self._queue_keys(queue), args)
+        ranked = [row for queue, reply in by_queue.items() for row in _claimed(reply[1:], queue)]
         ranked.sort(key=lambda row: (row[0], row[1].id))
-        return completed, [job for _, job in ranked]
+        return [job for _, job in ranked]
 
     def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
         """How many of the overall best `limit` queued jobs each unpaused queue holds."""
@@ -499,13 +526,13 @@ class RedisBackend:
         finally:
             woke.set()
 
-    def _take_one(self, client: Client, queue: str, seconds: float) -> bool:
+    def _take_one(self, commands: Commands, queue: str, seconds: float) -> bool:
         """Block until the queue's inbox holds an entry, then move the oldest to its intake (so
         one enqueued job wakes one worker; ingest takes the intake first): True, or False when
-        time is up."""
+        time is up. On a pipeline, only queued."""
         keys = self._q(queue) + "inbox", self._q(queue) + "intake"
         timeout = max(seconds, MIN_BLOCK)  # Redis takes fractional seconds; redis-py's hint says int
-        return client.blmove(*keys, timeout=timeout, src="LEFT", dest="RIGHT") is not None  # type: ignore[arg-type]
+        return commands.blmove(*keys, timeout=timeout, src="LEFT", dest="RIGHT") is not None  # type: ignore[arg-type]
 
     def unregister(self, worker: str) -> None:
         with self._guard():
@@ -840,6 +867,13 @@ def _entry(j: NewJob) -> str:
 
 # Redis' Lua cjson reads UTF-8 as is: only quotes, backslashes and control characters are escaped.
 _dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _claim_calls(
+    shares: dict[str, int], worker: str, lease: float, now: float | None
+) -> dict[str, list[str]]:
+    """Per queue, the claim script's ARGV but the token suffix (fresh for every call)."""
+    return {queue: [_num(now), repr(float(lease)), worker, str(share)] for queue, share in shares.items()}
 
 
 def _num(value: float | None) -> str:

@@ -31,6 +31,7 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
+    WaitThenClaim,
     WorkerInfo,
 )
 from .counting import enqueued_rows
@@ -155,7 +156,7 @@ def parse_path(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
-class SQLiteBackend:
+class SQLiteBackend(WaitThenClaim):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path, options = parse_path(url)

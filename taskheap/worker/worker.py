@@ -1,6 +1,7 @@
 """Worker: the process lifecycle, the claim loop, signals, and graceful or forced stop.
 
-Duties: claim jobs in batches up to free capacity; hand them to a pool of slots; acknowledge
+Duties: claim jobs in batches up to free capacity (with nothing in flight, waiting for work and
+claiming it in one backend call); hand them to a pool of slots; acknowledge
 outcomes in batches (complete / fail with the retry policy); fail jobs that overrun their
 timeout; count outcomes per minute (Tally, written about once a second); keep leases alive
 (Heartbeat) and run maintenance (Rescuer, Promoter, Pruner) on their own threads; on
@@ -223,6 +224,9 @@ class Worker:
             if self.capacity > len(self._inflight):
                 if self.burst and not self._inflight and self._queues_empty():
                     return
+                if not self._inflight:
+                    self._wait_and_claim()
+                    continue
                 self._idle.set()
             self._wake.wait(self._next_timeout())
 
@@ -246,10 +250,28 @@ class Worker:
             self._stopping.wait(0.5)
             return False
         self._tally(_completed(completed, runs))
+        self._start(jobs)
+        return bool(jobs)
+
+    def _wait_and_claim(self) -> None:
+        """Nothing in flight: block in the backend until work arrives and claim it in the same
+        call (one round trip where the backend can). No outcome or timeout needs the loop
+        meanwhile; a stop waits for the call, at most IDLE_WAIT."""
+        jobs: list[ClaimedJob] = []
+
+        def wait() -> None:
+            jobs.extend(
+                self.backend.wait_and_claim(self.queues, self.id, self.capacity, self.app.lease, IDLE_WAIT)
+            )
+
+        if not self._guarded("waiting for work", wait):
+            self._stopping.wait(0.5)
+        self._start(jobs)
+
+    def _start(self, jobs: list[ClaimedJob]) -> None:
         for job in jobs:
             self._inflight[job.id] = _InFlight(job)
             self.pool.submit(job)
-        return bool(jobs)
 
     def _queues_empty(self) -> bool:
         try:
@@ -265,7 +287,8 @@ class Worker:
         return max(0.0, min(min(deadlines) - time.monotonic(), IDLE_WAIT))
 
     def _waker(self) -> None:
-        """While the loop is idle with free slots, block on the backend until work may exist."""
+        """While jobs run and slots are free, block on the backend until work may exist (the
+        loop itself waits for outcomes)."""
         while not self._stopping.is_set():
             if not self._idle.wait(IDLE_WAIT):
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -400,3 +401,29 @@ def _raw_job(job_id: str, payload: str) -> NewJob:
 
 def _worker(worker_id: str, jobs: list[str] | None = None) -> WorkerInfo:
     return WorkerInfo(worker_id, "host", 1, ["default"], 4, 0.0, 0.0, jobs or [])
+
+
+def test_an_idle_wait_and_claim_takes_the_job_enqueued_while_it_waits(app: taskheap.App) -> None:
+    echo = declare(app)
+    app.backend.claim(["default"], "w1", 1, LEASE)  # the store is set up before the wait
+    threading.Timer(0.2, lambda: echo.enqueue("late")).start()
+    started = time.monotonic()
+    jobs = app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=5.0)
+    assert args_of(jobs) == ["late"]
+    assert time.monotonic() - started < 3.0
+    assert app.backend.get(jobs[0].id).state == JobState.RUNNING  # type: ignore[union-attr]
+
+
+def test_wait_and_claim_takes_the_best_of_the_jobs_that_woke_it(app: taskheap.App) -> None:
+    echo = declare(app)
+    app.backend.claim(["default"], "w1", 1, LEASE)
+    jobs = [echo.options(priority=p).job(p) for p in (9, 2, 5)]
+    threading.Timer(0.2, lambda: app.enqueue_many(jobs)).start()
+    assert args_of(app.backend.wait_and_claim(["default"], "w1", 2, LEASE, timeout=5.0)) == [2, 5]
+
+
+def test_wait_and_claim_returns_nothing_when_no_work_comes(app: taskheap.App) -> None:
+    declare(app)
+    started = time.monotonic()
+    assert app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=0.3) == []
+    assert 0.25 <= time.monotonic() - started < 3.0
