@@ -154,7 +154,9 @@ class _Batch:
 
     def script(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> None:
         self._scripts[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+        # what `evalsha` sends, which redis-py's cluster pipeline refuses to queue: it routes
+        # EVALSHA by its keys like any keyed command
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def run(self) -> list[Any]:
         results: list[Any] = self.pipe.execute(raise_on_error=False)

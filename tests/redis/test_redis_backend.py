@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import socket
-import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -26,60 +24,14 @@ from taskheap.errors import BackendError
 from taskheap.job import JobState
 
 from ..conftest import unavailable, wait_for
-from ..redis_support import redis_url
+from ..redis_support import DURABLE, OwnRedis, free_port, redis_url
 from ..worker.conftest import Lab
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class OwnRedis:
-    """A redis-server subprocess this test starts, kills and starts again (same data directory)."""
-
-    def __init__(self, directory: Path, *options: str) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.args = [
-            "redis-server",
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory)),
-            *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
-            *options,
-        ]
-        self.log = directory / "redis-server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def _answers(self) -> bool:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def crash(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.crash()
-        self.start()
 
 
 def own_redis(tmp_path: Path, *options: str) -> Iterator[OwnRedis]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not on PATH")
-    server = OwnRedis(tmp_path, *options)
+    server = OwnRedis(tmp_path, *DURABLE, *options)
     server.start()
     yield server
     server.crash()
@@ -214,5 +166,5 @@ def _succeeded(lab: Lab) -> int:
     return int(lab.app.stats()["queues"]["default"]["succeeded"])
 
 
-def _job(job_id: str) -> NewJob:
-    return NewJob(job_id, "echo", "default", 5, 5.0, "{}", 1.0, None, 3, None, None)
+def _job(job_id: str, queue: str = "default") -> NewJob:
+    return NewJob(job_id, "echo", queue, 5, 5.0, "{}", 1.0, None, 3, None, None)
