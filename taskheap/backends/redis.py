@@ -67,7 +67,7 @@ from redis import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -213,7 +213,8 @@ class RedisBackend:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
         self.display_url = _display(client_url)
-        self.client: Client = _connect(client_url, self.cluster)
+        with self._guard():  # a cluster client connects at once, to learn the slots
+            self.client: Client = _connect(client_url, self.cluster)
         self.scripts = _Scripts()
         g = f"{{{self.prefix}}}:"
         self._index, self._queues, self._pauses = g + "queue-of", g + "queues", g + "paused"
@@ -229,7 +230,7 @@ class RedisBackend:
             yield
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:  # the cluster client's own are not RedisErrors
             raise BackendError(f"Redis at {self.display_url}: {exc}") from None
 
     def _batch(self) -> _Batch:
@@ -425,7 +426,7 @@ class RedisBackend:
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
         batch = self._batch()
-        batch.pipe.time()
+        batch.pipe.execute_command("TIME")  # what `time` sends, which a cluster pipeline refuses to queue
         for queue in queues:
             batch.pipe.exists(self._q(queue) + "paused")
             batch.pipe.zrange(self._q(queue) + "waiting", 0, 0, withscores=True)

@@ -10,6 +10,7 @@ import logging
 import shutil
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,11 +80,19 @@ def test_enqueue_while_redis_is_down_raises_instead_of_dropping(server: OwnRedis
     app.close()
 
 
-def test_unreachable_redis_is_a_clear_error_at_enqueue() -> None:
+@pytest.mark.parametrize(
+    ("scheme", "error"),
+    [
+        ("redis", "cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"),
+        ("redis+cluster", "Redis at redis://127.0.0.1:{port}/0: Redis Cluster cannot be connected.*refused"),
+    ],
+    ids=["redis", "redis-cluster"],
+)
+def test_unreachable_redis_is_a_clear_error_at_enqueue(scheme: str, error: str) -> None:
     port = free_port()
-    app = taskheap.App(f"redis://127.0.0.1:{port}/0?prefix=nowhere")
+    app = taskheap.App(f"{scheme}://127.0.0.1:{port}/0?prefix=nowhere")
     echo = app.task(name="echo")(lambda x: x)
-    with pytest.raises(BackendError, match=rf"cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"):
+    with pytest.raises(BackendError, match=error.format(port=port)):
         echo.enqueue(1)
 
 
@@ -141,6 +150,19 @@ def test_two_hundred_concurrent_claimers_never_share_a_job(shared_url: str) -> N
     assert errors == []
     assert len(claimed) == 4000
     assert Counter(claimed).most_common(1)[0][1] == 1
+
+
+def test_waiting_for_work_on_several_queues_ends_when_any_of_them_gets_a_job(backend: RedisBackend) -> None:
+    queues = ["a", "b", "c"]
+    started = time.monotonic()
+    backend.wait_for_work(queues, 0.2)
+    assert time.monotonic() - started > 0.19, "no work: the whole timeout"
+    enqueue_later = threading.Timer(0.2, backend.enqueue, [[_job("late", queue="c")]])
+    enqueue_later.start()
+    started = time.monotonic()
+    backend.wait_for_work(queues, 30.0)
+    enqueue_later.join()
+    assert time.monotonic() - started < 5.0, "woken by the enqueue"
 
 
 def test_an_evicting_maxmemory_policy_is_warned_about(
