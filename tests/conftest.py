@@ -11,13 +11,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 import taskheap
 from taskheap.clock import FixedClock
 from tests.postgres_support import postgres_url
-from tests.redis_support import redis_url
+from tests.redis_support import redis_cluster_url, redis_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -29,11 +30,12 @@ def sqlite_url(tmp_path: Path) -> str:
 URL_FACTORIES: dict[str, Callable[[Path], str]] = {
     "sqlite": sqlite_url,
     "redis": redis_url,
+    "redis-cluster": redis_cluster_url,
     "postgres": postgres_url,
 }
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip on a laptop without the service; fail in CI, where every service must be up."""
     if IN_CI:
         pytest.fail(f"CI=true but {reason}")

@@ -1,14 +1,23 @@
-"""The Redis URL factory: a reachable Redis and a key prefix of the test's own.
+"""The Redis URL factories, and redis-server processes of the tests' own.
 
-Each URL gets a fresh `th-test-<uuid>` prefix, so tests share one Redis without seeing each
-other's jobs; the keys of every prefix handed out are deleted when the test process exits.
+`redis_url`: a reachable Redis and a key prefix of the test's own. Each URL gets a fresh
+`th-test-<uuid>` prefix, so tests share one Redis without seeing each other's jobs; the keys of
+every prefix handed out are deleted when the test process exits.
+
+`redis_cluster_url`: the same on a Redis Cluster of three masters on loopback, which this process
+starts on first use and kills when it exits (nothing to sweep: the cluster goes with it).
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
+from functools import cache
 from pathlib import Path
 
 import redis
@@ -65,5 +74,126 @@ def redis_url(tmp_path: Path) -> str:
         unavailable(problem)
     prefix = f"th-test-{uuid.uuid4().hex}"
     _sweeper.add(base, prefix)
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}prefix={prefix}"
+    return _with_prefix(base, prefix)
+
+
+def redis_cluster_url(tmp_path: Path) -> str:
+    cluster = _cluster()
+    if isinstance(cluster, str):
+        from tests.conftest import unavailable  # here: conftest imports this module
+
+        unavailable(cluster)
+    return _with_prefix(cluster.url, f"th-test-{uuid.uuid4().hex}")
+
+
+def _with_prefix(url: str, prefix: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}prefix={prefix}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")
+
+
+class OwnRedis:
+    """A redis-server subprocess on a loopback port, which can be killed and started again (same
+    data directory)."""
+
+    def __init__(self, directory: Path, *options: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = [
+            "redis-server",
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory)),
+            *options,
+        ]
+        self.log = directory / f"redis-server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from tests.conftest import wait_for  # here: conftest imports this module
+
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_connect_timeout=0.2, decode_responses=True)
+
+    def _answers(self) -> bool:
+        try:
+            with self.client() as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def crash(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.crash()
+        self.start()
+
+
+class OwnCluster:
+    """A Redis Cluster of `masters` redis-server processes on loopback, no replicas, no persistence."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.directory = directory
+        self.nodes = [self._node(free_port()) for _ in range(masters)]
+        self.url = f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def _node(self, port: int) -> OwnRedis:
+        return OwnRedis(
+            self.directory,
+            *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
+            *("--cluster-port", str(free_port()), "--save", "", "--appendonly", "no"),
+            port=port,
+        )
+
+    def start(self) -> None:
+        from tests.conftest import wait_for  # here: conftest imports this module
+
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        done = subprocess.run(create, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(create)} failed:\n{done.stdout}{done.stderr}")
+        wait_for(self._ok, timeout=30, what="cluster_state:ok on every node")
+
+    def _ok(self) -> bool:
+        return all(self._state(node) == "ok" for node in self.nodes)
+
+    @staticmethod
+    def _state(node: OwnRedis) -> object:
+        with node.client() as client:
+            return client.cluster("INFO").get("cluster_state")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.crash()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@cache
+def _cluster() -> OwnCluster | str:
+    """This process's cluster, started on first use and killed at exit; or why there is none."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        return "redis-server and redis-cli are not on PATH: no Redis Cluster to test on"
+    cluster = OwnCluster(Path(tempfile.mkdtemp(prefix="taskheap-cluster-")))
+    atexit.register(cluster.stop)
+    try:
+        cluster.start()
+    except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
+        return f"cannot start a Redis Cluster: {exc}"
+    return cluster

@@ -74,7 +74,7 @@ from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -163,7 +163,9 @@ class _Batch:
 
     def script(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> None:
         self._scripts[len(self.pipe)] = (script, keys, args)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
+        # what `evalsha` sends, which redis-py's cluster pipeline refuses to queue: it routes
+        # EVALSHA by its keys like any keyed command
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def run(self) -> list[Any]:
         results: list[Any] = self.pipe.execute(raise_on_error=False)
@@ -220,7 +222,8 @@ class RedisBackend(WaitThenClaim):
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
         self.display_url = _display(client_url)
-        self.client: Client = _connect(client_url, self.cluster)
+        with self._guard():  # a cluster client connects at once, to learn the slots
+            self.client: Client = _connect(client_url, self.cluster)
         self.scripts = _Scripts()
         g = f"{{{self.prefix}}}:"
         self._index, self._queues, self._pauses = g + "queue-of", g + "queues", g + "paused"
@@ -237,7 +240,7 @@ class RedisBackend(WaitThenClaim):
             yield
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:  # the cluster client's own are not RedisErrors
             raise BackendError(f"Redis at {self.display_url}: {exc}") from None
 
     def _batch(self) -> _Batch:
@@ -462,7 +465,7 @@ class RedisBackend(WaitThenClaim):
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
         batch = self._batch()
-        batch.pipe.time()
+        batch.pipe.execute_command("TIME")  # what `time` sends, which a cluster pipeline refuses to queue
         for queue in queues:
             batch.pipe.exists(self._q(queue) + "paused")
             batch.pipe.zrange(self._q(queue) + "waiting", 0, 0, withscores=True)

@@ -1,4 +1,5 @@
-"""A migrated RedisBackend under a key prefix of its own, for the Redis-only tests."""
+"""A migrated RedisBackend under a key prefix of its own, for the Redis-only tests: on the shared
+Redis and on the test process's own Redis Cluster."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 
 from taskheap.backends.redis import RedisBackend
 
-from ..redis_support import redis_url
+from ..conftest import URL_FACTORIES
 
 
-@pytest.fixture
-def backend(tmp_path: Path) -> Iterator[RedisBackend]:
-    store = RedisBackend(redis_url(tmp_path))
+@pytest.fixture(params=["redis", "redis-cluster"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisBackend]:
+    store = RedisBackend(URL_FACTORIES[request.param](tmp_path))
     store.migrate()
     yield store
     store.close()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import socket
-import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,60 +25,14 @@ from taskheap.errors import BackendError
 from taskheap.job import JobState
 
 from ..conftest import unavailable, wait_for
-from ..redis_support import redis_url
+from ..redis_support import DURABLE, OwnRedis, free_port, redis_url
 from ..worker.conftest import Lab
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class OwnRedis:
-    """A redis-server subprocess this test starts, kills and starts again (same data directory)."""
-
-    def __init__(self, directory: Path, *options: str) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.args = [
-            "redis-server",
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory)),
-            *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
-            *options,
-        ]
-        self.log = directory / "redis-server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._answers, timeout=10, what=f"redis-server on port {self.port}")
-
-    def _answers(self) -> bool:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def crash(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.crash()
-        self.start()
 
 
 def own_redis(tmp_path: Path, *options: str) -> Iterator[OwnRedis]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not on PATH")
-    server = OwnRedis(tmp_path, *options)
+    server = OwnRedis(tmp_path, *DURABLE, *options)
     server.start()
     yield server
     server.crash()
@@ -127,11 +80,19 @@ def test_enqueue_while_redis_is_down_raises_instead_of_dropping(server: OwnRedis
     app.close()
 
 
-def test_unreachable_redis_is_a_clear_error_at_enqueue() -> None:
+@pytest.mark.parametrize(
+    ("scheme", "error"),
+    [
+        ("redis", "cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"),
+        ("redis+cluster", "Redis at redis://127.0.0.1:{port}/0: Redis Cluster cannot be connected.*refused"),
+    ],
+    ids=["redis", "redis-cluster"],
+)
+def test_unreachable_redis_is_a_clear_error_at_enqueue(scheme: str, error: str) -> None:
     port = free_port()
-    app = taskheap.App(f"redis://127.0.0.1:{port}/0?prefix=nowhere")
+    app = taskheap.App(f"{scheme}://127.0.0.1:{port}/0?prefix=nowhere")
     echo = app.task(name="echo")(lambda x: x)
-    with pytest.raises(BackendError, match=rf"cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"):
+    with pytest.raises(BackendError, match=error.format(port=port)):
         echo.enqueue(1)
 
 
@@ -191,6 +152,19 @@ def test_two_hundred_concurrent_claimers_never_share_a_job(shared_url: str) -> N
     assert Counter(claimed).most_common(1)[0][1] == 1
 
 
+def test_waiting_for_work_on_several_queues_ends_when_any_of_them_gets_a_job(backend: RedisBackend) -> None:
+    queues = ["a", "b", "c"]
+    started = time.monotonic()
+    backend.wait_for_work(queues, 0.2)
+    assert time.monotonic() - started > 0.19, "no work: the whole timeout"
+    enqueue_later = threading.Timer(0.2, backend.enqueue, [[_job("late", queue="c")]])
+    enqueue_later.start()
+    started = time.monotonic()
+    backend.wait_for_work(queues, 30.0)
+    enqueue_later.join()
+    assert time.monotonic() - started < 5.0, "woken by the enqueue"
+
+
 def test_an_evicting_maxmemory_policy_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -214,5 +188,5 @@ def _succeeded(lab: Lab) -> int:
     return int(lab.app.stats()["queues"]["default"]["succeeded"])
 
 
-def _job(job_id: str) -> NewJob:
-    return NewJob(job_id, "echo", "default", 5, 5.0, "{}", 1.0, None, 3, None, None)
+def _job(job_id: str, queue: str = "default") -> NewJob:
+    return NewJob(job_id, "echo", queue, 5, 5.0, "{}", 1.0, None, 3, None, None)

@@ -15,6 +15,8 @@ import pytest
 
 import taskheap
 
+from ..conftest import URL_FACTORIES
+
 TASKS_MODULE = '''
 import os
 import time
@@ -159,6 +161,17 @@ class Lab:
         for worker in self.workers:
             worker.stop()
         self.app.close()
+
+
+EVERY_BACKEND = sorted(URL_FACTORIES)
+
+
+@pytest.fixture(params=[name for name in EVERY_BACKEND if name != "redis-cluster"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every backend but the Redis Cluster: the contract suite covers the client code workers run
+    there, and all the worker tests on it would double the suite's Redis time. A test opts in
+    with `@pytest.mark.parametrize("backend_url", EVERY_BACKEND, indirect=True)`."""
+    return URL_FACTORIES[request.param](tmp_path)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from taskheap.backends.base import NewJob
 from taskheap.job import JobState
 
 from ..conftest import wait_for
-from .conftest import Lab
+from .conftest import EVERY_BACKEND, Lab
 
 
 def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
@@ -67,6 +67,7 @@ def test_unknown_task_and_malformed_payload_die_while_the_worker_keeps_going(lab
     assert "not JSON-serializable" in (bad_result.info().error or "")
 
 
+@pytest.mark.parametrize("backend_url", EVERY_BACKEND, indirect=True)
 def test_sigkilled_worker_job_runs_again_after_lease_expiry(short_lease_lab: Lab) -> None:
     lab = short_lease_lab
     handle = lab.tasks.sleepy.enqueue("crash", 60)
