@@ -155,7 +155,8 @@ def test_a_queue_lost_from_the_known_queues_is_listed_again_by_ingest(backend: R
     assert backend.client.smembers(backend._queues) == {"q"}
     backend.client.delete(backend._queues)  # e.g. a Redis restarted without persistence
     backend.enqueue([job("b", queue="q")])  # this producer listed q a moment ago: a bare push
-    assert backend.client.smembers(backend._queues) == set()
+    if not backend.cluster:  # (on a Cluster every push lists its queue: it is a pipeline anyway)
+        assert backend.client.smembers(backend._queues) == set()
     backend.claim(["q"], "w", 1, 30.0)
     assert backend.client.smembers(backend._queues) == {"q"}
 
