@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from redis.cluster import RedisCluster
+
 from taskheap.backends.base import ALL_TIME, JobQuery, Lease, NewJob
 from taskheap.backends.redis import RedisBackend
 from taskheap.job import JobState
@@ -162,4 +164,7 @@ def test_a_queue_lost_from_the_known_queues_is_listed_again_by_ingest(backend: R
 
 
 def blocked_clients(backend: RedisBackend) -> int:
+    if isinstance(backend.client, RedisCluster):
+        replies = backend.client.info("clients", target_nodes=RedisCluster.ALL_NODES)
+        return sum(int(reply["blocked_clients"]) for reply in replies.values())
     return int(backend.client.info("clients")["blocked_clients"])
