@@ -623,7 +623,7 @@ def main() -> None:
     parser.add_argument("--one", type=int, default=5000, help="jobs enqueued one by one")
     parser.add_argument("--bulk", type=int, default=20000, help="jobs enqueued in bulk")
     parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains")
-    parser.add_argument("--latency", type=int, default=200, help="jobs enqueued 5 ms apart")
+    parser.add_argument("--latency", type=int, default=1000, help="jobs enqueued 5 ms apart")
     parser.add_argument("--depth", type=int, default=1_000_000, help="deep queue for claim cost (0: skip)")
     parser.add_argument("--delayed", type=int, default=100_000, help="delayed jobs for worker RSS (0: skip)")
     parser.add_argument("--work", help=argparse.SUPPRESS)

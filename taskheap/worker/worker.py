@@ -1,12 +1,12 @@
 """Worker: the process lifecycle, the claim loop, signals, and graceful or forced stop.
 
 Duties: claim jobs in batches up to free capacity (with nothing in flight, waiting for work and
-claiming it in one backend call); hand them to a pool of slots; acknowledge
-outcomes in batches (complete / fail with the retry policy); fail jobs that overrun their
-timeout; count outcomes per minute (Tally, written about once a second); keep leases alive
-(Heartbeat) and run maintenance (Rescuer, Promoter, Pruner) on their own threads; on
-SIGTERM/SIGINT stop claiming, give unstarted jobs back, let running ones finish within the
-grace period, exit 0; a second SIGINT exits at once.
+claiming it in one backend call); hand them to a pool of slots; acknowledge outcomes in batches
+(complete / fail with the retry policy); fail jobs that overrun their timeout; count outcomes
+per minute (Tally, written about once a second); keep leases alive (Heartbeat) and run
+maintenance (Rescuer, Promoter, Pruner) on their own threads; on SIGTERM/SIGINT stop claiming,
+give unstarted jobs back, let running ones finish within the grace period, exit 0; a second
+SIGINT exits at once.
 """
 
 from __future__ import annotations
