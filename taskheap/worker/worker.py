@@ -93,8 +93,11 @@ class Worker:
         self._inflight: dict[str, _InFlight] = {}
         self._done: deque[tuple[ClaimedJob, Outcome, float]] = deque()  # (…, monotonic end)
         self._wake = threading.Event()
-        self._idle = threading.Event()
-        self._stopping = threading.Event()
+        self._waker_thread = threading.Thread(target=self._waker, name="taskheap-waker", daemon=True)
+        self._idle = threading.Event()  # set: the waker is (about to be) out to claim
+        self._waker_limit = 0  # how many jobs it may claim (set before _idle)
+        self._stopping = threading.Event()  # no new claims
+        self._finished = threading.Event()  # the background duties end too (after the grace)
         self._interrupts = 0
         self._rescuer = Rescuer(self.backend, self.rng)
         self._promoter = Promoter(self.backend)
@@ -159,7 +162,7 @@ class Worker:
             self._every(min(self.app.lease / 3, 10.0), heartbeat.run_once, "heartbeat"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
-            threading.Thread(target=self._waker, name="taskheap-waker", daemon=True),
+            self._waker_thread,
         ]
         for thread in threads:
             thread.start()
@@ -169,6 +172,7 @@ class Worker:
             self._drain()
         finally:
             self._stopping.set()
+            self._finished.set()
             self._idle.set()
             self.pool.stop()
             self.tally.flush()
@@ -195,21 +199,21 @@ class Worker:
 
     def _every(self, interval: float, duty: Callable[[], object], name: str) -> threading.Thread:
         def loop() -> None:
-            while not self._stopping.wait(interval):
+            while not self._finished.wait(interval):  # heartbeats go on through the grace period
                 self._guarded(name, duty)
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
     def _guarded(self, name: str, duty: Callable[[], object]) -> bool:
         """Run one background duty; False if it failed. A backend error is retried later; any
-        error once stopping ends quietly (whoever ran the worker may have closed the store)."""
+        error once finished ends quietly (whoever ran the worker may have closed the store)."""
         try:
             duty()
         except BackendError as exc:
             log.warning("%s failed (will retry): %s", name, exc)
             return False
         except Exception:
-            if not self._stopping.is_set():
+            if not self._finished.is_set():
                 raise
             return False
         return True
@@ -219,14 +223,15 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             self._enforce_timeouts()
-            if self._settle_and_claim():
+            if self._idle.is_set():
+                self._settle()  # the waker is out to claim: only one claimer at a time
+            elif self._settle_and_claim():
                 continue
-            if self.capacity > len(self._inflight):
+            free = self.capacity - len(self._inflight)
+            if free > 0 and not self._idle.is_set():
                 if self.burst and not self._inflight and self._queues_empty():
                     return
-                if not self._inflight:
-                    self._wait_and_claim()
-                    continue
+                self._waker_limit = free
                 self._idle.set()
             self._wake.wait(self._next_timeout())
 
@@ -253,21 +258,6 @@ class Worker:
         self._start(jobs)
         return bool(jobs)
 
-    def _wait_and_claim(self) -> None:
-        """Nothing in flight: block in the backend until work arrives and claim it in the same
-        call (one round trip where the backend can). No outcome or timeout needs the loop
-        meanwhile; a stop waits for the call, at most IDLE_WAIT."""
-        jobs: list[ClaimedJob] = []
-
-        def wait() -> None:
-            jobs.extend(
-                self.backend.wait_and_claim(self.queues, self.id, self.capacity, self.app.lease, IDLE_WAIT)
-            )
-
-        if not self._guarded("waiting for work", wait):
-            self._stopping.wait(0.5)
-        self._start(jobs)
-
     def _start(self, jobs: list[ClaimedJob]) -> None:
         for job in jobs:
             self._inflight[job.id] = _InFlight(job)
@@ -287,18 +277,20 @@ class Worker:
         return max(0.0, min(min(deadlines) - time.monotonic(), IDLE_WAIT))
 
     def _waker(self) -> None:
-        """While jobs run and slots are free, block on the backend until work may exist (the
-        loop itself waits for outcomes)."""
+        """While slots are free and the queues had nothing more, the one claimer: block on the
+        backend until work arrives, claim it in the same call (one round trip where the backend
+        can) and start it. The loop meanwhile only acknowledges outcomes."""
         while not self._stopping.is_set():
-            if not self._idle.wait(IDLE_WAIT):
+            if not self._idle.wait(IDLE_WAIT) or self._stopping.is_set():
                 continue
-            if not self._guarded("waiting for work", self._wait_for_work):
+            if not self._guarded("waiting for work", self._wait_and_claim):
                 self._stopping.wait(0.5)
             self._idle.clear()
             self._wake.set()
 
-    def _wait_for_work(self) -> None:
-        self.backend.wait_for_work(self.queues, IDLE_WAIT)
+    def _wait_and_claim(self) -> None:
+        jobs = self.backend.wait_and_claim(self.queues, self.id, self._waker_limit, self.app.lease, IDLE_WAIT)
+        self._start(jobs)
 
     # -- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
@@ -378,6 +370,8 @@ class Worker:
 
     # -- stopping -----------------------------------------------------------------------
     def _drain(self) -> None:
+        self._stopping.set()
+        self._waker_thread.join(IDLE_WAIT + 1.0)  # a claim it is making must be started or given back
         unstarted = self.pool.take_unstarted()
         for job in unstarted:
             self._inflight.pop(job.id, None)

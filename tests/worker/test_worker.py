@@ -96,6 +96,20 @@ def test_sigterm_lets_the_running_job_finish_and_returns_unstarted_ones(lab: Lab
     assert lab.app.stats()["workers"] == []
 
 
+def test_heartbeats_keep_a_job_finishing_in_the_grace_period_leased(short_lease_lab: Lab) -> None:
+    lab = short_lease_lab  # leases of 1 s: without heartbeats the job would be taken over
+    slow = lab.tasks.sleepy.enqueue("graceful", 3)
+    stopping = lab.worker("--grace", "10")
+    wait_for(lambda: lab.marks("graceful.start"), what="the job to start")
+    stopping.signal(signal.SIGTERM)
+    other = lab.worker()
+    assert stopping.wait(timeout=30) == 0, stopping.output()
+    assert slow.result(timeout=5) == "graceful"
+    other.signal(signal.SIGTERM)
+    assert other.wait(timeout=30) == 0, other.output()
+    assert len(lab.marks("graceful.start")) == 1 and slow.info().attempts == 1
+
+
 def test_job_outliving_the_grace_period_is_failed_not_lost(lab: Lab) -> None:
     slow = lab.tasks.sleepy.enqueue("stuck", 30)
     worker = lab.worker("--grace", "0.3")
