@@ -62,9 +62,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, replace
 from hashlib import sha1
+from json.encoder import encode_basestring as _quote  # Lua's cjson reads UTF-8 as is
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -178,6 +178,27 @@ class _Batch:
         return results
 
 
+class _Guard:
+    """Around every backend call: Redis errors become BackendErrors naming the server. (A class:
+    a generator-based context manager costs microseconds on each enqueue.)"""
+
+    __slots__ = ("display_url",)
+
+    def __init__(self, display_url: str) -> None:
+        self.display_url = display_url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+            raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
+        if isinstance(
+            exc, RedisError | RedisClusterException
+        ):  # the cluster client's own are not RedisErrors
+            raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+
+
 def parse_url(url: str) -> tuple[str, str, bool]:
     """`redis[s]://host:port/db?prefix=NAME&cluster=true` or `redis+cluster://…` ->
     (the URL for redis-py, the key prefix, cluster mode)."""
@@ -234,14 +255,8 @@ class RedisBackend(WaitThenClaim):
         """The key prefix of one queue: its hash tag keeps all its keys on one Cluster slot."""
         return f"{{{self.prefix}:{queue}}}:"
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        try:
-            yield
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
-        except (RedisError, RedisClusterException) as exc:  # the cluster client's own are not RedisErrors
-            raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+    def _guard(self) -> _Guard:
+        return _Guard(self.display_url)
 
     def _batch(self) -> _Batch:
         return _Batch(self.client)
@@ -850,26 +865,13 @@ class RedisBackend(WaitThenClaim):
 
 
 def _entry(j: NewJob) -> str:
-    """A job as an inbox entry (see lib.lua): a JSON array of 11 strings (floats in repr, exact)."""
-    return _dump(
-        (
-            j.id,
-            j.task,
-            j.queue,
-            str(j.priority),
-            repr(j.rank),
-            j.payload,
-            repr(j.enqueued_at),
-            _num(j.run_at),
-            str(j.retries),
-            j.backoff or "",
-            _num(j.timeout),
-        )
+    """A job as an inbox entry (see lib.lua): a JSON array of 11 strings (floats in repr, exact),
+    spelled out rather than run through an encoder (twice as fast on the enqueue path): ids and
+    numbers need no escaping, the other strings go through the encoder's own quoting."""
+    return (
+        f'["{j.id}",{_quote(j.task)},{_quote(j.queue)},"{j.priority}","{j.rank!r}",{_quote(j.payload)},'
+        f'"{j.enqueued_at!r}","{_num(j.run_at)}","{j.retries}",{_quote(j.backoff or "")},"{_num(j.timeout)}"]'
     )
-
-
-# Redis' Lua cjson reads UTF-8 as is: only quotes, backslashes and control characters are escaped.
-_dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _claim_calls(
