@@ -1,0 +1,125 @@
+"""Before/after on Redis: two or more versions of taskheap, measured alternately in one run.
+
+Each version is a directory holding a `taskheap` package (e.g. `git archive <rev> taskheap | tar
+-x -C /tmp/old`). Rounds alternate the versions, so machine noise falls on all of them alike.
+  enqueue: jobs/s of `task.enqueue` one by one (best of 3 passes of --jobs) in a fresh process
+  pickup:  one `taskheap worker -c 4`; --jobs lag jobs enqueued 5 ms apart; p50/p90/p99 in ms
+
+    python bench/redis_ab.py enqueue /tmp/old /work/main [--rounds 5] [--jobs 4000]
+    python bench/redis_ab.py pickup /tmp/old /work/main [--rounds 2] [--jobs 300]
+
+Uses the Redis at --url (default: a database of its own on the loopback Redis) under a fresh
+key prefix per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+ENQUEUE = """
+import sys, time, taskheap
+app = taskheap.App(sys.argv[1])
+noop = app.task(name="noop", retries=0)(lambda x: x)
+noop.enqueue(0)  # opens the backend
+best = 0.0
+for _ in range(3):
+    started = time.perf_counter()
+    for i in range({jobs}):
+        noop.enqueue(i)
+    best = max(best, {jobs} / (time.perf_counter() - started))
+print(round(best))
+"""
+
+LAG_APP = """
+import os, time, taskheap
+app = taskheap.App(os.environ["AB_URL"], lease=30.0)
+
+@app.task(name="lag", retries=0)
+def lag(sent_at: float) -> float:
+    return time.time() - sent_at
+"""
+
+
+def enqueue_rate(version: str, url: str, jobs: int) -> str:
+    code = ENQUEUE.format(jobs=jobs)
+    out = subprocess.run([sys.executable, "-c", code, url], env=_env(version), capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+def pickup(url: str, jobs: int) -> str:
+    """In a process whose PYTHONPATH holds the version and the lag app: the worker gets the same."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "taskheap", "-A", "ab_lag:app", "worker", "-c", "4"], stderr=subprocess.DEVNULL
+    )
+    try:
+        import ab_lag  # type: ignore[import-not-found]
+
+        time.sleep(2.0)  # the worker is up and idle
+        handles = []
+        for _ in range(jobs):
+            handles.append(ab_lag.lag.enqueue(time.time()))
+            time.sleep(0.005)
+        waits = sorted(handle.result(timeout=30) * 1000 for handle in handles)
+    finally:
+        worker.terminate()
+        worker.wait()
+    p50, p90, p99 = statistics.median(waits), waits[int(jobs * 0.9)], waits[int(jobs * 0.99) - 1]
+    return f"p50 {p50:.2f}  p90 {p90:.2f}  p99 {p99:.2f} ms"
+
+
+def _env(version: str, workdir: str = "", url: str = "") -> dict[str, str]:
+    paths = os.pathsep.join(p for p in (version, workdir) if p)
+    return {**os.environ, "PYTHONPATH": paths, "AB_URL": url}
+
+
+def _forget(url: str, prefixes: list[str]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url.split("?")[0])
+    for prefix in prefixes:
+        keys = list(client.scan_iter(match=f"{{{prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=["enqueue", "pickup"])
+    parser.add_argument("versions", nargs="+")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--url", default="redis://127.0.0.1:6379/9")
+    args = parser.parse_args()
+    workdir = os.path.join("/tmp", f"redis-ab-{uuid.uuid4().hex[:8]}")
+    os.makedirs(workdir)
+    with open(os.path.join(workdir, "ab_lag.py"), "w") as module:
+        module.write(LAG_APP)
+    prefixes: list[str] = []
+    for round_number in range(1, args.rounds + 1):
+        for version in args.versions:
+            prefixes.append(f"ab-{uuid.uuid4().hex[:8]}")
+            url = f"{args.url}?prefix={prefixes[-1]}"
+            if args.what == "enqueue":
+                figure = enqueue_rate(version, url, args.jobs or 4000) + " jobs/s"
+            else:  # a fresh process per version, so it imports that version's taskheap
+                command = [sys.executable, __file__, "_pickup", url, str(args.jobs or 300)]
+                figure = subprocess.run(
+                    command, env=_env(version, workdir, url), capture_output=True, text=True
+                ).stdout.strip()
+            print(f"round {round_number}  {version}: {figure}", flush=True)
+    _forget(args.url, prefixes)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_pickup"]:
+        print(pickup(sys.argv[2], int(sys.argv[3])))
+    else:
+        main()
