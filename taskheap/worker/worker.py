@@ -283,10 +283,15 @@ class Worker:
         while not self._stopping.is_set():
             if not self._idle.wait(IDLE_WAIT) or self._stopping.is_set():
                 continue
-            if not self._guarded("waiting for work", self._wait_and_claim):
+            try:
+                if not self._guarded("waiting for work", self._wait_and_claim):
+                    self._stopping.wait(0.5)
+            except Exception:  # the loop claims nothing while the waker is out: it must not die
+                log.exception("waiting for work failed (will retry)")
                 self._stopping.wait(0.5)
-            self._idle.clear()
-            self._wake.set()
+            finally:
+                self._idle.clear()
+                self._wake.set()
 
     def _wait_and_claim(self) -> None:
         jobs = self.backend.wait_and_claim(self.queues, self.id, self._waker_limit, self.app.lease, IDLE_WAIT)
