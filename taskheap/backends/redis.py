@@ -475,7 +475,7 @@ class RedisBackend(WaitThenClaim):
             if len(queues) > 1 and not self.cluster:
                 self._wait_in_threads(queues, seconds)
             else:
-                self._wait_in_turns(queues, seconds)
+                self._wait_in_turns(self.client, queues, seconds)
 
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
         """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
@@ -493,13 +493,16 @@ class RedisBackend(WaitThenClaim):
         ]
         return min([timeout, *(due - now for due in dues)])
 
-    def _wait_in_turns(self, queues: Sequence[str], seconds: float) -> None:
+    def _wait_in_turns(
+        self, client: Client, queues: Sequence[str], seconds: float, woke: threading.Event | None = None
+    ) -> None:
         """Block on each queue in turn (one queue: all the time; several on a Cluster, whose
-        inboxes live on several slots: CLUSTER_TURN each)."""
+        inboxes live on several slots: CLUSTER_TURN each) until work comes, time is up or
+        `woke` is set."""
         turns, turn = itertools.cycle(queues), CLUSTER_TURN if len(queues) > 1 else MAX_BLOCK
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) >= MIN_BLOCK:
-            if self._take_one(self.client, next(turns), min(left, turn)):
+        while not (woke and woke.is_set()) and (left := deadline - time.monotonic()) >= MIN_BLOCK:
+            if self._take_one(client, next(turns), min(left, turn)):
                 return
 
     def _wait_in_threads(self, queues: Sequence[str], seconds: float) -> None:
@@ -520,10 +523,12 @@ class RedisBackend(WaitThenClaim):
             for thread in threads:
                 thread.start()
             woke.wait(seconds + MAX_BLOCK)
-            while blocked := [i for i, thread in zip(ids, threads, strict=True) if thread.is_alive()]:
-                for client_id in blocked:
+            while blocked := [
+                (i, thread) for i, thread in zip(ids, threads, strict=True) if thread.is_alive()
+            ]:
+                for client_id, _ in blocked:
                     self.client.client_unblock(client_id)
-                threads[0].join(0.005)
+                blocked[0][1].join(0.005)  # an unblock sent before its BLMOVE arrived is sent again
             if failures:
                 raise failures[0]
         finally:
@@ -534,11 +539,8 @@ class RedisBackend(WaitThenClaim):
         self, client: Redis, queue: str, seconds: float, woke: threading.Event, failures: list[Exception]
     ) -> None:
         """One thread of `_wait_in_threads`: block until work, time is up or another queue woke."""
-        deadline = time.monotonic() + seconds
         try:
-            while not woke.is_set() and (left := deadline - time.monotonic()) >= MIN_BLOCK:
-                if self._take_one(client, queue, min(left, MAX_BLOCK)):
-                    break
+            self._wait_in_turns(client, [queue], seconds, woke)
         except RedisError as exc:
             failures.append(exc)
         finally:
