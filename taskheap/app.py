@@ -49,6 +49,9 @@ class QueueConfig:
 
 _STRICT = QueueConfig("")  # the rule of every queue declared without aging
 
+# What a job's options decide: queue, priority, rank, run_at, retries, stored backoff, timeout.
+_Shape = tuple[str, int, float, float | None, int, str | None, float | None]
+
 
 @lru_cache(maxsize=256)
 def _stored_backoff(backoff: Backoff) -> str | None:
@@ -170,8 +173,7 @@ class App:
         that database connection in its open transaction: a psycopg connection for PostgreSQL,
         a sqlite3 connection to the same file for SQLite. They exist only if it commits.
         """
-        now = self.clock.now()
-        jobs = [self._new_job(spec, now) for spec in specs]
+        jobs = self._new_jobs(list(specs), self.clock.now())
         connection = self._transaction.get() if connection is None else connection
         if not jobs:
             return []
@@ -199,21 +201,27 @@ class App:
             )
         return backend  # type: ignore[return-value]
 
-    def _new_job(self, spec: JobSpec, now: float) -> NewJob:
-        o = spec.options
-        return NewJob(
-            id=self._ids.new(),
-            task=spec.task,
-            queue=o.queue,
-            priority=o.priority,
-            rank=(self.queues.get(o.queue) or _STRICT).rank(o.priority, now),
-            payload=encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload),
-            enqueued_at=now,
-            run_at=o.run_at(now),
-            retries=o.retries,
-            backoff=_stored_backoff(o.backoff),
-            timeout=o.timeout,
-        )
+    def _new_jobs(self, specs: list[JobSpec], now: float) -> list[NewJob]:
+        """The records to store; what a job's options decide is worked out once per options."""
+        shapes: dict[int, _Shape] = {}
+        jobs = []
+        for spec, job_id in zip(specs, self._ids.new_many(len(specs)), strict=True):
+            o = spec.options
+            shape = shapes.get(id(o))  # the specs hold their options alive: ids stay unique
+            if shape is None:
+                shape = shapes[id(o)] = self._shape(o, now)
+            queue, priority, rank, run_at, retries, backoff, timeout = shape
+            payload = encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload)
+            jobs.append(
+                NewJob(
+                    job_id, spec.task, queue, priority, rank, payload, now, run_at, retries, backoff, timeout
+                )
+            )
+        return jobs
+
+    def _shape(self, o: JobOptions, now: float) -> _Shape:
+        rank = (self.queues.get(o.queue) or _STRICT).rank(o.priority, now)
+        return o.queue, o.priority, rank, o.run_at(now), o.retries, _stored_backoff(o.backoff), o.timeout
 
     # -- reading ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobHandle:

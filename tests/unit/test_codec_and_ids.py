@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from taskheap import codec
 from taskheap.codec import decode_payload, encode_payload, encode_result
 from taskheap.errors import PayloadError
-from taskheap.job import IdGenerator, check_priority
+from taskheap.job import IdGenerator, check_priority, encode_id, encode_ids
 
 
 def test_payload_round_trips_and_tuples_become_lists() -> None:
@@ -59,3 +60,29 @@ def test_priority_outside_the_range_is_a_value_error(priority: int) -> None:
 def test_priority_must_be_an_int() -> None:
     with pytest.raises(TypeError):
         check_priority(1.5)  # type: ignore[arg-type]
+
+
+def test_circular_arguments_raise_type_error_naming_the_task() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(TypeError, match=r"'mytask'.*recursion"):
+        encode_payload("mytask", (loop,), {}, 1000)
+
+
+def test_a_batch_of_ids_continues_the_single_ids_order() -> None:
+    ids = IdGenerator()
+    made = [ids.new(), *ids.new_many(5000), ids.new(), *ids.new_many(1)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+
+
+def test_batch_ids_spell_each_id_as_encode_id_does_across_a_carry() -> None:
+    rand = (1 << 20) * 7 - 3  # the tail digits roll over inside the batch
+    assert encode_ids(1234, rand, 8) == [encode_id(1234, rand + i) for i in range(8)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"args": [1, 2.5, -0.0, 1e300, 'é\n"', None, True], "kwargs": {"k": [{}]}}, "text", 10**30, []],
+)
+def test_the_prebuilt_encoder_writes_what_the_json_encoder_writes(value: object) -> None:
+    assert codec._encode(value) == codec._encoder.encode(value)
