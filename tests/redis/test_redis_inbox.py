@@ -11,7 +11,7 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster
 
-from taskheap.backends.base import ALL_TIME, JobQuery, Lease, NewJob
+from taskheap.backends.base import ALL_TIME, Completion, JobQuery, Lease, NewJob
 from taskheap.backends.redis import RedisBackend
 from taskheap.job import JobState
 
@@ -168,3 +168,30 @@ def blocked_clients(backend: RedisBackend) -> int:
         replies = backend.client.info("clients", target_nodes=RedisCluster.ALL_NODES)
         return sum(int(reply["blocked_clients"]) for reply in replies.values())
     return int(backend.client.info("clients")["blocked_clients"])
+
+
+def test_a_claim_on_an_empty_queue_leases_the_best_fresh_jobs_as_it_stores_them(
+    backend: RedisBackend,
+) -> None:
+    later = NewJob("later", "echo", "default", 0, 0.0, "{}", 60.0, 4e9, 3, None, None)
+    fresh = [job("p5", 5.0), job("p1", 1.0), job("p3", 3.0), later, job("p1-again", 1.0)]
+    backend.enqueue([*fresh, job("p1")])  # a repeated entry is stored once
+    claimed = backend.claim(["default"], "w", 3, 30.0)
+    assert [c.id for c in claimed] == ["p1", "p1-again", "p3"]
+    assert all(c.attempts == 1 for c in claimed)
+    running = backend.get("p1")
+    assert running is not None and running.state == JobState.RUNNING and running.started_at is not None
+    assert backend.counts() == {"default": {"running": 3, "queued": 1, "scheduled": 1}}
+    assert backend.queued_by_priority() == {"default": {5: 1}}
+    assert [row.enqueued for row in backend.minutes(ALL_TIME)] == [5]
+    backend.complete([Completion(c.id, c.token, "null") for c in claimed])
+    assert [c.id for c in backend.claim(["default"], "w", 3, 30.0)] == ["p5"]
+
+
+def test_fresh_jobs_compete_with_the_queued_ones_by_rank(backend: RedisBackend) -> None:
+    backend.enqueue([job("queued-p5", 5.0), job("queued-p2", 2.0)])
+    assert backend.counts() == {"default": {"queued": 2}}  # ingested: the queue is not empty
+    backend.enqueue([job("fresh-p1", 1.0), job("fresh-p3", 3.0)])
+    claimed = backend.claim(["default"], "w", 2, 30.0)
+    assert [c.id for c in claimed] == ["fresh-p1", "queued-p2"]
+    assert backend.queued_by_priority() == {"default": {5: 2}}

@@ -6,41 +6,77 @@
 -- attempts, retries, backoff, timeout, token, rank ('' for absent fields). Nothing is claimed
 -- while entries are left (one of them may outrank the queued jobs: the caller ingests the rest
 -- and claims again) nor while the queue is paused.
--- The jobs move together: one command per set for the whole batch, one HMGET and HSET per job.
-local left = ingest()
+-- When nothing was queued, the best fresh jobs are leased as they are stored (the wake-up path
+-- of an idle worker: a third fewer commands); otherwise the jobs move together: one command per
+-- set for the whole batch, one HMGET and HSET per job.
+local fresh, left = take()
 if left > 0 or redis.call('EXISTS', Q .. 'paused') == 1 then
+  store(fresh)
   return { left }
 end
 local now, now_s = clock(ARGV[1])
 promote(now_s, 1000)
-local popped = redis.call('ZPOPMIN', Q .. 'queued', ARGV[4])
+local limit = tonumber(ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
-local out, ids, leases, listed, depths = { 0 }, {}, {}, {}, {}
-for i = 1, #popped, 2 do
-  local id, rank = popped[i], popped[i + 1]
-  local job = job_key(id)
-  local token = ((i + 1) / 2) .. ARGV[5]
-  local task, priority, payload, attempts, retries, backoff, timeout, started_at = unpack(redis.call(
-    'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at'))
-  attempts = tonumber(attempts) + 1
-  redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
-    'lease_until', lease_until, 'worker', ARGV[3], 'started_at', started_at or now_s)
+local out, ids, leases, listed = { 0 }, {}, {}, {}
+
+-- Lease a job: its token (listing it among the running and returning it).
+local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank)
   ids[#ids + 1] = id
+  local token = #ids .. ARGV[5]
   append(leases, lease_until, id)
   append(listed, 0, id)
-  depths[priority] = (depths[priority] or 0) + 1
-  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff or '', timeout or '',
-    token, rank }) do
+  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank }) do
     out[#out + 1] = value
+  end
+  return token
+end
+
+if redis.call('ZCARD', Q .. 'queued') == 0 then
+  local runnable = {}
+  for _, job in ipairs(fresh) do
+    if job[8] == '' then -- no run_at
+      runnable[#runnable + 1] = job
+    end
+  end
+  if #runnable > limit then
+    table.sort(runnable, function(a, b)
+      local x, y = tonumber(a[5]), tonumber(b[5])
+      return x < y or (x == y and a[1] < b[1])
+    end)
+  end
+  local runs = {}
+  for i = 1, math.min(limit, #runnable) do
+    local id, task, _, priority, rank, payload, _, _, retries, backoff, timeout = unpack(runnable[i])
+    local token = lease(id, task, priority, payload, 1, retries, backoff, timeout, rank)
+    runs[id] = { 'attempts', 1, 'token', token, 'lease_until', lease_until, 'worker', ARGV[3], 'started_at', now_s }
+  end
+  store(fresh, runs)
+else
+  store(fresh)
+  local popped = redis.call('ZPOPMIN', Q .. 'queued', limit)
+  local depths = {}
+  for i = 1, #popped, 2 do
+    local id, rank = popped[i], popped[i + 1]
+    local job = job_key(id)
+    local task, priority, payload, attempts, retries, backoff, timeout, started_at = unpack(redis.call(
+      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at'))
+    attempts = tonumber(attempts) + 1
+    local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank)
+    redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
+      'lease_until', lease_until, 'worker', ARGV[3], 'started_at', started_at or now_s)
+    depths[priority] = (depths[priority] or 0) + 1
+  end
+  if #ids > 0 then
+    bulk('ZREM', Q .. 'state:queued', ids)
+    forget_depths(depths)
   end
 end
 if #ids > 0 then
-  bulk('ZREM', Q .. 'state:queued', ids)
   bulk('ZADD', Q .. 'state:running', listed)
   bulk('ZADD', Q .. 'leases', leases)
-  forget_depths(depths)
 end
-if redis.call('ZCARD', Q .. 'queued') > 0 then
+if #ids == limit and redis.call('ZCARD', Q .. 'queued') > 0 then
   wake(1) -- jobs are left: pass the wake-up on to the next idle worker
 end
 return out

@@ -179,31 +179,60 @@ local function count_enqueued(added)
   end
 end
 
--- Move up to INGEST_BATCH entries, the intake's then the inbox's (the intake holds the oldest),
--- into the queue's structures, in push order, in one go (the pop and the writes are one atomic
--- script step: an entry is never lost nor ingested twice); markers are dropped. A job whose id
--- exists is skipped (a retried enqueue is safe). Returns the entries left.
-local function ingest()
+-- Take up to INGEST_BATCH entries, the intake's then the inbox's (the intake holds the oldest),
+-- as fresh jobs in push order: markers are dropped, and so is a job whose id exists (a retried
+-- enqueue is safe). The caller stores them in the same script (store, below): taken and stored
+-- in one atomic step, an entry is never lost nor ingested twice. Returns the jobs (each the
+-- entry's array of 11 strings) and the number of entries left.
+local function take()
   local entries = redis.call('LPOP', Q .. 'intake', INGEST_BATCH) or {}
+  local drained = false -- a pop short of its count emptied both lists (the intake goes first)
   if #entries < INGEST_BATCH then
-    for _, entry in ipairs(redis.call('LPOP', Q .. 'inbox', INGEST_BATCH - #entries) or {}) do
+    local wanted = INGEST_BATCH - #entries
+    local popped = redis.call('LPOP', Q .. 'inbox', wanted) or {}
+    for _, entry in ipairs(popped) do
       entries[#entries + 1] = entry
     end
+    drained = #popped < wanted
   end
+  local jobs, taken = {}, {}
+  for _, entry in ipairs(entries) do
+    if entry ~= '' then
+      local job = cjson.decode(entry)
+      local id = job[1]
+      if not taken[id] and redis.call('EXISTS', job_key(id)) == 0 then
+        jobs[#jobs + 1], taken[id] = job, true
+      end
+    end
+  end
+  if drained then
+    return jobs, 0
+  end
+  return jobs, redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox')
+end
+
+-- Write taken jobs into the queue's structures: queued, or scheduled until their run_at. `runs`,
+-- when given, maps the id of a job leased at once by the caller to the fields of its run: that
+-- job is recorded as running and left out of the queued sets (the caller lists it as running).
+local function store(jobs, runs)
   local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
   local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs
   local queue_name = nil
-  for _, entry in ipairs(entries) do
-    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout =
-      unpack(entry == '' and {} or cjson.decode(entry))
-    local key = id and job_key(id)
-    if id and redis.call('EXISTS', key) == 0 then
-      queue_name = queue
-      local state = run_at == '' and 'queued' or 'scheduled'
-      local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
-        'payload', payload, 'attempts', 0, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
-      if backoff ~= '' then append(fields, 'backoff', backoff) end
-      if timeout ~= '' then append(fields, 'timeout', timeout) end
+  for _, job in ipairs(jobs) do
+    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout = unpack(job)
+    local run = runs and runs[id]
+    local state = run and 'running' or run_at == '' and 'queued' or 'scheduled'
+    local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
+      'payload', payload, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
+    if backoff ~= '' then append(fields, 'backoff', backoff) end
+    if timeout ~= '' then append(fields, 'timeout', timeout) end
+    if run then
+      for _, value in ipairs(run) do
+        fields[#fields + 1] = value
+      end
+    else
+      append(fields, 'attempts', 0)
+      append(listed[state], 0, id)
       if state == 'queued' then
         append(ranked, rank, id)
         depths[priority] = (depths[priority] or 0) + 1
@@ -211,15 +240,15 @@ local function ingest()
         append(fields, 'run_at', run_at)
         append(due, run_at, id)
       end
-      redis.call('HSET', key, unpack(fields))
-      append(listed[state], 0, id)
-      append(located, id, queue)
-      if enqueued_at ~= last_at then -- one call's jobs share their enqueue time
-        last_at, minute = enqueued_at, string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60)
-        added[minute] = added[minute] or {}
-      end
-      added[minute][task] = (added[minute][task] or 0) + 1
     end
+    redis.call('HSET', job_key(id), unpack(fields))
+    append(located, id, queue)
+    queue_name = queue
+    if enqueued_at ~= last_at then -- one call's jobs share their enqueue time
+      last_at, minute = enqueued_at, string.format('%d', math.floor(tonumber(enqueued_at) / 60) * 60)
+      added[minute] = added[minute] or {}
+    end
+    added[minute][task] = (added[minute][task] or 0) + 1
   end
   count_enqueued(added)
   for _, state in ipairs({ 'queued', 'scheduled' }) do
@@ -236,7 +265,13 @@ local function ingest()
       redis.call('SADD', KEYS[3], queue_name)
     end
   end
-  return redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox')
+end
+
+-- Move up to INGEST_BATCH entries into the queue's structures; returns the entries left.
+local function ingest()
+  local jobs, left = take()
+  store(jobs)
+  return left
 end
 
 -- ---- script ----
