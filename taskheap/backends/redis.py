@@ -26,9 +26,10 @@ Choices:
 - A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
   lookup, and a token from an earlier run never matches the job's current one.
 - Claim over one queue is one script call. On a queue with nothing queued (an idle worker's
-  wake-up), it leases the best fresh jobs as ingest stores them, skipping the queued sets. Over several, one round trip ingests the inboxes, one
-  promotes due jobs and peeks at each queue's best jobs, then one claim call per queue takes its
-  share of the overall best `limit` (all in one pipeline). Under concurrency a share may come back short.
+  wake-up), it leases the best fresh jobs as ingest stores them, skipping the queued sets. Over
+  several, one round trip ingests the inboxes, one promotes due jobs and peeks at each queue's
+  best jobs, then one claim call per queue takes its share of the overall best `limit` (all in
+  one pipeline). Under concurrency a share may come back short.
 - Idle workers block on the inbox itself: BLMOVE takes its oldest entry into the queue's intake
   list (which ingest reads first), so one enqueued job wakes one worker and nothing is lost if
   that worker dies. Other scripts that make work runnable (release, replay, promote, a claim
