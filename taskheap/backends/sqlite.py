@@ -273,8 +273,9 @@ class SQLiteBackend(WaitThenClaim):
         marks = ",".join("?" * len(queues))
         row = self._read(
             f"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND queue IN ({marks}))"
-            f" OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE {_WAITING} AND run_at <= ?)",
-            (*queues, now),
+            f" OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE {_WAITING} AND run_at <= ?"
+            f" AND queue IN ({marks}))",
+            (*queues, now, *queues),
         )
         return bool(row[0][0])
 
@@ -353,10 +354,15 @@ class SQLiteBackend(WaitThenClaim):
     def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         conn = self._conn()
         deadline = time.monotonic() + timeout
-        next_due = self._next_due([q for q in queues if q not in self.paused()])
+        active = [q for q in queues if q not in self.paused()]
+        # The version first, then a look: a commit before the read shows in the look (say, one
+        # between the caller's empty claim and this wait), a commit after it changes the version.
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if active and self._may_have_work(active, time.time()):
+            return
+        next_due = self._next_due(active)
         if next_due is not None:
             deadline = min(deadline, time.monotonic() + max(next_due - time.time(), 0.0))
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval)
             if conn.execute("PRAGMA data_version").fetchone()[0] != version:

@@ -44,6 +44,7 @@ TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the clai
 PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within this many seconds
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
+HANDOVER_WAIT = 0.002  # how long the waker lets a slot start the jobs it claimed before going on
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -95,6 +96,7 @@ class Worker:
         self._wake = threading.Event()
         self._waker_thread = threading.Thread(target=self._waker, name="taskheap-waker", daemon=True)
         self._idle = threading.Event()  # set: the waker is (about to be) out to claim
+        self._slot_took = threading.Event()  # set: a slot started a job
         self._waker_limit = 0  # how many jobs it may claim (set before _idle)
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
@@ -137,6 +139,7 @@ class Worker:
 
     # -- callbacks from slots -----------------------------------------------------------
     def _started(self, job: ClaimedJob) -> None:
+        self._slot_took.set()
         entry = self._inflight.get(job.id)
         if entry is not None:
             entry.started = time.monotonic()
@@ -294,8 +297,21 @@ class Worker:
                 self._wake.set()
 
     def _wait_and_claim(self) -> None:
-        jobs = self.backend.wait_and_claim(self.queues, self.id, self._waker_limit, self.app.lease, IDLE_WAIT)
-        self._start(jobs)
+        """Wait, claim and start; for up to IDLE_WAIT, again while claims come back short of the
+        free slots (the queues ran dry: a claim by the loop would find nothing), so at light load
+        a job costs this one call and its acknowledgement. A full claim hands back to the loop,
+        which claims more as slots free up, acknowledging in the same round trip."""
+        limit = self._waker_limit
+        until = time.monotonic() + IDLE_WAIT
+        while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
+            jobs = self.backend.wait_and_claim(self.queues, self.id, limit, self.app.lease, left)
+            self._slot_took.clear()
+            self._start(jobs)
+            if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
+                self._slot_took.wait(HANDOVER_WAIT)
+            full, limit = len(jobs) == limit, self.capacity - len(self._inflight)
+            if full or limit <= 0:
+                return
 
     # -- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:

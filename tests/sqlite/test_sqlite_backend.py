@@ -122,3 +122,17 @@ def test_enqueue_in_a_connection_to_another_file_is_refused(tmp_path: Path) -> N
     other = sqlite3.connect(tmp_path / "other.db")
     with pytest.raises(taskheap.ConfigError, match="not to this app's database"):
         echo.options(connection=other).enqueue(1)
+
+
+def test_a_job_committed_between_an_empty_claim_and_the_wait_ends_the_wait_at_once(tmp_path: Path) -> None:
+    import time
+
+    app = taskheap.App(f"sqlite:///{tmp_path}/gap.db")
+    echo = app.task(name="echo")(lambda x: x)
+    assert app.backend.claim(["default"], "w", 1, 30.0) == []
+    producer = taskheap.App(f"sqlite:///{tmp_path}/gap.db")  # another connection commits
+    producer.task(name="echo")(lambda x: x).enqueue(1)
+    started = time.monotonic()
+    app.backend.wait_for_work(["default"], timeout=5.0)
+    assert time.monotonic() - started < 1.0
+    assert [job.task for job in app.backend.claim(["default"], "w", 1, 30.0)] == [echo.name]

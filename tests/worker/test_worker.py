@@ -155,7 +155,10 @@ def test_three_workers_run_every_job_exactly_once(lab: Lab) -> None:
     total = 9000
     for start in range(0, total, 1000):
         lab.app.enqueue_many([lab.tasks.record.job(i) for i in range(start, start + 1000)])
+    lab.app.admin.pause("default")  # until all three are up: none drains the queue alone
     workers = [lab.worker("--concurrency", "4", "--burst") for _ in range(3)]
+    wait_for(lambda: len(lab.app.admin.workers()) == 3, what="three workers registered")
+    lab.app.admin.resume("default")
     for worker in workers:
         assert worker.wait(timeout=120) == 0, worker.output()
     runs = Counter(line for log in lab.path.glob("runs-*.log") for line in log.read_text().split())
