@@ -1,17 +1,19 @@
 """taskheap on Redis against its Python peers, side by side in one run on one Redis.
 
 Starts its own redis-server (no persistence) on a free port, then for each system measures:
-enqueue one by one, enqueue in bulk, ONE worker process draining a backlog, pickup latency at
-light load (jobs enqueued 5 ms apart; the task returns how long it waited), and that worker's
-RSS after the latency run. The redis-py floor (one SET per round trip) is measured in the same
-run. The task is the same no-op everywhere: one int argument, returned. Then, taskheap only: one
+enqueue one by one, enqueue in bulk, ONE worker process draining a backlog (and its RSS once
+done), pickup latency at light load (jobs enqueued 5 ms apart to a fresh worker that has run one
+job; the task returns how long it waited). The redis-py floor (one SET per round trip) is
+measured in the same run. Enqueue and pickup are measured in --rounds rounds that alternate the
+systems (and the floor), so that a slow spell of this noisy host falls on all of them alike.
+The task is the same no-op everywhere: one int argument, returned. Then, taskheap only: one
 worker round trip (complete 10 + claim 10) at 10,000 and at --depth queued jobs, and an idle
 worker's RSS with no delayed job and with --delayed jobs scheduled an hour ahead.
 
 Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
     /work/bench-venv/bin/python bench/redis_bench.py
         [--peers taskheap-prefetch,huey,rq,dramatiq,celery,arq,saq,taskiq] [--backlog 20000]
-        [--depth 1000000] [--delayed 100000]
+        [--depth 1000000] [--delayed 100000] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -465,12 +468,6 @@ SYSTEMS: dict[str, Callable[[str], System]] = {
 
 
 # -- measuring --------------------------------------------------------------------------
-def rate(n: int, action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return n / (time.perf_counter() - start)
-
-
 def start_worker(system: str, url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, __file__, "--work", system, "--url", url],
@@ -502,30 +499,80 @@ def wait_done(system: System, target: int, timeout: float = 300.0) -> tuple[floa
     return first or (time.perf_counter(), done)
 
 
-def measure(name: str, url: str, args: argparse.Namespace) -> dict[str, float]:
-    system = SYSTEMS[name](url)
-    figures = {
-        "one_by_one": rate(args.one, lambda: system.enqueue_one(args.one)),
-        "bulk": rate(args.bulk, lambda: system.enqueue_bulk(args.bulk)),
-    }
-    redis.Redis.from_url(url).flushdb()
+def measure(names: list[str], url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every figure of every system, and the redis-py floor (under "floor"). The figures that
+    host noise sways most (enqueue, pickup) are taken in rounds that alternate the systems, so a
+    slow spell of the machine falls on all of them alike, not on whichever ran then."""
+    figures: dict[str, dict[str, float]] = {name: {} for name in ["floor", *names]}
+    systems = {name: SYSTEMS[name](url) for name in names}
+    per_round = {"one_by_one": args.one // args.rounds, "bulk": args.bulk // args.rounds}
+    client = redis.Redis.from_url(url)
+    spent: defaultdict[tuple[str, str], float] = defaultdict(float)  # (system, figure) -> seconds
+    for _ in range(args.rounds):
+        spent["floor", "one_by_one"] += timed(set_one_by_one, client, per_round["one_by_one"])
+        for name, system in systems.items():
+            spent[name, "one_by_one"] += timed(system.enqueue_one, per_round["one_by_one"])
+            spent[name, "bulk"] += timed(system.enqueue_bulk, per_round["bulk"])
+    for (name, key), seconds in spent.items():
+        figures[name][key] = per_round[key] * args.rounds / seconds
+    client.flushdb()
+    for name in names:
+        figures[name].update(drain_backlog(name, url, args.backlog))
+    waits: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            waits[name] += pickup_ms(name, url, args.latency // args.rounds)
+    for name, ms in waits.items():
+        ms.sort()
+        figures[name]["p50_ms"] = statistics.median(ms)
+        figures[name]["p99_ms"] = ms[int(len(ms) * 0.99) - 1]
+    return figures
+
+
+def timed(action: Callable[..., object], *args: Any) -> float:
+    start = time.perf_counter()
+    action(*args)
+    return time.perf_counter() - start
+
+
+def set_one_by_one(client: redis.Redis, n: int) -> None:
+    """redis-py, one SET per round trip: the ceiling of any one-by-one enqueue (the floor)."""
+    for i in range(n):
+        client.set("floor", i)
+
+
+def drain_backlog(name: str, url: str, backlog: int) -> dict[str, float]:
+    """Jobs/s of one worker process draining `backlog` jobs (timed from its first finished job),
+    and its RSS once done."""
     system = SYSTEMS[name](url)  # counts start again with the emptied Redis
-    system.enqueue_bulk(args.backlog)
+    system.enqueue_bulk(backlog)
     worker = start_worker(name, url)
     started, already = wait_done(system, 1)
-    wait_done(system, args.backlog)
-    figures["worker"] = (args.backlog - already) / (time.perf_counter() - started)
-    lags = []
-    for _ in range(args.latency):
-        lags.append(system.lag(time.time()))
-        time.sleep(0.005)
-    waits = sorted(result() * 1000 for result in lags)
-    figures["p50_ms"] = statistics.median(waits)
-    figures["p99_ms"] = waits[int(len(waits) * 0.99) - 1]
-    figures["rss_mb"] = psutil.Process(worker.pid).memory_info().rss / 2**20
+    wait_done(system, backlog)
+    figures = {
+        "worker": (backlog - already) / (time.perf_counter() - started),
+        "rss_mb": psutil.Process(worker.pid).memory_info().rss / 2**20,
+    }
     stop_worker(worker)
     redis.Redis.from_url(url).flushdb()
     return figures
+
+
+def pickup_ms(name: str, url: str, jobs: int) -> list[float]:
+    """How long each of `jobs` lag jobs, enqueued 5 ms apart, waited for an idle worker (ms),
+    from a fresh worker process that has run one job first."""
+    system = SYSTEMS[name](url)
+    warm_up = system.lag(time.time())
+    worker = start_worker(name, url)
+    try:
+        warm_up()
+        lags = []
+        for _ in range(jobs):
+            lags.append(system.lag(time.time()))
+            time.sleep(0.005)
+        return [result() * 1000 for result in lags]
+    finally:
+        stop_worker(worker)
 
 
 def claim_ms(url: str, depth: int, cycles: int = 300) -> float:
@@ -557,12 +604,6 @@ def idle_rss_mb(url: str, delayed: int, settle: float = 3.0) -> float:
     return rss
 
 
-def floor(url: str, n: int) -> float:
-    """redis-py, one SET per round trip: the ceiling of any one-by-one enqueue."""
-    client = redis.Redis.from_url(url)
-    return rate(n, lambda: [client.set("floor", i) for i in range(n)])
-
-
 # -- the run ----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
@@ -589,7 +630,8 @@ def own_redis() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
 
 
-def report(results: dict[str, dict[str, float]], redis_floor: float) -> None:
+def report(results: dict[str, dict[str, float]]) -> None:
+    redis_floor = results.pop("floor")["one_by_one"]
     columns = [
         ("one_by_one", "enqueue 1-by-1/s"),
         ("bulk", "bulk/s"),
@@ -627,6 +669,9 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=1000, help="jobs enqueued 5 ms apart")
     parser.add_argument("--depth", type=int, default=1_000_000, help="deep queue for claim cost (0: skip)")
     parser.add_argument("--delayed", type=int, default=100_000, help="delayed jobs for worker RSS (0: skip)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds alternating the systems (enqueue, pickup)"
+    )
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -635,13 +680,8 @@ def main() -> None:
         return
     server, url = own_redis()
     try:
-        redis_floor = floor(url, args.one)
         names = ["taskheap", *[p for p in args.peers.split(",") if p]]
-        results: dict[str, Any] = {}
-        for name in names:
-            results[name] = measure(name, url, args)
-            print(f"{name}: {results[name]}", file=sys.stderr)
-        report(results, redis_floor)
+        report(measure(names, url, args))
         if args.depth:
             shallow, deep = claim_ms(url, 10_000), claim_ms(url, args.depth)
             print(

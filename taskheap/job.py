@@ -64,7 +64,8 @@ class IdGenerator:
 
     def new_many(self, n: int) -> list[str]:
         """`n` ids in creation order (one clock reading, consecutive random parts)."""
-        return encode_ids(*self._reserve(n), n)
+        ms, rand = self._reserve(n)
+        return [encode_id(ms, rand)] if n == 1 else encode_ids(ms, rand, n)  # one: the shorter way
 
     def _reserve(self, n: int) -> tuple[int, int]:
         """The millisecond and the first random part of `n` consecutive ids."""
