@@ -480,20 +480,27 @@ class RedisBackend(WaitThenClaim):
                 self._wait_in_turns(self.client, queues, seconds)
 
     def _until_due(self, queues: Sequence[str], timeout: float) -> float:
-        """`timeout`, or less if a job of an unpaused queue falls due sooner (server clock)."""
+        """How long a wait may block: `timeout`, less if a job of an unpaused queue falls due
+        sooner (server clock), 0 if one holds work already (ingested by a reader, or left in
+        the intake by a worker that died after its BLMOVE), which no inbox entry would signal."""
         batch = self._batch()
         batch.pipe.execute_command("TIME")  # what `time` sends, which a cluster pipeline refuses to queue
         for queue in queues:
             batch.pipe.exists(self._q(queue) + "paused")
             batch.pipe.zrange(self._q(queue) + "waiting", 0, 0, withscores=True)
+            batch.pipe.zcard(self._q(queue) + "queued")
+            batch.pipe.llen(self._q(queue) + "intake")
         (seconds, micros), *results = batch.run()
         now = float(seconds) + float(micros) / 1e6
-        dues: list[float] = [
-            first[0][1]
-            for paused, first in zip(results[0::2], results[1::2], strict=True)
-            if first and not paused
-        ]
-        return min([timeout, *(due - now for due in dues)])
+        until = [timeout]
+        for paused, first, queued, taken in zip(*(results[i::4] for i in range(4)), strict=True):
+            if paused:
+                continue
+            if queued or taken:
+                return 0.0
+            if first:
+                until.append(first[0][1] - now)
+        return min(until)
 
     def _wait_in_turns(
         self, client: Client, queues: Sequence[str], seconds: float, woke: threading.Event | None = None

@@ -422,6 +422,19 @@ def test_wait_and_claim_takes_the_best_of_the_jobs_that_woke_it(app: taskheap.Ap
     assert args_of(app.backend.wait_and_claim(["default"], "w1", 2, LEASE, timeout=5.0)) == [2, 5]
 
 
+def test_work_queued_before_a_wait_ends_it_at_once(app: taskheap.App) -> None:
+    """The job arrives between a worker's empty claim and its wait, and a reader looks at the
+    queue meanwhile (on Redis, a read ingests the inbox: the entry a wait blocks on is gone)."""
+    echo = declare(app)
+    assert app.backend.claim(["default"], "w1", 1, LEASE) == []
+    echo.enqueue(1)
+    assert app.backend.counts()["default"]["queued"] == 1
+    started = time.monotonic()
+    app.backend.wait_for_work(["default"], timeout=5.0)
+    assert time.monotonic() - started < 2.0
+    assert args_of(app.backend.wait_and_claim(["default"], "w1", 1, LEASE, timeout=5.0)) == [1]
+
+
 def test_wait_and_claim_returns_nothing_when_no_work_comes(app: taskheap.App) -> None:
     declare(app)
     started = time.monotonic()
