@@ -5,7 +5,8 @@ enqueue one by one, enqueue in bulk, ONE worker process draining a backlog (and 
 done), pickup latency at light load (jobs enqueued 5 ms apart to a fresh worker that has run one
 job; the task returns how long it waited). The redis-py floor (one SET per round trip) is
 measured in the same run. Enqueue and pickup are measured in --rounds rounds that alternate the
-systems (and the floor), so that a slow spell of this noisy host falls on all of them alike.
+systems (and the floor), so that a slow spell of this noisy host falls on all of them alike;
+each system has a database of its own on that server.
 The task is the same no-op everywhere: one int argument, returned. Then, taskheap only: one
 worker round trip (complete 10 + claim 10) at 10,000 and at --depth queued jobs, and an idle
 worker's RSS with no delayed job and with --delayed jobs scheduled an hour ahead.
@@ -504,7 +505,8 @@ def measure(names: list[str], url: str, args: argparse.Namespace) -> dict[str, d
     host noise sways most (enqueue, pickup) are taken in rounds that alternate the systems, so a
     slow spell of the machine falls on all of them alike, not on whichever ran then."""
     figures: dict[str, dict[str, float]] = {name: {} for name in ["floor", *names]}
-    systems = {name: SYSTEMS[name](url) for name in names}
+    urls = {name: f"{url.rsplit('/', 1)[0]}/{n}" for n, name in enumerate(names, 1)}  # a database each
+    systems = {name: SYSTEMS[name](urls[name]) for name in names}
     per_round = {"one_by_one": args.one // args.rounds, "bulk": args.bulk // args.rounds}
     client = redis.Redis.from_url(url)
     spent: defaultdict[tuple[str, str], float] = defaultdict(float)  # (system, figure) -> seconds
@@ -515,13 +517,14 @@ def measure(names: list[str], url: str, args: argparse.Namespace) -> dict[str, d
             spent[name, "bulk"] += timed(system.enqueue_bulk, per_round["bulk"])
     for (name, key), seconds in spent.items():
         figures[name][key] = per_round[key] * args.rounds / seconds
-    client.flushdb()
+    client.flushall()
     for name in names:
-        figures[name].update(drain_backlog(name, url, args.backlog))
+        figures[name].update(drain_backlog(name, urls[name], args.backlog))
     waits: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name in names:
-            waits[name] += pickup_ms(name, url, args.latency // args.rounds)
+            waits[name] += pickup_ms(name, urls[name], args.latency // args.rounds)
+    client.flushall()
     for name, ms in waits.items():
         ms.sort()
         figures[name]["p50_ms"] = statistics.median(ms)
