@@ -4,6 +4,7 @@ workers block on the inbox itself."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from redis.cluster import RedisCluster
 
 from taskheap.backends.base import ALL_TIME, Completion, JobQuery, Lease, NewJob
-from taskheap.backends.redis import RedisBackend
+from taskheap.backends.redis import RedisBackend, _inbox_entries
 from taskheap.job import JobState
 
 from ..conftest import wait_for
@@ -195,3 +196,18 @@ def test_fresh_jobs_compete_with_the_queued_ones_by_rank(backend: RedisBackend) 
     claimed = backend.claim(["default"], "w", 2, 30.0)
     assert [c.id for c in claimed] == ["fresh-p1", "queued-p2"]
     assert backend.queued_by_priority() == {"default": {5: 2}}
+
+
+def test_inbox_entries_are_the_json_arrays_ingest_decodes() -> None:
+    plain = job("a", 2.5)
+    payload = '{"args":["\\u2028"]}'
+    odd = NewJob("b", 't"\\é\n', "q2", 1, 1e-7, payload, 60.25, 99.5, 0, '{"base":1}', 3.0)
+    entries = _inbox_entries([plain, odd, job("c", 2.5)])
+    decoded = {queue: [json.loads(entry) for entry in listed] for queue, listed in entries.items()}
+    assert decoded == {
+        "default": [
+            ["a", "echo", "default", "5", "2.5", "{}", "60.0", "", "3", "", ""],
+            ["c", "echo", "default", "5", "2.5", "{}", "60.0", "", "3", "", ""],
+        ],
+        "q2": [["b", 't"\\é\n', "q2", "1", "1e-07", payload, "60.25", "99.5", "0", '{"base":1}', "3.0"]],
+    }
