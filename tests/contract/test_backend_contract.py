@@ -364,6 +364,17 @@ def test_promote_due_queues_waiting_jobs(app: taskheap.App, clock: FixedClock) -
     assert handle.status() == "queued"
 
 
+def test_a_claim_takes_a_job_that_fell_due_before_it_by_rank(app: taskheap.App, clock: FixedClock) -> None:
+    """The delayed job is the better one and is due by the time of the claim, which is the
+    first to see either job (on Redis both are still in the inbox)."""
+    echo = declare(app)
+    echo.options(priority=9).enqueue("queued, worse")
+    echo.options(priority=1, delay=5).enqueue("due, better")
+    clock.advance(6)
+    claimed = app.backend.claim(["default"], "w1", 1, LEASE, now=clock.now())
+    assert args_of(claimed) == ["due, better"]
+
+
 def test_concurrent_claims_never_hand_out_a_job_twice(app: taskheap.App, clock: FixedClock) -> None:
     echo = declare(app)
     app.enqueue_many([echo.job(i) for i in range(2000)])

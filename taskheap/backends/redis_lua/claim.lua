@@ -15,6 +15,11 @@ if left > 0 or redis.call('EXISTS', Q .. 'paused') == 1 then
   return { left }
 end
 local now, now_s = clock(ARGV[1])
+for _, job in ipairs(fresh) do
+  if job[8] ~= '' and tonumber(job[8]) <= now then
+    job[8] = '' -- due already: runnable, as promotion would make it
+  end
+end
 promote(now_s, 1000)
 local limit = tonumber(ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
