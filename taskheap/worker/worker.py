@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -145,6 +145,7 @@ class Worker:
             entry.started = time.monotonic()
             if job.timeout:
                 entry.deadline = entry.started + job.timeout
+                self._wake.set()  # the loop's sleep was timed before this deadline existed
         if self.observer is not None:
             self.observer.started(job)
 
@@ -257,6 +258,7 @@ class Worker:
             self._acknowledge(done, [], runs)
             self._stopping.wait(0.5)
             return False
+        self._refused([c.id for c in done], completed)
         self._tally(_completed(completed, runs))
         self._start(jobs)
         return bool(jobs)
@@ -357,6 +359,7 @@ class Worker:
         then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
         completed: list[str] = []
         accepted: set[str] = set()
+        sent = [c.id for c in done] + [f.id for f in failed]
         delay = 0.1
         while True:
             try:
@@ -370,6 +373,7 @@ class Worker:
                 log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        self._refused(sent, accepted.union(completed))
         settled = _completed(completed, runs)
         settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
         self._tally(settled)
@@ -417,6 +421,13 @@ class Worker:
     # -- heartbeat callbacks ------------------------------------------------------------
     def _leases(self) -> list[Lease]:
         return [Lease(e.job.id, e.job.token) for e in list(self._inflight.values())]
+
+    def _refused(self, sent: list[str], accepted: Iterable[str]) -> None:
+        """Outcomes the store refused: their lease was lost (it expired and another worker took
+        the job over, which a heartbeat may not have seen yet)."""
+        refused = set(sent).difference(accepted)
+        if refused:
+            self._lost(refused)
 
     def _lost(self, ids: set[str]) -> None:
         log.warning(
