@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -13,30 +14,55 @@ DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decode = json.JSONDecoder().decode
-# What JSON cannot hold: a non-JSON type or NaN (TypeError, ValueError), a cycle (RecursionError).
+# What JSON cannot hold: a non-JSON type, NaN or a cycle (TypeError, ValueError), or nesting
+# deeper than the recursion limit (RecursionError).
 _NOT_JSON = (TypeError, ValueError, RecursionError)
+_PROBE, _PROBED = {"a": [1.5, "é", None]}, '{"a":[1.5,"é",null]}'
 
 
-def _make_encode() -> Callable[[Any], str]:
+class _ThreadEncoder(threading.local):
     """`_encoder.encode`, minus its set-up: JSONEncoder.encode builds the stdlib's C encoder
     afresh on every call, two thirds of the cost of a small payload (an enqueue's largest
-    part). This builds it once, without cycle markers (a shared dict would see another
-    thread's objects as cycles: a cycle ends in RecursionError instead). Where the C encoder is
-    missing or no longer takes these arguments, `_encoder.encode` as it is."""
-    make = getattr(json.encoder, "c_make_encoder", None)  # the C core, undocumented
-    if make is not None:
+    part). Each thread builds one once, with cycle markers of its own (shared, they would see
+    another thread's objects as cycles). `core` is None where the C encoder is missing or no
+    longer takes these arguments: `_encoder.encode` then, as it is."""
+
+    def __init__(self) -> None:
+        self.markers: dict[int, Any] = {}
+        self.core: Callable[[Any, int], Any] | None = None
+        make = getattr(json.encoder, "c_make_encoder", None)  # the C core, undocumented
+        if make is None:
+            return
         try:
-            encode = make(
-                None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+            core = make(
+                self.markers,
+                _encoder.default,
+                json.encoder.encode_basestring,
+                None,
+                ":",
+                ",",
+                False,
+                False,
+                False,
             )
-            if "".join(encode({"a": [1.5, "é", None]}, 0)) == '{"a":[1.5,"é",null]}':
-                return lambda value: "".join(encode(value, 0))
+            if "".join(core(_PROBE, 0)) == _PROBED:
+                self.core = core
         except TypeError:  # its arguments changed
             pass
-    return _encoder.encode
 
 
-_encode = _make_encode()
+_thread_encoder = _ThreadEncoder()
+
+
+def _encode(value: Any) -> str:
+    local = _thread_encoder
+    if local.core is None:
+        return _encoder.encode(value)
+    try:
+        return "".join(local.core(value, 0))
+    except BaseException:
+        local.markers.clear()  # an encode that failed midway leaves its markers behind
+        raise
 
 
 def encode_payload(task: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], limit: int) -> str:

@@ -65,8 +65,18 @@ def test_priority_must_be_an_int() -> None:
 def test_circular_arguments_raise_type_error_naming_the_task() -> None:
     loop: list[object] = []
     loop.append(loop)
-    with pytest.raises(TypeError, match=r"'mytask'.*recursion"):
+    with pytest.raises(TypeError, match=r"'mytask'.*Circular reference"):
         encode_payload("mytask", (loop,), {}, 1000)
+
+
+def test_a_failed_encode_leaves_no_false_cycle_behind() -> None:
+    holder: list[object] = [object()]
+    with pytest.raises(TypeError):
+        encode_result(holder)  # fails midway, inside `holder`
+    holder[0] = 1
+    assert encode_result(holder) == "[1]"
+    shared = [1]
+    assert encode_result([shared, shared]) == "[[1],[1]]"  # the same list twice is no cycle
 
 
 def test_a_batch_of_ids_continues_the_single_ids_order() -> None:
