@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -21,6 +20,8 @@ from functools import cache
 from pathlib import Path
 
 import redis
+
+from tests.ports import free_port
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -89,13 +90,6 @@ def redis_cluster_url(tmp_path: Path) -> str:
 def _with_prefix(url: str, prefix: str) -> str:
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}prefix={prefix}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")

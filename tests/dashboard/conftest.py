@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +48,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     queued = [add.options(priority=p).enqueue(p, p).id for p in (1, 7)]
     yield Store(app, queued, done.id, dead.id, running.id)
     app.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def retrying_job(store: Store) -> str:

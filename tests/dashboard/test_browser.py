@@ -15,7 +15,7 @@ import uvicorn
 
 from taskheap.dashboard.web import create_app
 from tests.conftest import sqlite_url, unavailable, wait_for
-from tests.dashboard.conftest import free_port
+from tests.ports import free_port
 from tests.worker.conftest import Lab
 
 CHROMIUM = "/usr/bin/chromium"

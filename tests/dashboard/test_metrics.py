@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from taskheap.metrics import WorkerMetrics, admin_registry
 from taskheap.worker import Worker
 from tests.conftest import sqlite_url, wait_for
-from tests.dashboard.conftest import Store, free_port
+from tests.dashboard.conftest import Store
+from tests.ports import free_port
 from tests.worker.conftest import Lab
 
 

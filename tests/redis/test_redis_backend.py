@@ -25,7 +25,8 @@ from taskheap.errors import BackendError
 from taskheap.job import JobState
 
 from ..conftest import unavailable, wait_for
-from ..redis_support import DURABLE, OwnRedis, free_port, redis_url
+from ..ports import free_port
+from ..redis_support import DURABLE, OwnRedis, redis_url
 from ..worker.conftest import Lab
 
 
