@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -258,7 +258,7 @@ class Worker:
             self._acknowledge(done, [], runs)
             self._stopping.wait(0.5)
             return False
-        self._refused([c.id for c in done], completed)
+        self._refused(done, completed)
         self._tally(_completed(completed, runs))
         self._start(jobs)
         return bool(jobs)
@@ -359,7 +359,7 @@ class Worker:
         then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
         completed: list[str] = []
         accepted: set[str] = set()
-        sent = [c.id for c in done] + [f.id for f in failed]
+        sent: list[Completion | Failure] = [*done, *failed]
         delay = 0.1
         while True:
             try:
@@ -422,12 +422,12 @@ class Worker:
     def _leases(self) -> list[Lease]:
         return [Lease(e.job.id, e.job.token) for e in list(self._inflight.values())]
 
-    def _refused(self, sent: list[str], accepted: Iterable[str]) -> None:
+    def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:
         """Outcomes the store refused: their lease was lost (it expired and another worker took
-        the job over, which a heartbeat may not have seen yet)."""
-        refused = set(sent).difference(accepted)
-        if refused:
-            self._lost(refused)
+        the job over, which a heartbeat may not have seen yet). The accepted are among those
+        sent, so equal counts say none was refused without building a set on every batch."""
+        if len(accepted) < len(sent):
+            self._lost({outcome.id for outcome in sent}.difference(accepted))
 
     def _lost(self, ids: set[str]) -> None:
         log.warning(
