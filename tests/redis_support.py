@@ -121,6 +121,9 @@ class OwnRedis:
         return redis.Redis(port=self.port, socket_connect_timeout=0.2, decode_responses=True)
 
     def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            log = self.log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"redis-server on port {self.port} exited: {' '.join(log)}")
         try:
             with self.client() as client:
                 return bool(client.ping())
@@ -184,10 +187,14 @@ def _cluster() -> OwnCluster | str:
     """This process's cluster, started on first use and killed at exit; or why there is none."""
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         return "redis-server and redis-cli are not on PATH: no Redis Cluster to test on"
-    cluster = OwnCluster(Path(tempfile.mkdtemp(prefix="taskheap-cluster-")))
-    atexit.register(cluster.stop)
-    try:
-        cluster.start()
-    except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
-        return f"cannot start a Redis Cluster: {exc}"
-    return cluster
+    problem = ""
+    for _ in range(3):  # a free port can be taken before redis-server binds it: new ports, again
+        cluster = OwnCluster(Path(tempfile.mkdtemp(prefix="taskheap-cluster-")))
+        atexit.register(cluster.stop)
+        try:
+            cluster.start()
+            return cluster
+        except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
+            problem = f"cannot start a Redis Cluster: {exc}"
+            cluster.stop()
+    return problem
