@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .backends.base import ALL_TIME, Backend, JobQuery, JobRecord, MinuteCount
+from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount
+from .backends.protocols import AdminBackend
 from .codec import decode_payload, decode_result
 from .errors import JobNotFound, PayloadError
 from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
-
-if TYPE_CHECKING:
-    from .app import App
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
@@ -100,12 +98,8 @@ class Overview:
 
 
 class Admin:
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    @property
-    def backend(self) -> Backend:
-        return self.app.backend
+    def __init__(self, backend: AdminBackend) -> None:
+        self.backend = backend
 
     # -- reads --------------------------------------------------------------------------
     def job(self, job_id: str) -> JobInfo:

@@ -13,7 +13,8 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from .admin import Admin
 from .backends import open_backend
-from .backends.base import Backend, NewJob, TransactionalEnqueue
+from .backends.base import NewJob
+from .backends.protocols import FullBackend, TransactionalEnqueue
 from .clock import Clock, SystemClock
 from .codec import DEFAULT_MAX_PAYLOAD, encode_payload
 from .errors import ConfigError
@@ -79,7 +80,7 @@ class App:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.queues: dict[str, QueueConfig] = {}
         self._ids = IdGenerator()
-        self._backend: Backend | None = None
+        self._backend: FullBackend | None = None
         self._backend_lock = threading.Lock()
         self._transaction: ContextVar[Any] = ContextVar(f"taskheap-transaction-{id(self)}", default=None)
 
@@ -99,7 +100,7 @@ class App:
         return f"<App {self.url}>"
 
     @property
-    def backend(self) -> Backend:
+    def backend(self) -> FullBackend:
         if self._backend is None:
             with self._backend_lock:
                 if self._backend is None:
@@ -108,7 +109,7 @@ class App:
 
     @property
     def admin(self) -> Admin:
-        return Admin(self)
+        return Admin(self.backend)
 
     def close(self) -> None:
         if self._backend is not None:
@@ -194,12 +195,12 @@ class App:
 
     def _transactional_backend(self) -> TransactionalEnqueue:
         backend = self.backend
-        if not hasattr(backend, "enqueue_in"):
+        if not isinstance(backend, TransactionalEnqueue):
             raise ConfigError(
                 f"{self.url.split(':', 1)[0]} cannot enqueue inside your own database transaction;"
                 " use PostgreSQL or SQLite for that"
             )
-        return backend  # type: ignore[return-value]
+        return backend
 
     def _new_jobs(self, specs: list[JobSpec], now: float) -> list[NewJob]:
         """The records to store; what a job's options decide is worked out once per options."""

@@ -1,22 +1,27 @@
-"""JobHandle: a job id plus the App to ask about it."""
+"""JobHandle: a job id plus where to ask about it (the App, through the admin API)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .admin import Admin
 from .codec import decode_result
 from .errors import JobCancelled, JobFailed, JobNotFound
 from .job import JobInfo, JobState
 
-if TYPE_CHECKING:
-    from .app import App
+
+class AdminSource(Protocol):
+    """What a handle asks (an App): the admin API over its store, opened on first use."""
+
+    @property
+    def admin(self) -> Admin: ...
 
 
 class JobHandle:
     __slots__ = ("app", "id")
 
-    def __init__(self, app: App, job_id: str) -> None:
+    def __init__(self, app: AdminSource, job_id: str) -> None:
         self.app = app
         self.id = job_id
 
@@ -37,13 +42,14 @@ class JobHandle:
 
     def cancel(self) -> bool:
         """Cancel the job if it has not started; True if it was cancelled."""
-        return self.app.backend.cancel(self.id)
+        return self.app.admin.cancel(self.id)
 
     def result(self, timeout: float | None = None, poll: float = 0.005) -> Any:
         """Wait for the job to finish; its return value, JobFailed if dead, TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        backend = self.app.admin.backend
         while True:
-            record = self.app.backend.get(self.id)
+            record = backend.get(self.id)
             if record is None:
                 raise JobNotFound(f"job {self.id} not found (pruned after its retention?)")
             if record.state == JobState.SUCCEEDED:

@@ -1,10 +1,16 @@
-"""RetryPolicy: after a failed attempt, when to run again, or dead. Pure: time and rng are inputs."""
+"""RetryPolicy: after a failed attempt, when to run again, or dead. Pure: time and rng are inputs.
+
+`failure_of` is the one retry decision: the worker's failure path and the Rescuer (a lost run)
+both turn a failed attempt into the Failure they report with it.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 from dataclasses import dataclass
+
+from .backends.base import ClaimedJob, Failure
 
 MAX_BACKOFF = 600.0
 
@@ -52,3 +58,14 @@ def next_run_at(
     if attempts > retries:
         return None
     return now + backoff.delay(attempts, rng)
+
+
+def failure_of(
+    job: ClaimedJob, error: str, traceback: str | None, now: float, rng: random.Random, *, final: bool = False
+) -> Failure:
+    """The Failure to report for a failed attempt of `job` at `now`: retried after its backoff
+    while retries are left, else dead; `final` makes it dead at once (retrying cannot help)."""
+    retry_at = None
+    if not final:
+        retry_at = next_run_at(job.attempts, job.retries, Backoff.from_json(job.backoff), now, rng)
+    return Failure(job.id, job.token, error, traceback, retry_at)

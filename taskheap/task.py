@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from .job import check_priority
 from .retry import Backoff
 
 if TYPE_CHECKING:
-    from .app import App
     from .handle import JobHandle
 
 P = ParamSpec("P")
@@ -69,10 +68,16 @@ class JobSpec:
     options: JobOptions
 
 
+class Enqueuer(Protocol):
+    """What a Task enqueues through (an App)."""
+
+    def enqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle: ...
+
+
 class Task(Generic[P, R]):
     """A declared function. Calling it runs it inline; `enqueue` runs it on a worker."""
 
-    def __init__(self, app: App, fn: Callable[P, R], name: str, options: JobOptions) -> None:
+    def __init__(self, app: Enqueuer, fn: Callable[P, R], name: str, options: JobOptions) -> None:
         self.app = app
         self.fn = fn
         self.name = name

@@ -1,46 +1,57 @@
-"""open_backend(url): the URL scheme picks the backend module, imported only when used."""
+"""open_backend(url): the URL scheme picks the backend, whose module is imported only when used."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .base import Backend
+from .protocols import FullBackend
 
-SCHEMES = {
-    "sqlite": "sqlite",
-    "redis": "redis",
-    "rediss": "redis",
-    "redis+cluster": "redis",
-    "postgres": "postgres",
-    "postgresql": "postgres",
+
+def _sqlite(url: str) -> FullBackend:
+    from .sqlite import SQLiteBackend
+
+    return SQLiteBackend(url)
+
+
+def _redis(url: str) -> FullBackend:
+    try:
+        from .redis import RedisBackend
+    except ImportError as exc:
+        raise _missing("redis", exc) from None
+    return RedisBackend(url)
+
+
+def _postgres(url: str) -> FullBackend:
+    try:
+        from .postgres import PostgresBackend
+    except ImportError as exc:
+        raise _missing("postgres", exc) from None
+    return PostgresBackend(url)
+
+
+def _missing(extra: str, exc: ImportError) -> ConfigError:
+    install = f"pip install 'taskheap[{extra}]'"
+    return ConfigError(f"the {extra} backend needs its client library: {install} ({exc})")
+
+
+SCHEMES: dict[str, Callable[[str], FullBackend]] = {
+    "sqlite": _sqlite,
+    "redis": _redis,
+    "rediss": _redis,
+    "redis+cluster": _redis,
+    "postgres": _postgres,
+    "postgresql": _postgres,
 }
 
 
-def open_backend(url: str) -> Backend:
+def open_backend(url: str) -> FullBackend:
     """Open (and migrate) the backend a URL names; ConfigError for a URL it cannot serve."""
-    scheme = urlsplit(url).scheme
-    module_name = SCHEMES.get(scheme)
-    if module_name is None:
+    opener = SCHEMES.get(urlsplit(url).scheme)
+    if opener is None:
         known = ", ".join(sorted({f"{s}://" for s in SCHEMES}))
         raise ConfigError(f"unknown backend URL {url!r}: the scheme must be one of {known}")
-    backend: Backend = _backend_class(module_name)(url)
+    backend = opener(url)
     backend.migrate()
     return backend
-
-
-def _backend_class(module_name: str) -> type[Any]:
-    if module_name == "sqlite":
-        from .sqlite import SQLiteBackend
-
-        return SQLiteBackend
-    try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
-    except ImportError as exc:
-        extra = "redis" if module_name == "redis" else "postgres"
-        raise ConfigError(
-            f"the {module_name} backend needs its client library: pip install 'taskheap[{extra}]' ({exc})"
-        ) from None
-    return getattr(module, f"{module_name.capitalize()}Backend")  # type: ignore[no-any-return]

@@ -1,15 +1,13 @@
-"""The Backend protocol and the records that cross it. Nothing else lives here.
+"""The records that cross the backend seam (its protocols are in `protocols`).
 
 The seam is small and dumb: encoded payloads and timestamps go in, rows come out. Encoding,
-retry policy and aging live above it, so every backend shares them. Methods that decide by
-time take `now` (None: the backend's own clock, one clock for every worker).
+retry policy and aging live above it, so every backend shares them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
 from ..job import FailedAttempt, JobState
 
@@ -142,157 +140,3 @@ class MinuteCount:
 
 
 Counts = dict[str, dict[str, int]]
-
-
-class TransactionalEnqueue(Protocol):
-    """A backend that can enqueue with the caller's own database connection."""
-
-    def enqueue_in(self, connection: Any, jobs: Sequence[NewJob]) -> None:
-        """Insert inside the caller's open transaction on `connection`: the jobs exist (and
-        workers hear of them, and the `enqueued` counters count them) only if that transaction
-        commits. Nothing is committed here."""
-        ...
-
-
-class Backend(Protocol):
-    url: str
-
-    def migrate(self) -> None: ...
-    def close(self) -> None: ...
-
-    # producers
-    def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
-        ALL_TIME per (queue, task), in the same transaction or script."""
-        ...
-
-    # workers
-    def claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
-    ) -> list[ClaimedJob]:
-        """Lease the best `limit` runnable jobs of `queues` by (rank, id), each with a fresh token.
-
-        Due scheduled and retrying jobs are promoted first; paused queues are skipped.
-        """
-        ...
-
-    def heartbeat(
-        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
-    ) -> set[str]:
-        """Record the worker as alive and extend its leases; return the ids still owned."""
-        ...
-
-    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
-        """Mark succeeded the jobs whose token is current; return their ids."""
-        ...
-
-    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
-        """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids.
-
-        Each accepted failure becomes the job's `error`/`traceback` and is appended to its
-        `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
-        FAILED_ATTEMPTS_KEPT, in the same write as the state change."""
-        ...
-
-    def complete_and_claim(
-        self,
-        done: Sequence[Completion],
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        now: float | None = None,
-    ) -> tuple[list[str], list[ClaimedJob]]:
-        """`complete(done)` then `claim(...)`: the worker's hot loop, in one round trip where the
-        backend can (a backend may simply call the two)."""
-        ...
-
-    def release(self, leases: Sequence[Lease]) -> None:
-        """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
-        ...
-
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until work may be available in `queues` (or a job becomes due), or `timeout`."""
-        ...
-
-    def wait_and_claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
-    ) -> list[ClaimedJob]:
-        """`wait_for_work(queues, timeout)` then `claim(...)`: an idle worker's call once a claim
-        found nothing, in one round trip where the backend can, so the claim follows the arrival
-        of work at once."""
-        ...
-
-    def unregister(self, worker: str) -> None: ...
-
-    # maintenance: safe to run from every worker at once
-    def promote_due(self, now: float | None = None) -> int: ...
-    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
-        """Running jobs whose lease ran out (the worker was lost), with their current token."""
-        ...
-
-    def prune(self, finished_before: float, limit: int) -> int:
-        """Delete up to `limit` succeeded or cancelled jobs finished before the given time."""
-        ...
-
-    def forget_workers(self, seen_before: float) -> int:
-        """Drop registry entries of workers not seen since the given time."""
-        ...
-
-    # per-minute outcome counters: they outlive the jobs they count
-    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
-        """Add each row's counters to the stored row of its (minute, queue, task), creating it."""
-        ...
-
-    def minutes(self, since: int) -> list[MinuteCount]:
-        """The stored rows with minute >= since (ALL_TIME rows included), by (minute, queue, task)."""
-        ...
-
-    def forget_minutes(self, before: int) -> int:
-        """Delete the rows with minute < before; return how many."""
-        ...
-
-    # reads and admin writes
-    def get(self, job_id: str) -> JobRecord | None: ...
-    def list_jobs(self, query: JobQuery) -> list[JobRecord]: ...
-    def counts(self) -> Counts: ...
-    def queued_by_priority(self) -> dict[str, dict[int, int]]:
-        """Per queue, how many queued (runnable) jobs wait at each priority."""
-        ...
-
-    def count_jobs(self, query: JobQuery) -> int:
-        """How many jobs match `query`; its `limit` is ignored (`scan` still bounds `text`)."""
-        ...
-
-    def oldest(self, state: JobState) -> dict[str, float]:
-        """Per queue holding jobs in `state`: the `enqueued_at` of its smallest-id such job."""
-        ...
-
-    def workers(self) -> list[WorkerInfo]: ...
-    def replay(self, query: JobQuery, now: float | None = None) -> int:
-        """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
-        states are untouched): a dead job runs again from scratch (attempts reset, worker and
-        finish time cleared), a retrying job stops waiting out its backoff (due time cleared,
-        attempts kept). Failed attempts stay in the log either way."""
-        ...
-
-    def purge(self, query: JobQuery) -> int:
-        """Delete the jobs matching `query` (the admin API restricts this to terminal states)."""
-        ...
-
-    def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a job that is not running yet; False if it is running or finished."""
-        ...
-
-    def set_paused(self, queue: str, paused: bool) -> None: ...
-    def paused(self) -> set[str]: ...
-
-
-class WaitThenClaim:
-    """`wait_and_claim` as its two steps, for backends that have no single round trip for it."""
-
-    def wait_and_claim(
-        self: Backend, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
-    ) -> list[ClaimedJob]:
-        self.wait_for_work(queues, timeout)
-        return self.claim(queues, worker, limit, lease)

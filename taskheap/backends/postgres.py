@@ -63,9 +63,9 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
-    WaitThenClaim,
     WorkerInfo,
 )
+from .protocols import FullBackend, TransactionalEnqueue
 
 log = logging.getLogger("taskheap.postgres")
 
@@ -88,7 +88,7 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
-class PostgresBackend(WaitThenClaim):
+class PostgresBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size = parse_url(url)

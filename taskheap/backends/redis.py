@@ -92,9 +92,9 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
-    WaitThenClaim,
     WorkerInfo,
 )
+from .protocols import FullBackend
 
 log = logging.getLogger("taskheap.redis")
 
@@ -240,7 +240,7 @@ def _connect(client_url: str, cluster: bool) -> Client:
     return Redis(connection_pool=pool)
 
 
-class RedisBackend(WaitThenClaim):
+class RedisBackend(FullBackend):
     def __init__(self, url: str) -> None:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
@@ -380,7 +380,7 @@ class RedisBackend(WaitThenClaim):
         a claimed job. Otherwise the two steps."""
         queues = list(dict.fromkeys(queues))
         if len(queues) != 1 or self.cluster or limit <= 0:
-            return WaitThenClaim.wait_and_claim(self, queues, worker, limit, lease, timeout)
+            return FullBackend.wait_and_claim(self, queues, worker, limit, lease, timeout)
         with self._guard():
             seconds = self._until_due(queues, timeout)
             claims = _claim_calls({queues[0]: limit}, worker, lease, None)

@@ -31,10 +31,10 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
-    WaitThenClaim,
     WorkerInfo,
 )
 from .counting import enqueued_rows
+from .protocols import FullBackend, TransactionalEnqueue
 
 _MIGRATIONS = (
     """
@@ -156,7 +156,7 @@ def parse_path(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
-class SQLiteBackend(WaitThenClaim):
+class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path, options = parse_path(url)
@@ -320,18 +320,6 @@ class SQLiteBackend(WaitThenClaim):
                 if cur.rowcount:
                     accepted.append(job_id)
         return accepted
-
-    def complete_and_claim(
-        self,
-        done: Sequence[Completion],
-        queues: Sequence[str],
-        worker: str,
-        limit: int,
-        lease: float,
-        now: float | None = None,
-    ) -> tuple[list[str], list[ClaimedJob]]:
-        completed = self.complete(done, now) if done else []
-        return completed, self.claim(queues, worker, limit, lease, now)
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         now = time.time() if now is None else now

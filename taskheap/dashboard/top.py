@@ -145,7 +145,7 @@ def _header(top: Top) -> Text:
     busy, total = top.overview.slots
     text = Text(f"taskheap top  {when(top.overview.at)}  ", style="bold")
     # The URL goes last: a long file path must not push the live figures off a narrow screen.
-    text.append(f"workers {len(top.overview.workers)}  slots {busy}/{total} busy  {top.admin.app.url}")
+    text.append(f"workers {len(top.overview.workers)}  slots {busy}/{total} busy  {top.admin.backend.url}")
     if top.only:
         text.append(f"  filter: {top.only}", style="yellow")
     if top.message:

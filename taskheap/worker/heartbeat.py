@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from ..backends.base import Backend, Lease, WorkerInfo
+from ..backends.base import Lease, WorkerInfo
+from ..backends.protocols import Backend
 from ..errors import BackendError
 
 log = logging.getLogger("taskheap.worker")
@@ -26,11 +27,11 @@ class Heartbeat:
         self.held = held
         self.on_lost = on_lost
 
-    def run_once(self) -> None:
+    def run_once(self, now: float | None = None) -> None:
         leases = list(self.held())
         self.info.jobs = [lease.id for lease in leases]
         try:
-            owned = self.backend.heartbeat(self.info, leases, self.lease)
+            owned = self.backend.heartbeat(self.info, leases, self.lease, now)
         except BackendError as exc:
             log.warning("heartbeat failed (will retry): %s", exc)
             return

@@ -1,9 +1,10 @@
 """Background duties any worker may run at once with the others: each is `run_once(now)`.
 
 Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
-and the job is retried (or dead) by the same rule as a failure. Promoter: due scheduled and
-retrying jobs become queued. Pruner: finished jobs past their retention, workers long gone, and
-per-minute counters older than a day. Lost runs are tallied in the per-minute counters too.
+and the job is retried (or dead) by the same rule as a failure (`retry.failure_of`). Promoter:
+due scheduled and retrying jobs become queued. Pruner: finished jobs past their retention,
+workers long gone, and per-minute counters older than a day. Lost runs are counted in the
+per-minute counters too.
 """
 
 from __future__ import annotations
@@ -11,37 +12,30 @@ from __future__ import annotations
 import random
 import time
 
-from ..backends.base import Backend, Failure
-from ..retry import Backoff, next_run_at
+from ..backends.protocols import Backend, Counters, Registry
+from ..retry import failure_of
 from .tally import Settled, record, verdict
 
 BATCH = 500
 MINUTES_TTL = 24 * 3600.0  # per-minute counters kept this long (the all-time totals for good)
+LOST = "lease expired: the worker running this job stopped heartbeating (lost or killed)"
 
 
 class Rescuer:
-    def __init__(self, backend: Backend, rng: random.Random | None = None) -> None:
+    def __init__(self, backend: Backend, counters: Counters, rng: random.Random | None = None) -> None:
         self.backend = backend
+        self.counters = counters
         self.rng = rng or random.Random()
 
     def run_once(self, now: float | None = None) -> int:
         expired = self.backend.expired(BATCH, now)
         if not expired:
             return 0
-        failures = [
-            Failure(
-                job.id,
-                job.token,
-                "lease expired: the worker running this job stopped heartbeating (lost or killed)",
-                None,
-                next_run_at(job.attempts, job.retries, Backoff.from_json(job.backoff), _time(now), self.rng),
-            )
-            for job in expired
-        ]
+        failures = [failure_of(job, LOST, None, _time(now), self.rng) for job in expired]
         accepted = set(self.backend.fail(failures, now))
         lost = {job.id: job for job in expired}
         record(
-            self.backend,
+            self.counters,
             [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted],
             _time(now),
         )
@@ -57,15 +51,24 @@ class Promoter:
 
 
 class Pruner:
-    def __init__(self, backend: Backend, result_ttl: float, worker_ttl: float = 3600.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        registry: Registry,
+        counters: Counters,
+        result_ttl: float,
+        worker_ttl: float = 3600.0,
+    ) -> None:
         self.backend = backend
+        self.registry = registry
+        self.counters = counters
         self.result_ttl = result_ttl
         self.worker_ttl = worker_ttl
 
     def run_once(self, now: float | None = None) -> int:
         now = _time(now)
-        self.backend.forget_workers(now - self.worker_ttl)
-        self.backend.forget_minutes(int(now - MINUTES_TTL))
+        self.registry.forget_workers(now - self.worker_ttl)
+        self.counters.forget_minutes(int(now - MINUTES_TTL))
         return self.backend.prune(now - self.result_ttl, BATCH)
 
 

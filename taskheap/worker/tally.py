@@ -15,7 +15,8 @@ import threading
 from collections.abc import Sequence
 from typing import Literal, NamedTuple, Protocol
 
-from ..backends.base import ALL_TIME, Backend, ClaimedJob, Failure, MinuteCount
+from ..backends.base import ALL_TIME, ClaimedJob, Failure, MinuteCount
+from ..backends.protocols import Counters
 from ..errors import BackendError
 
 log = logging.getLogger("taskheap.worker")
@@ -54,19 +55,19 @@ def _count(rows: _Rows, runs: Sequence[Settled], now: float) -> None:
             setattr(row, run.verdict, getattr(row, run.verdict) + 1)
 
 
-def record(backend: Backend, runs: Sequence[Settled], now: float) -> None:
+def record(counters: Counters, runs: Sequence[Settled], now: float) -> None:
     """Record the runs at once."""
     rows: _Rows = {}
     _count(rows, runs, now)
-    _write(backend, list(rows.values()))
+    _write(counters, list(rows.values()))
 
 
-def _write(backend: Backend, rows: list[MinuteCount]) -> None:
+def _write(counters: Counters, rows: list[MinuteCount]) -> None:
     """Best effort: a failed write loses these counts, never the outcomes themselves."""
     if not rows:
         return
     try:
-        backend.record_minutes(rows)
+        counters.record_minutes(rows)
     except BackendError as exc:
         log.warning("could not record per-minute counters: %s", exc)
 
@@ -75,8 +76,8 @@ class Tally:
     """Counts settled runs in memory until `flush` writes them and then tells the observer;
     safe across threads."""
 
-    def __init__(self, backend: Backend, observer: Observer | None = None) -> None:
-        self.backend = backend
+    def __init__(self, counters: Counters, observer: Observer | None = None) -> None:
+        self.counters = counters
         self.observer = observer
         self._rows: _Rows = {}
         self._untold: list[Settled] = []
@@ -92,7 +93,7 @@ class Tally:
         with self._lock:
             rows, self._rows = self._rows, {}
             runs, self._untold = self._untold, []
-        _write(self.backend, list(rows.values()))
+        _write(self.counters, list(rows.values()))
         if self.observer is not None:
             for run in runs:
                 self.observer.settled(run)

@@ -1,12 +1,17 @@
-"""Worker: the process lifecycle, the claim loop, signals, and graceful or forced stop.
+"""Worker: the process lifecycle, the loop, signals, and graceful or forced stop.
 
-Duties: claim jobs in batches up to free capacity (with nothing in flight, waiting for work and
-claiming it in one backend call); hand them to a pool of slots; acknowledge outcomes in batches
-(complete / fail with the retry policy); fail jobs that overrun their timeout; count outcomes
-per minute (Tally, written about once a second); keep leases alive (Heartbeat) and run
-maintenance (Rescuer, Promoter, Pruner) on their own threads; on SIGTERM/SIGINT stop claiming,
-give unstarted jobs back, let running ones finish within the grace period, exit 0; a second
-SIGINT exits at once.
+Threads and what each owns:
+- the loop (the thread that calls `run`): acknowledges finished jobs in batches (complete /
+  fail with the retry policy), fails jobs that overrun their timeout, and claims for the free
+  slots with each acknowledgement while work flows (the Claimer's busy side);
+- the waker (the Claimer's): claims while the queues are dry, blocking in the store until work
+  arrives (claimer.py documents the hand-over between the two);
+- the slots (pool.py): run one job at a time each;
+- heartbeat: renews every lease held in one round trip and marks the worker alive;
+- maintenance: Rescuer, Promoter and Pruner (maintenance.py);
+- tally: writes the per-minute counters about once a second, off the loop.
+The jobs held are in one locked InFlight table. On SIGTERM/SIGINT: stop claiming, give unstarted
+jobs back, let running ones finish within the grace period, exit 0; a second SIGINT exits at once.
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
 from ..errors import BackendError, ConfigError
-from ..retry import Backoff, next_run_at
+from ..retry import failure_of
+from .claimer import IDLE_WAIT, Claimer
 from .heartbeat import Heartbeat
+from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
 from .runner import Outcome
@@ -38,23 +44,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskheap.worker")
 
-IDLE_WAIT = 1.0  # longest sleep between claims while idle; wakes come sooner
 PRUNE_EVERY = 60.0
 TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the claim loop
 PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within this many seconds
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
-HANDOVER_WAIT = 0.002  # how long the waker lets a slot start the jobs it claimed before going on
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
-
-
-@dataclass(slots=True)
-class _InFlight:
-    job: ClaimedJob
-    started: float | None = None  # monotonic
-    deadline: float | None = None  # monotonic; set when the job starts and has a timeout
 
 
 class Worker:
@@ -78,7 +75,7 @@ class Worker:
         if pool == "process" and not app_path:
             raise ConfigError("--pool process needs the app path (-A module:attribute)")
         self.app = app
-        self.backend = app.backend
+        self.backend = backend = app.backend
         self.queues = list(queues)
         self.concurrency = concurrency
         self.burst = burst
@@ -91,21 +88,26 @@ class Worker:
             self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()
         )
         self.rng = random.Random()
-        self._inflight: dict[str, _InFlight] = {}
+        self.inflight = InFlight()
         self._done: deque[tuple[ClaimedJob, Outcome, float]] = deque()  # (…, monotonic end)
-        self._wake = threading.Event()
-        self._waker_thread = threading.Thread(target=self._waker, name="taskheap-waker", daemon=True)
-        self._idle = threading.Event()  # set: the waker is (about to be) out to claim
-        self._slot_took = threading.Event()  # set: a slot started a job
-        self._waker_limit = 0  # how many jobs it may claim (set before _idle)
+        self._wake = threading.Event()  # set: the loop has something to do
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
         self._interrupts = 0
-        self._rescuer = Rescuer(self.backend, self.rng)
-        self._promoter = Promoter(self.backend)
-        self._pruner = Pruner(self.backend, app.result_ttl)
+        self.claimer = Claimer(
+            backend,
+            self.queues,
+            self.id,
+            app.lease,
+            start=self._start,
+            free=self._free,
+            on_return=self._wake.set,
+        )
+        self._rescuer = Rescuer(backend, backend, self.rng)
+        self._promoter = Promoter(backend)
+        self._pruner = Pruner(backend, backend, backend, app.result_ttl)
         self._last_prune = 0.0
-        self.tally = Tally(self.backend, observer)
+        self.tally = Tally(backend, observer)
         if pool == "process":
             assert app_path is not None
             self.pool: ThreadPool | ProcessPool = ProcessPool(
@@ -118,6 +120,9 @@ class Worker:
     def capacity(self) -> int:
         """Jobs this worker may hold: a slot each, plus those claimed ahead."""
         return self.concurrency + self._ahead()
+
+    def _free(self) -> int:
+        return self.capacity - len(self.inflight)
 
     def _ahead(self) -> int:
         """Prefetched jobs are leased ("running") while they wait for a slot, and a better job
@@ -137,15 +142,17 @@ class Worker:
         else:
             self._mean_run += RUN_TIME_WEIGHT * (seconds - self._mean_run)
 
-    # -- callbacks from slots -----------------------------------------------------------
+    # -- callbacks from the claimer and the slots ---------------------------------------
+    def _start(self, jobs: list[ClaimedJob]) -> None:
+        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it)."""
+        self.inflight.add(jobs)
+        for job in jobs:
+            self.pool.submit(job)
+
     def _started(self, job: ClaimedJob) -> None:
-        self._slot_took.set()
-        entry = self._inflight.get(job.id)
-        if entry is not None:
-            entry.started = time.monotonic()
-            if job.timeout:
-                entry.deadline = entry.started + job.timeout
-                self._wake.set()  # the loop's sleep was timed before this deadline existed
+        self.claimer.slot_started()
+        if self.inflight.start(job, time.monotonic()) is not None:
+            self._wake.set()  # the loop's sleep was timed before this deadline existed
         if self.observer is not None:
             self.observer.started(job)
 
@@ -160,16 +167,16 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
-        heartbeat = Heartbeat(self.backend, self.info, self.app.lease, self._leases, self._lost)
+        heartbeat = Heartbeat(self.backend, self.info, self.app.lease, self.inflight.leases, self._lost)
         heartbeat.run_once()
         threads = [
             self._every(min(self.app.lease / 3, 10.0), heartbeat.run_once, "heartbeat"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
-            self._waker_thread,
         ]
         for thread in threads:
             thread.start()
+        self.claimer.begin()
         log.info("worker %s serving %s", self.id, ",".join(self.queues))
         try:
             self._loop()
@@ -177,7 +184,7 @@ class Worker:
         finally:
             self._stopping.set()
             self._finished.set()
-            self._idle.set()
+            self.claimer.stop()
             self.pool.stop()
             self.tally.flush()
             try:
@@ -185,6 +192,7 @@ class Worker:
             except BackendError as exc:
                 log.warning("could not unregister worker: %s", exc)
             # Their backend calls must end before the caller may close the store under them.
+            self.claimer.join(IDLE_WAIT + 1.0)
             for thread in threads:
                 thread.join(IDLE_WAIT + 1.0)
         return 0
@@ -208,35 +216,31 @@ class Worker:
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
-    def _guarded(self, name: str, duty: Callable[[], object]) -> bool:
-        """Run one background duty; False if it failed. A backend error is retried later; any
-        error once finished ends quietly (whoever ran the worker may have closed the store)."""
+    def _guarded(self, name: str, duty: Callable[[], object]) -> None:
+        """Run one background duty. A backend error is retried later; any error once finished
+        ends quietly (whoever ran the worker may have closed the store)."""
         try:
             duty()
         except BackendError as exc:
             log.warning("%s failed (will retry): %s", name, exc)
-            return False
         except Exception:
             if not self._finished.is_set():
                 raise
-            return False
-        return True
 
-    # -- the claim loop -----------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
             self._enforce_timeouts()
-            if self._idle.is_set():
-                self._settle()  # the waker is out to claim: only one claimer at a time
+            if self.claimer.waiting:
+                self._settle()  # the waker owns the claimer role: acknowledge only
             elif self._settle_and_claim():
                 continue
-            free = self.capacity - len(self._inflight)
-            if free > 0 and not self._idle.is_set():
-                if self.burst and not self._inflight and self._queues_empty():
+            free = self._free()
+            if free > 0 and not self.claimer.waiting:
+                if self.burst and not len(self.inflight) and self._queues_empty():
                     return
-                self._waker_limit = free
-                self._idle.set()
+                self.claimer.hand_over(free)
             self._wake.wait(self._next_timeout())
 
     def _settle_and_claim(self) -> bool:
@@ -245,14 +249,12 @@ class Worker:
         done, failed, runs = self._collect()
         if failed:
             self._acknowledge([], failed, runs)
-        free = self.capacity - len(self._inflight)
+        free = self._free()
         if free <= 0:
             self._acknowledge(done, [], runs)
             return False
         try:
-            completed, jobs = self.backend.complete_and_claim(
-                done, self.queues, self.id, free, self.app.lease
-            )
+            completed, claimed = self.claimer.claim(done, free)
         except BackendError as exc:
             log.warning("claim failed (will retry): %s", exc)
             self._acknowledge(done, [], runs)
@@ -260,13 +262,7 @@ class Worker:
             return False
         self._refused(done, completed)
         self._tally(_completed(completed, runs))
-        self._start(jobs)
-        return bool(jobs)
-
-    def _start(self, jobs: list[ClaimedJob]) -> None:
-        for job in jobs:
-            self._inflight[job.id] = _InFlight(job)
-            self.pool.submit(job)
+        return claimed > 0
 
     def _queues_empty(self) -> bool:
         try:
@@ -276,44 +272,10 @@ class Worker:
             return False
 
     def _next_timeout(self) -> float:
-        deadlines = [e.deadline for e in list(self._inflight.values()) if e.deadline is not None]
-        if not deadlines:
+        deadline = self.inflight.next_deadline()
+        if deadline is None:
             return IDLE_WAIT
-        return max(0.0, min(min(deadlines) - time.monotonic(), IDLE_WAIT))
-
-    def _waker(self) -> None:
-        """While slots are free and the queues had nothing more, the one claimer: block on the
-        backend until work arrives, claim it in the same call (one round trip where the backend
-        can) and start it. The loop meanwhile only acknowledges outcomes."""
-        while not self._stopping.is_set():
-            if not self._idle.wait(IDLE_WAIT) or self._stopping.is_set():
-                continue
-            try:
-                if not self._guarded("waiting for work", self._wait_and_claim):
-                    self._stopping.wait(0.5)
-            except Exception:  # the loop claims nothing while the waker is out: it must not die
-                log.exception("waiting for work failed (will retry)")
-                self._stopping.wait(0.5)
-            finally:
-                self._idle.clear()
-                self._wake.set()
-
-    def _wait_and_claim(self) -> None:
-        """Wait, claim and start; for up to IDLE_WAIT, again while claims come back short of the
-        free slots (the queues ran dry: a claim by the loop would find nothing), so at light load
-        a job costs this one call and its acknowledgement. A full claim hands back to the loop,
-        which claims more as slots free up, acknowledging in the same round trip."""
-        limit = self._waker_limit
-        until = time.monotonic() + IDLE_WAIT
-        while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
-            jobs = self.backend.wait_and_claim(self.queues, self.id, limit, self.app.lease, left)
-            self._slot_took.clear()
-            self._start(jobs)
-            if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
-                self._slot_took.wait(HANDOVER_WAIT)
-            full, limit = len(jobs) == limit, self.capacity - len(self._inflight)
-            if full or limit <= 0:
-                return
+        return max(0.0, min(deadline - time.monotonic(), IDLE_WAIT))
 
     # -- outcomes -----------------------------------------------------------------------
     def _settle(self) -> None:
@@ -329,10 +291,10 @@ class Worker:
         now = time.time()
         while self._done:
             job, outcome, finished = self._done.popleft()
-            entry = self._inflight.pop(job.id, None)
-            if entry is None:
+            held = self.inflight.pop(job.id)
+            if held is None:
                 continue  # already failed by timeout
-            ran = _ran(entry, finished)
+            ran = held.ran(finished)
             runs[job.id] = (job, ran)
             if ran is not None:
                 self._learn_run_time(ran)
@@ -343,11 +305,8 @@ class Worker:
         return done, failed, runs
 
     def _failure(self, job: ClaimedJob, outcome: Outcome, now: float) -> Failure:
-        retry_at = None
-        if not outcome.final:
-            backoff = Backoff.from_json(job.backoff)
-            retry_at = next_run_at(job.attempts, job.retries, backoff, now, self.rng)
-        return Failure(job.id, job.token, outcome.error or "failed", outcome.traceback, retry_at)
+        error = outcome.error or "failed"
+        return failure_of(job, error, outcome.traceback, now, self.rng, final=outcome.final)
 
     def _acknowledge(
         self,
@@ -383,9 +342,9 @@ class Worker:
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
-        overdue = [e for e in list(self._inflight.values()) if e.deadline and e.deadline <= now]
-        for entry in overdue:
-            job = entry.job
+        overdue = self.inflight.overdue(now)
+        for held in overdue:
+            job = held.job
             self.pool.timed_out(job)
             self._done.append(
                 (job, Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout"), now)
@@ -396,32 +355,29 @@ class Worker:
     # -- stopping -----------------------------------------------------------------------
     def _drain(self) -> None:
         self._stopping.set()
-        self._waker_thread.join(IDLE_WAIT + 1.0)  # a claim it is making must be started or given back
+        self.claimer.stop()
+        self.claimer.join(IDLE_WAIT + 1.0)  # a claim it is making must be started or given back
         unstarted = self.pool.take_unstarted()
         for job in unstarted:
-            self._inflight.pop(job.id, None)
+            self.inflight.pop(job.id)
         if unstarted:
             self.backend.release([Lease(j.id, j.token) for j in unstarted])
         deadline = time.monotonic() + self.grace
-        while self._inflight and time.monotonic() < deadline:
+        while len(self.inflight) and time.monotonic() < deadline:
             self._wake.clear()
             self._settle()
             self._enforce_timeouts()
-            if self._inflight:
+            if len(self.inflight):
                 self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         self._settle()
-        if self._inflight:
+        left = self.inflight.pop_all()
+        if left:
             now, ended = time.time(), time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
-            entries = list(self._inflight.values())
-            runs = {e.job.id: (e.job, _ran(e, ended)) for e in entries}
-            self._acknowledge([], [self._failure(e.job, stopped, now) for e in entries], runs)
-            self._inflight.clear()
+            runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
+            self._acknowledge([], [self._failure(h.job, stopped, now) for h in left], runs)
 
     # -- heartbeat callbacks ------------------------------------------------------------
-    def _leases(self) -> list[Lease]:
-        return [Lease(e.job.id, e.job.token) for e in list(self._inflight.values())]
-
     def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:
         """Outcomes the store refused: their lease was lost (it expired and another worker took
         the job over, which a heartbeat may not have seen yet). The accepted are among those
@@ -445,7 +401,3 @@ class Worker:
 
 def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
     return [Settled(runs[i][0], "completed", runs[i][1]) for i in ids]
-
-
-def _ran(entry: _InFlight, finished: float) -> float | None:
-    return None if entry.started is None else finished - entry.started

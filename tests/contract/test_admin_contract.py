@@ -121,7 +121,7 @@ def test_rescued_lost_runs_count_in_the_minute_and_all_time_counters(
     clock.advance(LEASE + 5)
     fragile = app.backend.get(encode_id(1001, 7))
     assert fragile is not None and fragile.attempts == 2
-    assert Rescuer(app.backend).run_once(now=clock.now()) == 2
+    assert Rescuer(app.backend, app.backend).run_once(now=clock.now()) == 2
     minute = app.admin.activity(clock.now())[-1]
     assert (minute.completed, minute.retried, minute.dead) == (0, 2, 0)
     assert {(t.task, t.retried) for t in app.admin.totals()} == {("echo", 1), ("fragile", 1)}

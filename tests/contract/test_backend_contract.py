@@ -212,7 +212,7 @@ def test_stale_token_cannot_overwrite_the_new_run(app: taskheap.App, clock: Fixe
     handle = echo.enqueue(1)
     (old,) = claim(app, clock, worker="paused-worker")
     clock.advance(LEASE + 1)
-    assert Rescuer(app.backend).run_once(now=clock.now()) == 1
+    assert Rescuer(app.backend, app.backend).run_once(now=clock.now()) == 1
     clock.advance(700)  # past any backoff
     (new,) = claim(app, clock, worker="w2")
     assert app.backend.complete([Completion(old.id, old.token, '"stale"')], now=clock.now()) == []
@@ -231,7 +231,7 @@ def test_expired_lease_counts_as_an_attempt(app: taskheap.App, clock: FixedClock
     claim(app, clock)
     assert app.backend.expired(10, now=clock.now()) == []
     clock.advance(LEASE + 1)
-    assert Rescuer(app.backend).run_once(now=clock.now()) == 1
+    assert Rescuer(app.backend, app.backend).run_once(now=clock.now()) == 1
     info = handle.info()
     assert info.status == JobState.DEAD and "lease expired" in (info.error or "")
 

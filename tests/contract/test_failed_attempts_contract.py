@@ -77,7 +77,7 @@ def test_lost_runs_appear_in_the_log_as_lease_expired(app: taskheap.App, clock: 
     enqueue_one(app)
     app.backend.claim(["default"], "lost-worker", 1, LEASE, now=clock.now())
     clock.advance(LEASE + 1)
-    assert Rescuer(app.backend).run_once(now=clock.now()) == 1
+    assert Rescuer(app.backend, app.backend).run_once(now=clock.now()) == 1
     (attempt,) = stored(app).failed_attempts
     assert attempt.attempt == 1 and attempt.worker == "lost-worker"
     assert attempt.error.startswith("lease expired") and attempt.finished_at == clock.now()

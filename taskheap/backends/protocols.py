@@ -1,0 +1,228 @@
+"""The backend seam as capability protocols: what a store can do, one concern each.
+
+Bytes and timestamps go in, rows come out (the records are in `base`). Every backend class names
+the protocols it implements as its bases, so mypy checks each method against them; code above
+the seam asks for the capability it needs (a Heartbeat for `Backend`, a Tally for `Counters`, the
+admin API for `AdminBackend`), not for the whole store. Methods that decide by time take `now`:
+None means the store's own clock, one clock for every worker (see docs/architecture.md).
+
+| protocol               | SQLite | Redis | PostgreSQL |
+|------------------------|--------|-------|------------|
+| Backend (core)         | yes    | yes   | yes        |
+| Waits                  | yes    | yes   | yes        |
+| Counters, Registry     | yes    | yes   | yes        |
+| AdminReads/AdminWrites | yes    | yes   | yes        |
+| TransactionalEnqueue   | yes    | no    | yes        |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..job import JobState
+from .base import (
+    ClaimedJob,
+    Completion,
+    Counts,
+    Failure,
+    JobQuery,
+    JobRecord,
+    Lease,
+    MinuteCount,
+    NewJob,
+    WorkerInfo,
+)
+
+
+class Backend(Protocol):
+    """The core every worker needs: store jobs, lease them, renew and settle the leases, and the
+    maintenance any worker runs (promotion, rescue, retention)."""
+
+    url: str
+
+    def migrate(self) -> None:
+        """Bring the store's schema to this version (idempotent, safe from many processes at
+        once); refuse a store written by a newer version."""
+        ...
+
+    def close(self) -> None: ...
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
+        ALL_TIME per (queue, task), in the same transaction or script."""
+        ...
+
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
+    ) -> list[ClaimedJob]:
+        """Lease the best `limit` runnable jobs of `queues` by (rank, id), each with a fresh token.
+
+        Due scheduled and retrying jobs are promoted first; paused queues are skipped.
+        """
+        ...
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
+    ) -> set[str]:
+        """Record the worker as alive and extend its leases; return the ids still owned."""
+        ...
+
+    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
+        """Mark succeeded the jobs whose token is current; return their ids."""
+        ...
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids.
+
+        Each accepted failure becomes the job's `error`/`traceback` and is appended to its
+        `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
+        FAILED_ATTEMPTS_KEPT, in the same write as the state change."""
+        ...
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
+        ...
+
+    def promote_due(self, now: float | None = None) -> int:
+        """Queue the scheduled and retrying jobs that are due; how many."""
+        ...
+
+    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
+        """Running jobs whose lease ran out (the worker was lost), with their current token."""
+        ...
+
+    def prune(self, finished_before: float, limit: int) -> int:
+        """Delete up to `limit` succeeded or cancelled jobs finished before the given time."""
+        ...
+
+
+class Waits(Backend, Protocol):
+    """Blocking until work arrives, and the fused round trips of a worker's hot loop. The fused
+    calls have defaults made of the core calls; a backend overrides them where it can do the
+    two steps in one round trip."""
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Block until work may be available in `queues` (or a job becomes due), or `timeout`."""
+        ...
+
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+    ) -> list[ClaimedJob]:
+        """`wait_for_work(queues, timeout)` then `claim(...)`: an idle worker's call once a claim
+        found nothing, so the claim follows the arrival of work at once."""
+        self.wait_for_work(queues, timeout)
+        return self.claim(queues, worker, limit, lease)
+
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        """`complete(done)` then `claim(...)`: a busy worker's acknowledgement and next claim."""
+        completed = self.complete(done, now) if done else []
+        return completed, self.claim(queues, worker, limit, lease, now)
+
+
+class Counters(Protocol):
+    """Per-minute outcome counters per (queue, task): they outlive the jobs they count."""
+
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        """Add each row's counters to the stored row of its (minute, queue, task), creating it."""
+        ...
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        """The stored rows with minute >= since (ALL_TIME rows included), by (minute, queue, task)."""
+        ...
+
+    def forget_minutes(self, before: int) -> int:
+        """Delete the rows with minute < before; return how many."""
+        ...
+
+
+class Registry(Protocol):
+    """The workers alive (each heartbeat records its worker) and the jobs they hold."""
+
+    def workers(self) -> list[WorkerInfo]: ...
+
+    def unregister(self, worker: str) -> None: ...
+
+    def forget_workers(self, seen_before: float) -> int:
+        """Drop registry entries of workers not seen since the given time."""
+        ...
+
+
+class AdminReads(Protocol):
+    """What the admin API reads: jobs, listings and counts, straight from the durable store."""
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        """The jobs matching `query`, newest first, at most `query.limit`."""
+        ...
+
+    def count_jobs(self, query: JobQuery) -> int:
+        """How many jobs match `query`; its `limit` is ignored (`scan` still bounds `text`)."""
+        ...
+
+    def counts(self) -> Counts:
+        """Per queue, its non-zero counts by state (every paused or ever-paused queue listed)."""
+        ...
+
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        """Per queue, how many queued (runnable) jobs wait at each priority."""
+        ...
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        """Per queue holding jobs in `state`: the `enqueued_at` of its smallest-id such job."""
+        ...
+
+    def paused(self) -> set[str]: ...
+
+
+class AdminWrites(Protocol):
+    """What the admin API changes: replay, purge, cancel, pause."""
+
+    def replay(self, query: JobQuery, now: float | None = None) -> int:
+        """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
+        states are untouched): a dead job runs again from scratch (attempts reset, worker and
+        finish time cleared), a retrying job stops waiting out its backoff (due time cleared,
+        attempts kept). Failed attempts stay in the log either way."""
+        ...
+
+    def purge(self, query: JobQuery) -> int:
+        """Delete the jobs matching `query` (the admin API restricts this to terminal states)."""
+        ...
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        """Cancel a job that is not running yet; False if it is running or finished."""
+        ...
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume a queue; resuming one that holds work wakes its idle workers."""
+        ...
+
+
+@runtime_checkable
+class TransactionalEnqueue(Protocol):
+    """A backend that can enqueue with the caller's own database connection."""
+
+    def enqueue_in(self, connection: Any, jobs: Sequence[NewJob]) -> None:
+        """Insert inside the caller's open transaction on `connection`: the jobs exist (and
+        workers hear of them, and the `enqueued` counters count them) only if that transaction
+        commits. Nothing is committed here."""
+        ...
+
+
+class AdminBackend(AdminReads, AdminWrites, Counters, Registry, Protocol):
+    """What the admin API (and so the CLI, `top`, the dashboard and metrics) stands on."""
+
+    url: str
+
+
+class FullBackend(Waits, AdminBackend, Protocol):
+    """Every capability but transactional enqueue: what `open_backend` returns."""

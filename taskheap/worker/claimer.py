@@ -1,0 +1,128 @@
+"""Claimer: who claims a worker's jobs, and when. Exactly one thread claims at a time.
+
+The claimer role has one owner at a time, and the hand-over between them is the whole protocol:
+
+- **The loop** (the worker's main thread) owns it while work flows: each acknowledgement of
+  finished jobs carries the claim for the free slots in the same round trip (`claim`, the
+  backend's `complete_and_claim`).
+- **The waker** (a thread of the Claimer's own) owns it while the queues are dry. When a claim
+  came back short of the free slots, the loop calls `hand_over(free)` and from then on only
+  acknowledges (`waiting` is True). The waker blocks in the store until work arrives and claims
+  it in the same call (`wait_and_claim`), starts it, and keeps the role while claims come back
+  short (at light load a job then costs that one call and its acknowledgement), for up to
+  IDLE_WAIT. A full claim, no free slot left, the time up or an error end its turn: `waiting`
+  turns False and `on_return` wakes the loop, which claims again with its next acknowledgement.
+
+`stop()` ends the waker: a claim it is making is started before `join` returns, so the worker
+can give back what never reached a slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ..backends.base import ClaimedJob, Completion
+from ..backends.protocols import Waits
+from ..errors import BackendError
+
+log = logging.getLogger("taskheap.worker")
+
+IDLE_WAIT = 1.0  # longest blocking turn of the waker; the loop's longest sleep too
+HANDOVER_WAIT = 0.002  # how long the waker lets a slot start the jobs it claimed before going on
+ERROR_PAUSE = 0.5  # after a failed turn, before the next
+
+
+class Claimer:
+    def __init__(
+        self,
+        backend: Waits,
+        queues: Sequence[str],
+        worker: str,
+        lease: float,
+        *,
+        start: Callable[[list[ClaimedJob]], None],
+        free: Callable[[], int],
+        on_return: Callable[[], None],
+    ) -> None:
+        self.backend = backend
+        self.queues = list(queues)
+        self.worker = worker
+        self.lease = lease
+        self._start = start  # puts claimed jobs in flight and in the slots' inbox
+        self._free = free  # how many more jobs the worker may hold now
+        self._on_return = on_return  # the waker handed the role back
+        self._handed = threading.Event()  # set: the waker owns the role
+        self._limit = 0  # what the waker may claim on its first call (set before _handed)
+        self._slot_took = threading.Event()  # set: a slot started a job
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="taskheap-waker", daemon=True)
+
+    @property
+    def waiting(self) -> bool:
+        """True while the waker owns the role: the loop must not claim."""
+        return self._handed.is_set()
+
+    def begin(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._handed.set()  # out of its wait for a turn; it sees the stop and ends
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- the loop's side --------------------------------------------------------------
+    def claim(self, done: Sequence[Completion], limit: int) -> tuple[list[str], int]:
+        """Acknowledge `done` and claim up to `limit` jobs, started at once: the ids the store
+        accepted and how many jobs were claimed. Only while the loop owns the role."""
+        if self.waiting:
+            raise RuntimeError("the waker owns the claimer role: the loop must not claim")
+        completed, jobs = self.backend.complete_and_claim(done, self.queues, self.worker, limit, self.lease)
+        self._start(jobs)
+        return completed, len(jobs)
+
+    def hand_over(self, limit: int) -> None:
+        """Give the role to the waker, which may claim up to `limit` jobs on its first call."""
+        self._limit = limit
+        self._handed.set()
+
+    def slot_started(self) -> None:
+        """A slot started a job (the waker yields to it briefly after a claim)."""
+        self._slot_took.set()
+
+    # -- the waker's side -------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if not self._handed.wait(IDLE_WAIT) or self._stopping.is_set():
+                continue
+            try:
+                self._turn()
+            except BackendError as exc:
+                log.warning("waiting for work failed (will retry): %s", exc)
+                self._stopping.wait(ERROR_PAUSE)
+            except Exception:  # the loop claims nothing while the waker is out: it must not die
+                if not self._stopping.is_set():
+                    log.exception("waiting for work failed (will retry)")
+                    self._stopping.wait(ERROR_PAUSE)
+            finally:
+                self._handed.clear()
+                self._on_return()
+
+    def _turn(self) -> None:
+        """Wait, claim and start, again while claims come back short, for up to IDLE_WAIT."""
+        limit = self._limit
+        until = time.monotonic() + IDLE_WAIT
+        while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
+            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, left)
+            self._slot_took.clear()
+            self._start(jobs)
+            if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
+                self._slot_took.wait(HANDOVER_WAIT)
+            full, limit = len(jobs) == limit, self._free()
+            if full or limit <= 0:
+                return

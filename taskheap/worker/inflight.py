@@ -1,0 +1,73 @@
+"""InFlight: the jobs a worker holds, claimed and not yet settled, behind one lock.
+
+Four kinds of thread touch it: the claimer adds what it claims (the loop or the waker), the
+slots mark a job started, the loop takes finished and overdue jobs off, the heartbeat reads the
+leases to renew. Each call holds the lock for a dict operation or one pass over the table.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..backends.base import ClaimedJob, Lease
+
+
+@dataclass(slots=True)
+class Held:
+    job: ClaimedJob
+    started: float | None = None  # monotonic; None while it waits for a slot
+    deadline: float | None = None  # monotonic; set when it starts and has a timeout
+
+    def ran(self, finished: float) -> float | None:
+        """Seconds its function ran until `finished` (monotonic); None if it never started."""
+        return None if self.started is None else finished - self.started
+
+
+class InFlight:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, Held] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def add(self, jobs: Iterable[ClaimedJob]) -> None:
+        with self._lock:
+            for job in jobs:
+                self._held[job.id] = Held(job)
+
+    def start(self, job: ClaimedJob, at: float) -> float | None:
+        """Mark the job started at `at` (monotonic); its deadline if it has a timeout."""
+        with self._lock:
+            held = self._held.get(job.id)
+            if held is None:
+                return None
+            held.started = at
+            if job.timeout:
+                held.deadline = at + job.timeout
+            return held.deadline
+
+    def pop(self, job_id: str) -> Held | None:
+        """Take the job off; None if it was taken already (failed by its timeout, say)."""
+        with self._lock:
+            return self._held.pop(job_id, None)
+
+    def pop_all(self) -> list[Held]:
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        return held
+
+    def leases(self) -> list[Lease]:
+        with self._lock:
+            return [Lease(h.job.id, h.job.token) for h in self._held.values()]
+
+    def overdue(self, now: float) -> list[Held]:
+        """The started jobs whose deadline is at or before `now` (monotonic), left in place."""
+        with self._lock:
+            return [h for h in self._held.values() if h.deadline is not None and h.deadline <= now]
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            return min((h.deadline for h in self._held.values() if h.deadline is not None), default=None)
