@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import taskheap
-from taskheap.backends.sqlite import EXPIRED_SQL, PROMOTE_SQL, SQLiteBackend, claim_sql
+from taskheap.backends.sqlite import SQLiteBackend
+from taskheap.backends.sqlite.queries import EXPIRED_SQL, PROMOTE_SQL, claim_sql
 
 
 def test_locked_database_gives_a_clear_error_after_its_timeout(tmp_path: Path) -> None:

@@ -1,10 +1,4 @@
-"""Embedded backend: one SQLite file in WAL mode, shared by many worker processes on one host.
-
-Every state change is one short IMMEDIATE transaction; claim is one UPDATE … RETURNING over a
-partial index of queued jobs ordered by (queue, rank, id), so claim, complete and retry are
-O(log n) in queue depth. Connections are per thread. Idle workers watch `PRAGMA data_version`
-(a read of the shared WAL index, no disk I/O), which changes whenever another connection commits.
-"""
+"""SQLiteBackend: connections, transactions and the seam methods (the SQL is in `queries`)."""
 
 from __future__ import annotations
 
@@ -15,13 +9,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..errors import BackendError, ConfigError
-from ..job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
-from .base import (
+from ...errors import BackendError, ConfigError
+from ...job import JobState
+from ..base import (
     ClaimedJob,
     Completion,
     Counts,
@@ -33,110 +26,26 @@ from .base import (
     NewJob,
     WorkerInfo,
 )
-from .counting import enqueued_rows
-from .protocols import FullBackend, TransactionalEnqueue
-
-_MIGRATIONS = (
-    """
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        task TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        priority INTEGER NOT NULL,
-        rank REAL NOT NULL,
-        state TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        retries INTEGER NOT NULL,
-        backoff TEXT,
-        timeout REAL,
-        enqueued_at REAL NOT NULL,
-        run_at REAL,
-        started_at REAL,
-        finished_at REAL,
-        lease_until REAL,
-        token TEXT,
-        worker TEXT,
-        result TEXT,
-        error TEXT,
-        traceback TEXT
-    );
-    CREATE INDEX jobs_runnable ON jobs (queue, rank, id) WHERE state = 'queued';
-    CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('scheduled', 'retrying');
-    CREATE INDEX jobs_leases ON jobs (lease_until) WHERE state = 'running';
-    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'cancelled');
-    CREATE INDEX jobs_by_queue_state ON jobs (queue, state, id);
-    CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0);
-    CREATE TABLE workers (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        queues TEXT NOT NULL,
-        concurrency INTEGER NOT NULL,
-        started_at REAL NOT NULL,
-        last_seen REAL NOT NULL,
-        jobs TEXT NOT NULL
-    );
-    """,
-    """
-    CREATE INDEX jobs_by_state ON jobs (state, id);
-    CREATE INDEX jobs_by_queue ON jobs (queue, id);
-    CREATE INDEX jobs_queued_priority ON jobs (queue, priority) WHERE state = 'queued';
-    CREATE TABLE minutes (
-        minute INTEGER NOT NULL,
-        queue TEXT NOT NULL,
-        task TEXT NOT NULL,
-        completed INTEGER NOT NULL DEFAULT 0,
-        retried INTEGER NOT NULL DEFAULT 0,
-        dead INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (minute, queue, task)
-    ) WITHOUT ROWID;
-    """,
-    """
-    ALTER TABLE jobs ADD COLUMN failed_attempts TEXT NOT NULL DEFAULT '[]';
-    ALTER TABLE minutes ADD COLUMN enqueued INTEGER NOT NULL DEFAULT 0;
-    """,
+from ..counting import enqueued_rows
+from ..protocols import FullBackend, TransactionalEnqueue
+from .queries import (
+    ADD_MINUTES_SQL,
+    EXPIRED_SQL,
+    FAIL_SQL,
+    INSERT_SQL,
+    MINUTE_COLUMNS,
+    PROMOTE_SQL,
+    QUEUE_NAMES,
+    RECORD_COLUMNS,
+    WAITING,
+    claim_sql,
+    fail_params,
+    insert_rows,
+    matching,
+    minute_rows,
+    record_of,
 )
-
-_RECORD_COLUMNS = (
-    "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
-    "started_at, finished_at, worker, result, error, traceback, failed_attempts"
-)
-_CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
-_WAITING = "state IN ('scheduled', 'retrying')"
-#: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
-_QUEUE_NAMES = (
-    "q(name) AS (SELECT MIN(queue) FROM jobs UNION ALL"
-    " SELECT (SELECT MIN(queue) FROM jobs WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL)"
-)
-# Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
-_INSERT_SQL = (
-    "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
-_ADD_MINUTES_SQL = (
-    f"INSERT INTO minutes ({_MINUTE_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (minute, queue, task)"
-    " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
-    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
-)
-#: A failed run: the new state, and the attempt appended to the log (the oldest one dropped when
-#: the log is full; removing path `$[#]`, past the end, removes nothing).
-_FAIL_SQL = (
-    "UPDATE jobs SET state = :state, run_at = :retry_at, finished_at = :finished_at, error = :error,"
-    " traceback = :traceback, token = NULL, lease_until = NULL, failed_attempts = json_remove("
-    "json_insert(failed_attempts, '$[#]', json_object('attempt', attempts, 'error', :error,"
-    " 'traceback', :traceback, 'worker', worker, 'finished_at', :now)),"
-    " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
-    " WHERE id = :id AND token = :token AND state = 'running'"
-)
-PROMOTE_SQL = (
-    f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {_WAITING} AND run_at <= ?"
-)
-EXPIRED_SQL = (
-    f"SELECT {_CLAIMED_COLUMNS} FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND lease_until < ?"
-    " ORDER BY lease_until LIMIT ?"
-)
+from .schema import MIGRATIONS
 
 
 def parse_path(url: str) -> tuple[str, dict[str, str]]:
@@ -222,7 +131,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
             except sqlite3.DatabaseError as exc:
                 raise BackendError(f"{self.path!r} is not a taskheap SQLite database: {exc}") from None
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -237,10 +146,10 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        rows, counts = _insert_rows(jobs), _minute_rows(enqueued_rows(jobs))
+        rows, counts = insert_rows(jobs), minute_rows(enqueued_rows(jobs))
         with self._write() as conn:
-            conn.executemany(_INSERT_SQL, rows)
-            conn.executemany(_ADD_MINUTES_SQL, counts)
+            conn.executemany(INSERT_SQL, rows)
+            conn.executemany(ADD_MINUTES_SQL, counts)
 
     def enqueue_in(self, connection: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
         """Insert with the caller's sqlite3 connection to this same file, inside its open
@@ -249,8 +158,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         if os.path.realpath(self.path) not in {os.path.realpath(f) for f in files}:
             raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
         try:
-            connection.executemany(_INSERT_SQL, _insert_rows(jobs))
-            connection.executemany(_ADD_MINUTES_SQL, _minute_rows(enqueued_rows(jobs)))
+            connection.executemany(INSERT_SQL, insert_rows(jobs))
+            connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
         except sqlite3.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
 
@@ -273,7 +182,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         marks = ",".join("?" * len(queues))
         row = self._read(
             f"SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND queue IN ({marks}))"
-            f" OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE {_WAITING} AND run_at <= ?"
+            f" OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due WHERE {WAITING} AND run_at <= ?"
             f" AND queue IN ({marks}))",
             (*queues, now, *queues),
         )
@@ -326,7 +235,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         accepted = []
         with self._write() as conn:
             for failure in failures:
-                cur = conn.execute(_FAIL_SQL, _fail_params(failure, now))
+                cur = conn.execute(FAIL_SQL, fail_params(failure, now))
                 if cur.rowcount:
                     accepted.append(failure.id)
         return accepted
@@ -361,7 +270,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         if not queues:
             return None
         rows = self._read(
-            f"SELECT run_at FROM jobs INDEXED BY jobs_due WHERE {_WAITING}"
+            f"SELECT run_at FROM jobs INDEXED BY jobs_due WHERE {WAITING}"
             f" AND queue IN ({','.join('?' * len(queues))}) ORDER BY run_at LIMIT 1",
             queues,
         )
@@ -397,11 +306,11 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
         with self._write() as conn:
-            conn.executemany(_ADD_MINUTES_SQL, _minute_rows(rows))
+            conn.executemany(ADD_MINUTES_SQL, minute_rows(rows))
 
     def minutes(self, since: int) -> list[MinuteCount]:
         rows = self._read(
-            f"SELECT {_MINUTE_COLUMNS} FROM minutes WHERE minute >= ? ORDER BY minute, queue, task", (since,)
+            f"SELECT {MINUTE_COLUMNS} FROM minutes WHERE minute >= ? ORDER BY minute, queue, task", (since,)
         )
         return [MinuteCount(*row) for row in rows]
 
@@ -411,23 +320,23 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {_RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _record(rows[0]) if rows else None
+        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return record_of(rows[0]) if rows else None
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        source, params = _matching(query)
+        source, params = matching(query)
         rows = self._read(
-            f"SELECT {_RECORD_COLUMNS} FROM {source} ORDER BY id DESC LIMIT ?", (*params, query.limit)
+            f"SELECT {RECORD_COLUMNS} FROM {source} ORDER BY id DESC LIMIT ?", (*params, query.limit)
         )
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def count_jobs(self, query: JobQuery) -> int:
-        source, params = _matching(query)
+        source, params = matching(query)
         return int(self._read(f"SELECT COUNT(*) FROM {source}", params)[0][0])
 
     def oldest(self, state: JobState) -> dict[str, float]:
         rows = self._read(
-            f"WITH RECURSIVE {_QUEUE_NAMES} SELECT name, (SELECT enqueued_at FROM jobs"
+            f"WITH RECURSIVE {QUEUE_NAMES} SELECT name, (SELECT enqueued_at FROM jobs"
             " WHERE queue = q.name AND state = ? ORDER BY id LIMIT 1) FROM q WHERE name IS NOT NULL",
             (state,),
         )
@@ -438,7 +347,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         counts: Counts = {name: {} for (name,) in self._read("SELECT name FROM queues")}
         states = " UNION ALL ".join(f"SELECT '{state}'" for state in JobState)
         rows = self._read(
-            f"WITH RECURSIVE {_QUEUE_NAMES}, s(state) AS ({states}) SELECT q.name, s.state,"
+            f"WITH RECURSIVE {QUEUE_NAMES}, s(state) AS ({states}) SELECT q.name, s.state,"
             " (SELECT COUNT(*) FROM jobs WHERE queue = q.name AND state = s.state)"
             " FROM q, s WHERE q.name IS NOT NULL"
         )
@@ -463,7 +372,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         ]
 
     def replay(self, query: JobQuery, now: float | None = None) -> int:
-        source, params = _matching(query)
+        source, params = matching(query)
         with self._write() as conn:
             return conn.execute(
                 "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
@@ -475,7 +384,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             ).rowcount
 
     def purge(self, query: JobQuery) -> int:
-        source, params = _matching(query)
+        source, params = matching(query)
         with self._write() as conn:
             return conn.execute(
                 f"DELETE FROM jobs WHERE id IN (SELECT id FROM {source} LIMIT ?)", (*params, query.limit)
@@ -502,101 +411,3 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     def paused(self) -> set[str]:
         return {name for (name,) in self._read("SELECT name FROM queues WHERE paused = 1")}
-
-
-@lru_cache(maxsize=64)
-def claim_sql(queue_count: int) -> str:
-    """Claim across queues: each queue's best ?4 from its index, merged, the best ?4 kept.
-
-    Parameters: ?1 now, ?2 lease expiry, ?3 worker, ?4 limit, ?5… the queues.
-    """
-    per_queue = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT rowid AS r, rank, id FROM jobs WHERE queue = ?{5 + n}"
-        " AND state = 'queued' ORDER BY rank, id LIMIT ?4)"
-        for n in range(queue_count)
-    )
-    return (
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
-        " lease_until = ?2, worker = ?3, started_at = COALESCE(started_at, ?1)"
-        f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
-        f" RETURNING rank, id, {_CLAIMED_COLUMNS}"
-    )
-
-
-def _matching(query: JobQuery) -> tuple[str, list[Any]]:
-    """A FROM source of the jobs matching `query`; with `text`, only among the `scan` newest
-    jobs passing the other filters."""
-    where, params = _where(query)
-    if query.text is None:
-        return f"jobs {where}", params
-    scan = -1 if query.scan is None else query.scan  # LIMIT -1: no limit
-    return (
-        f"(SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?) WHERE instr(payload, ?) > 0",
-        [*params, scan, query.text],
-    )
-
-
-def _insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            j.id,
-            j.task,
-            j.queue,
-            j.priority,
-            j.rank,
-            JobState.QUEUED if j.run_at is None else JobState.SCHEDULED,
-            j.payload,
-            j.retries,
-            j.backoff,
-            j.timeout,
-            j.enqueued_at,
-            j.run_at,
-        )
-        for j in jobs
-    ]
-
-
-def _where(query: JobQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.ids is not None:
-        clauses.append(f"id IN ({','.join('?' * len(query.ids))})")
-        params.extend(query.ids)
-    filters = (
-        ("queue = ?", query.queue),
-        ("state = ?", query.state),
-        ("task = ?", query.task),
-        ("id < ?", query.before),
-        ("id > ?", query.after),
-    )
-    for clause, value in filters:
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _fail_params(failure: Failure, now: float) -> dict[str, Any]:
-    return {
-        "id": failure.id,
-        "token": failure.token,
-        "state": JobState.DEAD if failure.retry_at is None else JobState.RETRYING,
-        "retry_at": failure.retry_at,
-        "finished_at": now if failure.retry_at is None else None,
-        "error": failure.error,
-        "traceback": failure.traceback,
-        "now": now,
-        "kept": FAILED_ATTEMPTS_KEPT,
-    }
-
-
-def _minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
-    return [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead, r.enqueued) for r in rows]
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    *columns, failed_attempts = row
-    record = JobRecord(*columns)
-    record.state = JobState(record.state)
-    record.failed_attempts = [FailedAttempt(**a) for a in json.loads(failed_attempts)]
-    return record

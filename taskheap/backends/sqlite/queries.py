@@ -1,0 +1,149 @@
+"""The SQL of the SQLite backend, and the rows it binds and reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from ...job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
+from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob
+
+RECORD_COLUMNS = (
+    "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
+    "started_at, finished_at, worker, result, error, traceback, failed_attempts"
+)
+CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
+WAITING = "state IN ('scheduled', 'retrying')"
+#: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
+QUEUE_NAMES = (
+    "q(name) AS (SELECT MIN(queue) FROM jobs UNION ALL"
+    " SELECT (SELECT MIN(queue) FROM jobs WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL)"
+)
+# Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
+INSERT_SQL = (
+    "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
+    " enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
+ADD_MINUTES_SQL = (
+    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (minute, queue, task)"
+    " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
+    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
+)
+#: A failed run: the new state, and the attempt appended to the log (the oldest one dropped when
+#: the log is full; removing path `$[#]`, past the end, removes nothing).
+FAIL_SQL = (
+    "UPDATE jobs SET state = :state, run_at = :retry_at, finished_at = :finished_at, error = :error,"
+    " traceback = :traceback, token = NULL, lease_until = NULL, failed_attempts = json_remove("
+    "json_insert(failed_attempts, '$[#]', json_object('attempt', attempts, 'error', :error,"
+    " 'traceback', :traceback, 'worker', worker, 'finished_at', :now)),"
+    " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
+    " WHERE id = :id AND token = :token AND state = 'running'"
+)
+PROMOTE_SQL = (
+    f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {WAITING} AND run_at <= ?"
+)
+EXPIRED_SQL = (
+    f"SELECT {CLAIMED_COLUMNS} FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND lease_until < ?"
+    " ORDER BY lease_until LIMIT ?"
+)
+
+
+@lru_cache(maxsize=64)
+def claim_sql(queue_count: int) -> str:
+    """Claim across queues: each queue's best ?4 from its index, merged, the best ?4 kept.
+
+    Parameters: ?1 now, ?2 lease expiry, ?3 worker, ?4 limit, ?5… the queues.
+    """
+    per_queue = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT rowid AS r, rank, id FROM jobs WHERE queue = ?{5 + n}"
+        " AND state = 'queued' ORDER BY rank, id LIMIT ?4)"
+        for n in range(queue_count)
+    )
+    return (
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
+        " lease_until = ?2, worker = ?3, started_at = COALESCE(started_at, ?1)"
+        f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
+        f" RETURNING rank, id, {CLAIMED_COLUMNS}"
+    )
+
+
+def matching(query: JobQuery) -> tuple[str, list[Any]]:
+    """A FROM source of the jobs matching `query`; with `text`, only among the `scan` newest
+    jobs passing the other filters."""
+    where, params = _where(query)
+    if query.text is None:
+        return f"jobs {where}", params
+    scan = -1 if query.scan is None else query.scan  # LIMIT -1: no limit
+    return (
+        f"(SELECT * FROM jobs {where} ORDER BY id DESC LIMIT ?) WHERE instr(payload, ?) > 0",
+        [*params, scan, query.text],
+    )
+
+
+def insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            j.id,
+            j.task,
+            j.queue,
+            j.priority,
+            j.rank,
+            JobState.QUEUED if j.run_at is None else JobState.SCHEDULED,
+            j.payload,
+            j.retries,
+            j.backoff,
+            j.timeout,
+            j.enqueued_at,
+            j.run_at,
+        )
+        for j in jobs
+    ]
+
+
+def _where(query: JobQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.ids is not None:
+        clauses.append(f"id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    filters = (
+        ("queue = ?", query.queue),
+        ("state = ?", query.state),
+        ("task = ?", query.task),
+        ("id < ?", query.before),
+        ("id > ?", query.after),
+    )
+    for clause, value in filters:
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def fail_params(failure: Failure, now: float) -> dict[str, Any]:
+    return {
+        "id": failure.id,
+        "token": failure.token,
+        "state": JobState.DEAD if failure.retry_at is None else JobState.RETRYING,
+        "retry_at": failure.retry_at,
+        "finished_at": now if failure.retry_at is None else None,
+        "error": failure.error,
+        "traceback": failure.traceback,
+        "now": now,
+        "kept": FAILED_ATTEMPTS_KEPT,
+    }
+
+
+def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
+    return [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead, r.enqueued) for r in rows]
+
+
+def record_of(row: Sequence[Any]) -> JobRecord:
+    *columns, failed_attempts = row
+    record = JobRecord(*columns)
+    record.state = JobState(record.state)
+    record.failed_attempts = [FailedAttempt(**a) for a in json.loads(failed_attempts)]
+    return record

@@ -1,0 +1,69 @@
+"""The SQLite schema as numbered migrations: `PRAGMA user_version` counts those applied.
+
+Adding a field is a new entry at the end (an `ALTER TABLE ... ADD COLUMN`, an index), never an
+edit of an applied one; `SQLiteBackend.migrate` applies the missing ones in one transaction.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        task TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        rank REAL NOT NULL,
+        state TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL,
+        backoff TEXT,
+        timeout REAL,
+        enqueued_at REAL NOT NULL,
+        run_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        lease_until REAL,
+        token TEXT,
+        worker TEXT,
+        result TEXT,
+        error TEXT,
+        traceback TEXT
+    );
+    CREATE INDEX jobs_runnable ON jobs (queue, rank, id) WHERE state = 'queued';
+    CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('scheduled', 'retrying');
+    CREATE INDEX jobs_leases ON jobs (lease_until) WHERE state = 'running';
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'cancelled');
+    CREATE INDEX jobs_by_queue_state ON jobs (queue, state, id);
+    CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        concurrency INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        jobs TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE INDEX jobs_by_state ON jobs (state, id);
+    CREATE INDEX jobs_by_queue ON jobs (queue, id);
+    CREATE INDEX jobs_queued_priority ON jobs (queue, priority) WHERE state = 'queued';
+    CREATE TABLE minutes (
+        minute INTEGER NOT NULL,
+        queue TEXT NOT NULL,
+        task TEXT NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0,
+        retried INTEGER NOT NULL DEFAULT 0,
+        dead INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, queue, task)
+    ) WITHOUT ROWID;
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN failed_attempts TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE minutes ADD COLUMN enqueued INTEGER NOT NULL DEFAULT 0;
+    """,
+)
