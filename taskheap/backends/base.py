@@ -25,6 +25,9 @@ class NewJob:
     retries: int
     backoff: str | None  # Backoff.to_json(), None for the default
     timeout: float | None
+    #: A JSON object of what the job carries for its run and for the admin views but that no
+    #: claim or index reads (headers, ...); None when it has none (docs/architecture.md).
+    meta: str | None = None
 
 
 @dataclass(slots=True)
@@ -39,6 +42,7 @@ class ClaimedJob:
     backoff: str | None
     timeout: float | None
     token: str
+    meta: str | None = None  # as enqueued
 
 
 class Lease(NamedTuple):
@@ -78,6 +82,7 @@ class JobRecord:
     result: str | None
     error: str | None  # of the last failed attempt
     traceback: str | None
+    meta: str | None = None  # as enqueued
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)

@@ -488,6 +488,7 @@ def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:
         "timeouts": _floats(j.timeout for j in jobs),
         "enqueued_at": _floats(j.enqueued_at for j in jobs),
         "run_at": _floats(j.run_at for j in jobs),
+        "metas": [j.meta for j in jobs],
     }
 
 

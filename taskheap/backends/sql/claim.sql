@@ -37,4 +37,4 @@ FROM clock
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING
     jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
-    jobs.retries, jobs.backoff, jobs.timeout, jobs.token
+    jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta

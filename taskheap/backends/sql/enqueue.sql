@@ -8,17 +8,17 @@
 -- Parameters: one array per column, all of the same length; all_time (ALL_TIME).
 WITH inserted AS (
     INSERT INTO {schema}.jobs (
-        id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at
+        id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at, meta
     )
     SELECT
         id, task, queue, priority, rank,
         CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-        payload, retries, backoff, timeout, enqueued_at, run_at
+        payload, retries, backoff, timeout, enqueued_at, run_at, meta
     FROM unnest(
         %(ids)s::text[], %(tasks)s::text[], %(queues)s::text[], %(priorities)s::int[],
         %(ranks)s::float8[], %(payloads)s::text[], %(retries)s::int[], %(backoffs)s::text[],
-        %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[]
-    ) AS batch (id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at)
+        %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[], %(metas)s::text[]
+    ) AS batch (id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at, meta)
     ON CONFLICT (id) DO NOTHING
     RETURNING queue, task, enqueued_at
 )

@@ -12,9 +12,9 @@ from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob
 
 RECORD_COLUMNS = (
     "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
-    "started_at, finished_at, worker, result, error, traceback, failed_attempts"
+    "started_at, finished_at, worker, result, error, traceback, meta, failed_attempts"
 )
-CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token"
+CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token, meta"
 WAITING = "state IN ('scheduled', 'retrying')"
 #: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
 QUEUE_NAMES = (
@@ -24,7 +24,7 @@ QUEUE_NAMES = (
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
 INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
 ADD_MINUTES_SQL = (
@@ -98,6 +98,7 @@ def insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
             j.timeout,
             j.enqueued_at,
             j.run_at,
+            j.meta,
         )
         for j in jobs
     ]

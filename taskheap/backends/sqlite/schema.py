@@ -66,4 +66,7 @@ MIGRATIONS = (
     ALTER TABLE jobs ADD COLUMN failed_attempts TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE minutes ADD COLUMN enqueued INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE jobs ADD COLUMN meta TEXT;
+    """,
 )
