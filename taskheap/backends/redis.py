@@ -326,7 +326,7 @@ class RedisBackend(WaitThenClaim):
         the known queues."""
         return [self._q(queue)] if self.cluster else [self._q(queue), self._index, self._queues]
 
-    def _drain(self, queues: Iterable[str]) -> None:
+    def _ingest_all(self, queues: Iterable[str]) -> None:
         """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""
         pending = list(queues)
         while pending:
@@ -335,10 +335,10 @@ class RedisBackend(WaitThenClaim):
                 batch.script(self.scripts.ingest, self._queue_keys(queue), [])
             pending = [queue for queue, left in zip(pending, batch.run(), strict=True) if left]
 
-    def _drained_queues(self) -> list[str]:
+    def _ingested_queues(self) -> list[str]:
         """The known queues, their inboxes ingested."""
         queues = self._known_queues()
-        self._drain(queues)
+        self._ingest_all(queues)
         return queues
 
     # -- workers ------------------------------------------------------------------------
@@ -400,7 +400,7 @@ class RedisBackend(WaitThenClaim):
         ingest in the call (it claimed nothing) is ingested to the end and claimed again."""
         by_queue = dict(zip(claims, replies, strict=True))
         for queue in [queue for queue, reply in by_queue.items() if reply[0]]:
-            self._drain([queue])
+            self._ingest_all([queue])
             args = [*claims[queue], _token_suffix(queue)]
             by_queue[queue] = self.scripts.claim(self.client, self._queue_keys(queue), args)
         ranked = [row for queue, reply in by_queue.items() for row in _claimed(reply[1:], queue)]
@@ -409,7 +409,7 @@ class RedisBackend(WaitThenClaim):
 
     def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
         """How many of the overall best `limit` queued jobs each unpaused queue holds."""
-        self._drain(queues)
+        self._ingest_all(queues)
         batch = self._batch()
         for queue in queues:
             batch.script(self.scripts.promote, self._queue_keys(queue), [_num(now), str(PROMOTE_BATCH)])
@@ -635,7 +635,7 @@ class RedisBackend(WaitThenClaim):
 
     def minutes(self, since: int) -> list[MinuteCount]:
         with self._guard():
-            queues = self._drained_queues()
+            queues = self._ingested_queues()
             per_queue = self._per_known_queue(self.scripts.minutes, queues, [str(since)])
         width = 2 + len(_COUNTERS)
         rows = [
@@ -660,7 +660,7 @@ class RedisBackend(WaitThenClaim):
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
         with self._guard():
-            self._drain(self._known_queues())
+            self._ingest_all(self._known_queues())
             queue = cast(str | None, self.client.hget(self._index, job_id))
             if queue is None:
                 return None
@@ -669,7 +669,7 @@ class RedisBackend(WaitThenClaim):
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         with self._guard():
-            self._drain(self._queues_of(query))
+            self._ingest_all(self._queues_of(query))
             return self._with_failed_attempts(self._list(query))
 
     def _with_failed_attempts(self, records: list[JobRecord]) -> list[JobRecord]:
@@ -684,14 +684,14 @@ class RedisBackend(WaitThenClaim):
 
     def count_jobs(self, query: JobQuery) -> int:
         with self._guard():
-            self._drain(self._queues_of(query))
+            self._ingest_all(self._queues_of(query))
             if query.ids is None and query.task is None and query.text is None:
                 return self._count_in_sets(query)
             return sum(1 for _ in self._select(query, wanted=None))
 
     def oldest(self, state: JobState) -> dict[str, float]:
         with self._guard():
-            queues = self._drained_queues()
+            queues = self._ingested_queues()
             batch = self._batch()
             for queue in queues:
                 batch.pipe.zrange(self._state_set(queue, state), 0, 0)
@@ -787,7 +787,7 @@ class RedisBackend(WaitThenClaim):
             flagged = set(
                 cast(list[str], self.client.hkeys(self._pauses))
             )  # ever paused: listed like SQLite's
-            queues = sorted(set(self._drained_queues()) | flagged)
+            queues = sorted(set(self._ingested_queues()) | flagged)
             batch = self._batch()
             for queue in queues:
                 for state in ALL_STATES:
@@ -802,7 +802,7 @@ class RedisBackend(WaitThenClaim):
 
     def queued_by_priority(self) -> dict[str, dict[int, int]]:
         with self._guard():
-            queues = self._drained_queues()
+            queues = self._ingested_queues()
             batch = self._batch()
             for queue in queues:
                 batch.pipe.hgetall(self._q(queue) + "priorities")
@@ -830,7 +830,7 @@ class RedisBackend(WaitThenClaim):
     def replay(self, query: JobQuery, now: float | None = None) -> int:
         states = [state for state in REPLAYABLE if query.state in (None, state)]
         with self._guard():
-            self._drain(self._queues_of(query))
+            self._ingest_all(self._queues_of(query))
             found = [record for state in states for record in self._list(replace(query, state=state))]
             newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
             batch = self._batch()
@@ -840,7 +840,7 @@ class RedisBackend(WaitThenClaim):
 
     def purge(self, query: JobQuery) -> int:
         with self._guard():
-            self._drain(self._queues_of(query))
+            self._ingest_all(self._queues_of(query))
             batch = self._batch()
             for queue, ids in _ids_by_queue(self._list(query)).items():
                 batch.script(self.scripts.purge, self._queue_keys(queue), [query.state or "", *ids])
@@ -848,7 +848,7 @@ class RedisBackend(WaitThenClaim):
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         with self._guard():
-            self._drain(self._known_queues())
+            self._ingest_all(self._known_queues())
             queue = cast(str | None, self.client.hget(self._index, job_id))
             if queue is None:
                 return False
