@@ -118,7 +118,7 @@ def test_a_jobs_failed_attempts_are_deleted_with_it_by_purge_and_prune(backend: 
     backend.fail([Failure(pruned.id, pruned.token, "boom", None, 0.0)])
     (again,) = backend.claim(["a"], "w1", 1, 30.0)
     backend.complete([Completion(again.id, again.token, "null")])
-    logs = [backend._q("a") + f"job:{job.id}:failed" for job in (purged, pruned)]
+    logs = [backend.keys.q("a") + f"job:{job.id}:failed" for job in (purged, pruned)]
     assert backend.client.exists(*logs) == 2
     assert backend.purge(JobQuery(state=JobState.DEAD)) == 1
     assert backend.prune(time.time() + 1, 10) == 1

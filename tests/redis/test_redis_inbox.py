@@ -13,12 +13,12 @@ from pathlib import Path
 from redis.cluster import RedisCluster
 
 from taskheap.backends.base import ALL_TIME, Completion, JobQuery, Lease, NewJob
-from taskheap.backends.redis import RedisBackend, _inbox_entries
+from taskheap.backends.redis import RedisBackend, inbox_entries
 from taskheap.job import JobState
 
 from ..conftest import wait_for
 
-LIB = (Path(__file__).parents[2] / "taskheap/backends/redis_lua/lib.lua").read_text()
+LIB = (Path(__file__).parents[2] / "taskheap/backends/redis/lua/lib.lua").read_text()
 
 
 def lib_constant(name: str) -> str:
@@ -36,14 +36,14 @@ def job(job_id: str, rank: float = 5.0, queue: str = "default") -> NewJob:
 
 def inbox_length(backend: RedisBackend, queue: str = "default") -> int:
     """Jobs not yet ingested: the inbox's and the intake's entries, not counting wake-up markers."""
-    lists = [backend._q(queue) + "inbox", backend._q(queue) + "intake"]
+    lists = [backend.keys.q(queue) + "inbox", backend.keys.q(queue) + "intake"]
     return sum(1 for key in lists for entry in backend.client.lrange(key, 0, -1) if entry)
 
 
 def test_an_enqueue_only_fills_the_inbox_and_a_read_ingests_it_at_once(backend: RedisBackend) -> None:
     backend.enqueue([job("a"), job("b")])
     assert inbox_length(backend) == 2
-    assert not backend.client.exists(backend._q("default") + "job:a")
+    assert not backend.client.exists(backend.keys.q("default") + "job:a")
     record = backend.get("b")
     assert record is not None and record.state == JobState.QUEUED
     assert inbox_length(backend) == 0
@@ -97,7 +97,7 @@ def test_an_idle_wait_moves_the_oldest_entry_to_the_intake_and_ingest_reads_it_f
 ) -> None:
     backend.enqueue([job("first", rank=5.0), job("second", rank=5.0)])
     backend.wait_for_work(["default"], 5.0)  # returns at once: work is waiting
-    assert backend.client.lrange(backend._q("default") + "intake", 0, -1)[0].startswith('["first"')
+    assert backend.client.lrange(backend.keys.q("default") + "intake", 0, -1)[0].startswith('["first"')
     assert [c.id for c in backend.claim(["default"], "w", 2, 30.0)] == ["first", "second"]
     assert inbox_length(backend) == 0
 
@@ -137,7 +137,7 @@ def test_a_wait_over_several_queues_wakes_for_any_of_them_and_leaves_nothing_blo
     backend.enqueue([job("a1", queue="a"), job("b1", queue="b")])
     time.sleep(0.2)  # a wait still blocked on a or b would take its job into the intake
     for queue in "ab":
-        assert backend.client.llen(backend._q(queue) + "intake") == 0, queue
+        assert backend.client.llen(backend.keys.q(queue) + "intake") == 0, queue
 
 
 def test_a_released_job_wakes_an_idle_worker_through_a_marker_that_ingest_drops(
@@ -155,13 +155,13 @@ def test_a_released_job_wakes_an_idle_worker_through_a_marker_that_ingest_drops(
 
 def test_a_queue_lost_from_the_known_queues_is_listed_again_by_ingest(backend: RedisBackend) -> None:
     backend.enqueue([job("a", queue="q")])
-    assert backend.client.smembers(backend._queues) == {"q"}
-    backend.client.delete(backend._queues)  # e.g. a Redis restarted without persistence
+    assert backend.client.smembers(backend.keys.queues) == {"q"}
+    backend.client.delete(backend.keys.queues)  # e.g. a Redis restarted without persistence
     backend.enqueue([job("b", queue="q")])  # this producer listed q a moment ago: a bare push
     if not backend.cluster:  # (on a Cluster every push lists its queue: it is a pipeline anyway)
-        assert backend.client.smembers(backend._queues) == set()
+        assert backend.client.smembers(backend.keys.queues) == set()
     backend.claim(["q"], "w", 1, 30.0)
-    assert backend.client.smembers(backend._queues) == {"q"}
+    assert backend.client.smembers(backend.keys.queues) == {"q"}
 
 
 def blocked_clients(backend: RedisBackend) -> int:
@@ -202,7 +202,7 @@ def test_inbox_entries_are_the_json_arrays_ingest_decodes() -> None:
     plain = job("a", 2.5)
     payload = '{"args":["\\u2028"]}'
     odd = NewJob("b", 't"\\é\n', "q2", 1, 1e-7, payload, 60.25, 99.5, 0, '{"base":1}', 3.0)
-    entries = _inbox_entries([plain, odd, job("c", 2.5)])
+    entries = inbox_entries([plain, odd, job("c", 2.5)])
     decoded = {queue: [json.loads(entry) for entry in listed] for queue, listed in entries.items()}
     assert decoded == {
         "default": [

@@ -1,0 +1,69 @@
+"""Redis backend: one queue shared by workers on many machines; every state change is one Lua script.
+
+Modules. backend.py: RedisBackend (lifecycle, enqueue, the worker's calls, maintenance, the
+per-minute counters, admin writes), delegating to the others: client.py (the URL, the client
+and its pool, the error guard, scripts sent by SHA in batches), keys.py (the key layout),
+wire.py (inbox entries, the claim script's ARGV, lease tokens, records parsed from script
+replies), waits.py (blocking for work) and listing.py (admin reads). lua/: one script per
+operation, each with lib.lua prepended.
+
+Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Cluster slot): an
+inbox list of enqueued jobs not yet ingested, a hash per job, a sorted set of queued jobs scored
+by rank (equal ranks run in id order, the member order of equal scores), a sorted set of
+scheduled and retrying jobs by due time, of running jobs by lease expiry, of succeeded and
+cancelled jobs by finish time (pruning), and one per state in id order (counts are ZCARDs or
+ZLEXCOUNTs; listings page through them newest first), and the queue's per-minute outcome
+counters. Global keys live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`;
+written by ingest, on a Cluster by enqueue), the known queues, the pause flags and the worker
+registry (keys.py names them). The scripts in `lua/` document their KEYS and ARGV (lib.lua lists
+a queue's keys).
+
+Choices:
+- Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of
+  the barest enqueue of any Redis queue, whatever the number of jobs. Ingest (lib.lua, at most
+  INGEST_BATCH entries a call, popped and written in one script step) builds the job hashes,
+  rank and due sets, state sets, id index, known queues and `enqueued` counters. It runs first
+  in every script that reads or changes them (claim, promote, cancel, replay, purge); a claim
+  that leaves entries behind claims nothing (one may outrank the queued jobs), so the client
+  ingests the rest and claims again. Admin reads ingest their queues to the end first, so they
+  see every acknowledged enqueue. A call spanning queues is atomic per queue only (one push
+  each, in one pipeline). A producer lists its queue among the known ones on its first push
+  and every RELIST_EVERY seconds after (in the same round trip), ingest on every batch.
+- Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
+  worker. Enqueue times and retry times are computed above the seam on the client's clock.
+- A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
+  lookup, and a token from an earlier run never matches the job's current one.
+- Claim over one queue is one script call. On a queue with nothing queued (an idle worker's
+  wake-up), it leases the best fresh jobs as ingest stores them, skipping the queued sets. Over
+  several, one round trip ingests the inboxes, one promotes due jobs and peeks at each queue's
+  best jobs, then one claim call per queue takes its share of the overall best `limit` (all in
+  one pipeline). Under concurrency a share may come back short.
+- Idle workers block on the inbox itself: BLMOVE takes its oldest entry into the queue's intake
+  list (which ingest reads first), so one enqueued job wakes one worker and nothing is lost if
+  that worker dies. Other scripts that make work runnable (release, replay, promote, a claim
+  leaving jobs queued, a retry's new due time) push bounded empty markers to wake workers the
+  same way. A wait ends no later than the earliest due time. One blocking command waits on one
+  list, so a worker serving several queues blocks on each from a thread and connection of its
+  own, and the first to wake ends the others' waits (CLIENT UNBLOCK); on Redis Cluster it takes
+  turns of CLUSTER_TURN on each instead.
+- Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
+  and dead letters are never evicted.
+- Listing merges the id-ordered sets of the queues and states asked for, newest first, within the
+  query's id bounds (ZREVRANGEBYLEX): a page reads at most `limit` ids per set (O(log n + limit)),
+  then the job hashes. A task filter and a text search read job hashes (a text search only the
+  `scan` newest candidates); without them, `count_jobs` is one ZLEXCOUNT per set.
+- Per-minute counters live with their queue (its hash tag), so workers of different queues write
+  to different Cluster slots; `minutes` reads every known queue's rows in one pipeline. Ingest
+  counts the jobs it adds there itself.
+- A job's failed attempts are a capped list next to its hash (`job:<id>:failed`), appended by the
+  fail script and deleted with the job; listings read them only for the page they return.
+- Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
+  is raised as BackendError naming the URL. Scripts forgotten by a restarted Redis are reloaded.
+"""
+
+from .backend import RedisBackend
+from .client import parse_url
+from .listing import PAGE
+from .wire import inbox_entries
+
+__all__ = ["PAGE", "RedisBackend", "inbox_entries", "parse_url"]

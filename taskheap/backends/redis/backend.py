@@ -1,0 +1,454 @@
+"""RedisBackend: the lifecycle, enqueue, the worker's calls, maintenance, the per-minute counters
+and the admin writes, over the client, keys, wire format, waits and listing beside it."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, replace
+from typing import Any, cast
+
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from ...errors import BackendError
+from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, JobState
+from ..base import (
+    ClaimedJob,
+    Completion,
+    Counts,
+    Failure,
+    JobQuery,
+    JobRecord,
+    Lease,
+    MinuteCount,
+    NewJob,
+    WorkerInfo,
+)
+from ..protocols import FullBackend
+from .client import Batch, Client, Guard, Script, Scripts, connect, display, parse_url
+from .keys import Keys
+from .listing import Listing
+from .waits import Waits
+from .wire import COUNTERS, claim_calls, claimed, inbox_entries, num, queue_of, token_suffix
+
+log = logging.getLogger("taskheap.redis")
+
+SCHEMA_VERSION = "1"
+PROMOTE_BATCH = 1000
+RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
+
+
+class RedisBackend(FullBackend):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        client_url, self.prefix, self.cluster = parse_url(url)
+        self.display_url = display(client_url)
+        with self._guard():  # a cluster client connects at once, to learn the slots
+            self.client: Client = connect(client_url, self.cluster)
+        self.scripts = Scripts()
+        self.keys = Keys(self.prefix, self.cluster)
+        self._listed: dict[str, float] = {}  # queue -> when this process last listed it (monotonic)
+        self._waits = Waits(self.client, self.keys, self.cluster)
+        self._listing = Listing(
+            self.client, self.keys, self._known_queues, self._ingest_all, self._ingested_queues
+        )
+
+    def _guard(self) -> Guard:
+        return Guard(self.display_url)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._guard():
+            self.client.setnx(self.keys.version, SCHEMA_VERSION)
+            version = cast(str | None, self.client.get(self.keys.version))
+            if version != SCHEMA_VERSION:
+                raise BackendError(
+                    f"Redis at {self.display_url} prefix {self.prefix!r} holds taskheap schema {version},"
+                    f" this version reads {SCHEMA_VERSION}"
+                )
+            for script in self.scripts.all():
+                self.client.script_load(script.source)
+            self._warn_if_evicting()
+
+    def _warn_if_evicting(self) -> None:
+        try:
+            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
+        except ResponseError:
+            return  # CONFIG is often disabled on managed Redis
+        if policy and policy != "noeviction":
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it may silently evict"
+                " jobs; set maxmemory-policy noeviction",
+                self.display_url,
+                policy,
+            )
+
+    def close(self) -> None:
+        self.client.close()
+        if isinstance(self.client, Redis):
+            self.client.connection_pool.disconnect()
+
+    # -- producers ----------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+        """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
+        place later; the push itself wakes an idle worker). The queue is listed as known in the
+        same round trip when this process has not listed it for RELIST_EVERY seconds (ingest
+        lists it too). A call spanning queues sends its pushes in one pipeline: each queue's push
+        is atomic, not the whole call. On a Cluster the id index lives on another slot: written
+        in the same pipeline."""
+        if not jobs:
+            return
+        by_queue = inbox_entries(jobs)
+        with self._guard():
+            if len(by_queue) == 1 and not self.cluster:  # the common case: one command
+                ((queue, entries),) = by_queue.items()
+                if time.monotonic() - self._listed.get(queue, -RELIST_EVERY) < RELIST_EVERY:
+                    self.client.rpush(self.keys.q(queue) + "inbox", *entries)
+                    return
+            pipe = self.client.pipeline(transaction=False)
+            if self.cluster:
+                pipe.hset(self.keys.index, mapping={j.id: j.queue for j in jobs})
+            pipe.sadd(self.keys.queues, *by_queue)
+            for queue, entries in by_queue.items():
+                pipe.rpush(self.keys.q(queue) + "inbox", *entries)
+            pipe.execute()
+        self._listed.update(dict.fromkeys(by_queue, time.monotonic()))
+
+    def _ingest_all(self, queues: Iterable[str]) -> None:
+        """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""
+        pending = list(queues)
+        while pending:
+            batch = Batch(self.client)
+            for queue in pending:
+                batch.script(self.scripts.ingest, self.keys.queue_keys(queue), [])
+            pending = [queue for queue, left in zip(pending, batch.run(), strict=True) if left]
+
+    def _ingested_queues(self) -> list[str]:
+        """The known queues, their inboxes ingested."""
+        queues = self._known_queues()
+        self._ingest_all(queues)
+        return queues
+
+    # -- workers ------------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
+    ) -> list[ClaimedJob]:
+        return self.complete_and_claim([], queues, worker, limit, lease, now)[1]
+
+    def complete_and_claim(
+        self,
+        done: Sequence[Completion],
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> tuple[list[str], list[ClaimedJob]]:
+        """One round trip for one queue: the completions and the claim share a pipeline. Over
+        several queues the claim needs the peek round trip of `_shares` first."""
+        queues = list(dict.fromkeys(queues))
+        if limit <= 0 or not queues:
+            return self.complete(done, now), []
+        with self._guard():
+            shares = {queues[0]: limit} if len(queues) == 1 else self._shares(queues, limit, now)
+            claims = claim_calls(shares, worker, lease, now)
+            batch = Batch(self.client)
+            self._per_queue(batch, self.scripts.complete, [num(now)], done)
+            acknowledgements = len(batch.pipe)
+            self._add_claims(batch, claims)
+            results = batch.run()
+            jobs = self._claimed_jobs(claims, results[acknowledgements:])
+        return [job_id for accepted in results[:acknowledgements] for job_id in accepted], jobs
+
+    def wait_and_claim(
+        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+    ) -> list[ClaimedJob]:
+        """One queue on a standalone Redis: the wait (BLMOVE) and the claim share a pipeline, so
+        the claim runs on the server the moment work arrives: one round trip from an enqueue to
+        a claimed job. Otherwise the two steps."""
+        queues = list(dict.fromkeys(queues))
+        if len(queues) != 1 or self.cluster or limit <= 0:
+            return FullBackend.wait_and_claim(self, queues, worker, limit, lease, timeout)
+        with self._guard():
+            claims = claim_calls({queues[0]: limit}, worker, lease, None)
+            batch = Batch(self.client)
+            self._waits.wait_in(batch, queues[0], timeout)
+            waits = len(batch.pipe)
+            self._add_claims(batch, claims)
+            return self._claimed_jobs(claims, batch.run()[waits:])
+
+    def _add_claims(self, batch: Batch, claims: dict[str, list[str]]) -> None:
+        for queue, args in claims.items():
+            batch.script(self.scripts.claim, self.keys.queue_keys(queue), [*args, token_suffix(queue)])
+
+    def _claimed_jobs(self, claims: dict[str, list[str]], replies: list[Any]) -> list[ClaimedJob]:
+        """The jobs of the claim calls' replies, best first. A queue whose inbox was too long to
+        ingest in the call (it claimed nothing) is ingested to the end and claimed again."""
+        by_queue = dict(zip(claims, replies, strict=True))
+        for queue in [queue for queue, reply in by_queue.items() if reply[0]]:
+            self._ingest_all([queue])
+            args = [*claims[queue], token_suffix(queue)]
+            by_queue[queue] = self.scripts.claim(self.client, self.keys.queue_keys(queue), args)
+        ranked = [row for queue, reply in by_queue.items() for row in claimed(reply[1:], queue)]
+        ranked.sort(key=lambda row: (row[0], row[1].id))
+        return [job for _, job in ranked]
+
+    def _shares(self, queues: list[str], limit: int, now: float | None) -> dict[str, int]:
+        """How many of the overall best `limit` queued jobs each unpaused queue holds."""
+        self._ingest_all(queues)
+        batch = Batch(self.client)
+        for queue in queues:
+            batch.script(self.scripts.promote, self.keys.queue_keys(queue), [num(now), str(PROMOTE_BATCH)])
+            batch.pipe.exists(self.keys.q(queue) + "paused")
+            batch.pipe.zrange(self.keys.q(queue) + "queued", 0, limit - 1, withscores=True)
+        results = batch.run()
+        candidates = [
+            (score, job_id, queue)
+            for queue, paused, best in zip(queues, results[1::3], results[2::3], strict=True)
+            if not paused
+            for job_id, score in best
+        ]
+        return dict(Counter(queue for _, _, queue in heapq.nsmallest(limit, candidates)))
+
+    def heartbeat(
+        self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
+    ) -> set[str]:
+        info = asdict(worker)
+        del info["last_seen"]
+        with self._guard():
+            batch = Batch(self.client)
+            batch.script(
+                self.scripts.register,
+                [self.keys.workers, self.keys.seen],
+                [worker.id, num(now), json.dumps(info)],
+            )
+            self._per_queue(batch, self.scripts.extend, [num(now), repr(float(lease))], leases)
+            return {job_id for owned in batch.run()[1:] for job_id in owned}
+
+    def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
+        return self._acknowledge(self.scripts.complete, [num(now)], done)
+
+    def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
+        rows = [(f.id, f.token, f.error, f.traceback or "", num(f.retry_at)) for f in failures]
+        return self._acknowledge(self.scripts.fail, [num(now), str(FAILED_ATTEMPTS_KEPT)], rows)
+
+    def _acknowledge(self, script: Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
+        with self._guard():
+            batch = Batch(self.client)
+            self._per_queue(batch, script, head, rows)
+            return [job_id for accepted in batch.run() for job_id in accepted]
+
+    def release(self, leases: Sequence[Lease]) -> None:
+        with self._guard():
+            batch = Batch(self.client)
+            self._per_queue(batch, self.scripts.release, [], leases)
+            batch.run()
+
+    def _per_queue(
+        self, batch: Batch, script: Script, head: list[str], rows: Iterable[tuple[str, ...]]
+    ) -> None:
+        """One script call per queue over rows of (id, token, …), routed by the token's queue;
+        rows with a token this backend never issued are left out (refused)."""
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            queue = queue_of(row[1])
+            if queue is not None:
+                groups.setdefault(queue, []).extend(row)
+        for queue, args in groups.items():
+            batch.script(script, [self.keys.q(queue)], [*head, *args])
+
+    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        with self._guard():
+            self._waits.wait_for_work(queues, timeout)
+
+    def unregister(self, worker: str) -> None:
+        with self._guard():
+            batch = Batch(self.client)
+            batch.pipe.hdel(self.keys.workers, worker)
+            batch.pipe.zrem(self.keys.seen, worker)
+            batch.run()
+
+    # -- maintenance --------------------------------------------------------------------
+    def promote_due(self, now: float | None = None) -> int:
+        total = 0
+        with self._guard():
+            pending = self._known_queues()
+            while pending:
+                batch = Batch(self.client)
+                for queue in pending:
+                    batch.script(
+                        self.scripts.promote, self.keys.queue_keys(queue), [num(now), str(PROMOTE_BATCH)]
+                    )
+                promoted = batch.run()
+                total += sum(promoted)
+                pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
+        return total
+
+    def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
+        with self._guard():
+            queues = self._known_queues()
+            batch = Batch(self.client)
+            for queue in queues:
+                batch.script(self.scripts.expired, [self.keys.q(queue)], [num(now), str(limit)])
+            rows = [
+                job
+                for queue, fields in zip(queues, batch.run(), strict=True)
+                for _, job in claimed(fields, queue)
+            ]
+        return rows[:limit]
+
+    def prune(self, finished_before: float, limit: int) -> int:
+        pruned = 0
+        with self._guard():
+            for queue in self._known_queues():
+                if pruned >= limit:
+                    break
+                args = [repr(float(finished_before)), str(limit - pruned)]
+                pruned += self._forget_ids(self.scripts.prune(self.client, [self.keys.q(queue)], args))
+        return pruned
+
+    def _forget_ids(self, deleted: list[str]) -> int:
+        """Drop deleted jobs from the id index; returns how many."""
+        if deleted:
+            self.client.hdel(self.keys.index, *deleted)
+        return len(deleted)
+
+    def forget_workers(self, seen_before: float) -> int:
+        with self._guard():
+            keys = [self.keys.workers, self.keys.seen]
+            return int(self.scripts.forget_workers(self.client, keys, [repr(float(seen_before))]))
+
+    # -- per-minute counters ------------------------------------------------------------
+    def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
+        by_queue: dict[str, list[str]] = {}
+        for r in rows:
+            fields = (str(r.minute), r.task, *(str(getattr(r, c)) for c in COUNTERS))
+            by_queue.setdefault(r.queue, []).extend(fields)
+        if not by_queue:
+            return
+        with self._guard():
+            batch = Batch(self.client)
+            batch.pipe.sadd(self.keys.queues, *by_queue)  # `minutes` reads the known queues
+            for queue, args in by_queue.items():
+                batch.script(self.scripts.record_minutes, [self.keys.q(queue)], args)
+            batch.run()
+
+    def minutes(self, since: int) -> list[MinuteCount]:
+        with self._guard():
+            queues = self._ingested_queues()
+            per_queue = self._per_known_queue(self.scripts.minutes, queues, [str(since)])
+        width = 2 + len(COUNTERS)
+        rows = [
+            MinuteCount(int(fields[i]), queue, fields[i + 1], *map(int, fields[i + 2 : i + width]))
+            for queue, fields in zip(queues, per_queue, strict=True)
+            for i in range(0, len(fields), width)
+        ]
+        return sorted(rows, key=lambda r: (r.minute, r.queue, r.task))
+
+    def forget_minutes(self, before: int) -> int:
+        with self._guard():
+            queues = self._known_queues()
+            return sum(self._per_known_queue(self.scripts.forget_minutes, queues, [str(before)]))
+
+    def _per_known_queue(self, script: Script, queues: list[str], args: list[str]) -> list[Any]:
+        """One call of `script` per queue, in one round trip; their replies in queue order."""
+        batch = Batch(self.client)
+        for queue in queues:
+            batch.script(script, [self.keys.q(queue)], args)
+        return batch.run()
+
+    # -- reads and admin writes ---------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._guard():
+            return self._listing.get(job_id)
+
+    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        with self._guard():
+            return self._listing.list_jobs(query)
+
+    def count_jobs(self, query: JobQuery) -> int:
+        with self._guard():
+            return self._listing.count_jobs(query)
+
+    def oldest(self, state: JobState) -> dict[str, float]:
+        with self._guard():
+            return self._listing.oldest(state)
+
+    def counts(self) -> Counts:
+        with self._guard():
+            return self._listing.counts()
+
+    def queued_by_priority(self) -> dict[str, dict[int, int]]:
+        with self._guard():
+            return self._listing.queued_by_priority()
+
+    def workers(self) -> list[WorkerInfo]:
+        with self._guard():
+            batch = Batch(self.client)
+            batch.pipe.hgetall(self.keys.workers)
+            batch.pipe.zrange(self.keys.seen, 0, -1, withscores=True)
+            infos, seen = batch.run()
+        last_seen = dict(seen)
+        workers = [
+            WorkerInfo(**json.loads(info), last_seen=last_seen[worker_id])
+            for worker_id, info in infos.items()
+            if worker_id in last_seen
+        ]
+        return sorted(workers, key=lambda w: w.started_at)
+
+    def replay(self, query: JobQuery, now: float | None = None) -> int:
+        states = [state for state in REPLAYABLE if query.state in (None, state)]
+        with self._guard():
+            self._ingest_all(self._listing.queues_of(query))
+            found = [record for state in states for record in self._listing.page(replace(query, state=state))]
+            newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
+            batch = Batch(self.client)
+            for queue, ids in _ids_by_queue(newest).items():
+                batch.script(self.scripts.replay, self.keys.queue_keys(queue), ids)
+            return sum(batch.run())
+
+    def purge(self, query: JobQuery) -> int:
+        with self._guard():
+            self._ingest_all(self._listing.queues_of(query))
+            batch = Batch(self.client)
+            for queue, ids in _ids_by_queue(self._listing.page(query)).items():
+                batch.script(self.scripts.purge, self.keys.queue_keys(queue), [query.state or "", *ids])
+            return self._forget_ids([job_id for deleted in batch.run() for job_id in deleted])
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        with self._guard():
+            self._ingest_all(self._known_queues())
+            queue = cast(str | None, self.client.hget(self.keys.index, job_id))
+            if queue is None:
+                return False
+            return bool(self.scripts.cancel(self.client, self.keys.queue_keys(queue), [job_id, num(now)]))
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        with self._guard():
+            batch = Batch(self.client)
+            if paused:
+                batch.pipe.set(self.keys.q(queue) + "paused", "1")
+            else:
+                batch.pipe.delete(self.keys.q(queue) + "paused")
+            batch.pipe.hset(self.keys.pauses, queue, int(paused))
+            batch.run()
+
+    def paused(self) -> set[str]:
+        with self._guard():
+            flags = cast(dict[str, str], self.client.hgetall(self.keys.pauses))
+            return {queue for queue, flag in flags.items() if flag == "1"}
+
+    def _known_queues(self) -> list[str]:
+        return sorted(cast(set[str], self.client.smembers(self.keys.queues)))
+
+
+def _ids_by_queue(records: Iterable[JobRecord]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for record in records:
+        groups.setdefault(record.queue, []).append(record.id)
+    return groups

@@ -1,0 +1,155 @@
+"""The connection to Redis: the URL, the client and its pool, the error guard around every
+backend call, and the Lua scripts (lua/, with lib.lua prepended) sent by SHA in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from hashlib import sha1
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from redis import BlockingConnectionPool, Redis
+from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from ...errors import BackendError, ConfigError
+
+Client = Redis | RedisCluster
+Commands = Client | Pipeline | ClusterPipeline  # where a command goes: now, or in a round trip
+DEFAULT_PREFIX = "taskheap"
+_SCRIPT_DIR = Path(__file__).with_name("lua")
+
+
+class Script:
+    """A Lua script with the shared helpers of lib.lua prepended."""
+
+    def __init__(self, name: str, lib: str) -> None:
+        self.name = name
+        self.source = lib + (_SCRIPT_DIR / f"{name}.lua").read_text()
+        self.sha = sha1(self.source.encode()).hexdigest()
+
+    def __call__(self, client: Client, keys: Sequence[str], args: Sequence[str]) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+class Scripts:
+    """Every script, read from lua/ once per backend."""
+
+    def __init__(self) -> None:
+        lib = (_SCRIPT_DIR / "lib.lua").read_text()
+        self.ingest = Script("ingest", lib)
+        self.claim = Script("claim", lib)
+        self.extend = Script("extend", lib)
+        self.complete = Script("complete", lib)
+        self.fail = Script("fail", lib)
+        self.release = Script("release", lib)
+        self.promote = Script("promote", lib)
+        self.expired = Script("expired", lib)
+        self.prune = Script("prune", lib)
+        self.purge = Script("purge", lib)
+        self.replay = Script("replay", lib)
+        self.cancel = Script("cancel", lib)
+        self.register = Script("register", lib)
+        self.forget_workers = Script("forget_workers", lib)
+        self.record_minutes = Script("record_minutes", lib)
+        self.minutes = Script("minutes", lib)
+        self.forget_minutes = Script("forget_minutes", lib)
+
+    def all(self) -> list[Script]:
+        return [s for s in vars(self).values() if isinstance(s, Script)]
+
+
+class Batch:
+    """Commands sent in one round trip. A script the server has forgotten (NOSCRIPT, after a
+    restart) is loaded and that one command run again; any other error is raised."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.pipe = client.pipeline(transaction=False)
+        self._scripts: dict[int, tuple[Script, Sequence[str], Sequence[str]]] = {}
+
+    def script(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> None:
+        self._scripts[len(self.pipe)] = (script, keys, args)
+        # what `evalsha` sends, which redis-py's cluster pipeline refuses to queue: it routes
+        # EVALSHA by its keys like any keyed command
+        self.pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def run(self) -> list[Any]:
+        results: list[Any] = self.pipe.execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                script, keys, args = self._scripts[index]
+                results[index] = script(self.client, keys, args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
+
+
+class Guard:
+    """Around every backend call: Redis errors become BackendErrors naming the server. (A class:
+    a generator-based context manager costs microseconds on each enqueue.)"""
+
+    __slots__ = ("display_url",)
+
+    def __init__(self, display_url: str) -> None:
+        self.display_url = display_url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+            raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
+        if isinstance(
+            exc, RedisError | RedisClusterException
+        ):  # the cluster client's own are not RedisErrors
+            raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+
+
+def parse_url(url: str) -> tuple[str, str, bool]:
+    """`redis[s]://host:port/db?prefix=NAME&cluster=true` or `redis+cluster://…` ->
+    (the URL for redis-py, the key prefix, cluster mode)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {key: value for key, value in query if key in ("prefix", "cluster")}
+    prefix = ours.get("prefix", DEFAULT_PREFIX)
+    if not prefix:
+        raise ConfigError(f"bad Redis URL {url!r}: prefix must not be empty")
+    cluster = parts.scheme == "redis+cluster" or ours.get("cluster", "").lower() in ("1", "true", "yes")
+    scheme = "redis" if parts.scheme == "redis+cluster" else parts.scheme
+    rest = urlencode([(key, value) for key, value in query if key not in ours])
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix, cluster
+
+
+def display(client_url: str) -> str:
+    """The URL without its query and with the password masked, for error messages."""
+    parts = urlsplit(client_url)
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def connect(client_url: str, cluster: bool) -> Client:
+    """A client over a per-process pool. Standalone, the pool is bounded and a thread waits for a
+    free connection (`?max_connections=` in the URL overrides the default)."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
+        "socket_timeout": 10.0,
+        "socket_connect_timeout": 5.0,
+    }
+    if cluster:
+        return RedisCluster.from_url(client_url, **options)
+    pool = BlockingConnectionPool.from_url(client_url, max_connections=50, timeout=20.0, **options)
+    return Redis(connection_pool=pool)

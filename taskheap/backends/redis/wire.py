@@ -1,0 +1,124 @@
+"""The wire format: the inbox entries an enqueue pushes (ingest in lua/lib.lua decodes them),
+the claim script's ARGV, lease tokens, and the records parsed from the scripts' replies."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from json.encoder import encode_basestring as _quote  # Lua's cjson reads UTF-8 as is
+from typing import Any
+
+from ...job import FailedAttempt, JobState
+from ..base import ClaimedJob, JobRecord, NewJob
+
+CLAIMED_FIELDS = 10
+COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
+
+
+def inbox_entries(jobs: Sequence[NewJob]) -> dict[str, list[str]]:
+    """Per queue, its jobs as inbox entries (see lib.lua): JSON arrays of 11 strings (floats in
+    repr, exact), spelled out rather than run through an encoder (ids and numbers need no
+    escaping, the other strings go through the encoder's own quoting). All but the id and the
+    payload is usually the same for a batch's jobs: spelled once per distinct set."""
+    by_queue: dict[str, list[str]] = {}
+    spelled: dict[tuple[Any, ...], tuple[str, str]] = {}
+    for j in jobs:
+        shared = (
+            j.task,
+            j.queue,
+            j.priority,
+            j.rank,
+            j.enqueued_at,
+            j.run_at,
+            j.retries,
+            j.backoff,
+            j.timeout,
+        )
+        parts = spelled.get(shared)
+        if parts is None:
+            parts = spelled[shared] = (
+                f'",{_quote(j.task)},{_quote(j.queue)},"{j.priority}","{j.rank!r}",',
+                f',"{j.enqueued_at!r}","{num(j.run_at)}","{j.retries}",{_quote(j.backoff or "")},'
+                f'"{num(j.timeout)}"]',
+            )
+        head, tail = parts
+        by_queue.setdefault(j.queue, []).append(f'["{j.id}{head}{_quote(j.payload)}{tail}')
+    return by_queue
+
+
+def claim_calls(shares: dict[str, int], worker: str, lease: float, now: float | None) -> dict[str, list[str]]:
+    """Per queue, the claim script's ARGV but the token suffix (fresh for every call)."""
+    return {queue: [num(now), repr(float(lease)), worker, str(share)] for queue, share in shares.items()}
+
+
+def num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def opt_float(value: str | None) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def token_suffix(queue: str) -> str:
+    return f".{os.urandom(8).hex()}@{queue}"
+
+
+def queue_of(token: str) -> str | None:
+    _, at, queue = token.partition("@")
+    return queue if at else None
+
+
+def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
+    """(rank, job) from a claim or expired script's flat reply."""
+    jobs = []
+    for start in range(0, len(fields), CLAIMED_FIELDS):
+        job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank = fields[
+            start : start + CLAIMED_FIELDS
+        ]
+        job = ClaimedJob(
+            job_id,
+            task,
+            queue,
+            int(priority),
+            payload,
+            int(attempts),
+            int(retries),
+            backoff or None,
+            opt_float(timeout),
+            token,
+        )
+        jobs.append((float(rank), job))
+    return jobs
+
+
+def job_record(fields: dict[str, str]) -> JobRecord:
+    return JobRecord(
+        id=fields["id"],
+        task=fields["task"],
+        queue=fields["queue"],
+        priority=int(fields["priority"]),
+        state=JobState(fields["state"]),
+        payload=fields["payload"],
+        attempts=int(fields["attempts"]),
+        retries=int(fields["retries"]),
+        enqueued_at=float(fields["enqueued_at"]),
+        run_at=opt_float(fields.get("run_at")),
+        started_at=opt_float(fields.get("started_at")),
+        finished_at=opt_float(fields.get("finished_at")),
+        worker=fields.get("worker"),
+        result=fields.get("result"),
+        error=fields.get("error"),
+        traceback=fields.get("traceback"),
+    )
+
+
+def failed_attempt(entry: str) -> FailedAttempt:
+    fields = json.loads(entry)
+    return FailedAttempt(
+        attempt=fields["attempt"],
+        error=fields["error"],
+        traceback=fields["traceback"],
+        worker=fields["worker"],
+        finished_at=float(fields["finished_at"]),
+    )
