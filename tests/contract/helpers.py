@@ -1,0 +1,107 @@
+"""Helpers the contract modules share: declaring the echo task, claiming, building raw jobs
+for the backend seam, and reading back what a backend stored."""
+
+from __future__ import annotations
+
+import json
+
+import taskheap
+from taskheap.backends.base import ClaimedJob, Failure, JobQuery, JobRecord, NewJob, WorkerInfo
+from taskheap.clock import FixedClock
+from taskheap.job import encode_id
+
+LEASE = 30.0
+BACKOFF = 3600.0
+JOB_ID = encode_id(1000, 7)
+
+
+def declare(app: taskheap.App) -> taskheap.Task:  # type: ignore[type-arg]
+    @app.task(name="echo")
+    def echo(x: object) -> object:
+        return x
+
+    return echo
+
+
+def claim(
+    app: taskheap.App,
+    clock: FixedClock,
+    limit: int = 100,
+    queues: tuple[str, ...] = ("default",),
+    worker: str = "w1",
+) -> list[ClaimedJob]:
+    return app.backend.claim(list(queues), worker, limit, LEASE, now=clock.now())
+
+
+def args_of(jobs: list[ClaimedJob]) -> list[object]:
+    return [json.loads(j.payload)["args"][0] for j in jobs]
+
+
+def _raw_job(job_id: str, payload: str) -> NewJob:
+    return NewJob(job_id, "echo", "default", 5, 5.0, payload, 1.0, None, 3, None, None)
+
+
+def _worker(worker_id: str, jobs: list[str] | None = None) -> WorkerInfo:
+    return WorkerInfo(worker_id, "host", 1, ["default"], 4, 0.0, 0.0, jobs or [])
+
+
+def raw_job(ms: int, arg: object, *, queue: str = "default", task: str = "echo", at: float = 1.0) -> NewJob:
+    payload = json.dumps({"task": task, "args": [arg], "kwargs": {}})
+    return NewJob(encode_id(ms, 7), task, queue, 5, 5.0, payload, at, None, 3, None, None)
+
+
+def ids(app: taskheap.App, query: JobQuery) -> list[str]:
+    return [r.id for r in app.backend.list_jobs(query)]
+
+
+def new_job(n: int, *, queue: str = "q", task: str = "t", at: float = 125.0, delay: bool = False) -> NewJob:
+    payload = json.dumps({"task": task, "args": [n], "kwargs": {}})
+    run_at = at + 60 if delay else None
+    return NewJob(encode_id(1000 + n, 7), task, queue, 5, 5.0, payload, at, run_at, 3, None, None)
+
+
+def enqueued(app: taskheap.App) -> dict[tuple[int, str, str], int]:
+    return {(r.minute, r.queue, r.task): r.enqueued for r in app.backend.minutes(0) if r.enqueued}
+
+
+def enqueue_one(app: taskheap.App, retries: int = 20) -> None:
+    payload = json.dumps({"task": "echo", "args": [1], "kwargs": {}})
+    app.backend.enqueue([NewJob(JOB_ID, "echo", "default", 5, 5.0, payload, 1.0, None, retries, None, None)])
+
+
+def run_and_fail(
+    app: taskheap.App, clock: FixedClock, n: int, *, worker: str = "w1", retry: bool = True
+) -> ClaimedJob:
+    """Claim the job and fail its run `n` with error `E{n}` and traceback `T{n}`."""
+    app.backend.promote_due(now=clock.now())
+    (job,) = app.backend.claim(["default"], worker, 1, LEASE, now=clock.now())
+    retry_at = clock.now() if retry else None
+    app.backend.fail([Failure(job.id, job.token, f"E{n}", f"T{n}", retry_at)], now=clock.now())
+    return job
+
+
+def job_id(n: int) -> str:
+    return encode_id(1000 + n, 7)
+
+
+def stored(app: taskheap.App, n: int = 0) -> JobRecord:
+    """The stored record of job `n` (job 0 is JOB_ID, the job of `enqueue_one`)."""
+    record = app.backend.get(job_id(n))
+    assert record is not None
+    return record
+
+
+def fail_all(app: taskheap.App, clock: FixedClock, *, retry: bool) -> None:
+    """Claim every queued job of `q` and fail it: retrying for an hour, or dead."""
+    jobs = app.backend.claim(["q"], "w1", 100, LEASE, now=clock.now())
+    retry_at = clock.now() + BACKOFF if retry else None
+    app.backend.fail([Failure(j.id, j.token, "boom", None, retry_at) for j in jobs], now=clock.now())
+
+
+def enqueue(app: taskheap.App, numbers: range, *, priority: int = 5, task: str = "t") -> None:
+    app.backend.enqueue([ranked_job(n, priority, task) for n in numbers])
+
+
+def ranked_job(n: int, priority: int, task: str) -> NewJob:
+    payload = json.dumps({"task": task, "args": [n], "kwargs": {}})
+    return NewJob(job_id(n), task, "q", priority, float(priority), payload, 1.0, None, 3, None, None)
