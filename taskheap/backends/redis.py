@@ -149,6 +149,7 @@ class _Scripts:
         self.record_minutes = _Script("record_minutes", lib)
         self.minutes = _Script("minutes", lib)
         self.forget_minutes = _Script("forget_minutes", lib)
+        self.resume = _Script("resume", lib)
 
     def all(self) -> list[_Script]:
         return [s for s in vars(self).values() if isinstance(s, _Script)]
@@ -859,8 +860,8 @@ class RedisBackend(WaitThenClaim):
             batch = self._batch()
             if paused:
                 batch.pipe.set(self._q(queue) + "paused", "1")
-            else:
-                batch.pipe.delete(self._q(queue) + "paused")
+            else:  # and wakes the idle workers that blocked on its inbox meanwhile
+                batch.script(self.scripts.resume, [self._q(queue)], [])
             batch.pipe.hset(self._pauses, queue, int(paused))
             batch.run()
 

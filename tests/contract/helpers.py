@@ -4,9 +4,18 @@ for the backend seam, and reading back what a backend stored."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
+from typing import cast
+
+import psycopg
+from redis.cluster import RedisCluster
 
 import taskheap
 from taskheap.backends.base import ClaimedJob, Failure, JobQuery, JobRecord, NewJob, WorkerInfo
+from taskheap.backends.postgres import PostgresBackend
+from taskheap.backends.redis import RedisBackend
 from taskheap.clock import FixedClock
 from taskheap.job import encode_id
 
@@ -105,3 +114,68 @@ def enqueue(app: taskheap.App, numbers: range, *, priority: int = 5, task: str =
 def ranked_job(n: int, priority: int, task: str) -> NewJob:
     payload = json.dumps({"task": task, "args": [n], "kwargs": {}})
     return NewJob(job_id(n), task, "q", priority, float(priority), payload, 1.0, None, 3, None, None)
+
+
+SQLITE_SETTLE = 0.2  # seconds: see idle_wait_blocked
+
+
+def idle_wait_blocked(app: taskheap.App, waiter: threading.Thread) -> Callable[[], bool]:
+    """A predicate for `wait_for`, made before `waiter` (a thread running the backend's idle
+    wait) starts: is that wait past its first look at the store and blocked? Each backend's own
+    sign of it: on PostgreSQL, the listening connection idle after its idle check; on Redis, a
+    client blocked in BLMOVE that was not blocked before. SQLite shows nothing of a reader that
+    polls `PRAGMA data_version`: there it is a wait still going SQLITE_SETTLE seconds after the
+    first ask. Raises if the wait ended before it blocked."""
+    backend = app.backend
+    if isinstance(backend, PostgresBackend):
+        sign = _listening_after_its_idle_check(backend)
+    elif isinstance(backend, RedisBackend):
+        sign = _newly_blocked_in_blmove(backend)
+    else:
+        sign = _still_going_after(SQLITE_SETTLE)
+
+    def blocked() -> bool:
+        if not waiter.is_alive():
+            raise AssertionError("the idle wait returned before it blocked")
+        return sign()
+
+    return blocked
+
+
+def _listening_after_its_idle_check(backend: PostgresBackend) -> Callable[[], bool]:
+    def probe(query: str, *params: object) -> object:
+        with psycopg.connect(backend.conninfo, autocommit=True, application_name="test-probe") as conn:
+            row = conn.execute(query, params).fetchone()
+            assert row is not None
+            return row[0]
+
+    since = probe("SELECT clock_timestamp()")
+    idle_after_check = (
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'"
+        " AND query LIKE %s AND state_change > %s)"
+    )
+    return lambda: bool(probe(idle_after_check, f"taskheap:{backend.schema}", "%requested (name)%", since))
+
+
+def _newly_blocked_in_blmove(backend: RedisBackend) -> Callable[[], bool]:
+    def blocked_now() -> set[tuple[str, str]]:
+        if isinstance(backend.client, RedisCluster):
+            replies = backend.client.client_list(target_nodes=RedisCluster.ALL_NODES)
+            by_node = cast(dict[str, list[dict[str, str]]], replies)
+            clients = [(node, c) for node, listed in by_node.items() for c in listed]
+        else:
+            clients = [("", c) for c in backend.client.client_list()]
+        return {(node, c["id"]) for node, c in clients if c["cmd"] == "blmove" and "b" in c["flags"]}
+
+    before = blocked_now()
+    return lambda: bool(blocked_now() - before)
+
+
+def _still_going_after(seconds: float) -> Callable[[], bool]:
+    first: list[float] = []
+
+    def settled() -> bool:
+        first.append(time.monotonic())
+        return first[-1] - first[0] >= seconds
+
+    return settled

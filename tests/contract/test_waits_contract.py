@@ -11,7 +11,8 @@ from taskheap.backends.base import Completion
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
 
-from .helpers import LEASE, args_of, claim, declare
+from ..conftest import wait_for
+from .helpers import LEASE, args_of, claim, declare, idle_wait_blocked
 
 
 def test_complete_and_claim_acknowledges_then_claims_the_next_best(
@@ -66,3 +67,19 @@ def test_wait_and_claim_returns_nothing_when_no_work_comes(app: taskheap.App) ->
     started = time.monotonic()
     assert app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=0.3) == []
     assert 0.25 <= time.monotonic() - started < 3.0
+
+
+def test_resuming_a_paused_queue_that_holds_jobs_wakes_an_idle_wait(app: taskheap.App) -> None:
+    """An idle worker serving a paused queue with work sleeps until it is resumed, and the resume
+    itself must wake it: no enqueue comes to do it."""
+    echo = declare(app)
+    app.enqueue_many([echo.options(queue="q").job(n) for n in range(3)])
+    app.backend.set_paused("q", True)
+    assert app.backend.counts()["q"]["queued"] == 3  # on Redis, a read ingests the inbox: no entry left
+    waiter = threading.Thread(target=app.backend.wait_for_work, args=(["q"], 60.0), daemon=True)
+    blocked = idle_wait_blocked(app, waiter)
+    waiter.start()
+    wait_for(blocked, what="the idle wait on the paused queue to block")
+    app.backend.set_paused("q", False)
+    waiter.join(10.0)
+    assert not waiter.is_alive(), "resuming the queue did not wake the idle wait (its timeout is 60 s)"
