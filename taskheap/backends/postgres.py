@@ -13,7 +13,8 @@ migrations). Duties and how:
 - Time: `now=None` is the database clock, one clock for every worker.
 - Wake-ups: a statement trigger NOTIFYs `taskheap:<schema>` with the queue name whenever a job
   becomes queued or gets a new due time (delivered at commit, so a job enqueued inside a
-  caller's transaction wakes nobody until it commits). Idle workers LISTEN on a dedicated
+  caller's transaction wakes nobody until it commits), and so does resuming a paused queue
+  (sql/set_paused.sql: its jobs changed nothing to trigger on). Idle workers LISTEN on a dedicated
   connection and sleep until a notification for their queues, the next due time or the timeout.
 - Counts: the same trigger appends net changes per (queue, priority, state) to an append-only
   log that reads fold; counting costs the number of groups, not a scan of the jobs.
@@ -399,7 +400,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         return self._rowcount(("cancel", {"id": job_id, "now": now})) > 0
 
     def set_paused(self, queue: str, paused: bool) -> None:
-        self._rowcount(("set_paused", {"queue": queue, "paused": paused}))
+        self._rows(("set_paused", {"queue": queue, "paused": paused, "channel": self.channel}))
 
     def paused(self) -> set[str]:
         return {name for (name,) in self._rows(("paused", {}))}

@@ -49,25 +49,6 @@ def new_job(task: str, *args: object) -> NewJob:
     return NewJob(IDS.new(), task, "default", 5, 5.0, payload, now, None, 3, None, None)
 
 
-def test_job_enqueued_in_a_rolled_back_transaction_never_exists(backend: PostgresBackend, url: str) -> None:
-    job = new_job("add", 1, 2)
-    with psycopg.connect(server_url()) as conn:
-        backend.enqueue_in(conn, [job])
-        conn.rollback()
-    assert backend.get(job.id) is None
-    assert backend.claim(["default"], "w1", 10, 30.0) == []
-
-
-def test_jobs_enqueued_in_a_transaction_are_counted_only_if_it_commits(backend: PostgresBackend) -> None:
-    with psycopg.connect(server_url()) as conn:
-        backend.enqueue_in(conn, [new_job("add", 1, 2)])
-        conn.rollback()
-        backend.enqueue_in(conn, [new_job("add", n, n) for n in range(3)])
-        assert backend.minutes(0) == []
-        conn.commit()
-    assert {(row.task, row.enqueued) for row in backend.minutes(0)} == {("add", 3)}
-
-
 def test_job_enqueued_in_a_transaction_runs_only_after_commit(lab: Lab, url: str) -> None:
     backend = lab.app.backend
     assert isinstance(backend, PostgresBackend)

@@ -75,56 +75,6 @@ def test_idle_wait_ignores_due_jobs_of_paused_and_unserved_queues(tmp_path: Path
     assert time.monotonic() - started >= 0.25, "a due job nobody may claim must not end the wait"
 
 
-def test_enqueue_in_a_rolled_back_sqlite_transaction_leaves_no_job(tmp_path: Path) -> None:
-    app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
-    echo = app.task(name="echo")(lambda x: x)
-    app.stats()  # creates the schema
-    conn = sqlite3.connect(tmp_path / "tx.db")
-    conn.execute("CREATE TABLE orders (id INTEGER)")
-    conn.execute("INSERT INTO orders VALUES (1)")
-    lost = echo.options(connection=conn).enqueue("rolled back")
-    conn.rollback()
-    with app.transaction(conn):
-        kept = echo.enqueue("committed")
-    with pytest.raises(taskheap.JobNotFound):
-        lost.info()
-    conn.commit()
-    assert kept.status() == "queued"
-    assert app.get_job(kept.id).info().args == ["committed"]
-
-
-def test_jobs_enqueued_in_a_sqlite_transaction_are_counted_only_if_it_commits(tmp_path: Path) -> None:
-    app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
-    echo = app.task(name="echo")(lambda x: x)
-    app.stats()
-    conn = sqlite3.connect(tmp_path / "tx.db")
-    echo.options(connection=conn).enqueue("rolled back")
-    conn.rollback()
-    app.enqueue_many([echo.job(n) for n in range(3)], connection=conn)
-    assert app.admin.totals() == []
-    conn.commit()
-    assert [(t.task, t.enqueued) for t in app.admin.totals()] == [("echo", 3)]
-
-
-def test_uncommitted_sqlite_enqueue_is_invisible_to_other_connections(tmp_path: Path) -> None:
-    app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
-    echo = app.task(name="echo")(lambda x: x)
-    app.stats()
-    conn = sqlite3.connect(tmp_path / "tx.db")
-    handle = echo.options(connection=conn).enqueue(1)
-    assert app.stats()["queues"] == {}
-    conn.commit()
-    assert handle.status() == "queued"
-
-
-def test_enqueue_in_a_connection_to_another_file_is_refused(tmp_path: Path) -> None:
-    app = taskheap.App(f"sqlite:///{tmp_path}/tx.db")
-    echo = app.task(name="echo")(lambda x: x)
-    other = sqlite3.connect(tmp_path / "other.db")
-    with pytest.raises(taskheap.ConfigError, match="not to this app's database"):
-        echo.options(connection=other).enqueue(1)
-
-
 def test_a_job_committed_between_an_empty_claim_and_the_wait_ends_the_wait_at_once(tmp_path: Path) -> None:
     import time
 

@@ -433,8 +433,8 @@ class RedisBackend(FullBackend):
             batch = Batch(self.client)
             if paused:
                 batch.pipe.set(self.keys.q(queue) + "paused", "1")
-            else:
-                batch.pipe.delete(self.keys.q(queue) + "paused")
+            else:  # and wakes the idle workers that blocked on its inbox meanwhile
+                batch.script(self.scripts.resume, [self.keys.q(queue)], [])
             batch.pipe.hset(self.keys.pauses, queue, int(paused))
             batch.run()
 

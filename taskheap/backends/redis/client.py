@@ -64,6 +64,7 @@ class Scripts:
         self.record_minutes = Script("record_minutes", lib)
         self.minutes = Script("minutes", lib)
         self.forget_minutes = Script("forget_minutes", lib)
+        self.resume = Script("resume", lib)
 
     def all(self) -> list[Script]:
         return [s for s in vars(self).values() if isinstance(s, Script)]

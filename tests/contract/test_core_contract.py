@@ -1,44 +1,36 @@
-"""The backend contract: every backend must pass all of this unchanged."""
+"""The core `Backend` contract, what every worker needs: enqueue, claim (priority, FIFO, aging,
+delays, a fresh lease token each), heartbeat, complete and fail (only with the current token),
+release, promote_due, expired and prune. Every backend must pass all of this unchanged.
+
+`fail` appends the attempt's number, error, traceback, worker and time to the job's log of failed
+attempts in the same write as the state change, keeping the last FAILED_ATTEMPTS_KEPT;
+`error`/`traceback` stay those of the last attempt."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import pytest
 
 import taskheap
-from taskheap.backends.base import ClaimedJob, Completion, Failure, JobQuery, Lease, NewJob, WorkerInfo
+from taskheap.backends.base import Completion, Failure, JobQuery, Lease
 from taskheap.clock import FixedClock
-from taskheap.job import JobState
+from taskheap.job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
 from taskheap.worker.maintenance import Rescuer
 
-LEASE = 30.0
-
-
-def declare(app: taskheap.App) -> taskheap.Task:  # type: ignore[type-arg]
-    @app.task(name="echo")
-    def echo(x: object) -> object:
-        return x
-
-    return echo
-
-
-def claim(
-    app: taskheap.App,
-    clock: FixedClock,
-    limit: int = 100,
-    queues: tuple[str, ...] = ("default",),
-    worker: str = "w1",
-) -> list[ClaimedJob]:
-    return app.backend.claim(list(queues), worker, limit, LEASE, now=clock.now())
-
-
-def args_of(jobs: list[ClaimedJob]) -> list[object]:
-    import json
-
-    return [json.loads(j.payload)["args"][0] for j in jobs]
+from .helpers import (
+    JOB_ID,
+    LEASE,
+    _raw_job,
+    _worker,
+    args_of,
+    claim,
+    declare,
+    enqueue_one,
+    run_and_fail,
+    stored,
+)
 
 
 def test_lower_priority_number_is_claimed_first(app: taskheap.App, clock: FixedClock) -> None:
@@ -148,30 +140,6 @@ def test_failure_without_retry_time_is_a_dead_letter(app: taskheap.App, clock: F
     assert [j.id for j in app.admin.jobs(state="dead")] == [job.id]
 
 
-def test_replayed_dead_letter_runs_again_from_scratch(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    handles = [echo.enqueue(i) for i in range(3)]
-    jobs = claim(app, clock)
-    app.backend.fail([Failure(j.id, j.token, "boom", None, None) for j in jobs], now=clock.now())
-    assert app.admin.replay([handles[0].id]) == 1
-    assert handles[0].status() == "queued" and handles[0].info().attempts == 0
-    assert app.admin.replay() == 2
-    assert len(claim(app, clock)) == 3
-
-
-def test_purge_deletes_dead_letters_only(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    dead, alive = echo.enqueue("dead"), echo.enqueue("alive")
-    (job, _) = claim(app, clock, limit=2)
-    app.backend.fail([Failure(job.id, job.token, "boom", None, None)], now=clock.now())
-    assert app.admin.purge() == 1
-    with pytest.raises(taskheap.JobNotFound):
-        dead.info()
-    assert alive.status() == "running"
-    with pytest.raises(ValueError):
-        app.admin.purge(state="running")
-
-
 def test_completion_stores_the_result_for_any_reader(
     app: taskheap.App, clock: FixedClock, backend_url: str
 ) -> None:
@@ -184,27 +152,6 @@ def test_completion_stores_the_result_for_any_reader(
     info = other.get_job(handle.id).info()
     assert info.status == JobState.SUCCEEDED and info.finished_at == clock.now()
     other.close()
-
-
-def test_complete_and_claim_acknowledges_then_claims_the_next_best(
-    app: taskheap.App, clock: FixedClock
-) -> None:
-    echo = declare(app)
-    for p in (4, 1, 3, 2):
-        echo.options(priority=p).enqueue(p)
-    first, second = claim(app, clock, limit=2)
-    done = [Completion(first.id, first.token, "1"), Completion(second.id, first.token, "2")]  # 2nd: stale
-    completed, jobs = app.backend.complete_and_claim(done, ["default"], "w1", 5, LEASE, now=clock.now())
-    assert completed == [first.id]
-    assert args_of(jobs) == [3, 4] and all(j.token for j in jobs)
-    assert app.get_job(first.id).info().status == JobState.SUCCEEDED
-    assert app.get_job(second.id).info().status == JobState.RUNNING
-
-
-def test_result_times_out_while_the_job_is_unfinished(app: taskheap.App) -> None:
-    handle = declare(app).enqueue(1)
-    with pytest.raises(TimeoutError):
-        handle.result(timeout=0.05)
 
 
 def test_stale_token_cannot_overwrite_the_new_run(app: taskheap.App, clock: FixedClock) -> None:
@@ -236,22 +183,6 @@ def test_expired_lease_counts_as_an_attempt(app: taskheap.App, clock: FixedClock
     assert info.status == JobState.DEAD and "lease expired" in (info.error or "")
 
 
-def test_heartbeat_extends_leases_and_registers_the_worker(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    echo.enqueue(1)
-    (job,) = claim(app, clock)
-    clock.advance(LEASE - 1)
-    owned = app.backend.heartbeat(_worker("w1", [job.id]), [Lease(job.id, job.token)], LEASE, now=clock.now())
-    assert owned == {job.id}
-    beat_at = clock.now()
-    clock.advance(LEASE - 1)
-    assert app.backend.expired(10, now=clock.now()) == []
-    (worker,) = app.backend.workers()
-    assert worker.id == "w1" and worker.jobs == [job.id] and worker.last_seen == beat_at
-    app.backend.unregister("w1")
-    assert app.backend.workers() == []
-
-
 def test_released_job_is_queued_again_with_its_attempt_unspent(app: taskheap.App, clock: FixedClock) -> None:
     echo = declare(app)
     handle = echo.enqueue(1)
@@ -261,31 +192,12 @@ def test_released_job_is_queued_again_with_its_attempt_unspent(app: taskheap.App
     assert [j.attempts for j in claim(app, clock)] == [1]
 
 
-def test_paused_queue_is_not_claimed_until_resumed(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    echo.enqueue(1)
-    app.admin.pause("default")
-    assert claim(app, clock) == []
-    app.admin.resume("default")
-    assert len(claim(app, clock)) == 1
-
-
 def test_claim_across_queues_takes_the_best_of_each(app: taskheap.App, clock: FixedClock) -> None:
     echo = declare(app)
     echo.options(queue="a", priority=5).enqueue("a5")
     echo.options(queue="b", priority=1).enqueue("b1")
     echo.options(queue="c", priority=0).enqueue("c0")
     assert args_of(claim(app, clock, queues=("a", "b"))) == ["b1", "a5"]
-
-
-def test_cancel_stops_a_waiting_job_but_not_a_running_one(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    waiting, running = echo.options(priority=9).enqueue(1), echo.options(priority=1).enqueue(2)
-    claim(app, clock, limit=1)
-    assert waiting.cancel() is True and waiting.status() == "cancelled"
-    assert running.cancel() is False and running.status() == "running"
-    with pytest.raises(taskheap.JobCancelled):
-        waiting.result(timeout=1)
 
 
 def test_prune_deletes_finished_jobs_past_retention(app: taskheap.App, clock: FixedClock) -> None:
@@ -304,31 +216,6 @@ def test_prune_deletes_finished_jobs_past_retention(app: taskheap.App, clock: Fi
     assert fresh.status() == "succeeded"
 
 
-def test_counts_by_queue_and_state_and_priority(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    app.enqueue_many([echo.options(queue="q1", priority=p).job(p) for p in (1, 1, 2)])
-    echo.options(queue="q2", delay=10).enqueue(0)
-    counts = app.stats()["queues"]
-    assert counts["q1"]["queued"] == 3 and counts["q2"]["scheduled"] == 1
-    assert set(counts["q1"]) == {s.value for s in JobState}
-    assert app.admin.queued_by_priority()["q1"] == {1: 2, 2: 1}
-
-
-def test_stats_has_the_documented_shape(app: taskheap.App) -> None:
-    declare(app).enqueue(1)
-    stats = app.stats()
-    assert set(stats) == {"queues", "workers"}
-    assert stats["queues"]["default"] == {
-        "queued": 1,
-        "scheduled": 0,
-        "running": 0,
-        "retrying": 0,
-        "succeeded": 0,
-        "dead": 0,
-        "cancelled": 0,
-    }
-
-
 def test_non_json_arguments_enqueue_nothing(app: taskheap.App) -> None:
     echo = declare(app)
     with pytest.raises(TypeError, match="echo"):
@@ -345,14 +232,6 @@ def test_oversized_payload_is_refused(backend_url: str) -> None:
         echo.enqueue("x" * 2000)
     assert small.stats()["queues"] == {}
     small.close()
-
-
-def test_list_jobs_filters_newest_first(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    handles = [echo.options(queue="q" if i % 2 else "r").enqueue(i) for i in range(6)]
-    assert [j.id for j in app.admin.jobs(queue="q")] == [h.id for h in handles[1::2]][::-1]
-    assert [j.id for j in app.admin.jobs(limit=2)] == [h.id for h in handles[-2:]][::-1]
-    assert app.admin.jobs(task="nope") == []
 
 
 def test_promote_due_queues_waiting_jobs(app: taskheap.App, clock: FixedClock) -> None:
@@ -406,48 +285,52 @@ def test_raw_payload_is_stored_as_given(app: taskheap.App, clock: FixedClock) ->
     assert app.backend.list_jobs(JobQuery(ids=("raw-1",)))[0].payload == "{not json"
 
 
-def _raw_job(job_id: str, payload: str) -> NewJob:
-    return NewJob(job_id, "echo", "default", 5, 5.0, payload, 1.0, None, 3, None, None)
+def test_every_failed_attempt_is_kept_with_its_error_traceback_worker_and_time(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    enqueue_one(app)
+    first_at = clock.now()
+    run_and_fail(app, clock, 1, worker="w1")
+    clock.advance(5)
+    run_and_fail(app, clock, 2, worker="w2", retry=False)
+    record = stored(app)
+    assert record.state == JobState.DEAD
+    assert (record.error, record.traceback) == ("E2", "T2")
+    assert record.failed_attempts == [
+        FailedAttempt(1, "E1", "T1", "w1", first_at),
+        FailedAttempt(2, "E2", "T2", "w2", clock.now()),
+    ]
+    assert app.admin.job(JOB_ID).failed_attempts == record.failed_attempts
 
 
-def _worker(worker_id: str, jobs: list[str] | None = None) -> WorkerInfo:
-    return WorkerInfo(worker_id, "host", 1, ["default"], 4, 0.0, 0.0, jobs or [])
+def test_the_log_keeps_only_the_newest_attempts(app: taskheap.App, clock: FixedClock) -> None:
+    enqueue_one(app)
+    for n in range(1, FAILED_ATTEMPTS_KEPT + 3):
+        run_and_fail(app, clock, n)
+        clock.advance(1)
+    log = stored(app).failed_attempts
+    assert [a.attempt for a in log] == list(range(3, FAILED_ATTEMPTS_KEPT + 3))
+    assert log[-1].error == f"E{FAILED_ATTEMPTS_KEPT + 2}"
 
 
-def test_an_idle_wait_and_claim_takes_the_job_enqueued_while_it_waits(app: taskheap.App) -> None:
-    echo = declare(app)
-    app.backend.claim(["default"], "w1", 1, LEASE)  # the store is set up before the wait
-    threading.Timer(0.2, lambda: echo.enqueue("late")).start()
-    started = time.monotonic()
-    jobs = app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=5.0)
-    assert args_of(jobs) == ["late"]
-    assert time.monotonic() - started < 3.0
-    assert app.backend.get(jobs[0].id).state == JobState.RUNNING  # type: ignore[union-attr]
+def test_a_stale_token_adds_nothing_to_the_log(app: taskheap.App, clock: FixedClock) -> None:
+    enqueue_one(app)
+    stale = run_and_fail(app, clock, 1)
+    app.backend.fail([Failure(stale.id, stale.token, "late", None, None)], now=clock.now())
+    assert [a.error for a in stored(app).failed_attempts] == ["E1"]
 
 
-def test_wait_and_claim_takes_the_best_of_the_jobs_that_woke_it(app: taskheap.App) -> None:
-    echo = declare(app)
-    app.backend.claim(["default"], "w1", 1, LEASE)
-    jobs = [echo.options(priority=p).job(p) for p in (9, 2, 5)]
-    threading.Timer(0.2, lambda: app.enqueue_many(jobs)).start()
-    assert args_of(app.backend.wait_and_claim(["default"], "w1", 2, LEASE, timeout=5.0)) == [2, 5]
+def test_lost_runs_appear_in_the_log_as_lease_expired(app: taskheap.App, clock: FixedClock) -> None:
+    enqueue_one(app)
+    app.backend.claim(["default"], "lost-worker", 1, LEASE, now=clock.now())
+    clock.advance(LEASE + 1)
+    assert Rescuer(app.backend, app.backend).run_once(now=clock.now()) == 1
+    (attempt,) = stored(app).failed_attempts
+    assert attempt.attempt == 1 and attempt.worker == "lost-worker"
+    assert attempt.error.startswith("lease expired") and attempt.finished_at == clock.now()
 
 
-def test_work_queued_before_a_wait_ends_it_at_once(app: taskheap.App) -> None:
-    """The job arrives between a worker's empty claim and its wait, and a reader looks at the
-    queue meanwhile (on Redis, a read ingests the inbox: the entry a wait blocks on is gone)."""
-    echo = declare(app)
-    assert app.backend.claim(["default"], "w1", 1, LEASE) == []
-    echo.enqueue(1)
-    assert app.backend.counts()["default"]["queued"] == 1
-    started = time.monotonic()
-    app.backend.wait_for_work(["default"], timeout=5.0)
-    assert time.monotonic() - started < 2.0
-    assert args_of(app.backend.wait_and_claim(["default"], "w1", 1, LEASE, timeout=5.0)) == [1]
-
-
-def test_wait_and_claim_returns_nothing_when_no_work_comes(app: taskheap.App) -> None:
-    declare(app)
-    started = time.monotonic()
-    assert app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=0.3) == []
-    assert 0.25 <= time.monotonic() - started < 3.0
+def test_a_job_that_never_failed_has_an_empty_log(app: taskheap.App) -> None:
+    enqueue_one(app)
+    assert stored(app).failed_attempts == []
+    assert [r.failed_attempts for r in app.backend.list_jobs(JobQuery())] == [[]]

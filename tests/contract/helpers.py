@@ -1,0 +1,181 @@
+"""Helpers the contract modules share: declaring the echo task, claiming, building raw jobs
+for the backend seam, and reading back what a backend stored."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import cast
+
+import psycopg
+from redis.cluster import RedisCluster
+
+import taskheap
+from taskheap.backends.base import ClaimedJob, Failure, JobQuery, JobRecord, NewJob, WorkerInfo
+from taskheap.backends.postgres import PostgresBackend
+from taskheap.backends.redis import RedisBackend
+from taskheap.clock import FixedClock
+from taskheap.job import encode_id
+
+LEASE = 30.0
+BACKOFF = 3600.0
+JOB_ID = encode_id(1000, 7)
+
+
+def declare(app: taskheap.App) -> taskheap.Task:  # type: ignore[type-arg]
+    @app.task(name="echo")
+    def echo(x: object) -> object:
+        return x
+
+    return echo
+
+
+def claim(
+    app: taskheap.App,
+    clock: FixedClock,
+    limit: int = 100,
+    queues: tuple[str, ...] = ("default",),
+    worker: str = "w1",
+) -> list[ClaimedJob]:
+    return app.backend.claim(list(queues), worker, limit, LEASE, now=clock.now())
+
+
+def args_of(jobs: list[ClaimedJob]) -> list[object]:
+    return [json.loads(j.payload)["args"][0] for j in jobs]
+
+
+def _raw_job(job_id: str, payload: str) -> NewJob:
+    return NewJob(job_id, "echo", "default", 5, 5.0, payload, 1.0, None, 3, None, None)
+
+
+def _worker(worker_id: str, jobs: list[str] | None = None) -> WorkerInfo:
+    return WorkerInfo(worker_id, "host", 1, ["default"], 4, 0.0, 0.0, jobs or [])
+
+
+def raw_job(ms: int, arg: object, *, queue: str = "default", task: str = "echo", at: float = 1.0) -> NewJob:
+    payload = json.dumps({"task": task, "args": [arg], "kwargs": {}})
+    return NewJob(encode_id(ms, 7), task, queue, 5, 5.0, payload, at, None, 3, None, None)
+
+
+def ids(app: taskheap.App, query: JobQuery) -> list[str]:
+    return [r.id for r in app.backend.list_jobs(query)]
+
+
+def new_job(n: int, *, queue: str = "q", task: str = "t", at: float = 125.0, delay: bool = False) -> NewJob:
+    payload = json.dumps({"task": task, "args": [n], "kwargs": {}})
+    run_at = at + 60 if delay else None
+    return NewJob(encode_id(1000 + n, 7), task, queue, 5, 5.0, payload, at, run_at, 3, None, None)
+
+
+def enqueued(app: taskheap.App) -> dict[tuple[int, str, str], int]:
+    return {(r.minute, r.queue, r.task): r.enqueued for r in app.backend.minutes(0) if r.enqueued}
+
+
+def enqueue_one(app: taskheap.App, retries: int = 20) -> None:
+    payload = json.dumps({"task": "echo", "args": [1], "kwargs": {}})
+    app.backend.enqueue([NewJob(JOB_ID, "echo", "default", 5, 5.0, payload, 1.0, None, retries, None, None)])
+
+
+def run_and_fail(
+    app: taskheap.App, clock: FixedClock, n: int, *, worker: str = "w1", retry: bool = True
+) -> ClaimedJob:
+    """Claim the job and fail its run `n` with error `E{n}` and traceback `T{n}`."""
+    app.backend.promote_due(now=clock.now())
+    (job,) = app.backend.claim(["default"], worker, 1, LEASE, now=clock.now())
+    retry_at = clock.now() if retry else None
+    app.backend.fail([Failure(job.id, job.token, f"E{n}", f"T{n}", retry_at)], now=clock.now())
+    return job
+
+
+def job_id(n: int) -> str:
+    return encode_id(1000 + n, 7)
+
+
+def stored(app: taskheap.App, n: int = 0) -> JobRecord:
+    """The stored record of job `n` (job 0 is JOB_ID, the job of `enqueue_one`)."""
+    record = app.backend.get(job_id(n))
+    assert record is not None
+    return record
+
+
+def fail_all(app: taskheap.App, clock: FixedClock, *, retry: bool) -> None:
+    """Claim every queued job of `q` and fail it: retrying for an hour, or dead."""
+    jobs = app.backend.claim(["q"], "w1", 100, LEASE, now=clock.now())
+    retry_at = clock.now() + BACKOFF if retry else None
+    app.backend.fail([Failure(j.id, j.token, "boom", None, retry_at) for j in jobs], now=clock.now())
+
+
+def enqueue(app: taskheap.App, numbers: range, *, priority: int = 5, task: str = "t") -> None:
+    app.backend.enqueue([ranked_job(n, priority, task) for n in numbers])
+
+
+def ranked_job(n: int, priority: int, task: str) -> NewJob:
+    payload = json.dumps({"task": task, "args": [n], "kwargs": {}})
+    return NewJob(job_id(n), task, "q", priority, float(priority), payload, 1.0, None, 3, None, None)
+
+
+SQLITE_SETTLE = 0.2  # seconds: see idle_wait_blocked
+
+
+def idle_wait_blocked(app: taskheap.App, waiter: threading.Thread) -> Callable[[], bool]:
+    """A predicate for `wait_for`, made before `waiter` (a thread running the backend's idle
+    wait) starts: is that wait past its first look at the store and blocked? Each backend's own
+    sign of it: on PostgreSQL, the listening connection idle after its idle check; on Redis, a
+    client blocked in BLMOVE that was not blocked before. SQLite shows nothing of a reader that
+    polls `PRAGMA data_version`: there it is a wait still going SQLITE_SETTLE seconds after the
+    first ask. Raises if the wait ended before it blocked."""
+    backend = app.backend
+    if isinstance(backend, PostgresBackend):
+        sign = _listening_after_its_idle_check(backend)
+    elif isinstance(backend, RedisBackend):
+        sign = _newly_blocked_in_blmove(backend)
+    else:
+        sign = _still_going_after(SQLITE_SETTLE)
+
+    def blocked() -> bool:
+        if not waiter.is_alive():
+            raise AssertionError("the idle wait returned before it blocked")
+        return sign()
+
+    return blocked
+
+
+def _listening_after_its_idle_check(backend: PostgresBackend) -> Callable[[], bool]:
+    def probe(query: str, *params: object) -> object:
+        with psycopg.connect(backend.conninfo, autocommit=True, application_name="test-probe") as conn:
+            row = conn.execute(query, params).fetchone()
+            assert row is not None
+            return row[0]
+
+    since = probe("SELECT clock_timestamp()")
+    idle_after_check = (
+        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'"
+        " AND query LIKE %s AND state_change > %s)"
+    )
+    return lambda: bool(probe(idle_after_check, f"taskheap:{backend.schema}", "%requested (name)%", since))
+
+
+def _newly_blocked_in_blmove(backend: RedisBackend) -> Callable[[], bool]:
+    def blocked_now() -> set[tuple[str, str]]:
+        if isinstance(backend.client, RedisCluster):
+            replies = backend.client.client_list(target_nodes=RedisCluster.ALL_NODES)
+            by_node = cast(dict[str, list[dict[str, str]]], replies)
+            clients = [(node, c) for node, listed in by_node.items() for c in listed]
+        else:
+            clients = [("", c) for c in backend.client.client_list()]
+        return {(node, c["id"]) for node, c in clients if c["cmd"] == "blmove" and "b" in c["flags"]}
+
+    before = blocked_now()
+    return lambda: bool(blocked_now() - before)
+
+
+def _still_going_after(seconds: float) -> Callable[[], bool]:
+    first: list[float] = []
+
+    def settled() -> bool:
+        first.append(time.monotonic())
+        return first[-1] - first[0] >= seconds
+
+    return settled
