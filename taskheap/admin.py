@@ -4,7 +4,7 @@ all go through it, so they show the same thing from the durable store."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -98,8 +98,9 @@ class Overview:
 
 
 class Admin:
-    def __init__(self, backend: AdminBackend) -> None:
+    def __init__(self, backend: AdminBackend, store_time: Callable[[], float | None] = lambda: None) -> None:
         self.backend = backend
+        self.store_time = store_time  # `now` for the writes that decide by time (App.store_time)
 
     # -- reads --------------------------------------------------------------------------
     def job(self, job_id: str) -> JobInfo:
@@ -204,13 +205,13 @@ class Admin:
         target = _state(state)
         if target is not None:
             _check(target, REPLAYABLE, "replayed")
-        return self.backend.replay(_selection(ids, queue, target))
+        return self.backend.replay(_selection(ids, queue, target), self.store_time())
 
     def replay_matching(self, where: JobFilter) -> int:
         """Replay (see `replay`) every job matching `where` (dead ones when it names no state)."""
         target = replace(where, state=where.state or JobState.DEAD)
         _check(target.state, REPLAYABLE, "replayed")
-        return self.backend.replay(target.query())
+        return self.backend.replay(target.query(), self.store_time())
 
     def purge_matching(self, where: JobFilter) -> int:
         """Delete the finished jobs matching `where` (dead ones when it names no state)."""
@@ -231,7 +232,7 @@ class Admin:
         return self.backend.purge(_selection(ids, queue, target))
 
     def cancel(self, job_id: str) -> bool:
-        return self.backend.cancel(job_id)
+        return self.backend.cancel(job_id, self.store_time())
 
     def pause(self, queue: str) -> None:
         self.backend.set_paused(queue, True)

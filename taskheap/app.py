@@ -76,7 +76,8 @@ class App:
         self.lease = lease
         self.result_ttl = result_ttl
         self.max_payload = max_payload
-        self.clock = clock or SystemClock()
+        self.clock = clock or SystemClock()  # enqueue times, and the labels of counted minutes
+        self._explicit_clock = clock is not None
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.queues: dict[str, QueueConfig] = {}
         self._ids = IdGenerator()
@@ -107,9 +108,15 @@ class App:
                     self._backend = open_backend(self.url)
         return self._backend
 
+    def store_time(self) -> float | None:
+        """The `now` this App passes to every backend call that decides by time: the reading of
+        the clock it was given, or None without one, so the store's own clock decides (one
+        clock for every worker and producer; docs/architecture.md says which per backend)."""
+        return self.clock.now() if self._explicit_clock else None
+
     @property
     def admin(self) -> Admin:
-        return Admin(self.backend)
+        return Admin(self.backend, self.store_time)
 
     def close(self) -> None:
         if self._backend is not None:

@@ -48,24 +48,24 @@ class Backoff:
         return value if isinstance(value, Backoff) else cls(base=float(value))
 
 
-def next_run_at(
-    attempts: int, retries: int, backoff: Backoff, now: float, rng: random.Random
-) -> float | None:
-    """After `attempts` runs (the failed one included), the time of the next run, or None: dead.
+def retry_delay(attempts: int, retries: int, backoff: Backoff, rng: random.Random) -> float | None:
+    """After `attempts` runs (the failed one included), seconds until the next run, or None: dead.
 
-    A job with `retries` retries runs at most `retries + 1` times.
+    A job with `retries` retries runs at most `retries + 1` times. The delay is relative: the
+    store adds it to its own `now`, the clock its leases are judged by, so a worker whose clock
+    is off neither shortens nor stretches a backoff.
     """
     if attempts > retries:
         return None
-    return now + backoff.delay(attempts, rng)
+    return backoff.delay(attempts, rng)
 
 
 def failure_of(
-    job: ClaimedJob, error: str, traceback: str | None, now: float, rng: random.Random, *, final: bool = False
+    job: ClaimedJob, error: str, traceback: str | None, rng: random.Random, *, final: bool = False
 ) -> Failure:
-    """The Failure to report for a failed attempt of `job` at `now`: retried after its backoff
-    while retries are left, else dead; `final` makes it dead at once (retrying cannot help)."""
-    retry_at = None
+    """The Failure to report for a failed attempt of `job`: retried after its backoff while
+    retries are left, else dead; `final` makes it dead at once (retrying cannot help)."""
+    retry_in = None
     if not final:
-        retry_at = next_run_at(job.attempts, job.retries, Backoff.from_json(job.backoff), now, rng)
-    return Failure(job.id, job.token, error, traceback, retry_at)
+        retry_in = retry_delay(job.attempts, job.retries, Backoff.from_json(job.backoff), rng)
+    return Failure(job.id, job.token, error, traceback, retry_in)

@@ -61,7 +61,8 @@ class Failure(NamedTuple):
     token: str
     error: str
     traceback: str | None
-    retry_at: float | None  # None: dead
+    #: Seconds after `now` (the store's clock, as for leases) until it runs again; None: dead.
+    retry_in: float | None
 
 
 @dataclass(slots=True)

@@ -270,13 +270,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         if not failures:
             return []
-        ids, tokens, errors, tracebacks, retry_at = (list(column) for column in zip(*failures, strict=True))
+        ids, tokens, errors, tracebacks, retry_in = (list(column) for column in zip(*failures, strict=True))
         params = {
             "ids": ids,
             "tokens": tokens,
             "errors": errors,
             "tracebacks": tracebacks,
-            "retry_at": _floats(retry_at),
+            "retry_in": _floats(retry_in),
             "now": now,
             "kept": FAILED_ATTEMPTS_KEPT,
         }
@@ -287,20 +287,20 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             ids, tokens = (list(column) for column in zip(*leases, strict=True))
             self._rowcount(("release", {"ids": ids, "tokens": tokens}))
 
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         deadline = time.monotonic() + timeout
         with self._listener_lock:
             try:
-                self._wait_for_work(list(queues), deadline)
+                self._wait_for_work(list(queues), deadline, now)
             except psycopg.Error as exc:
                 self._drop_listener()  # reconnect and listen again on the next call
                 raise BackendError(f"listening for work on PostgreSQL at {self.where}: {exc}") from None
 
-    def _wait_for_work(self, queues: list[str], deadline: float) -> None:
+    def _wait_for_work(self, queues: list[str], deadline: float, now: float | None) -> None:
         conn = self._listening()
         for _ in conn.notifies(timeout=0):
             pass  # older wake-ups: the check below sees everything committed until now
-        row = conn.execute(self._statements["idle_check"], {"queues": queues}).fetchone()
+        row = conn.execute(self._statements["idle_check"], {"queues": queues, "now": now}).fetchone()
         assert row is not None
         queued, due_in = row
         if queued:
@@ -334,13 +334,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         return [ClaimedJob(*row) for row in self._rows(("expired", {"limit": limit, "now": now}))]
 
-    def prune(self, finished_before: float, limit: int) -> int:
+    def prune(self, retention: float, limit: int, now: float | None = None) -> int:
         """Also folds the job_counts log, so it stays small when nobody reads the counts."""
-        params = {"finished_before": finished_before, "limit": limit}
+        params = {"retention": retention, "limit": limit, "now": now}
         return self._rowcount(("fold_counts", {}), ("prune", params))
 
-    def forget_workers(self, seen_before: float) -> int:
-        return self._rowcount(("forget_workers", {"seen_before": seen_before}))
+    def forget_workers(self, silence: float, now: float | None = None) -> int:
+        return self._rowcount(("forget_workers", {"silence": silence, "now": now}))
 
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:

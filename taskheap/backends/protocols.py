@@ -73,7 +73,8 @@ class Backend(Protocol):
         ...
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
-        """Move to retrying (retry_at) or dead the jobs whose token is current; return their ids.
+        """Move to retrying (due `retry_in` seconds after `now`) or dead the jobs whose token is
+        current; return their ids.
 
         Each accepted failure becomes the job's `error`/`traceback` and is appended to its
         `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
@@ -92,8 +93,9 @@ class Backend(Protocol):
         """Running jobs whose lease ran out (the worker was lost), with their current token."""
         ...
 
-    def prune(self, finished_before: float, limit: int) -> int:
-        """Delete up to `limit` succeeded or cancelled jobs finished before the given time."""
+    def prune(self, retention: float, limit: int, now: float | None = None) -> int:
+        """Delete up to `limit` succeeded or cancelled jobs finished more than `retention`
+        seconds before `now`."""
         ...
 
 
@@ -102,17 +104,24 @@ class Waits(Backend, Protocol):
     calls have defaults made of the core calls; a backend overrides them where it can do the
     two steps in one round trip."""
 
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        """Block until work may be available in `queues` (or a job becomes due), or `timeout`."""
+    def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
+        """Block until work may be available in `queues` (or a job becomes due by `now`'s clock),
+        or `timeout` seconds."""
         ...
 
     def wait_and_claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+        self,
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        timeout: float,
+        now: float | None = None,
     ) -> list[ClaimedJob]:
-        """`wait_for_work(queues, timeout)` then `claim(...)`: an idle worker's call once a claim
-        found nothing, so the claim follows the arrival of work at once."""
-        self.wait_for_work(queues, timeout)
-        return self.claim(queues, worker, limit, lease)
+        """`wait_for_work(queues, timeout, now)` then `claim(...)`: an idle worker's call once a
+        claim found nothing, so the claim follows the arrival of work at once."""
+        self.wait_for_work(queues, timeout, now)
+        return self.claim(queues, worker, limit, lease, now)
 
     def complete_and_claim(
         self,
@@ -151,8 +160,8 @@ class Registry(Protocol):
 
     def unregister(self, worker: str) -> None: ...
 
-    def forget_workers(self, seen_before: float) -> int:
-        """Drop registry entries of workers not seen since the given time."""
+    def forget_workers(self, silence: float, now: float | None = None) -> int:
+        """Drop registry entries of workers not seen for `silence` seconds before `now`."""
         ...
 
 

@@ -46,6 +46,7 @@ class Claimer:
         start: Callable[[list[ClaimedJob]], None],
         free: Callable[[], int],
         on_return: Callable[[], None],
+        now: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.backend = backend
         self.queues = list(queues)
@@ -54,6 +55,7 @@ class Claimer:
         self._start = start  # puts claimed jobs in flight and in the slots' inbox
         self._free = free  # how many more jobs the worker may hold now
         self._on_return = on_return  # the waker handed the role back
+        self._now = now  # the `now` of every backend call (App.store_time)
         self._handed = threading.Event()  # set: the waker owns the role
         self._limit = 0  # what the waker may claim on its first call (set before _handed)
         self._slot_took = threading.Event()  # set: a slot started a job
@@ -82,7 +84,9 @@ class Claimer:
         accepted and how many jobs were claimed. Only while the loop owns the role."""
         if self.waiting:
             raise RuntimeError("the waker owns the claimer role: the loop must not claim")
-        completed, jobs = self.backend.complete_and_claim(done, self.queues, self.worker, limit, self.lease)
+        completed, jobs = self.backend.complete_and_claim(
+            done, self.queues, self.worker, limit, self.lease, self._now()
+        )
         self._start(jobs)
         return completed, len(jobs)
 
@@ -118,7 +122,7 @@ class Claimer:
         limit = self._limit
         until = time.monotonic() + IDLE_WAIT
         while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
-            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, left)
+            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, left, self._now())
             self._slot_took.clear()
             self._start(jobs)
             if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it

@@ -1,4 +1,5 @@
-"""Background duties any worker may run at once with the others: each is `run_once(now)`.
+"""Background duties any worker may run at once with the others: each is `run_once(now)`, where
+`now` is what the worker passes every backend call (None: the store's own clock decides).
 
 Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
 and the job is retried (or dead) by the same rule as a failure (`retry.failure_of`). Promoter:
@@ -31,13 +32,13 @@ class Rescuer:
         expired = self.backend.expired(BATCH, now)
         if not expired:
             return 0
-        failures = [failure_of(job, LOST, None, _time(now), self.rng) for job in expired]
+        failures = [failure_of(job, LOST, None, self.rng) for job in expired]
         accepted = set(self.backend.fail(failures, now))
         lost = {job.id: job for job in expired}
         record(
             self.counters,
             [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted],
-            _time(now),
+            _labels(now),
         )
         return len(accepted)
 
@@ -66,11 +67,12 @@ class Pruner:
         self.worker_ttl = worker_ttl
 
     def run_once(self, now: float | None = None) -> int:
-        now = _time(now)
-        self.registry.forget_workers(now - self.worker_ttl)
-        self.counters.forget_minutes(int(now - MINUTES_TTL))
-        return self.backend.prune(now - self.result_ttl, BATCH)
+        self.registry.forget_workers(self.worker_ttl, now)
+        self.counters.forget_minutes(int(_labels(now) - MINUTES_TTL))
+        return self.backend.prune(self.result_ttl, BATCH, now)
 
 
-def _time(now: float | None) -> float:
+def _labels(now: float | None) -> float:
+    """The time per-minute counters are labelled by: `now`, else this host's clock (a label,
+    not a decision: counters are not judged against leases)."""
     return time.time() if now is None else now

@@ -39,7 +39,7 @@ class Observer(Protocol):
 
 
 def verdict(failure: Failure) -> Verdict:
-    return "dead" if failure.retry_at is None else "retried"
+    return "dead" if failure.retry_in is None else "retried"
 
 
 _Rows = dict[tuple[int, str, str], MinuteCount]

@@ -102,6 +102,7 @@ class Worker:
             start=self._start,
             free=self._free,
             on_return=self._wake.set,
+            now=app.store_time,
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
@@ -168,9 +169,11 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
         heartbeat = Heartbeat(self.backend, self.info, self.app.lease, self.inflight.leases, self._lost)
-        heartbeat.run_once()
+        heartbeat.run_once(self.app.store_time())
         threads = [
-            self._every(min(self.app.lease / 3, 10.0), heartbeat.run_once, "heartbeat"),
+            self._every(
+                min(self.app.lease / 3, 10.0), lambda: heartbeat.run_once(self.app.store_time()), "heartbeat"
+            ),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
         ]
@@ -288,7 +291,6 @@ class Worker:
         done: list[Completion] = []
         failed: list[Failure] = []
         runs: dict[str, _Run] = {}
-        now = time.time()
         while self._done:
             job, outcome, finished = self._done.popleft()
             held = self.inflight.pop(job.id)
@@ -301,12 +303,11 @@ class Worker:
             if outcome.ok:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
-                failed.append(self._failure(job, outcome, now))
+                failed.append(self._failure(job, outcome))
         return done, failed, runs
 
-    def _failure(self, job: ClaimedJob, outcome: Outcome, now: float) -> Failure:
-        error = outcome.error or "failed"
-        return failure_of(job, error, outcome.traceback, now, self.rng, final=outcome.final)
+    def _failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
+        return failure_of(job, outcome.error or "failed", outcome.traceback, self.rng, final=outcome.final)
 
     def _acknowledge(
         self,
@@ -323,10 +324,10 @@ class Worker:
         while True:
             try:
                 if done:
-                    completed = self.backend.complete(done)
+                    completed = self.backend.complete(done, self.app.store_time())
                     done = []
                 if failed:
-                    accepted = set(self.backend.fail(failed))
+                    accepted = set(self.backend.fail(failed, self.app.store_time()))
                 break
             except BackendError as exc:
                 log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
@@ -338,7 +339,7 @@ class Worker:
         self._tally(settled)
 
     def _tally(self, settled: list[Settled]) -> None:
-        self.tally.add(settled, time.time())
+        self.tally.add(settled, self.app.clock.now())
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
@@ -372,10 +373,10 @@ class Worker:
         self._settle()
         left = self.inflight.pop_all()
         if left:
-            now, ended = time.time(), time.monotonic()
+            ended = time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
             runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
-            self._acknowledge([], [self._failure(h.job, stopped, now) for h in left], runs)
+            self._acknowledge([], [self._failure(h.job, stopped) for h in left], runs)
 
     # -- heartbeat callbacks ------------------------------------------------------------
     def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:
@@ -391,12 +392,11 @@ class Worker:
         )
 
     def _maintain(self) -> None:
-        self._rescuer.run_once()
-        self._promoter.run_once()
-        now = time.monotonic()
-        if now - self._last_prune >= PRUNE_EVERY:
-            self._last_prune = now
-            self._pruner.run_once()
+        self._rescuer.run_once(self.app.store_time())
+        self._promoter.run_once(self.app.store_time())
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            self._pruner.run_once(self.app.store_time())
 
 
 def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:

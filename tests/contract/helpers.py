@@ -84,8 +84,8 @@ def run_and_fail(
     """Claim the job and fail its run `n` with error `E{n}` and traceback `T{n}`."""
     app.backend.promote_due(now=clock.now())
     (job,) = app.backend.claim(["default"], worker, 1, LEASE, now=clock.now())
-    retry_at = clock.now() if retry else None
-    app.backend.fail([Failure(job.id, job.token, f"E{n}", f"T{n}", retry_at)], now=clock.now())
+    retry_in = 0.0 if retry else None
+    app.backend.fail([Failure(job.id, job.token, f"E{n}", f"T{n}", retry_in)], now=clock.now())
     return job
 
 
@@ -103,8 +103,8 @@ def stored(app: taskheap.App, n: int = 0) -> JobRecord:
 def fail_all(app: taskheap.App, clock: FixedClock, *, retry: bool) -> None:
     """Claim every queued job of `q` and fail it: retrying for an hour, or dead."""
     jobs = app.backend.claim(["q"], "w1", 100, LEASE, now=clock.now())
-    retry_at = clock.now() + BACKOFF if retry else None
-    app.backend.fail([Failure(j.id, j.token, "boom", None, retry_at) for j in jobs], now=clock.now())
+    retry_in = BACKOFF if retry else None
+    app.backend.fail([Failure(j.id, j.token, "boom", None, retry_in) for j in jobs], now=clock.now())
 
 
 def enqueue(app: taskheap.App, numbers: range, *, priority: int = 5, task: str = "t") -> None:

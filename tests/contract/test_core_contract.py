@@ -9,6 +9,7 @@ attempts in the same write as the state change, keeping the last FAILED_ATTEMPTS
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -101,7 +102,7 @@ def test_claim_gives_each_job_a_fresh_lease_token(app: taskheap.App, clock: Fixe
     echo.enqueue(1)
     (first,) = claim(app, clock)
     assert first.attempts == 1
-    app.backend.fail([Failure(first.id, first.token, "boom", None, clock.now())], now=clock.now())
+    app.backend.fail([Failure(first.id, first.token, "boom", None, 0.0)], now=clock.now())
     (second,) = claim(app, clock)
     assert second.id == first.id and second.attempts == 2
     assert second.token != first.token
@@ -112,7 +113,7 @@ def test_failure_with_retry_time_waits_as_retrying(app: taskheap.App, clock: Fix
     handle = echo.enqueue(1)
     (job,) = claim(app, clock)
     accepted = app.backend.fail(
-        [Failure(job.id, job.token, "ValueError: no", "Traceback...", clock.now() + 5)], now=clock.now()
+        [Failure(job.id, job.token, "ValueError: no", "Traceback...", 5.0)], now=clock.now()
     )
     assert accepted == [job.id]
     info = handle.info()
@@ -120,6 +121,27 @@ def test_failure_with_retry_time_waits_as_retrying(app: taskheap.App, clock: Fix
     assert claim(app, clock) == []
     clock.advance(6)
     assert [j.id for j in claim(app, clock)] == [job.id]
+
+
+def test_a_retry_falls_due_its_delay_after_the_failures_now(app: taskheap.App, clock: FixedClock) -> None:
+    echo = declare(app)
+    handle = echo.enqueue(1)
+    (job,) = claim(app, clock)
+    app.backend.fail([Failure(job.id, job.token, "boom", None, 7.5)], now=clock.now() + 100)
+    assert handle.info().run_at == clock.now() + 107.5
+
+
+def test_without_now_the_stores_own_clock_dates_a_retry(app: taskheap.App) -> None:
+    """now=None everywhere: the store's clock (this host's, for the servers under test) decides
+    when a retry falls due, not the caller's: a worker's clock that is off changes nothing."""
+    echo = declare(app)
+    handle = echo.enqueue(1)
+    (job,) = app.backend.claim(["default"], "w1", 1, LEASE)
+    before = time.time()
+    app.backend.fail([Failure(job.id, job.token, "boom", None, 1000.0)])
+    after = time.time()
+    run_at = handle.info().run_at
+    assert run_at is not None and before - 1.0 <= run_at - 1000.0 <= after + 1.0
 
 
 def test_failure_without_retry_time_is_a_dead_letter(app: taskheap.App, clock: FixedClock) -> None:
@@ -210,7 +232,7 @@ def test_prune_deletes_finished_jobs_past_retention(app: taskheap.App, clock: Fi
     fresh = echo.enqueue(3)
     (job,) = claim(app, clock)
     app.backend.complete([Completion(job.id, job.token, "3")], now=clock.now())
-    assert app.backend.prune(clock.now() - 50, 100) == 1
+    assert app.backend.prune(50, 100, now=clock.now()) == 1
     assert app.backend.get(old.id) is None
     assert dead.status() == "dead", "dead letters are never pruned silently"
     assert fresh.status() == "succeeded"

@@ -38,7 +38,7 @@ def test_rescued_lost_runs_count_in_the_minute_and_all_time_counters(
     app.backend.enqueue([raw_job(1000, "retry"), raw_job(1001, "die", task="fragile")])
     for job in app.backend.claim(["default"], "w1", 10, LEASE, now=clock.now()):
         if job.task == "fragile":
-            app.backend.fail([Failure(job.id, job.token, "boom", None, clock.now())], now=clock.now())
+            app.backend.fail([Failure(job.id, job.token, "boom", None, 0.0)], now=clock.now())
     app.backend.claim(["default"], "w1", 10, LEASE, now=clock.now() + 1)
     clock.advance(LEASE + 5)
     fragile = app.backend.get(encode_id(1001, 7))

@@ -23,3 +23,14 @@ def test_heartbeat_extends_leases_and_registers_the_worker(app: taskheap.App, cl
     assert worker.id == "w1" and worker.jobs == [job.id] and worker.last_seen == beat_at
     app.backend.unregister("w1")
     assert app.backend.workers() == []
+
+
+def test_forget_workers_drops_those_silent_longer_than_the_given_seconds(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    app.backend.heartbeat(_worker("old"), [], LEASE, now=clock.now())
+    clock.advance(100)
+    app.backend.heartbeat(_worker("new"), [], LEASE, now=clock.now())
+    assert app.backend.forget_workers(150, now=clock.now()) == 0
+    assert app.backend.forget_workers(50, now=clock.now()) == 1
+    assert [w.id for w in app.backend.workers()] == ["new"]

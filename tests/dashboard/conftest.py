@@ -52,12 +52,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def retrying_job(store: Store) -> str:
     """A new `flaky` job (queue `default`) that failed twice and now waits out an hour's backoff."""
-    backend, clock = store.app.backend, store.app.clock
+    backend = store.app.backend
     flaky = store.app.task(name="flaky", retries=5)(lambda: None)
     handle = flaky.options(priority=0).enqueue()
     for n, retry_in in ((1, 0.0), (2, 3600.0)):
         (run,) = backend.claim(["default"], f"w{n}", 1, LEASE)
         assert run.id == handle.id
         traceback = f"Traceback (attempt {n})\n  File <flaky>\nIOError: try {n}"
-        backend.fail([Failure(run.id, run.token, f"IOError: try {n}", traceback, clock.now() + retry_in)])
+        backend.fail([Failure(run.id, run.token, f"IOError: try {n}", traceback, retry_in)])
     return handle.id

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from taskheap.retry import MAX_BACKOFF, Backoff, next_run_at
+from taskheap.retry import MAX_BACKOFF, Backoff, retry_delay
 
 
 def test_backoff_doubles_per_attempt_without_jitter() -> None:
@@ -26,10 +26,10 @@ def test_full_jitter_draws_between_zero_and_the_ceiling() -> None:
 def test_job_with_n_retries_runs_n_plus_one_times() -> None:
     rng = random.Random(1)
     backoff = Backoff(jitter=False)
-    assert next_run_at(1, 2, backoff, 100.0, rng) == 101.0
-    assert next_run_at(2, 2, backoff, 100.0, rng) == 102.0
-    assert next_run_at(3, 2, backoff, 100.0, rng) is None
-    assert next_run_at(1, 0, backoff, 100.0, rng) is None
+    assert retry_delay(1, 2, backoff, rng) == 1.0
+    assert retry_delay(2, 2, backoff, rng) == 2.0
+    assert retry_delay(3, 2, backoff, rng) is None
+    assert retry_delay(1, 0, backoff, rng) is None
 
 
 def test_backoff_round_trips_through_json() -> None:

@@ -166,18 +166,24 @@ class RedisBackend(FullBackend):
         return [job_id for accepted in results[:acknowledgements] for job_id in accepted], jobs
 
     def wait_and_claim(
-        self, queues: Sequence[str], worker: str, limit: int, lease: float, timeout: float
+        self,
+        queues: Sequence[str],
+        worker: str,
+        limit: int,
+        lease: float,
+        timeout: float,
+        now: float | None = None,
     ) -> list[ClaimedJob]:
         """One queue on a standalone Redis: the wait (BLMOVE) and the claim share a pipeline, so
         the claim runs on the server the moment work arrives: one round trip from an enqueue to
         a claimed job. Otherwise the two steps."""
         queues = list(dict.fromkeys(queues))
         if len(queues) != 1 or self.cluster or limit <= 0:
-            return FullBackend.wait_and_claim(self, queues, worker, limit, lease, timeout)
+            return FullBackend.wait_and_claim(self, queues, worker, limit, lease, timeout, now)
         with self._guard():
-            claims = claim_calls({queues[0]: limit}, worker, lease, None)
+            claims = claim_calls({queues[0]: limit}, worker, lease, now)
             batch = Batch(self.client)
-            self._waits.wait_in(batch, queues[0], timeout)
+            self._waits.wait_in(batch, queues[0], timeout, now)
             waits = len(batch.pipe)
             self._add_claims(batch, claims)
             return self._claimed_jobs(claims, batch.run()[waits:])
@@ -234,7 +240,7 @@ class RedisBackend(FullBackend):
         return self._acknowledge(self.scripts.complete, [num(now)], done)
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
-        rows = [(f.id, f.token, f.error, f.traceback or "", num(f.retry_at)) for f in failures]
+        rows = [(f.id, f.token, f.error, f.traceback or "", num(f.retry_in)) for f in failures]
         return self._acknowledge(self.scripts.fail, [num(now), str(FAILED_ATTEMPTS_KEPT)], rows)
 
     def _acknowledge(self, script: Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -262,9 +268,9 @@ class RedisBackend(FullBackend):
         for queue, args in groups.items():
             batch.script(script, [self.keys.q(queue)], [*head, *args])
 
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         with self._guard():
-            self._waits.wait_for_work(queues, timeout)
+            self._waits.wait_for_work(queues, timeout, now)
 
     def unregister(self, worker: str) -> None:
         with self._guard():
@@ -302,13 +308,13 @@ class RedisBackend(FullBackend):
             ]
         return rows[:limit]
 
-    def prune(self, finished_before: float, limit: int) -> int:
+    def prune(self, retention: float, limit: int, now: float | None = None) -> int:
         pruned = 0
         with self._guard():
             for queue in self._known_queues():
                 if pruned >= limit:
                     break
-                args = [repr(float(finished_before)), str(limit - pruned)]
+                args = [num(now), repr(float(retention)), str(limit - pruned)]
                 pruned += self._forget_ids(self.scripts.prune(self.client, [self.keys.q(queue)], args))
         return pruned
 
@@ -318,10 +324,10 @@ class RedisBackend(FullBackend):
             self.client.hdel(self.keys.index, *deleted)
         return len(deleted)
 
-    def forget_workers(self, seen_before: float) -> int:
+    def forget_workers(self, silence: float, now: float | None = None) -> int:
         with self._guard():
             keys = [self.keys.workers, self.keys.seen]
-            return int(self.scripts.forget_workers(self.client, keys, [repr(float(seen_before))]))
+            return int(self.scripts.forget_workers(self.client, keys, [num(now), repr(float(silence))]))
 
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:

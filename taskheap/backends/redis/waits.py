@@ -26,34 +26,38 @@ class Waits:
     def __init__(self, client: Client, keys: Keys, cluster: bool) -> None:
         self.client, self.keys, self.cluster = client, keys, cluster
 
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        seconds = self._until_due(queues, timeout)
+    def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None) -> None:
+        seconds = self._until_due(queues, timeout, now)
         if len(queues) > 1 and not self.cluster:
             self._wait_in_threads(queues, seconds)
         else:
             self._wait_in_turns(self.client, queues, seconds)
 
-    def wait_in(self, batch: Batch, queue: str, timeout: float) -> None:
+    def wait_in(self, batch: Batch, queue: str, timeout: float, now: float | None) -> None:
         """The wait of `wait_and_claim` on one queue: queues on `batch` a BLMOVE for as long as
         the wait may block (none when work is there already), so what `batch` sends after it
         runs on the server the moment work arrives."""
-        seconds = self._until_due([queue], timeout)
+        seconds = self._until_due([queue], timeout, now)
         if seconds >= MIN_BLOCK:
             self._take_one(batch.pipe, queue, min(seconds, MAX_BLOCK))
 
-    def _until_due(self, queues: Sequence[str], timeout: float) -> float:
+    def _until_due(self, queues: Sequence[str], timeout: float, now: float | None) -> float:
         """How long a wait may block: `timeout`, less if a job of an unpaused queue falls due
-        sooner (server clock), 0 if one holds work already (ingested by a reader, or left in
-        the intake by a worker that died after its BLMOVE), which no inbox entry would signal."""
+        sooner (by `now`, None: the server's clock), 0 if one holds work already (ingested by a
+        reader, or left in the intake by a worker that died after its BLMOVE), which no inbox
+        entry would signal."""
         batch = Batch(self.client)
-        batch.pipe.execute_command("TIME")  # what `time` sends, which a cluster pipeline refuses to queue
+        if now is None:
+            batch.pipe.execute_command("TIME")  # what `time` sends, which a cluster pipeline refuses to queue
         for queue in queues:
             batch.pipe.exists(self.keys.q(queue) + "paused")
             batch.pipe.zrange(self.keys.q(queue) + "waiting", 0, 0, withscores=True)
             batch.pipe.zcard(self.keys.q(queue) + "queued")
             batch.pipe.llen(self.keys.q(queue) + "intake")
-        (seconds, micros), *results = batch.run()
-        now = float(seconds) + float(micros) / 1e6
+        results = batch.run()
+        if now is None:
+            (seconds, micros), *results = results
+            now = float(seconds) + float(micros) / 1e6
         until = [timeout]
         for paused, first, queued, taken in zip(*(results[i::4] for i in range(4)), strict=True):
             if paused:

@@ -1,16 +1,17 @@
--- Failed runs whose lease token is current: retrying until retry_at, or dead (retry_at NULL).
+-- Failed runs whose lease token is current: retrying for retry_in seconds after now (the same
+-- clock the leases are judged by), or dead (retry_in NULL).
 -- Each becomes the job's error and traceback and is appended to its failed_attempts log (the
 -- oldest entry dropped once the log holds `kept`). A new due time wakes the queue's idle
 -- workers (jobs_updated trigger), who wait until then.
--- Parameters: ids, tokens, errors, tracebacks, retry_at (parallel arrays), now, kept.
+-- Parameters: ids, tokens, errors, tracebacks, retry_in (parallel arrays), now, kept.
 -- Returns the ids accepted.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
 )
 UPDATE {schema}.jobs SET
-    state = CASE WHEN failed.retry_at IS NULL THEN 'dead' ELSE 'retrying' END,
-    run_at = failed.retry_at,
-    finished_at = CASE WHEN failed.retry_at IS NULL THEN clock.now END,
+    state = CASE WHEN failed.retry_in IS NULL THEN 'dead' ELSE 'retrying' END,
+    run_at = clock.now + failed.retry_in,
+    finished_at = CASE WHEN failed.retry_in IS NULL THEN clock.now END,
     error = failed.error,
     traceback = failed.traceback,
     token = NULL,
@@ -27,7 +28,7 @@ UPDATE {schema}.jobs SET
     ))
 FROM clock, unnest(
     %(ids)s::text[], %(tokens)s::text[], %(errors)s::text[], %(tracebacks)s::text[],
-    %(retry_at)s::float8[]
-) AS failed (id, token, error, traceback, retry_at)
+    %(retry_in)s::float8[]
+) AS failed (id, token, error, traceback, retry_in)
 WHERE jobs.id = failed.id AND jobs.token = failed.token AND jobs.state = 'running'
 RETURNING jobs.id

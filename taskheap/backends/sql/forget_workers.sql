@@ -1,2 +1,5 @@
--- Drop registry entries of workers not seen since the cutoff. Parameters: seen_before.
-DELETE FROM {schema}.workers WHERE last_seen < %(seen_before)s::float8
+-- Drop registry entries of workers not seen for `silence` seconds before now.
+-- Parameters: silence (seconds), now (NULL: the database clock).
+DELETE FROM {schema}.workers
+WHERE last_seen < coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8)
+    - %(silence)s::float8

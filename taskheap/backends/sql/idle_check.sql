@@ -1,6 +1,6 @@
 -- Before an idle worker sleeps: is a job of its unpaused queues queued already, and in how
 -- many seconds does the next scheduled or retrying job of those queues fall due (NULL: none)?
--- Parameters: queues.
+-- Parameters: queues, now (NULL: the database clock).
 WITH active AS (
     SELECT requested.name FROM unnest(%(queues)s::text[]) AS requested (name)
     WHERE NOT EXISTS (
@@ -15,4 +15,4 @@ SELECT
     (
         SELECT min(run_at) FROM {schema}.jobs
         WHERE state IN ('scheduled', 'retrying') AND queue IN (SELECT name FROM active)
-    ) - extract(epoch FROM statement_timestamp())::float8
+    ) - coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8)

@@ -248,18 +248,19 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 leases,
             )
 
-    def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+    def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         conn = self._conn()
         deadline = time.monotonic() + timeout
         active = [q for q in queues if q not in self.paused()]
         # The version first, then a look: a commit before the read shows in the look (say, one
         # between the caller's empty claim and this wait), a commit after it changes the version.
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if active and self._may_have_work(active, time.time()):
+        if active and self._may_have_work(active, now):
             return
         next_due = self._next_due(active)
         if next_due is not None:
-            deadline = min(deadline, time.monotonic() + max(next_due - time.time(), 0.0))
+            deadline = min(deadline, time.monotonic() + max(next_due - now, 0.0))
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval)
             if conn.execute("PRAGMA data_version").fetchone()[0] != version:
@@ -291,7 +292,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         rows = self._read(EXPIRED_SQL, (now, limit))
         return [ClaimedJob(*row) for row in rows]
 
-    def prune(self, finished_before: float, limit: int) -> int:
+    def prune(self, retention: float, limit: int, now: float | None = None) -> int:
+        finished_before = (time.time() if now is None else now) - retention
         with self._write() as conn:
             return conn.execute(
                 "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_finished"
@@ -299,7 +301,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 (finished_before, limit),
             ).rowcount
 
-    def forget_workers(self, seen_before: float) -> int:
+    def forget_workers(self, silence: float, now: float | None = None) -> int:
+        seen_before = (time.time() if now is None else now) - silence
         with self._write() as conn:
             return conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
 

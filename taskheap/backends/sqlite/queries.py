@@ -128,9 +128,9 @@ def fail_params(failure: Failure, now: float) -> dict[str, Any]:
     return {
         "id": failure.id,
         "token": failure.token,
-        "state": JobState.DEAD if failure.retry_at is None else JobState.RETRYING,
-        "retry_at": failure.retry_at,
-        "finished_at": now if failure.retry_at is None else None,
+        "state": JobState.DEAD if failure.retry_in is None else JobState.RETRYING,
+        "retry_at": None if failure.retry_in is None else now + failure.retry_in,
+        "finished_at": now if failure.retry_in is None else None,
         "error": failure.error,
         "traceback": failure.traceback,
         "now": now,

@@ -1,10 +1,11 @@
--- fail: move the jobs whose lease token is current to retrying (with a due time) or dead, and
--- append each failure to the job's log of failed attempts, keeping the last ARGV[2].
+-- fail: move the jobs whose lease token is current to retrying (due retry_in seconds after now,
+-- the clock leases are judged by) or dead, and append each failure to the job's log of failed
+-- attempts, keeping the last ARGV[2].
 -- KEYS[1] queue key prefix
 -- ARGV[1] now ('' = server time); ARGV[2] how many failed attempts a job keeps; then 5 fields
--- per failure: id, token, error, traceback ('' = none), retry_at ('' = dead)
+-- per failure: id, token, error, traceback ('' = none), retry_in ('' = dead)
 -- Returns the accepted ids.
-local _, now = clock(ARGV[1])
+local now_n, now = clock(ARGV[1])
 local kept = tonumber(ARGV[2])
 local accepted, retrying = {}, 0
 
@@ -20,7 +21,7 @@ local function log_failure(id, message, traceback)
 end
 
 for i = 3, #ARGV, 5 do
-  local id, token, message, traceback, retry_at = unpack(ARGV, i, i + 4)
+  local id, token, message, traceback, retry_in = unpack(ARGV, i, i + 4)
   if owns(id, token) then
     local job = job_key(id)
     log_failure(id, message, traceback)
@@ -31,10 +32,11 @@ for i = 3, #ARGV, 5 do
     else
       redis.call('HSET', job, 'traceback', traceback)
     end
-    if retry_at == '' then
+    if retry_in == '' then
       move(id, 'running', 'dead')
       redis.call('HSET', job, 'finished_at', now)
     else
+      local retry_at = fmt(now_n + tonumber(retry_in))
       move(id, 'running', 'retrying', retry_at)
       redis.call('HSET', job, 'run_at', retry_at)
       retrying = retrying + 1
