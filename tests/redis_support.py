@@ -88,8 +88,10 @@ def redis_cluster_url(tmp_path: Path) -> str:
 
 
 def _with_prefix(url: str, prefix: str) -> str:
+    """The URL with a key prefix of its own, whose connections are named after it too (redis-py
+    sends CLIENT SETNAME): CLIENT LIST tells the test's clients from other runs' on one Redis."""
     separator = "&" if "?" in url else "?"
-    return f"{url}{separator}prefix={prefix}"
+    return f"{url}{separator}prefix={prefix}&client_name={prefix}"
 
 
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always", "--save", "")

@@ -1,5 +1,6 @@
 """Helpers the contract modules share: declaring the echo task, claiming, building raw jobs
-for the backend seam, and reading back what a backend stored."""
+for the backend seam, reading back what a backend stored, and running a wait for work that the
+test wakes (Waiter)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import cast
-
-import psycopg
-from redis.cluster import RedisCluster
+from typing import Generic, TypeVar
 
 import taskheap
 from taskheap.backends.base import ClaimedJob, Failure, JobQuery, JobRecord, NewJob, WorkerInfo
@@ -18,6 +16,8 @@ from taskheap.backends.postgres import PostgresBackend
 from taskheap.backends.redis import RedisBackend
 from taskheap.clock import FixedClock
 from taskheap.job import encode_id
+from tests.blocked import postgres_listeners, redis_blockers
+from tests.conftest import wait_for
 
 LEASE = 30.0
 BACKOFF = 3600.0
@@ -116,66 +116,62 @@ def ranked_job(n: int, priority: int, task: str) -> NewJob:
     return NewJob(job_id(n), task, "q", priority, float(priority), payload, 1.0, None, 3, None, None)
 
 
-SQLITE_SETTLE = 0.2  # seconds: see idle_wait_blocked
+SQLITE_SETTLE = 0.2  # seconds: see Waiter
+LONG_WAIT = 60.0  # the timeout of a wait that work should end: far longer than any wake-up
+WOKEN_WITHIN = 10.0  # a wait that ends within this was woken, not timed out (a sixth of LONG_WAIT)
+
+T = TypeVar("T")
 
 
-def idle_wait_blocked(app: taskheap.App, waiter: threading.Thread) -> Callable[[], bool]:
-    """A predicate for `wait_for`, made before `waiter` (a thread running the backend's idle
-    wait) starts: is that wait past its first look at the store and blocked? Each backend's own
-    sign of it: on PostgreSQL, the listening connection idle after its idle check; on Redis, a
-    client blocked in BLMOVE that was not blocked before. SQLite shows nothing of a reader that
-    polls `PRAGMA data_version`: there it is a wait still going SQLITE_SETTLE seconds after the
-    first ask. Raises if the wait ended before it blocked."""
-    backend = app.backend
-    if isinstance(backend, PostgresBackend):
-        sign = _listening_after_its_idle_check(backend)
-    elif isinstance(backend, RedisBackend):
-        sign = _newly_blocked_in_blmove(backend)
-    else:
-        sign = _still_going_after(SQLITE_SETTLE)
+class Waiter(Generic[T]):
+    """A backend call that waits for work (with a LONG_WAIT timeout) in a thread of its own: the
+    test acts once it is blocked, then checks that it was woken rather than timed out.
 
-    def blocked() -> bool:
-        if not waiter.is_alive():
-            raise AssertionError("the idle wait returned before it blocked")
-        return sign()
+    Blocked is each backend's own sign of it (tests/blocked.py): on PostgreSQL, a listening
+    connection idle after its idle check; on Redis, a client newly blocked in BLMOVE. SQLite
+    shows nothing of a reader that polls `PRAGMA data_version`: there it is a wait still going
+    SQLITE_SETTLE seconds on. Woken is the call returning within WOKEN_WITHIN; on Redis, also its
+    client unblocked the moment the wake-up's command returns (Redis serves a blocked client
+    before the next command), since `wait_and_claim` blocks at most MAX_BLOCK there per call."""
 
-    return blocked
-
-
-def _listening_after_its_idle_check(backend: PostgresBackend) -> Callable[[], bool]:
-    def probe(query: str, *params: object) -> object:
-        with psycopg.connect(backend.conninfo, autocommit=True, application_name="test-probe") as conn:
-            row = conn.execute(query, params).fetchone()
-            assert row is not None
-            return row[0]
-
-    since = probe("SELECT clock_timestamp()")
-    idle_after_check = (
-        "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'"
-        " AND query LIKE %s AND state_change > %s)"
-    )
-    return lambda: bool(probe(idle_after_check, f"taskheap:{backend.schema}", "%requested (name)%", since))
-
-
-def _newly_blocked_in_blmove(backend: RedisBackend) -> Callable[[], bool]:
-    def blocked_now() -> set[tuple[str, str]]:
-        if isinstance(backend.client, RedisCluster):
-            replies = backend.client.client_list(target_nodes=RedisCluster.ALL_NODES)
-            by_node = cast(dict[str, list[dict[str, str]]], replies)
-            clients = [(node, c) for node, listed in by_node.items() for c in listed]
+    def __init__(self, app: taskheap.App, call: Callable[[], T]) -> None:
+        self.outcome: list[T] = []
+        self.thread = threading.Thread(target=lambda: self.outcome.append(call()), daemon=True)
+        backend = app.backend
+        self.redis = isinstance(backend, RedisBackend)
+        if isinstance(backend, PostgresBackend):
+            self.waiting = postgres_listeners(backend)
+        elif isinstance(backend, RedisBackend):
+            self.waiting = redis_blockers(backend)
         else:
-            clients = [("", c) for c in backend.client.client_list()]
-        return {(node, c["id"]) for node, c in clients if c["cmd"] == "blmove" and "b" in c["flags"]}
+            self.waiting = _still_going_after(SQLITE_SETTLE)
 
-    before = blocked_now()
-    return lambda: bool(blocked_now() - before)
+    def blocked(self) -> bool:
+        if not self.thread.is_alive():
+            raise AssertionError("the idle wait returned before it blocked")
+        return self.waiting() > 0
+
+    def start_blocked(self) -> Waiter[T]:
+        """Start the wait and return once it is blocked (past its first look at the store)."""
+        self.thread.start()
+        wait_for(self.blocked, what="the idle wait to block")
+        return self
+
+    def result(self) -> T:
+        """What the call returned, once woken (call it right after the act that should wake it)."""
+        if self.redis:
+            assert self.waiting() == 0, "the wake-up left the wait blocked in BLMOVE"
+        self.thread.join(WOKEN_WITHIN)
+        assert not self.thread.is_alive(), f"the wait was not woken (its timeout is {LONG_WAIT} s)"
+        assert self.outcome, "the wait raised (see the thread's exception above)"
+        return self.outcome[0]
 
 
-def _still_going_after(seconds: float) -> Callable[[], bool]:
+def _still_going_after(seconds: float) -> Callable[[], int]:
     first: list[float] = []
 
-    def settled() -> bool:
+    def settled() -> int:
         first.append(time.monotonic())
-        return first[-1] - first[0] >= seconds
+        return int(first[-1] - first[0] >= seconds)
 
     return settled

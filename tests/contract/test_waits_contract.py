@@ -3,7 +3,6 @@ paths `wait_and_claim` and `complete_and_claim`."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import taskheap
@@ -11,8 +10,7 @@ from taskheap.backends.base import Completion
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
 
-from ..conftest import wait_for
-from .helpers import LEASE, args_of, claim, declare, idle_wait_blocked
+from .helpers import LEASE, LONG_WAIT, WOKEN_WITHIN, Waiter, args_of, claim, declare
 
 
 def test_complete_and_claim_acknowledges_then_claims_the_next_best(
@@ -33,20 +31,21 @@ def test_complete_and_claim_acknowledges_then_claims_the_next_best(
 def test_an_idle_wait_and_claim_takes_the_job_enqueued_while_it_waits(app: taskheap.App) -> None:
     echo = declare(app)
     app.backend.claim(["default"], "w1", 1, LEASE)  # the store is set up before the wait
-    threading.Timer(0.2, lambda: echo.enqueue("late")).start()
-    started = time.monotonic()
-    jobs = app.backend.wait_and_claim(["default"], "w1", 10, LEASE, timeout=5.0)
+    waiter = Waiter(app, lambda: app.backend.wait_and_claim(["default"], "w1", 10, LEASE, LONG_WAIT))
+    waiter.start_blocked()
+    echo.enqueue("late")
+    jobs = waiter.result()
     assert args_of(jobs) == ["late"]
-    assert time.monotonic() - started < 3.0
     assert app.backend.get(jobs[0].id).state == JobState.RUNNING  # type: ignore[union-attr]
 
 
 def test_wait_and_claim_takes_the_best_of_the_jobs_that_woke_it(app: taskheap.App) -> None:
     echo = declare(app)
     app.backend.claim(["default"], "w1", 1, LEASE)
-    jobs = [echo.options(priority=p).job(p) for p in (9, 2, 5)]
-    threading.Timer(0.2, lambda: app.enqueue_many(jobs)).start()
-    assert args_of(app.backend.wait_and_claim(["default"], "w1", 2, LEASE, timeout=5.0)) == [2, 5]
+    waiter = Waiter(app, lambda: app.backend.wait_and_claim(["default"], "w1", 2, LEASE, LONG_WAIT))
+    waiter.start_blocked()
+    app.enqueue_many([echo.options(priority=p).job(p) for p in (9, 2, 5)])
+    assert args_of(waiter.result()) == [2, 5]
 
 
 def test_work_queued_before_a_wait_ends_it_at_once(app: taskheap.App) -> None:
@@ -57,8 +56,8 @@ def test_work_queued_before_a_wait_ends_it_at_once(app: taskheap.App) -> None:
     echo.enqueue(1)
     assert app.backend.counts()["default"]["queued"] == 1
     started = time.monotonic()
-    app.backend.wait_for_work(["default"], timeout=5.0)
-    assert time.monotonic() - started < 2.0
+    app.backend.wait_for_work(["default"], timeout=LONG_WAIT)
+    assert time.monotonic() - started < WOKEN_WITHIN, f"the wait did not end at once (timeout {LONG_WAIT} s)"
     assert args_of(app.backend.wait_and_claim(["default"], "w1", 1, LEASE, timeout=5.0)) == [1]
 
 
@@ -76,10 +75,7 @@ def test_resuming_a_paused_queue_that_holds_jobs_wakes_an_idle_wait(app: taskhea
     app.enqueue_many([echo.options(queue="q").job(n) for n in range(3)])
     app.backend.set_paused("q", True)
     assert app.backend.counts()["q"]["queued"] == 3  # on Redis, a read ingests the inbox: no entry left
-    waiter = threading.Thread(target=app.backend.wait_for_work, args=(["q"], 60.0), daemon=True)
-    blocked = idle_wait_blocked(app, waiter)
-    waiter.start()
-    wait_for(blocked, what="the idle wait on the paused queue to block")
+    waiter = Waiter(app, lambda: app.backend.wait_for_work(["q"], LONG_WAIT))
+    waiter.start_blocked()
     app.backend.set_paused("q", False)
-    waiter.join(10.0)
-    assert not waiter.is_alive(), "resuming the queue did not wake the idle wait (its timeout is 60 s)"
+    waiter.result()

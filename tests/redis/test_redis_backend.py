@@ -24,6 +24,7 @@ from taskheap.backends.redis import RedisBackend
 from taskheap.errors import BackendError
 from taskheap.job import JobState
 
+from ..blocked import redis_blockers
 from ..conftest import unavailable, wait_for
 from ..ports import free_port
 from ..redis_support import DURABLE, OwnRedis, redis_url
@@ -158,12 +159,13 @@ def test_waiting_for_work_on_several_queues_ends_when_any_of_them_gets_a_job(bac
     started = time.monotonic()
     backend.wait_for_work(queues, 0.2)
     assert time.monotonic() - started > 0.19, "no work: the whole timeout"
-    enqueue_later = threading.Timer(0.2, backend.enqueue, [[_job("late", queue="c")]])
-    enqueue_later.start()
-    started = time.monotonic()
-    backend.wait_for_work(queues, 30.0)
-    enqueue_later.join()
-    assert time.monotonic() - started < 5.0, "woken by the enqueue"
+    blocked = redis_blockers(backend)
+    waiter = threading.Thread(target=backend.wait_for_work, args=(queues, 60.0), daemon=True)
+    waiter.start()
+    wait_for(blocked, what="the wait to block")
+    backend.enqueue([_job("late", queue="c")])
+    waiter.join(10.0)
+    assert not waiter.is_alive(), "not woken by the enqueue (its timeout is 60 s)"
 
 
 def test_an_evicting_maxmemory_policy_is_warned_about(

@@ -10,13 +10,15 @@ import threading
 import time
 from pathlib import Path
 
-from redis.cluster import RedisCluster
-
 from taskheap.backends.base import ALL_TIME, Completion, JobQuery, Lease, NewJob
 from taskheap.backends.redis import RedisBackend, inbox_entries
 from taskheap.job import JobState
 
+from ..blocked import redis_blockers
 from ..conftest import wait_for
+
+LONG_WAIT = 60.0  # the timeout of a wait that work should end: far longer than any wake-up
+WOKEN_WITHIN = 10.0  # a wait that ends within this was woken, not timed out
 
 LIB = (Path(__file__).parents[2] / "taskheap/backends/redis/lua/lib.lua").read_text()
 
@@ -103,25 +105,20 @@ def test_an_idle_wait_moves_the_oldest_entry_to_the_intake_and_ingest_reads_it_f
 
 
 def test_one_enqueued_job_wakes_one_of_two_idle_workers(backend: RedisBackend) -> None:
-    woken: list[float] = []
-
-    def idle() -> None:
-        backend.wait_for_work(["default"], 4.0)
-        woken.append(time.monotonic())
-
-    already = blocked_clients(backend)
-    waiters = [threading.Thread(target=idle) for _ in range(2)]
-    for waiter in waiters:
-        waiter.start()
-    wait_for(lambda: blocked_clients(backend) == already + 2, what="both workers blocked")
-    sent = time.monotonic()
+    blocked = redis_blockers(backend)
+    waiters = [waiting(backend, ["default"]) for _ in range(2)]
+    wait_for(lambda: blocked() == 2, what="both workers blocked")
     backend.enqueue([job("only")])
-    wait_for(lambda: woken, what="a worker woken")
-    assert woken[0] - sent < 1.0
-    time.sleep(0.5)
-    assert len(woken) == 1, "a second worker woke for the same job"
+    wait_for(lambda: sum(w.is_alive() for w in waiters) == 1, what="one worker woken")
+    # it took the entry into the intake: the inbox holds nothing to wake the other with, and the
+    # other blocks again (a wait blocks MAX_BLOCK at a time: it may be between two BLMOVEs)
+    assert backend.client.llen(backend.keys.q("default") + "intake") == 1
+    assert backend.client.llen(backend.keys.q("default") + "inbox") == 0
+    wait_for(lambda: blocked() == 1, what="the other worker still waiting")
+    backend.enqueue([job("next")])
     for waiter in waiters:
-        waiter.join()
+        waiter.join(WOKEN_WITHIN)
+        assert not waiter.is_alive(), f"a worker was not woken (its timeout is {LONG_WAIT} s)"
 
 
 def test_a_wait_over_several_queues_wakes_for_any_of_them_and_leaves_nothing_blocked(
@@ -130,13 +127,16 @@ def test_a_wait_over_several_queues_wakes_for_any_of_them_and_leaves_nothing_blo
     started = time.monotonic()
     backend.wait_for_work(["a", "b"], 0.3)  # nothing comes: returns when time is up
     assert 0.25 <= time.monotonic() - started < 2.0
-    threading.Timer(0.3, lambda: backend.enqueue([job("c1", queue="c")])).start()
-    started = time.monotonic()
-    backend.wait_for_work(["a", "b", "c"], 5.0)
-    assert time.monotonic() - started < 2.0
+    blocked = redis_blockers(backend)
+    waiter = waiting(backend, ["a", "b", "c"])
+    # standalone, a connection per queue blocks at once; a Cluster takes turns on the queues
+    wait_for(lambda: blocked() == (1 if backend.cluster else 3), what="the wait to block on its queues")
+    backend.enqueue([job("c1", queue="c")])
+    waiter.join(WOKEN_WITHIN)
+    assert not waiter.is_alive(), f"the wait was not woken (its timeout is {LONG_WAIT} s)"
+    assert blocked() == 0, "a connection of the wait is still blocked on a or b"
     backend.enqueue([job("a1", queue="a"), job("b1", queue="b")])
-    time.sleep(0.2)  # a wait still blocked on a or b would take its job into the intake
-    for queue in "ab":
+    for queue in "ab":  # a client still blocked there would have taken its job into the intake
         assert backend.client.llen(backend.keys.q(queue) + "intake") == 0, queue
 
 
@@ -147,8 +147,8 @@ def test_a_released_job_wakes_an_idle_worker_through_a_marker_that_ingest_drops(
     (claimed,) = backend.claim(["default"], "w", 1, 30.0)
     backend.release([Lease(claimed.id, claimed.token)])
     started = time.monotonic()
-    backend.wait_for_work(["default"], 5.0)
-    assert time.monotonic() - started < 1.0
+    backend.wait_for_work(["default"], LONG_WAIT)
+    assert time.monotonic() - started < WOKEN_WITHIN, f"the marker did not end the {LONG_WAIT} s wait"
     assert backend.counts() == {"default": {"queued": 1}}
     assert inbox_length(backend) == 0
 
@@ -164,11 +164,11 @@ def test_a_queue_lost_from_the_known_queues_is_listed_again_by_ingest(backend: R
     assert backend.client.smembers(backend.keys.queues) == {"q"}
 
 
-def blocked_clients(backend: RedisBackend) -> int:
-    if isinstance(backend.client, RedisCluster):
-        replies = backend.client.info("clients", target_nodes=RedisCluster.ALL_NODES)
-        return sum(int(reply["blocked_clients"]) for reply in replies.values())
-    return int(backend.client.info("clients")["blocked_clients"])
+def waiting(backend: RedisBackend, queues: list[str]) -> threading.Thread:
+    """An idle worker: `wait_for_work` on the queues with a LONG_WAIT timeout, in a thread."""
+    waiter = threading.Thread(target=backend.wait_for_work, args=(queues, LONG_WAIT), daemon=True)
+    waiter.start()
+    return waiter
 
 
 def test_a_claim_on_an_empty_queue_leases_the_best_fresh_jobs_as_it_stores_them(
