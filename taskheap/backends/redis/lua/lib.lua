@@ -15,8 +15,10 @@
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
 --   inbox:v<N>    list: entries of wire version N > WIRE_VERSION (a newer producer's), set
---                 aside intact in push order by ingest (take). The code that adds version N
---                 must ingest the `inbox:v<N>` lists of every version up to N it adds
+--                 aside intact in push order by ingest (take; every script that ingests counts
+--                 them in its reply). The code that raises WIRE_VERSION to N must ingest the
+--                 `inbox:v<M>` lists of each version M it adds (up to N), where older workers
+--                 set entries aside
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
