@@ -5,13 +5,20 @@ Each version is a directory holding a `taskheap` package (e.g. `git archive <rev
   enqueue: jobs/s of `task.enqueue` one by one (best of 3 passes of --jobs) in a fresh process
   bulk:    the same with `app.enqueue_many` in batches of 5,000
   pickup:  one `taskheap worker -c 4`; --jobs lag jobs enqueued 5 ms apart; p50/p90/p99 in ms
+  claim:   `backend.claim` of one job at a time (best of 3 passes of --jobs, in a fresh process):
+           over queued jobs (the ZPOPMIN path), and right after each job's enqueue (the path of
+           a worker woken by an enqueue: fresh jobs leased as they are stored), in claims/s and
+           in Redis time per claim script (the least of the passes; from INFO commandstats, so
+           measure on a Redis of your own)
 
     python bench/redis_ab.py enqueue /tmp/old /work/main [--rounds 5] [--jobs 4000]
     python bench/redis_ab.py bulk /tmp/old /work/main [--rounds 5] [--jobs 20000]
     python bench/redis_ab.py pickup /tmp/old /work/main [--rounds 2] [--jobs 300]
+    python bench/redis_ab.py claim /tmp/old /work/main [--rounds 5] [--jobs 2000]
 
 Uses the Redis at --url (default: a database of its own on the loopback Redis) under a fresh
-key prefix per measurement.
+key prefix per measurement. Run it from a directory holding no `taskheap` (e.g. /tmp): the
+current directory comes first on a child's import path.
 """
 
 from __future__ import annotations
@@ -42,6 +49,45 @@ for _ in range(3):
 print(round(best))
 """
 
+CLAIM = """
+import sys, time, taskheap
+app = taskheap.App(sys.argv[1])
+noop = app.task(name="noop", retries=0)(lambda x: x)
+backend = app.backend
+noop.enqueue(0)
+backend.claim(["default"], "w", 1, 30.0)  # the store and the scripts are set up
+
+def evalsha():
+    stats = backend.client.info("commandstats").get("cmdstat_evalsha", {{}})
+    return stats.get("calls", 0), stats.get("usec", 0)
+
+def timed(claims):
+    calls, usec = evalsha()
+    started = time.perf_counter()
+    claims()
+    seconds = time.perf_counter() - started
+    after_calls, after_usec = evalsha()
+    return {jobs} / seconds, (after_usec - usec) / max(1, after_calls - calls)
+
+def queued():
+    for _ in range({jobs}):
+        backend.claim(["default"], "w", 1, 30.0)
+
+def fresh():
+    for i in range({jobs}):
+        noop.enqueue(i)
+        backend.claim(["default"], "w", 1, 30.0)
+
+best = {{"queued": (0.0, 0.0), "fresh": (0.0, 0.0)}}
+for _ in range(3):
+    app.enqueue_many([noop.job(i) for i in range({jobs})])
+    backend.counts()  # ingested: the claims pop the queued set
+    for name, claims in (("queued", queued), ("fresh", fresh)):
+        rate, usec = timed(claims)
+        best[name] = (max(rate, best[name][0]), min(usec, best[name][1] or usec))
+print("  ".join(f"{{name}} {{rate:.0f}}/s {{usec:.1f}} us" for name, (rate, usec) in best.items()))
+"""
+
 LAG_APP = """
 import os, time, taskheap
 app = taskheap.App(os.environ["AB_URL"], lease=30.0)
@@ -54,6 +100,12 @@ def lag(sent_at: float) -> float:
 
 def enqueue_rate(version: str, url: str, how: str, jobs: int) -> str:
     code = ENQUEUE.format(jobs=jobs, send=SEND[how].format(jobs=jobs))
+    out = subprocess.run([sys.executable, "-c", code, url], env=_env(version), capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+def claim_rate(version: str, url: str, jobs: int) -> str:
+    code = CLAIM.format(jobs=jobs)
     out = subprocess.run([sys.executable, "-c", code, url], env=_env(version), capture_output=True, text=True)
     return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
 
@@ -98,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["enqueue", "bulk", "pickup"])
+    parser.add_argument("what", choices=["enqueue", "bulk", "pickup", "claim"])
     parser.add_argument("versions", nargs="+")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int)
@@ -116,6 +168,8 @@ def main() -> None:
             if args.what in SEND:
                 jobs = args.jobs or (20000 if args.what == "bulk" else 4000)
                 figure = enqueue_rate(version, url, args.what, jobs) + " jobs/s"
+            elif args.what == "claim":
+                figure = claim_rate(version, url, args.jobs or 2000)
             else:  # a fresh process per version, so it imports that version's taskheap
                 command = [sys.executable, __file__, "_pickup", url, str(args.jobs or 300)]
                 figure = subprocess.run(

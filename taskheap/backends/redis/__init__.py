@@ -4,8 +4,8 @@ Modules. backend.py: RedisBackend (lifecycle, enqueue, the worker's calls, maint
 per-minute counters, admin writes), delegating to the others: client.py (the URL, the client
 and its pool, the error guard, scripts sent by SHA in batches), keys.py (the key layout),
 wire.py (inbox entries, the claim script's ARGV, lease tokens, records parsed from script
-replies), waits.py (blocking for work) and listing.py (admin reads). lua/: one script per
-operation, each with lib.lua prepended.
+replies), schema.py (the schema version and its migration steps), waits.py (blocking for work)
+and listing.py (admin reads). lua/: one script per operation, each with lib.lua prepended.
 
 Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Cluster slot): an
 inbox list of enqueued jobs not yet ingested, a hash per job, a sorted set of queued jobs scored
@@ -15,8 +15,22 @@ cancelled jobs by finish time (pruning), and one per state in id order (counts a
 ZLEXCOUNTs; listings page through them newest first), and the queue's per-minute outcome
 counters. Global keys live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`;
 written by ingest, on a Cluster by enqueue), the known queues, the pause flags and the worker
-registry (keys.py names them). The scripts in `lua/` document their KEYS and ARGV (lib.lua lists
-a queue's keys).
+registry (keys.py names them), the schema version and the migration lock. The scripts in `lua/`
+document their KEYS and ARGV (lib.lua lists a queue's keys).
+
+Wire format. An inbox entry is a JSON array in a numbered version, the lowest that expresses the
+job (wire.py writes them, `take` in lib.lua reads them): version 1, the 11 fields as strings, the
+id first (every job without meta; what every release before schema 2 wrote, read forever);
+version 2, the number 2, those 11 strings, then meta. Ingest reads every version it knows; an
+entry of a newer version (a newer producer's, met in a rolling deploy) is neither ingested nor
+dropped: it is moved, intact, onto the queue's `inbox:v<N>` list, counted in the script's reply
+(the client logs a warning naming the list), and the entries behind it ingest as usual. The code
+that adds wire version N ingests the `inbox:v<N>` lists too. A job's meta is a field of its hash,
+returned by claim, expired, get and list_jobs.
+
+Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
+brings an older store up step by step under a short lock (safe from many processes at once) and
+refuses a store of a newer version.
 
 Choices:
 - Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of

@@ -15,7 +15,6 @@ from typing import Any, cast
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from ...errors import BackendError
 from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, JobState
 from ..base import (
     ClaimedJob,
@@ -33,12 +32,12 @@ from ..protocols import FullBackend
 from .client import Batch, Client, Guard, Script, Scripts, connect, display, parse_url
 from .keys import Keys
 from .listing import Listing
+from .schema import migrate
 from .waits import Waits
 from .wire import COUNTERS, claim_calls, claimed, inbox_entries, num, queue_of, token_suffix
 
 log = logging.getLogger("taskheap.redis")
 
-SCHEMA_VERSION = "1"
 PROMOTE_BATCH = 1000
 RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
 
@@ -64,13 +63,7 @@ class RedisBackend(FullBackend):
     # -- lifecycle ----------------------------------------------------------------------
     def migrate(self) -> None:
         with self._guard():
-            self.client.setnx(self.keys.version, SCHEMA_VERSION)
-            version = cast(str | None, self.client.get(self.keys.version))
-            if version != SCHEMA_VERSION:
-                raise BackendError(
-                    f"Redis at {self.display_url} prefix {self.prefix!r} holds taskheap schema {version},"
-                    f" this version reads {SCHEMA_VERSION}"
-                )
+            migrate(self.client, self.keys, f"Redis at {self.display_url} prefix {self.prefix!r}")
             for script in self.scripts.all():
                 self.client.script_load(script.source)
             self._warn_if_evicting()
@@ -126,7 +119,23 @@ class RedisBackend(FullBackend):
             batch = Batch(self.client)
             for queue in pending:
                 batch.script(self.scripts.ingest, self.keys.queue_keys(queue), [])
-            pending = [queue for queue, left in zip(pending, batch.run(), strict=True) if left]
+            replies = zip(pending, batch.run(), strict=True)
+            pending = [queue for queue, reply in replies if self._result(queue, reply)]
+
+    def _result(self, queue: str, reply: list[Any]) -> Any:
+        """The result of a script that ingests (the first element of its reply), having warned of
+        the inbox entries its ingest set aside for a newer taskheap (the second: version, count
+        pairs; take in lib.lua)."""
+        for version, count in zip(reply[1][::2], reply[1][1::2], strict=True):
+            log.warning(
+                "%d inbox entries of queue %s need a newer taskheap (wire format v%s): kept in %s"
+                " for a newer worker",
+                count,
+                queue,
+                version,
+                self.keys.aside(queue, version),
+            )
+        return reply[0]
 
     def _ingested_queues(self) -> list[str]:
         """The known queues, their inboxes ingested."""
@@ -196,11 +205,12 @@ class RedisBackend(FullBackend):
         """The jobs of the claim calls' replies, best first. A queue whose inbox was too long to
         ingest in the call (it claimed nothing) is ingested to the end and claimed again."""
         by_queue = dict(zip(claims, replies, strict=True))
-        for queue in [queue for queue, reply in by_queue.items() if reply[0]]:
+        for queue in [queue for queue, reply in by_queue.items() if self._result(queue, reply)]:
             self._ingest_all([queue])
             args = [*claims[queue], token_suffix(queue)]
-            by_queue[queue] = self.scripts.claim(self.client, self.keys.queue_keys(queue), args)
-        ranked = [row for queue, reply in by_queue.items() for row in claimed(reply[1:], queue)]
+            by_queue[queue] = reply = self.scripts.claim(self.client, self.keys.queue_keys(queue), args)
+            self._result(queue, reply)
+        ranked = [row for queue, reply in by_queue.items() for row in claimed(reply[2:], queue)]
         ranked.sort(key=lambda row: (row[0], row[1].id))
         return [job for _, job in ranked]
 
@@ -213,6 +223,8 @@ class RedisBackend(FullBackend):
             batch.pipe.exists(self.keys.q(queue) + "paused")
             batch.pipe.zrange(self.keys.q(queue) + "queued", 0, limit - 1, withscores=True)
         results = batch.run()
+        for queue, promoted in zip(queues, results[::3], strict=True):
+            self._result(queue, promoted)
         candidates = [
             (score, job_id, queue)
             for queue, paused, best in zip(queues, results[1::3], results[2::3], strict=True)
@@ -290,7 +302,7 @@ class RedisBackend(FullBackend):
                     batch.script(
                         self.scripts.promote, self.keys.queue_keys(queue), [num(now), str(PROMOTE_BATCH)]
                     )
-                promoted = batch.run()
+                promoted = [self._result(q, reply) for q, reply in zip(pending, batch.run(), strict=True)]
                 total += sum(promoted)
                 pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
         return total
@@ -414,17 +426,20 @@ class RedisBackend(FullBackend):
             found = [record for state in states for record in self._listing.page(replace(query, state=state))]
             newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
             batch = Batch(self.client)
-            for queue, ids in _ids_by_queue(newest).items():
+            groups = _ids_by_queue(newest)
+            for queue, ids in groups.items():
                 batch.script(self.scripts.replay, self.keys.queue_keys(queue), ids)
-            return sum(batch.run())
+            return sum(self._result(queue, reply) for queue, reply in zip(groups, batch.run(), strict=True))
 
     def purge(self, query: JobQuery) -> int:
         with self._guard():
             self._ingest_all(self._listing.queues_of(query))
             batch = Batch(self.client)
-            for queue, ids in _ids_by_queue(self._listing.page(query)).items():
+            groups = _ids_by_queue(self._listing.page(query))
+            for queue, ids in groups.items():
                 batch.script(self.scripts.purge, self.keys.queue_keys(queue), [query.state or "", *ids])
-            return self._forget_ids([job_id for deleted in batch.run() for job_id in deleted])
+            replies = zip(groups, batch.run(), strict=True)
+            return self._forget_ids([job_id for q, reply in replies for job_id in self._result(q, reply)])
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         with self._guard():
@@ -432,7 +447,8 @@ class RedisBackend(FullBackend):
             queue = cast(str | None, self.client.hget(self.keys.index, job_id))
             if queue is None:
                 return False
-            return bool(self.scripts.cancel(self.client, self.keys.queue_keys(queue), [job_id, num(now)]))
+            reply = self.scripts.cancel(self.client, self.keys.queue_keys(queue), [job_id, num(now)])
+            return bool(self._result(queue, reply))
 
     def set_paused(self, queue: str, paused: bool) -> None:
         with self._guard():

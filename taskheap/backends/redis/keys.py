@@ -10,17 +10,23 @@ class Keys:
     """The keys of one prefix: per queue under the hash tag `{<prefix>:<queue>}`, global ones
     under `{<prefix>}`."""
 
-    __slots__ = ("_prefix", "cluster", "index", "pauses", "queues", "seen", "version", "workers")
+    __slots__ = ("_prefix", "cluster", "index", "migrating", "pauses", "queues", "seen", "version", "workers")
 
     def __init__(self, prefix: str, cluster: bool) -> None:
         self._prefix, self.cluster = prefix, cluster
         g = f"{{{prefix}}}:"
         self.index, self.queues, self.pauses = g + "queue-of", g + "queues", g + "paused"
         self.workers, self.seen, self.version = g + "workers", g + "workers:seen", g + "version"
+        self.migrating = g + "migrating"  # the lock of `migrate` (schema.py)
 
     def q(self, queue: str) -> str:
         """The key prefix of one queue: its hash tag keeps all its keys on one Cluster slot."""
         return f"{{{self._prefix}:{queue}}}:"
+
+    def aside(self, queue: str, version: str) -> str:
+        """The list of the queue's inbox entries in wire format `version`, which ingest set aside
+        for a newer taskheap (lib.lua)."""
+        return self.q(queue) + f"inbox:v{version}"
 
     def state_set(self, queue: str, state: JobState) -> str:
         return self.q(queue) + f"state:{state}"

@@ -12,15 +12,18 @@ from typing import Any
 from ...job import FailedAttempt, JobState
 from ..base import ClaimedJob, JobRecord, NewJob
 
-CLAIMED_FIELDS = 10
+CLAIMED_FIELDS = 11
 COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
 
 
 def inbox_entries(jobs: Sequence[NewJob]) -> dict[str, list[str]]:
-    """Per queue, its jobs as inbox entries (see lib.lua): JSON arrays of 11 strings (floats in
-    repr, exact), spelled out rather than run through an encoder (ids and numbers need no
-    escaping, the other strings go through the encoder's own quoting). All but the id and the
-    payload is usually the same for a batch's jobs: spelled once per distinct set."""
+    """Per queue, its jobs as inbox entries (see lib.lua), each in the lowest wire format version
+    that expresses it, so an older worker meets a newer version only for a job that uses a newer
+    feature: version 1, a JSON array of 11 strings (floats in repr, exact), for a job without
+    meta (None or ''); version 2, `[2, ` those 11 strings, meta`]`, for one with meta. Spelled
+    out rather than run through an encoder (ids and numbers need no escaping, the other strings
+    go through the encoder's own quoting). All but the id, the payload and the meta is usually
+    the same for a batch's jobs: spelled once per distinct set."""
     by_queue: dict[str, list[str]] = {}
     spelled: dict[tuple[Any, ...], tuple[str, str]] = {}
     for j in jobs:
@@ -43,7 +46,11 @@ def inbox_entries(jobs: Sequence[NewJob]) -> dict[str, list[str]]:
                 f'"{num(j.timeout)}"]',
             )
         head, tail = parts
-        by_queue.setdefault(j.queue, []).append(f'["{j.id}{head}{_quote(j.payload)}{tail}')
+        if not j.meta:
+            entry = f'["{j.id}{head}{_quote(j.payload)}{tail}'
+        else:
+            entry = f'[2,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{_quote(j.meta)}]'
+        by_queue.setdefault(j.queue, []).append(entry)
     return by_queue
 
 
@@ -73,7 +80,7 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
     """(rank, job) from a claim or expired script's flat reply."""
     jobs = []
     for start in range(0, len(fields), CLAIMED_FIELDS):
-        job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank = fields[
+        job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta = fields[
             start : start + CLAIMED_FIELDS
         ]
         job = ClaimedJob(
@@ -87,6 +94,7 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
             backoff or None,
             opt_float(timeout),
             token,
+            meta or None,
         )
         jobs.append((float(rank), job))
     return jobs
@@ -110,6 +118,7 @@ def job_record(fields: dict[str, str]) -> JobRecord:
         result=fields.get("result"),
         error=fields.get("error"),
         traceback=fields.get("traceback"),
+        meta=fields.get("meta"),
     )
 
 

@@ -2,17 +2,18 @@
 -- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only)
 -- ARGV[1] now ('' = server time), ARGV[2] lease seconds, ARGV[3] worker id, ARGV[4] limit,
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
--- Returns the number of inbox entries left, then 10 fields per job: id, task, priority, payload,
--- attempts, retries, backoff, timeout, token, rank ('' for absent fields). Nothing is claimed
+-- Returns the number of inbox entries left, the entries set aside for a newer taskheap (take, in
+-- lib.lua: a list of version, count), then 11 fields per job: id, task, priority, payload,
+-- attempts, retries, backoff, timeout, token, rank, meta ('' for absent fields). Nothing is claimed
 -- while entries are left (one of them may outrank the queued jobs: the caller ingests the rest
 -- and claims again) nor while the queue is paused.
 -- When nothing was queued, the best fresh jobs are leased as they are stored (the wake-up path
 -- of an idle worker: 15 commands instead of 25); otherwise the jobs move together: one command per
 -- set for the whole batch, one HMGET and HSET per job.
-local fresh, left = take()
+local fresh, left, aside = take()
 if left > 0 or redis.call('EXISTS', Q .. 'paused') == 1 then
   store(fresh)
-  return { left }
+  return { left, aside }
 end
 local now, now_s = clock(ARGV[1])
 for _, job in ipairs(fresh) do
@@ -23,15 +24,15 @@ end
 promote(now_s, 1000)
 local limit = tonumber(ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
-local out, ids, leases, listed = { 0 }, {}, {}, {}
+local out, ids, leases, listed = { 0, aside }, {}, {}, {}
 
 -- Lease a job: its token (listing it among the running and returning it).
-local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank)
+local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank, meta)
   ids[#ids + 1] = id
   local token = #ids .. ARGV[5]
   append(leases, lease_until, id)
   append(listed, 0, id)
-  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank }) do
+  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta }) do
     out[#out + 1] = value
   end
   return token
@@ -52,8 +53,8 @@ if redis.call('ZCARD', Q .. 'queued') == 0 then
   end
   local runs = {}
   for i = 1, math.min(limit, #runnable) do
-    local id, task, _, priority, rank, payload, _, _, retries, backoff, timeout = unpack(runnable[i])
-    local token = lease(id, task, priority, payload, 1, retries, backoff, timeout, rank)
+    local id, task, _, priority, rank, payload, _, _, retries, backoff, timeout, meta = unpack(runnable[i])
+    local token = lease(id, task, priority, payload, 1, retries, backoff, timeout, rank, meta or '')
     runs[id] = { 'attempts', 1, 'token', token, 'lease_until', lease_until, 'worker', ARGV[3], 'started_at', now_s }
   end
   store(fresh, runs)
@@ -64,10 +65,12 @@ else
   for i = 1, #popped, 2 do
     local id, rank = popped[i], popped[i + 1]
     local job = job_key(id)
-    local task, priority, payload, attempts, retries, backoff, timeout, started_at = unpack(redis.call(
-      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at'))
+    local task, priority, payload, attempts, retries, backoff, timeout, started_at, meta = unpack(redis.call(
+      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at',
+      'meta'))
     attempts = tonumber(attempts) + 1
-    local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank)
+    local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank,
+      meta or '')
     redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
       'lease_until', lease_until, 'worker', ARGV[3], 'started_at', started_at or now_s)
     depths[priority] = (depths[priority] or 0) + 1

@@ -6,13 +6,20 @@
 -- known-queues set, given on a standalone Redis only (on a Cluster they live on another slot:
 -- enqueue writes them instead).
 -- Keys under a queue prefix:
---   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array of 11
+--   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array in a
+--                 wire format version (the lowest that can express the job): version 1, 11
 --                 strings: id, task, queue, priority, rank, payload, enqueued_at, run_at
---                 ('' = runnable now), retries, backoff (''), timeout (''); or '', a wake-up
+--                 ('' = runnable now), retries, backoff (''), timeout (''); version 2, the number
+--                 2, then version 1's 11 strings, then meta ('' = none). Or '', a wake-up
 --                 marker. Producers RPUSH to it directly; idle workers block on it (BLMOVE)
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
---   job:<id>      hash: the job record (absent fields are None)
+--   inbox:v<N>    list: entries of wire version N > WIRE_VERSION (a newer producer's), set
+--                 aside intact in push order by ingest (take; every script that ingests counts
+--                 them in its reply). The code that raises WIRE_VERSION to N must ingest the
+--                 `inbox:v<M>` lists of each version M it adds (up to N), where older workers
+--                 set entries aside
+--   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
 --   queued        zset: runnable jobs, score = rank (ties run in id order)
@@ -26,6 +33,7 @@
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
+local WIRE_VERSION = 2 -- the newest inbox entry version ingest reads (above)
 local INGEST_BATCH = 5000 -- inbox entries one script call ingests at most (about 50 ms of work)
 local ALL_TIME = '1099511627776' -- base.ALL_TIME: the all-time row of the per-minute counters
 local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued' }
@@ -182,8 +190,11 @@ end
 -- Take up to INGEST_BATCH entries, the intake's then the inbox's (the intake holds the oldest),
 -- as fresh jobs in push order: markers are dropped, and so is a job whose id exists (a retried
 -- enqueue is safe). The caller stores them in the same script (store, below): taken and stored
--- in one atomic step, an entry is never lost nor ingested twice. Returns the jobs (each the
--- entry's array of 11 strings) and the number of entries left.
+-- in one atomic step, an entry is never lost nor ingested twice. An entry of a wire version
+-- newer than WIRE_VERSION is neither ingested nor dropped: it is appended, intact, to the
+-- queue's `inbox:v<N>` list, and the entries behind it are taken as usual. Returns the jobs
+-- (each version 1's array of 11 strings, then meta when the entry had it), the number of entries
+-- left, and the entries set aside as a flat list of version, count (for the caller's reply).
 local function take()
   local entries = redis.call('LPOP', Q .. 'intake', INGEST_BATCH) or {}
   local drained = false -- a pop short of its count emptied both lists (the intake goes first)
@@ -195,20 +206,35 @@ local function take()
     end
     drained = #popped < wanted
   end
-  local jobs, taken = {}, {}
+  local jobs, taken, aside = {}, {}, {} -- aside: version -> its entries
   for _, entry in ipairs(entries) do
     if entry ~= '' then
       local job = cjson.decode(entry)
-      local id = job[1]
-      if not taken[id] and redis.call('EXISTS', job_key(id)) == 0 then
-        jobs[#jobs + 1], taken[id] = job, true
+      local version = job[1] -- version 1 starts with the id, a string; later ones with a number
+      if type(version) == 'number' and version > WIRE_VERSION then
+        version = fmt(version)
+        local kept = aside[version] or {}
+        kept[#kept + 1], aside[version] = entry, kept
+      else
+        if version == 2 then
+          table.remove(job, 1) -- version 2 is version 1's fields, then meta
+        end
+        local id = job[1]
+        if not taken[id] and redis.call('EXISTS', job_key(id)) == 0 then
+          jobs[#jobs + 1], taken[id] = job, true
+        end
       end
     end
   end
-  if drained then
-    return jobs, 0
+  local report = {}
+  for version, kept in pairs(aside) do
+    bulk('RPUSH', Q .. 'inbox:v' .. version, kept)
+    append(report, version, #kept)
   end
-  return jobs, redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox')
+  if drained then
+    return jobs, 0, report
+  end
+  return jobs, redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox'), report
 end
 
 -- Write taken jobs into the queue's structures: queued, or scheduled until their run_at. `runs`,
@@ -219,13 +245,14 @@ local function store(jobs, runs)
   local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs
   local queue_name = nil
   for _, job in ipairs(jobs) do
-    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout = unpack(job)
+    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta = unpack(job)
     local run = runs and runs[id]
     local state = run and 'running' or run_at == '' and 'queued' or 'scheduled'
     local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
       'payload', payload, 'retries', retries, 'enqueued_at', enqueued_at, 'state', state }
     if backoff ~= '' then append(fields, 'backoff', backoff) end
     if timeout ~= '' then append(fields, 'timeout', timeout) end
+    if meta and meta ~= '' then append(fields, 'meta', meta) end
     if run then
       for _, value in ipairs(run) do
         fields[#fields + 1] = value
@@ -267,11 +294,12 @@ local function store(jobs, runs)
   end
 end
 
--- Move up to INGEST_BATCH entries into the queue's structures; returns the entries left.
+-- Move up to INGEST_BATCH entries into the queue's structures; returns the entries left and
+-- those set aside (as take does).
 local function ingest()
-  local jobs, left = take()
+  local jobs, left, aside = take()
   store(jobs)
-  return left
+  return left, aside
 end
 
 -- ---- script ----

@@ -2,8 +2,8 @@
 -- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV[1] state ('' = any); then job ids
--- Returns the deleted ids.
-ingest()
+-- Returns the deleted ids, then the entries its ingest set aside for a newer taskheap (take, in lib.lua).
+local _, aside = ingest()
 local deleted = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
@@ -14,4 +14,4 @@ for i = 2, #ARGV do
     deleted[#deleted + 1] = id
   end
 end
-return deleted
+return { deleted, aside }

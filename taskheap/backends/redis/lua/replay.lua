@@ -3,8 +3,8 @@
 -- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV: job ids (those neither dead nor retrying any more are skipped)
--- Returns the number replayed.
-ingest()
+-- Returns the number replayed, then the entries its ingest set aside for a newer taskheap (take, in lib.lua).
+local _, aside = ingest()
 local replayed = 0
 for _, id in ipairs(ARGV) do
   local state = redis.call('HGET', job_key(id), 'state')
@@ -20,4 +20,4 @@ for _, id in ipairs(ARGV) do
   end
 end
 wake(replayed)
-return replayed
+return { replayed, aside }

@@ -1,0 +1,136 @@
+"""The inbox entries' wire format: a producer writes the lowest version that expresses the job
+(1 without meta, 2 with it); ingest reads every version it knows, and moves an entry of a newer
+version aside, intact, for a newer worker, warning about it, while the entries behind it ingest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from taskheap.backends.base import JobQuery, NewJob
+from taskheap.backends.redis import RedisBackend, inbox_entries
+from taskheap.job import JobState
+
+META = '{"headers": {"trace": "t-1"},\n "sig": "\\"é\\\\"}'  # quotes, a backslash, é, a newline
+LEASE = 30.0
+
+
+def job(job_id: str, meta: str | None = None, rank: float = 5.0) -> NewJob:
+    return NewJob(job_id, "echo", "default", 5, rank, '{"args":[1]}', 60.0, None, 3, None, None, meta)
+
+
+def v1(job_id: str, rank: str = "5.0") -> str:
+    """A version 1 entry as releases before wire format 2 wrote it."""
+    return json.dumps([job_id, "echo", "default", "5", rank, '{"args":[1]}', "60.0", "", "3", "", ""])
+
+
+def push(backend: RedisBackend, *entries: str, queue: str = "default") -> None:
+    """Push entries as a producer does: it lists the queue among the known ones (and on a
+    Cluster writes the id index)."""
+    backend.client.sadd(backend.keys.queues, queue)
+    if backend.cluster:
+        decoded = [json.loads(entry) for entry in entries if entry]  # '': a wake-up marker
+        ids = {fields[isinstance(fields[0], int)]: queue for fields in decoded}
+        backend.client.hset(backend.keys.index, mapping=ids)
+    backend.client.rpush(backend.keys.q(queue) + "inbox", *entries)
+
+
+def test_a_job_without_meta_is_written_in_wire_format_1_byte_for_byte_as_before() -> None:
+    plain = NewJob("a", "echo", "default", 5, 2.5, '{"args":[1]}', 60.0, None, 3, None, None)
+    later = NewJob("c", "echo", "q", 1, 1e-7, "{}", 60.25, 99.5, 0, '{"base":1}', 3.0)
+    assert inbox_entries([plain, later, job("b", meta="")]) == {
+        "default": [
+            '["a","echo","default","5","2.5","{\\"args\\":[1]}","60.0","","3","",""]',
+            '["b","echo","default","5","5.0","{\\"args\\":[1]}","60.0","","3","",""]',
+        ],
+        "q": ['["c","echo","q","1","1e-07","{}","60.25","99.5","0","{\\"base\\":1}","3.0"]'],
+    }
+
+
+def test_a_job_with_meta_is_written_in_wire_format_2_the_number_then_format_1_then_meta() -> None:
+    entries = inbox_entries([job("a"), job("b", META), job("c")])["default"]
+    assert [json.loads(entry)[0] for entry in entries] == ["a", 2, "c"]
+    (without_meta,) = inbox_entries([job("b")])["default"]
+    assert json.loads(entries[1]) == [2, *json.loads(without_meta), META]
+    assert entries[1].startswith('[2,"b","echo",')
+
+
+def test_version_1_entries_of_an_older_producer_ingest_and_claim_as_before(backend: RedisBackend) -> None:
+    push(backend, v1("old-1", "2.0"), "", v1("old-2", "1.0"))
+    claimed = backend.claim(["default"], "w", 10, LEASE)
+    assert [(c.id, c.attempts, c.meta) for c in claimed] == [("old-2", 1, None), ("old-1", 1, None)]
+    record = backend.get("old-1")
+    assert record is not None and record.state == JobState.RUNNING and record.meta is None
+    assert "meta" not in backend.client.hgetall(backend.keys.q("default") + "job:old-1")
+
+
+@pytest.mark.parametrize("path", ["fresh", "queued"])
+def test_meta_comes_back_from_both_claim_paths_expired_get_and_list_jobs(
+    backend: RedisBackend, path: str
+) -> None:
+    backend.enqueue([job("with", META, rank=1.0), job("without", rank=2.0)])
+    if path == "queued":  # ingested first: the claim pops the queued set
+        assert backend.counts() == {"default": {"queued": 2}}
+    claimed = backend.claim(["default"], "w", 2, LEASE, now=100.0)
+    assert [(c.id, c.meta) for c in claimed] == [("with", META), ("without", None)]
+    expired = backend.expired(10, now=100.0 + LEASE + 1)
+    assert sorted((c.id, c.meta) for c in expired) == [("with", META), ("without", None)]
+    for records in ([backend.get("with"), backend.get("without")], backend.list_jobs(JobQuery())):
+        assert {r.id: r.meta for r in records if r is not None} == {"with": META, "without": None}
+
+
+def aside(backend: RedisBackend, version: str) -> list[str]:
+    return list(backend.client.lrange(backend.keys.aside("default", version), 0, -1))
+
+
+def newer(job_id: str, version: int = 3) -> str:
+    return json.dumps(
+        [version, job_id, "echo", "default", "5", "1.0", "{}", "60.0", "", "3", "", "", "", "x"]
+    )
+
+
+READERS: dict[str, Callable[[RedisBackend], object]] = {
+    "claim": lambda backend: backend.claim(["default"], "w", 10, LEASE),
+    "admin read": lambda backend: backend.counts(),
+    "promote": lambda backend: backend.promote_due(),
+    "claim over several queues": lambda backend: backend.claim(["default", "other"], "w", 10, LEASE),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_them_ingest(
+    backend: RedisBackend, reader: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    kept = [newer("v3-a"), newer("v3-b"), newer("v4", version=4)]
+    push(backend, v1("old"), kept[0], *inbox_entries([job("new", META)])["default"], kept[1], kept[2])
+    with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
+        READERS[reader](backend)
+    assert aside(backend, "3") == kept[:2] and aside(backend, "4") == kept[2:]
+    warnings = {r.getMessage() for r in caplog.records if "need a newer taskheap" in r.getMessage()}
+    assert warnings == {
+        f"{n} inbox entries of queue default need a newer taskheap (wire format v{version}): kept in"
+        f" {backend.keys.aside('default', version)} for a newer worker"
+        for n, version in ((2, "3"), (1, "4"))
+    }
+    assert len([r for r in caplog.records if "need a newer taskheap" in r.getMessage()]) == 2
+    assert backend.client.llen(backend.keys.q("default") + "inbox") == 0
+    assert {r.id for r in backend.list_jobs(JobQuery())} == {"old", "new"}
+    if not reader.startswith("claim"):
+        assert sorted((c.id, c.meta) for c in backend.claim(["default"], "w", 10, LEASE)) == [
+            ("new", META),
+            ("old", None),
+        ]
+    assert backend.counts() == {"default": {"running": 2}}
+    assert aside(backend, "3") == kept[:2]  # nothing lost, nothing taken twice
+
+
+def test_a_newer_entry_in_a_long_inbox_does_not_stop_the_ingest_behind_it(backend: RedisBackend) -> None:
+    backend.enqueue([job(f"a-{i:05d}") for i in range(6000)])
+    push(backend, newer("v3"))
+    backend.enqueue([job("urgent", rank=0.0)])
+    assert [c.id for c in backend.claim(["default"], "w", 1, LEASE)] == ["urgent"]
+    assert aside(backend, "3") == [newer("v3")]
+    assert backend.count_jobs(JobQuery()) == 6001
