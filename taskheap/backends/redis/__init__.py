@@ -43,8 +43,9 @@ Choices:
   see every acknowledged enqueue. A call spanning queues is atomic per queue only (one push
   each, in one pipeline). A producer lists its queue among the known ones on its first push
   and every RELIST_EVERY seconds after (in the same round trip), ingest on every batch.
-- Time: `now=None` means the Redis server's clock (TIME inside the script): one clock for every
-  worker. Enqueue times and retry times are computed above the seam on the client's clock.
+- Time: `now=None` means the Redis server's clock (TIME inside the script, and in the waits'
+  due-time check): one clock for every worker. A retry's delay arrives relative and the fail
+  script adds it to that clock; enqueue times are the producer's (its App clock).
 - A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
   lookup, and a token from an earlier run never matches the job's current one.
 - Claim over one queue is one script call. On a queue with nothing queued (an idle worker's
@@ -54,8 +55,8 @@ Choices:
   one pipeline). Under concurrency a share may come back short.
 - Idle workers block on the inbox itself: BLMOVE takes its oldest entry into the queue's intake
   list (which ingest reads first), so one enqueued job wakes one worker and nothing is lost if
-  that worker dies. Other scripts that make work runnable (release, replay, promote, a claim
-  leaving jobs queued, a retry's new due time) push bounded empty markers to wake workers the
+  that worker dies. Other scripts that make work runnable (release, replay, promote, resume, a
+  claim leaving jobs queued, a retry's new due time) push bounded empty markers to wake workers the
   same way. A wait ends no later than the earliest due time. One blocking command waits on one
   list, so a worker serving several queues blocks on each from a thread and connection of its
   own, and the first to wake ends the others' waits (CLIENT UNBLOCK); on Redis Cluster it takes
