@@ -9,6 +9,7 @@ importable (`bench/setup-pg-peers.sh` makes a venv with them); neither is a task
 
     python bench/postgres_bench.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
                                    [--jobs 18000] [--one-by-one 2000] [--depth 1000000]
+                                   [--peers procrastinate,pgqueuer]   (--peers '' : taskheap only)
 """
 
 from __future__ import annotations
@@ -183,10 +184,16 @@ def main() -> None:
     parser.add_argument("--one-by-one", type=int, default=2_000)
     parser.add_argument("--latency-jobs", type=int, default=200)
     parser.add_argument("--depth", type=int, default=1_000_000, help="0 skips the claim-depth test")
+    parser.add_argument(
+        "--peers", default="procrastinate,pgqueuer", help="peers measured beside taskheap ('' for none)"
+    )
     options = parser.parse_args()
 
+    peers = [name for name in options.peers.split(",") if name]
     subjects: list[Callable[[Path, str], Subject]] = [taskheap_on_postgres]
     for module, subject in (("procrastinate", Procrastinate), ("pgqueuer", Pgqueuer)):
+        if module not in peers:
+            continue
         if importlib.util.find_spec(module):
             subjects.append(subject)
         else:

@@ -10,11 +10,14 @@ Each version is a directory holding a `taskheap` package (e.g. `git archive <rev
            a worker woken by an enqueue: fresh jobs leased as they are stored), in claims/s and
            in Redis time per claim script (the least of the passes; from INFO commandstats, so
            measure on a Redis of your own)
+  drain:   one `taskheap worker -c 4` process over a backlog of --jobs no-op jobs bulk-enqueued
+           first: jobs/s from starting the worker until the last job is done
 
     python bench/redis_ab.py enqueue /tmp/old /work/main [--rounds 5] [--jobs 4000]
     python bench/redis_ab.py bulk /tmp/old /work/main [--rounds 5] [--jobs 20000]
     python bench/redis_ab.py pickup /tmp/old /work/main [--rounds 2] [--jobs 300]
     python bench/redis_ab.py claim /tmp/old /work/main [--rounds 5] [--jobs 2000]
+    python bench/redis_ab.py drain /tmp/old /work/main [--rounds 3] [--jobs 20000]
 
 Uses the Redis at --url (default: a database of its own on the loopback Redis) under a fresh
 key prefix per measurement. Run it from a directory holding no `taskheap` (e.g. /tmp): the
@@ -92,6 +95,10 @@ LAG_APP = """
 import os, time, taskheap
 app = taskheap.App(os.environ["AB_URL"], lease=30.0)
 
+@app.task(name="noop", retries=0)
+def noop(x: int) -> int:
+    return x
+
 @app.task(name="lag", retries=0)
 def lag(sent_at: float) -> float:
     return time.time() - sent_at
@@ -131,6 +138,36 @@ def pickup(url: str, jobs: int) -> str:
     return f"p50 {p50:.2f}  p90 {p90:.2f}  p99 {p99:.2f} ms"
 
 
+def drain(jobs: int) -> str:
+    """In a process whose PYTHONPATH holds the version and the app: the backlog bulk-enqueued
+    (not timed), then one worker process, timed from its start until the last job is done."""
+    import ab_lag  # type: ignore[import-not-found]
+
+    app = ab_lag.app
+    for start in range(0, jobs, 5000):
+        app.enqueue_many([ab_lag.noop.job(i) for i in range(start, min(jobs, start + 5000))])
+    app.admin.counts()  # ingested before the clock starts, as a worker would find a backlog
+
+    def done() -> int:
+        return int(app.admin.counts().get("default", {}).get("succeeded", 0))
+
+    started = time.perf_counter()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "taskheap", "-A", "ab_lag:app", "worker", "-c", "4"], stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while done() < jobs:
+            if time.monotonic() > deadline:
+                return f"timed out at {done()} of {jobs}"
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait()
+    return f"{jobs / seconds:.0f} jobs/s"
+
+
 def _env(version: str, workdir: str = "", url: str = "") -> dict[str, str]:
     paths = os.pathsep.join(p for p in (version, workdir) if p)
     return {**os.environ, "PYTHONPATH": paths, "AB_URL": url}
@@ -150,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["enqueue", "bulk", "pickup", "claim"])
+    parser.add_argument("what", choices=["enqueue", "bulk", "pickup", "claim", "drain"])
     parser.add_argument("versions", nargs="+")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int)
@@ -171,7 +208,8 @@ def main() -> None:
             elif args.what == "claim":
                 figure = claim_rate(version, url, args.jobs or 2000)
             else:  # a fresh process per version, so it imports that version's taskheap
-                command = [sys.executable, __file__, "_pickup", url, str(args.jobs or 300)]
+                jobs = args.jobs or (20000 if args.what == "drain" else 300)
+                command = [sys.executable, __file__, f"_{args.what}", url, str(jobs)]
                 figure = subprocess.run(
                     command, env=_env(version, workdir, url), capture_output=True, text=True
                 ).stdout.strip()
@@ -182,5 +220,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_pickup"]:
         print(pickup(sys.argv[2], int(sys.argv[3])))
+    elif sys.argv[1:2] == ["_drain"]:
+        print(drain(int(sys.argv[3])))
     else:
         main()

@@ -103,6 +103,11 @@ class Admin:
         self.store_time = store_time  # `now` for the writes that decide by time (App.store_time)
 
     # -- reads --------------------------------------------------------------------------
+    def record(self, job_id: str) -> JobRecord | None:
+        """The job as stored (payload and result still encoded): what a caller polling for an
+        outcome reads, without decoding the arguments on every look."""
+        return self.backend.get(job_id)
+
     def job(self, job_id: str) -> JobInfo:
         record = self.backend.get(job_id)
         if record is None:
@@ -205,13 +210,13 @@ class Admin:
         target = _state(state)
         if target is not None:
             _check(target, REPLAYABLE, "replayed")
-        return self.backend.replay(_selection(ids, queue, target), self.store_time())
+        return self.backend.replay(_selection(ids, queue, target))
 
     def replay_matching(self, where: JobFilter) -> int:
         """Replay (see `replay`) every job matching `where` (dead ones when it names no state)."""
         target = replace(where, state=where.state or JobState.DEAD)
         _check(target.state, REPLAYABLE, "replayed")
-        return self.backend.replay(target.query(), self.store_time())
+        return self.backend.replay(target.query())
 
     def purge_matching(self, where: JobFilter) -> int:
         """Delete the finished jobs matching `where` (dead ones when it names no state)."""

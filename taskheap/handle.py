@@ -47,9 +47,9 @@ class JobHandle:
     def result(self, timeout: float | None = None, poll: float = 0.005) -> Any:
         """Wait for the job to finish; its return value, JobFailed if dead, TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        backend = self.app.admin.backend
+        admin = self.app.admin
         while True:
-            record = backend.get(self.id)
+            record = admin.record(self.id)
             if record is None:
                 raise JobNotFound(f"job {self.id} not found (pruned after its retention?)")
             if record.state == JobState.SUCCEEDED:

@@ -18,6 +18,9 @@ from redis.cluster import RedisCluster
 from taskheap.backends.postgres import PostgresBackend
 from taskheap.backends.redis import RedisBackend
 
+LONG_WAIT = 60.0  # the timeout of a wait that work should end: far longer than any wake-up
+WOKEN_WITHIN = 10.0  # a wait that ends within this was woken, not timed out (a sixth of LONG_WAIT)
+
 _IDLE_AFTER_ITS_CHECK = (
     "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'"
     " AND query LIKE '%%requested (name)%%' AND state_change > %s"  # sql/idle_check.sql

@@ -6,8 +6,9 @@ retry policy and aging live above it, so every backend shares them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..job import FailedAttempt, JobState
 
@@ -26,7 +27,7 @@ class NewJob:
     backoff: str | None  # Backoff.to_json(), None for the default
     timeout: float | None
     #: A JSON object of what the job carries for its run and for the admin views but that no
-    #: claim or index reads (headers, ...); None when it has none (docs/architecture.md).
+    #: claim or index reads (headers, ...); None when it has none, never '' (docs/architecture.md).
     meta: str | None = None
 
 
@@ -87,6 +88,15 @@ class JobRecord:
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
+
+
+def record_from_columns(columns: Sequence[Any], failed_attempts: Iterable[Mapping[str, Any]]) -> JobRecord:
+    """A JobRecord from its fields in order but the last (the state as text, as SQL stores it)
+    and the entries of its log of failed attempts."""
+    record = JobRecord(*columns)
+    record.state = JobState(record.state)
+    record.failed_attempts = [FailedAttempt(**a) for a in failed_attempts]
+    return record
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import BackendError, ConfigError
-from ..job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
+from ..job import FAILED_ATTEMPTS_KEPT, JobState
 from .base import (
     ALL_TIME,
     ClaimedJob,
@@ -65,6 +65,7 @@ from .base import (
     MinuteCount,
     NewJob,
     WorkerInfo,
+    record_from_columns,
 )
 from .protocols import FullBackend, TransactionalEnqueue
 
@@ -390,7 +391,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
 
-    def replay(self, query: JobQuery, now: float | None = None) -> int:
+    def replay(self, query: JobQuery) -> int:
         return self._rowcount(("replay", _filter_params(query)), prepare=False)
 
     def purge(self, query: JobQuery) -> int:
@@ -552,7 +553,4 @@ def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
 
 def _record(row: Sequence[Any]) -> JobRecord:
     *columns, failed_attempts = row
-    record = JobRecord(*columns)
-    record.state = JobState(record.state)
-    record.failed_attempts = [FailedAttempt(**a) for a in failed_attempts]
-    return record
+    return record_from_columns(columns, failed_attempts)

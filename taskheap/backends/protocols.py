@@ -196,7 +196,7 @@ class AdminReads(Protocol):
 class AdminWrites(Protocol):
     """What the admin API changes: replay, purge, cancel, pause."""
 
-    def replay(self, query: JobQuery, now: float | None = None) -> int:
+    def replay(self, query: JobQuery) -> int:
         """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
         states are untouched): a dead job runs again from scratch (attempts reset, worker and
         finish time cleared), a retrying job stops waiting out its backoff (due time cleared,

@@ -5,13 +5,14 @@ The claimer role has one owner at a time, and the hand-over between them is the 
 - **The loop** (the worker's main thread) owns it while work flows: each acknowledgement of
   finished jobs carries the claim for the free slots in the same round trip (`claim`, the
   backend's `complete_and_claim`).
-- **The waker** (a thread of the Claimer's own) owns it while the queues are dry. When a claim
-  came back short of the free slots, the loop calls `hand_over(free)` and from then on only
-  acknowledges (`waiting` is True). The waker blocks in the store until work arrives and claims
+- **The waker** (a thread of the Claimer's own) owns it while the queues are dry. When the loop's
+  claim came back empty with slots free, the loop calls `hand_over(free)` and from then on only
+  acknowledges (`handed_over` is True). The waker blocks in the store until work arrives and claims
   it in the same call (`wait_and_claim`), starts it, and keeps the role while claims come back
-  short (at light load a job then costs that one call and its acknowledgement), for up to
-  IDLE_WAIT. A full claim, no free slot left, the time up or an error end its turn: `waiting`
-  turns False and `on_return` wakes the loop, which claims again with its next acknowledgement.
+  short (at light load a job then costs that one call and its acknowledgement), for up to one
+  turn (IDLE_WAIT). A full claim, no free slot left, the time up or an error end its turn:
+  `handed_over` turns False and `on_return` wakes the loop, which claims again with its next
+  acknowledgement.
 
 `stop()` ends the waker: a claim it is making is started before `join` returns, so the worker
 can give back what never reached a slot.
@@ -31,7 +32,7 @@ from ..errors import BackendError
 log = logging.getLogger("taskheap.worker")
 
 IDLE_WAIT = 1.0  # longest blocking turn of the waker; the loop's longest sleep too
-HANDOVER_WAIT = 0.002  # how long the waker lets a slot start the jobs it claimed before going on
+SLOT_START_WAIT = 0.002  # how long the waker lets a slot start the jobs it claimed before going on
 ERROR_PAUSE = 0.5  # after a failed turn, before the next
 
 
@@ -47,6 +48,7 @@ class Claimer:
         free: Callable[[], int],
         on_return: Callable[[], None],
         now: Callable[[], float | None] = lambda: None,
+        turn: float = IDLE_WAIT,
     ) -> None:
         self.backend = backend
         self.queues = list(queues)
@@ -56,6 +58,7 @@ class Claimer:
         self._free = free  # how many more jobs the worker may hold now
         self._on_return = on_return  # the waker handed the role back
         self._now = now  # the `now` of every backend call (App.store_time)
+        self.turn = turn  # the longest the waker keeps the role in one turn
         self._handed = threading.Event()  # set: the waker owns the role
         self._limit = 0  # what the waker may claim on its first call (set before _handed)
         self._slot_took = threading.Event()  # set: a slot started a job
@@ -63,7 +66,7 @@ class Claimer:
         self._thread = threading.Thread(target=self._run, name="taskheap-waker", daemon=True)
 
     @property
-    def waiting(self) -> bool:
+    def handed_over(self) -> bool:
         """True while the waker owns the role: the loop must not claim."""
         return self._handed.is_set()
 
@@ -82,7 +85,7 @@ class Claimer:
     def claim(self, done: Sequence[Completion], limit: int) -> tuple[list[str], int]:
         """Acknowledge `done` and claim up to `limit` jobs, started at once: the ids the store
         accepted and how many jobs were claimed. Only while the loop owns the role."""
-        if self.waiting:
+        if self.handed_over:
             raise RuntimeError("the waker owns the claimer role: the loop must not claim")
         completed, jobs = self.backend.complete_and_claim(
             done, self.queues, self.worker, limit, self.lease, self._now()
@@ -110,23 +113,23 @@ class Claimer:
                 log.warning("waiting for work failed (will retry): %s", exc)
                 self._stopping.wait(ERROR_PAUSE)
             except Exception:  # the loop claims nothing while the waker is out: it must not die
-                if not self._stopping.is_set():
-                    log.exception("waiting for work failed (will retry)")
-                    self._stopping.wait(ERROR_PAUSE)
+                log.exception("waiting for work failed (will retry)")
+                self._stopping.wait(ERROR_PAUSE)
             finally:
                 self._handed.clear()
                 self._on_return()
 
     def _turn(self) -> None:
-        """Wait, claim and start, again while claims come back short, for up to IDLE_WAIT."""
+        """Wait, claim and start, again while claims come back short, for up to one turn."""
         limit = self._limit
-        until = time.monotonic() + IDLE_WAIT
+        until = time.monotonic() + self.turn
         while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
-            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, left, self._now())
+            wait = min(left, IDLE_WAIT)  # a stop is seen within IDLE_WAIT however long the turn
+            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, wait, self._now())
             self._slot_took.clear()
             self._start(jobs)
             if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
-                self._slot_took.wait(HANDOVER_WAIT)
+                self._slot_took.wait(SLOT_START_WAIT)
             full, limit = len(jobs) == limit, self._free()
             if full or limit <= 0:
                 return

@@ -54,10 +54,10 @@ class InFlight:
         with self._lock:
             return self._held.pop(job_id, None)
 
-    def pop_all(self) -> list[Held]:
+    def held(self) -> list[Held]:
+        """Every job held, left in place."""
         with self._lock:
-            held, self._held = list(self._held.values()), {}
-        return held
+            return list(self._held.values())
 
     def leases(self) -> list[Lease]:
         with self._lock:

@@ -202,6 +202,7 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.claimer.stop()  # no new wait or claim by the waker either
         self._wake.set()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -235,12 +236,12 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             self._enforce_timeouts()
-            if self.claimer.waiting:
+            if self.claimer.handed_over:
                 self._settle()  # the waker owns the claimer role: acknowledge only
             elif self._settle_and_claim():
                 continue
             free = self._free()
-            if free > 0 and not self.claimer.waiting:
+            if free > 0 and not self.claimer.handed_over:
                 if self.burst and not len(self.inflight) and self._queues_empty():
                     return
                 self.claimer.hand_over(free)
@@ -371,12 +372,14 @@ class Worker:
             if len(self.inflight):
                 self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         self._settle()
-        left = self.inflight.pop_all()
+        left = self.inflight.held()  # held (so their leases are renewed) until acknowledged
         if left:
             ended = time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
             runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
             self._acknowledge([], [self._failure(h.job, stopped) for h in left], runs)
+            for h in left:
+                self.inflight.pop(h.job.id)
 
     # -- heartbeat callbacks ------------------------------------------------------------
     def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:

@@ -16,7 +16,7 @@ from taskheap.backends.postgres import PostgresBackend
 from taskheap.backends.redis import RedisBackend
 from taskheap.clock import FixedClock
 from taskheap.job import encode_id
-from tests.blocked import postgres_listeners, redis_blockers
+from tests.blocked import LONG_WAIT, WOKEN_WITHIN, postgres_listeners, redis_blockers
 from tests.conftest import wait_for
 
 LEASE = 30.0
@@ -117,8 +117,6 @@ def ranked_job(n: int, priority: int, task: str) -> NewJob:
 
 
 SQLITE_SETTLE = 0.2  # seconds: see Waiter
-LONG_WAIT = 60.0  # the timeout of a wait that work should end: far longer than any wake-up
-WOKEN_WITHIN = 10.0  # a wait that ends within this was woken, not timed out (a sixth of LONG_WAIT)
 
 T = TypeVar("T")
 

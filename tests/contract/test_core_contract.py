@@ -132,8 +132,9 @@ def test_a_retry_falls_due_its_delay_after_the_failures_now(app: taskheap.App, c
 
 
 def test_without_now_the_stores_own_clock_dates_a_retry(app: taskheap.App) -> None:
-    """now=None everywhere: the store's clock (this host's, for the servers under test) decides
-    when a retry falls due, not the caller's: a worker's clock that is off changes nothing."""
+    """now=None: the store dates the retry from its own clock plus the delay the caller sent
+    (the servers under test share this host's clock, so this shows the delay is relative and
+    applied by the store; a caller with a wrong clock could only send a delay)."""
     echo = declare(app)
     handle = echo.enqueue(1)
     (job,) = app.backend.claim(["default"], "w1", 1, LEASE)

@@ -14,11 +14,8 @@ from taskheap.backends.base import ALL_TIME, Completion, JobQuery, Lease, NewJob
 from taskheap.backends.redis import RedisBackend, inbox_entries
 from taskheap.job import JobState
 
-from ..blocked import redis_blockers
+from ..blocked import LONG_WAIT, WOKEN_WITHIN, redis_blockers
 from ..conftest import wait_for
-
-LONG_WAIT = 60.0  # the timeout of a wait that work should end: far longer than any wake-up
-WOKEN_WITHIN = 10.0  # a wait that ends within this was woken, not timed out
 
 LIB = (Path(__file__).parents[2] / "taskheap/backends/redis/lua/lib.lua").read_text()
 
@@ -203,7 +200,7 @@ def test_inbox_entries_are_the_json_arrays_ingest_decodes() -> None:
     payload = '{"args":["\\u2028"]}'
     odd = NewJob("b", 't"\\é\n', "q2", 1, 1e-7, payload, 60.25, 99.5, 0, '{"base":1}', 3.0)
     entries = inbox_entries([plain, odd, job("c", 2.5)])
-    decoded = {queue: [json.loads(entry) for entry in listed] for queue, listed in entries.items()}
+    decoded = {queue: [json.loads(entry) for entry in listed] for (queue, _), listed in entries.items()}
     assert decoded == {
         "default": [
             ["a", "echo", "default", "5", "2.5", "{}", "60.0", "", "3", "", ""],

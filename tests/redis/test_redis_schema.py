@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from taskheap.backends.base import JobQuery, NewJob
 from taskheap.backends.redis import RedisBackend
-from taskheap.backends.redis.schema import SCHEMA_VERSION, STEPS
+from taskheap.backends.redis.client import Client
+from taskheap.backends.redis.keys import Keys
+from taskheap.backends.redis.schema import SCHEMA_VERSION, STEPS, migrate
 from taskheap.errors import BackendError
 from taskheap.job import JobState
 
@@ -28,8 +31,8 @@ def v1_entry(job_id: str, rank: float) -> str:
 
 
 def schema_1_store(backend: RedisBackend) -> None:
-    """What the release of schema 1 left: version "1", job hashes (one running, two queued) and
-    entries still in the inbox."""
+    """What the previous release left: version "1" (a string, as its SETNX wrote it), job hashes
+    (one running, two queued) and version 1 entries still in the inbox."""
     backend.enqueue([job("queued-1", 1.0), job("queued-2", 2.0), job("running", 0.0)])
     backend.claim(["default"], "w", 1, LEASE)
     if backend.cluster:  # a schema 1 producer wrote the id index on a Cluster too
@@ -40,8 +43,42 @@ def schema_1_store(backend: RedisBackend) -> None:
     backend.client.set(backend.keys.version, "1")
 
 
-def test_the_schema_version_is_one_more_than_the_steps() -> None:
-    assert SCHEMA_VERSION == 2 == 1 + len(STEPS)
+class Steps:
+    """Two real steps for the mechanism's tests (the schema has none yet): each marks every job
+    of the default queue and counts its runs; the first takes a while, so migrators overlap."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self._lock = threading.Lock()
+
+    def first(self, client: Client, keys: Keys) -> None:
+        with self._lock:
+            self.ran.append("first")
+        threading.Event().wait(0.2)  # a long rewrite: other migrators arrive meanwhile
+        self._mark(client, keys, "first")
+
+    def second(self, client: Client, keys: Keys) -> None:
+        with self._lock:
+            self.ran.append("second")
+        self._mark(client, keys, "second")
+
+    @staticmethod
+    def _mark(client: Client, keys: Keys, name: str) -> None:
+        for state in ("queued", "running"):
+            for job_id in client.zrange(keys.state_set("default", JobState(state)), 0, -1):
+                client.hset(keys.q("default") + f"job:{job_id}", name, "1")
+
+    def all(self) -> tuple[Callable[[Client, Keys], None], ...]:
+        return (self.first, self.second)
+
+
+def run_migrate(backend: RedisBackend, steps: Sequence[Callable[[Client, Keys], None]]) -> None:
+    migrate(backend.client, backend.keys, "the test store", steps)
+
+
+def test_the_schema_has_no_steps_yet_so_it_is_version_1() -> None:
+    """Wire version 2 needed none (docs in schema.py): a release adding a step says so here."""
+    assert (SCHEMA_VERSION, STEPS) == (1, ())
 
 
 def test_a_new_store_is_written_at_the_current_version(backend: RedisBackend) -> None:
@@ -49,83 +86,87 @@ def test_a_new_store_is_written_at_the_current_version(backend: RedisBackend) ->
     assert not backend.client.exists(backend.keys.migrating)
 
 
-def test_a_schema_1_store_is_migrated_to_2_and_its_jobs_and_entries_read_and_claim(
-    backend: RedisBackend,
-) -> None:
+def test_a_store_of_the_previous_release_reads_and_claims_as_before(backend: RedisBackend) -> None:
     schema_1_store(backend)
-    upgraded = RedisBackend(backend.url)
+    reopened = RedisBackend(backend.url)
     try:
-        upgraded.migrate()
-        assert upgraded.client.get(upgraded.keys.version) == "2"
-        assert not upgraded.client.exists(upgraded.keys.migrating)
-        record = upgraded.get("running")
+        reopened.migrate()
+        assert reopened.client.get(reopened.keys.version) == "1"
+        record = reopened.get("running")
         assert record is not None and record.state == JobState.RUNNING and record.meta is None
-        assert upgraded.count_jobs(JobQuery()) == 5
-        claimed = upgraded.claim(["default"], "w", 10, LEASE)
-        assert [(c.id, c.meta) for c in claimed] == [
-            ("inbox-2", None),
-            ("queued-1", None),
-            ("inbox-1", None),
-            ("queued-2", None),
-        ]
-        assert upgraded.counts() == {"default": {"running": 5}}
+        assert reopened.count_jobs(JobQuery()) == 5
+        claimed = reopened.claim(["default"], "w", 10, LEASE)
+        assert [c.id for c in claimed] == ["inbox-2", "queued-1", "inbox-1", "queued-2"]
+        assert reopened.counts() == {"default": {"running": 5}}
     finally:
-        upgraded.close()
+        reopened.close()
 
 
-def test_migrating_twice_is_a_no_op(backend: RedisBackend) -> None:
+def test_an_older_store_is_brought_up_step_by_step_and_once(backend: RedisBackend) -> None:
     schema_1_store(backend)
-    backend.migrate()
-    keys = sorted(backend.client.scan_iter(match=f"{{{backend.prefix}*"))
-    backend.migrate()
-    assert sorted(backend.client.scan_iter(match=f"{{{backend.prefix}*")) == keys
-    assert backend.client.get(backend.keys.version) == "2"
-    assert backend.count_jobs(JobQuery()) == 5
+    steps = Steps()
+    run_migrate(backend, steps.all())
+    assert steps.ran == ["first", "second"]
+    assert backend.client.get(backend.keys.version) == "3"
+    job = backend.client.hgetall(backend.keys.q("default") + "job:queued-1")
+    assert job["first"] == job["second"] == "1"
+    run_migrate(backend, steps.all())
+    assert steps.ran == ["first", "second"], "a store at the current version runs no step"
 
 
-def test_processes_migrating_at_once_all_succeed(backend: RedisBackend) -> None:
+def test_a_store_part_way_up_runs_only_the_steps_it_lacks(backend: RedisBackend) -> None:
     schema_1_store(backend)
+    backend.client.set(backend.keys.version, "2")
+    steps = Steps()
+    run_migrate(backend, steps.all())
+    assert steps.ran == ["second"] and backend.client.get(backend.keys.version) == "3"
+
+
+def test_processes_migrating_at_once_run_each_step_once(backend: RedisBackend) -> None:
+    schema_1_store(backend)
+    steps = Steps()
     start = threading.Barrier(4)
     errors: list[BaseException] = []
 
-    def migrate() -> None:
+    def migrate_own() -> None:
         own = RedisBackend(backend.url)
         try:
             start.wait()
-            own.migrate()
+            run_migrate(own, steps.all())
         except BaseException as exc:
             errors.append(exc)
         finally:
             own.close()
 
-    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    threads = [threading.Thread(target=migrate_own) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert backend.client.get(backend.keys.version) == "2"
+    assert steps.ran == ["first", "second"], "the lock lets one migrator run the steps"
+    assert backend.client.get(backend.keys.version) == "3"
     assert not backend.client.exists(backend.keys.migrating)
-    assert backend.count_jobs(JobQuery()) == 5
 
 
 def test_a_migrator_waits_for_the_one_holding_the_lock(backend: RedisBackend) -> None:
     schema_1_store(backend)
     backend.client.set(backend.keys.migrating, "another", px=10_000)
+    steps = Steps()
     done = threading.Event()
-    waiting = threading.Thread(target=lambda: (backend.migrate(), done.set()))
+    waiting = threading.Thread(target=lambda: (run_migrate(backend, steps.all()), done.set()))
     waiting.start()
     assert not done.wait(0.3)
-    assert backend.client.get(backend.keys.version) == "1"
+    assert steps.ran == [] and backend.client.get(backend.keys.version) == "1"
     backend.client.delete(backend.keys.migrating)  # the other one finished
     waiting.join(10)
-    assert done.is_set() and backend.client.get(backend.keys.version) == "2"
+    assert done.is_set() and backend.client.get(backend.keys.version) == "3"
 
 
 def test_a_store_of_a_newer_schema_is_refused(backend: RedisBackend) -> None:
     backend.client.set(backend.keys.version, "99")
     with pytest.raises(
-        BackendError, match="holds taskheap schema 99, this version reads up to 2: upgrade taskheap"
+        BackendError, match="holds taskheap schema 99, this version reads up to 1: upgrade taskheap"
     ):
         backend.migrate()
     assert backend.client.get(backend.keys.version) == "99"

@@ -1,6 +1,7 @@
 """The inbox entries' wire format: a producer writes the lowest version that expresses the job
-(1 without meta, 2 with it); ingest reads every version it knows, and moves an entry of a newer
-version aside, intact, for a newer worker, warning about it, while the entries behind it ingest."""
+(1 without meta, on the inbox; 2 with it, on `inbox:v2`, which workers before it never read);
+ingest reads every version it knows, and moves an entry of a newer version aside, intact, for a
+newer worker, warning about it, while the entries behind it ingest."""
 
 from __future__ import annotations
 
@@ -42,20 +43,38 @@ def test_a_job_without_meta_is_written_in_wire_format_1_byte_for_byte_as_before(
     plain = NewJob("a", "echo", "default", 5, 2.5, '{"args":[1]}', 60.0, None, 3, None, None)
     later = NewJob("c", "echo", "q", 1, 1e-7, "{}", 60.25, 99.5, 0, '{"base":1}', 3.0)
     assert inbox_entries([plain, later, job("b", meta="")]) == {
-        "default": [
+        ("default", "inbox"): [
             '["a","echo","default","5","2.5","{\\"args\\":[1]}","60.0","","3","",""]',
             '["b","echo","default","5","5.0","{\\"args\\":[1]}","60.0","","3","",""]',
         ],
-        "q": ['["c","echo","q","1","1e-07","{}","60.25","99.5","0","{\\"base\\":1}","3.0"]'],
+        ("q", "inbox"): ['["c","echo","q","1","1e-07","{}","60.25","99.5","0","{\\"base\\":1}","3.0"]'],
     }
 
 
 def test_a_job_with_meta_is_written_in_wire_format_2_the_number_then_format_1_then_meta() -> None:
-    entries = inbox_entries([job("a"), job("b", META), job("c")])["default"]
-    assert [json.loads(entry)[0] for entry in entries] == ["a", 2, "c"]
-    (without_meta,) = inbox_entries([job("b")])["default"]
-    assert json.loads(entries[1]) == [2, *json.loads(without_meta), META]
-    assert entries[1].startswith('[2,"b","echo",')
+    lists = inbox_entries([job("a"), job("b", META), job("c")])
+    assert [json.loads(entry)[0] for entry in lists[("default", "inbox")]] == ["a", "c"]
+    (with_meta,) = lists[("default", "inbox:v2")]
+    (without_meta,) = inbox_entries([job("b")])[("default", "inbox")]
+    assert json.loads(with_meta) == [2, *json.loads(without_meta), META]
+    assert with_meta.startswith('[2,"b","echo",')
+
+
+def test_the_list_older_workers_read_only_ever_holds_version_1_entries_and_markers(
+    backend: RedisBackend,
+) -> None:
+    """Workers before wire format 2 pop the inbox and take an entry's first element for its id:
+    a version 2 entry there would become a garbage job and fail their ingest, losing its batch.
+    So a job with meta goes to `inbox:v2`, with a marker on the inbox to wake an idle worker."""
+    backend.enqueue([job("a"), job("b", META)])
+    backend.enqueue([job("c", META)])
+    inbox = backend.client.lrange(backend.keys.q("default") + "inbox", 0, -1)
+    assert [entry if entry == "" else json.loads(entry)[0] for entry in inbox] == ["a", "", ""]
+    v2 = backend.client.lrange(backend.keys.q("default") + "inbox:v2", 0, -1)
+    assert [json.loads(entry)[:2] for entry in v2] == [[2, "b"], [2, "c"]]
+    claimed = backend.claim(["default"], "w", 10, LEASE)
+    assert sorted((c.id, c.meta) for c in claimed) == [("a", None), ("b", META), ("c", META)]
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v2") == 0
 
 
 def test_version_1_entries_of_an_older_producer_ingest_and_claim_as_before(backend: RedisBackend) -> None:
@@ -105,7 +124,9 @@ def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_
     backend: RedisBackend, reader: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     kept = [newer("v3-a"), newer("v3-b"), newer("v4", version=4)]
-    push(backend, v1("old"), kept[0], *inbox_entries([job("new", META)])["default"], kept[1], kept[2])
+    push(backend, v1("old"), kept[0])
+    backend.enqueue([job("new", META)])  # onto inbox:v2, with a marker on the inbox
+    push(backend, kept[1], kept[2])
     with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
         READERS[reader](backend)
     assert aside(backend, "3") == kept[:2] and aside(backend, "4") == kept[2:]
@@ -117,6 +138,7 @@ def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_
     }
     assert len([r for r in caplog.records if "need a newer taskheap" in r.getMessage()]) == 2
     assert backend.client.llen(backend.keys.q("default") + "inbox") == 0
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v2") == 0
     assert {r.id for r in backend.list_jobs(JobQuery())} == {"old", "new"}
     if not reader.startswith("claim"):
         assert sorted((c.id, c.meta) for c in backend.claim(["default"], "w", 10, LEASE)) == [

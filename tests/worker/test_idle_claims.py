@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,66 +15,47 @@ from taskheap.worker import Worker
 from ..conftest import URL_FACTORIES, wait_for
 
 
-def count_calls(backend: Any, names: list[str]) -> Counter[str]:
-    """Count calls of the backend's methods `names` (which still do their work)."""
-    calls: Counter[str] = Counter()
-    for name in names:
-        method = getattr(backend, name)
+def claims_by_call(backend: Any) -> dict[str, list[str]]:
+    """The ids of the jobs each claiming call of `backend` returned (the calls still do their
+    work): the waker's `wait_and_claim`, the loop's `complete_and_claim`."""
+    claimed: dict[str, list[str]] = {"wait_and_claim": [], "complete_and_claim": []}
+    wait, acknowledge = backend.wait_and_claim, backend.complete_and_claim
 
-        def counted(*args: Any, _name: str = name, _method: Any = method, **kwargs: Any) -> Any:
-            calls[_name] += 1
-            return _method(*args, **kwargs)
+    def waited(*args: Any, **kwargs: Any) -> Any:
+        jobs = wait(*args, **kwargs)
+        claimed["wait_and_claim"] += [job.id for job in jobs]
+        return jobs
 
-        setattr(backend, name, counted)
-    return calls
+    def acknowledged(*args: Any, **kwargs: Any) -> Any:
+        done, jobs = acknowledge(*args, **kwargs)
+        claimed["complete_and_claim"] += [job.id for job in jobs]
+        return done, jobs
 
-
-class WakerTurns:
-    """Marks the waker's turns (Claimer._turn: from when the loop hands claiming over until the
-    waker hands it back) and counts the loop's claims (complete_and_claim, which only
-    the loop calls) made during one: the loop must only acknowledge while the waker is out."""
-
-    def __init__(self, worker: Worker, backend: Any) -> None:
-        self.out = threading.Event()
-        self.loop_claims_while_out = 0
-        turn, claim = worker.claimer._turn, backend.complete_and_claim
-
-        def waker_turn() -> None:
-            self.out.set()
-            try:
-                turn()
-            finally:
-                self.out.clear()
-
-        def loop_claim(*args: Any, **kwargs: Any) -> Any:
-            if self.out.is_set():
-                self.loop_claims_while_out += 1
-            return claim(*args, **kwargs)
-
-        worker.claimer._turn = waker_turn  # type: ignore[method-assign]
-        backend.complete_and_claim = loop_claim
+    backend.wait_and_claim, backend.complete_and_claim = waited, acknowledged
+    return claimed
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
 def test_at_light_load_the_waker_claims_each_job_in_its_wait(kind: str, tmp_path: Path) -> None:
-    """Jobs arriving one at a time each come back from the waker's wait-and-claim; the loop
-    only acknowledges them (a claim of its own after each would find nothing): it claims only
-    when the waker hands back, at the end of its turn."""
+    """Jobs arriving one at a time each come back from the waker's wait-and-claim, in the turn it
+    keeps while its claims come back short; the loop only acknowledges them (a claim of its own
+    after each would find nothing)."""
     app = taskheap.App(URL_FACTORIES[kind](tmp_path), lease=30.0)
     ran: list[int] = []
     note = app.task(name="note")(ran.append)
-    calls = count_calls(app.backend, ["wait_and_claim"])
+    claimed = claims_by_call(app.backend)
     worker = Worker(app, concurrency=4)
-    waker = WakerTurns(worker, app.backend)
+    worker.claimer.turn = 600.0  # one turn for the whole test: no hand-back a job could fall into
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        wait_for(waker.out.is_set, what="the waker out to claim")
+        wait_for(lambda: worker.claimer.handed_over, what="the waker out to claim")
+        handles = []
         for i in range(10):
-            note.enqueue(i)
+            handles.append(note.enqueue(i))
             wait_for(lambda i=i: len(ran) == i + 1)  # type: ignore[misc]
-        assert waker.loop_claims_while_out == 0, "the loop claimed while the waker was out"
-        assert calls["wait_and_claim"] >= 10
+        assert claimed["wait_and_claim"] == [h.id for h in handles]
+        assert claimed["complete_and_claim"] == [], "the loop claimed while the waker held the role"
     finally:
         worker.stop()
         thread.join(10)
@@ -89,13 +69,12 @@ def test_a_timeout_is_enforced_on_time_for_a_job_the_waker_started(tmp_path: Pat
     app = taskheap.App(URL_FACTORIES["sqlite"](tmp_path), lease=30.0)
     stuck = app.task(name="stuck", timeout=0.1, retries=0)(time.sleep)
     worker = Worker(app, concurrency=2)
-    waker = WakerTurns(worker, app.backend)
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
         overruns = []
         for _ in range(3):
-            wait_for(waker.out.is_set, what="the waker out to claim")  # idle: the waker is the claimer
+            wait_for(lambda: worker.claimer.handed_over, what="the waker out to claim")
             handle = stuck.enqueue(5)
             wait_for(lambda: handle.status() == "dead")  # noqa: B023
             info = handle.info()

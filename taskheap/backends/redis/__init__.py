@@ -19,18 +19,21 @@ registry (keys.py names them), the schema version and the migration lock. The sc
 document their KEYS and ARGV (lib.lua lists a queue's keys).
 
 Wire format. An inbox entry is a JSON array in a numbered version, the lowest that expresses the
-job (wire.py writes them, `take` in lib.lua reads them): version 1, the 11 fields as strings, the
-id first (every job without meta; what every release before schema 2 wrote, read forever);
-version 2, the number 2, those 11 strings, then meta. Ingest reads every version it knows; an
-entry of a newer version (a newer producer's, met in a rolling deploy) is neither ingested nor
-dropped: it is moved, intact, onto the queue's `inbox:v<N>` list, counted in the script's reply
-(the client logs a warning naming the list), and the entries behind it ingest as usual. The code
-that adds wire version N ingests the `inbox:v<N>` lists too. A job's meta is a field of its hash,
-returned by claim, expired, get and list_jobs.
+job (wire.py writes them, `take` in lib.lua reads them), and each version N >= 2 has a list of
+its own, so a worker only ever pops the versions it reads: version 1, the 11 fields as strings,
+the id first, on `inbox` (every job without meta; what every release wrote, read forever);
+version 2, the number 2, those 11 strings, then meta, on `inbox:v2` (a job with meta), with a
+wake-up marker pushed onto `inbox` after it. Workers of earlier releases never read `inbox:v2`:
+they neither misread nor lose those entries, a newer worker ingests them. An entry of a version
+newer than the code knows found on a list it reads is neither ingested nor dropped: it is moved,
+intact, onto the queue's `inbox:v<N>` list, counted in the script's reply (the client logs a
+warning naming the list), and the entries behind it ingest as usual. The code that adds wire
+version N reads `inbox:v<N>` too. A job's meta is a field of its hash, returned by claim,
+expired, get and list_jobs.
 
 Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
 brings an older store up step by step under a short lock (safe from many processes at once) and
-refuses a store of a newer version.
+refuses a store of a newer version. Still version 1: wire format 2 needed no step.
 
 Choices:
 - Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of

@@ -33,8 +33,8 @@ from .client import Batch, Client, Guard, Script, Scripts, connect, display, par
 from .keys import Keys
 from .listing import Listing
 from .schema import migrate
-from .waits import Waits
-from .wire import COUNTERS, claim_calls, claimed, inbox_entries, num, queue_of, token_suffix
+from .waits import Waiter
+from .wire import COUNTERS, INBOX, claim_calls, claimed, inbox_entries, num, queue_of, token_suffix
 
 log = logging.getLogger("taskheap.redis")
 
@@ -52,7 +52,7 @@ class RedisBackend(FullBackend):
         self.scripts = Scripts()
         self.keys = Keys(self.prefix, self.cluster)
         self._listed: dict[str, float] = {}  # queue -> when this process last listed it (monotonic)
-        self._waits = Waits(self.client, self.keys, self.cluster)
+        self._waits = Waiter(self.client, self.keys, self.cluster)
         self._listing = Listing(
             self.client, self.keys, self._known_queues, self._ingest_all, self._ingested_queues
         )
@@ -89,28 +89,33 @@ class RedisBackend(FullBackend):
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
         """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
-        place later; the push itself wakes an idle worker). The queue is listed as known in the
-        same round trip when this process has not listed it for RELIST_EVERY seconds (ingest
-        lists it too). A call spanning queues sends its pushes in one pipeline: each queue's push
-        is atomic, not the whole call. On a Cluster the id index lives on another slot: written
-        in the same pipeline."""
+        place later; the push itself wakes an idle worker). Jobs with meta go to the queue's
+        wire version 2 list instead, followed by a wake-up marker on the inbox. The queue is
+        listed as known in the same round trip when this process has not listed it for
+        RELIST_EVERY seconds (ingest lists it too). A call spanning queues or lists sends its
+        pushes in one pipeline: each push is atomic, not the whole call. On a Cluster the id
+        index lives on another slot: written in the same pipeline."""
         if not jobs:
             return
-        by_queue = inbox_entries(jobs)
+        by_list = inbox_entries(jobs)
         with self._guard():
-            if len(by_queue) == 1 and not self.cluster:  # the common case: one command
-                ((queue, entries),) = by_queue.items()
-                if time.monotonic() - self._listed.get(queue, -RELIST_EVERY) < RELIST_EVERY:
-                    self.client.rpush(self.keys.q(queue) + "inbox", *entries)
+            if len(by_list) == 1 and not self.cluster:  # the common case: one command
+                (((queue, inbox), entries),) = by_list.items()
+                listed = time.monotonic() - self._listed.get(queue, -RELIST_EVERY) < RELIST_EVERY
+                if inbox == INBOX and listed:
+                    self.client.rpush(self.keys.q(queue) + INBOX, *entries)
                     return
+            queues = list(dict.fromkeys(queue for queue, _ in by_list))
             pipe = self.client.pipeline(transaction=False)
             if self.cluster:
                 pipe.hset(self.keys.index, mapping={j.id: j.queue for j in jobs})
-            pipe.sadd(self.keys.queues, *by_queue)
-            for queue, entries in by_queue.items():
-                pipe.rpush(self.keys.q(queue) + "inbox", *entries)
+            pipe.sadd(self.keys.queues, *queues)
+            for (queue, inbox), entries in by_list.items():
+                pipe.rpush(self.keys.q(queue) + inbox, *entries)
+                if inbox != INBOX:  # idle workers block on the inbox: wake one for these
+                    pipe.rpush(self.keys.q(queue) + INBOX, "")
             pipe.execute()
-        self._listed.update(dict.fromkeys(by_queue, time.monotonic()))
+        self._listed.update(dict.fromkeys(queues, time.monotonic()))
 
     def _ingest_all(self, queues: Iterable[str]) -> None:
         """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""
@@ -419,7 +424,7 @@ class RedisBackend(FullBackend):
         ]
         return sorted(workers, key=lambda w: w.started_at)
 
-    def replay(self, query: JobQuery, now: float | None = None) -> int:
+    def replay(self, query: JobQuery) -> int:
         states = [state for state in REPLAYABLE if query.state in (None, state)]
         with self._guard():
             self._ingest_all(self._listing.queues_of(query))

@@ -1,19 +1,22 @@
 """The schema of a Redis store: its version, an int under `{<prefix>}:version`, and the numbered
-steps that bring an older store up to SCHEMA_VERSION, which `migrate` runs under a lock.
+steps that bring an older store up to the current version, which `migrate` runs under a lock.
 
 Versions:
-  1  inbox entries in wire format 1; job hashes as lua/lib.lua lists them
-  2  inbox entries may be in wire format 2 (with meta), job hashes may hold `meta`, and a queue
-     may have `inbox:v<N>` lists of entries set aside for a newer taskheap
+  1  the layout lua/lib.lua lists. Wire version 2 entries (jobs with meta) were added within it:
+     they live on `inbox:v2`, which code before them never reads, and a job hash without `meta`
+     is a job without meta, so nothing older misreads anything and no step was needed.
 
-A step is a function of the client and the keys that may rewrite data. It is idempotent (a
-migrator that outlived its lock may run it again beside the next one) and takes well under
-LOCK_TTL, or extends the lock. The next version is one more entry in STEPS.
+A step is a function of the client and the keys that rewrites data for the next version. It is
+idempotent (a migrator that outlived its lock may run it again beside the next one) and takes
+well under LOCK_TTL (a longer rewrite is split into several steps). The next version is one more
+entry in STEPS. A step that code before it cannot live with (data it would misread) needs those
+processes stopped first, said in the CHANGELOG: a running process does not re-read the version,
+while one starting later refuses a store newer than it knows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import cast
 
@@ -28,24 +31,24 @@ LOCK_WAIT = 60.0  # seconds a migrator waits for another to finish
 
 Step = Callable[[Client, Keys], None]
 
-
-def _wire_format_2(client: Client, keys: Keys) -> None:
-    """1 -> 2: wire format 2 inbox entries, `meta` in job hashes, the `inbox:v<N>` lists. Data of
-    schema 1 reads unchanged under 2 (ingest reads wire format 1 forever; a hash without `meta`
-    is a job without meta): nothing to rewrite."""
+STEPS: tuple[Step, ...] = ()  # STEPS[n - 1] brings a store from version n to n + 1
 
 
-STEPS: tuple[Step, ...] = (_wire_format_2,)  # STEPS[n - 1] brings a store from version n to n + 1
-SCHEMA_VERSION = 1 + len(STEPS)
+def current_version(steps: Sequence[Step] = STEPS) -> int:
+    return 1 + len(steps)
 
 
-def migrate(client: Client, keys: Keys, where: str) -> None:
-    """Bring the store `where` names to SCHEMA_VERSION, safe from many processes at once: under
-    a lock (SET NX PX, waiting for another migrator to finish) read the stored version, write
-    the current one to a new store, or run the steps from the stored one on, recording each
-    version reached. A store at a newer version is refused. A store at this version needs
-    no lock."""
-    if _stored(client, keys, where) == SCHEMA_VERSION:
+SCHEMA_VERSION = current_version()
+
+
+def migrate(client: Client, keys: Keys, where: str, steps: Sequence[Step] = STEPS) -> None:
+    """Bring the store `where` names to the version `steps` lead to, safe from many processes at
+    once: under a lock (SET NX PX, waiting for another migrator to finish) read the stored
+    version, write the current one to a new store, or run the steps from the stored one on,
+    recording each version reached. A store at a newer version is refused. A store at this
+    version needs no lock."""
+    target = current_version(steps)
+    if _stored(client, keys, where, target) == target:
         return
     lock = client.lock(keys.migrating, timeout=LOCK_TTL, sleep=0.05)
     if not lock.acquire(blocking_timeout=LOCK_WAIT):
@@ -54,28 +57,27 @@ def migrate(client: Client, keys: Keys, where: str) -> None:
             f" {LOCK_WAIT:g} s (delete the key if none is migrating)"
         )
     try:
-        stored = _stored(client, keys, where)
+        stored = _stored(client, keys, where, target)
         if stored is None:  # a new store
-            client.set(keys.version, SCHEMA_VERSION)
+            client.set(keys.version, target)
             return
-        for version in range(stored, SCHEMA_VERSION):
-            STEPS[version - 1](client, keys)
+        for version in range(stored, target):
+            steps[version - 1](client, keys)
             client.set(keys.version, version + 1)
     finally:
         with suppress(LockError):  # it expired: another migrator may have run the (idempotent) steps too
             lock.release()
 
 
-def _stored(client: Client, keys: Keys, where: str) -> int | None:
+def _stored(client: Client, keys: Keys, where: str, target: int) -> int | None:
     """The store's schema version (None: a new store); refused when this code cannot read it."""
     stored = cast(str | None, client.get(keys.version))
     if stored is None:
         return None
     version = int(stored) if stored.isdigit() else 0
-    if version > SCHEMA_VERSION:
+    if version > target:
         raise BackendError(
-            f"{where} holds taskheap schema {version}, this version reads up to {SCHEMA_VERSION}:"
-            " upgrade taskheap"
+            f"{where} holds taskheap schema {version}, this version reads up to {target}: upgrade taskheap"
         )
     if version < 1:
         raise BackendError(f"{where} holds an unreadable taskheap schema version {stored!r}")

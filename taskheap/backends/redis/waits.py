@@ -20,7 +20,7 @@ MAX_BLOCK = 5.0  # below the socket timeout
 CLUSTER_TURN = 0.05
 
 
-class Waits:
+class Waiter:
     """The waits of one backend, on its client (whose pool the per-queue threads share)."""
 
     def __init__(self, client: Client, keys: Keys, cluster: bool) -> None:

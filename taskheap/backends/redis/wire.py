@@ -13,18 +13,21 @@ from ...job import FailedAttempt, JobState
 from ..base import ClaimedJob, JobRecord, NewJob
 
 CLAIMED_FIELDS = 11
+INBOX = "inbox"  # the list of wire version 1 entries, which idle workers block on
+INBOX_V2 = "inbox:v2"  # wire version 2 entries: kept off INBOX, where older workers would misread them
 COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
 
 
-def inbox_entries(jobs: Sequence[NewJob]) -> dict[str, list[str]]:
-    """Per queue, its jobs as inbox entries (see lib.lua), each in the lowest wire format version
-    that expresses it, so an older worker meets a newer version only for a job that uses a newer
-    feature: version 1, a JSON array of 11 strings (floats in repr, exact), for a job without
-    meta (None or ''); version 2, `[2, ` those 11 strings, meta`]`, for one with meta. Spelled
-    out rather than run through an encoder (ids and numbers need no escaping, the other strings
-    go through the encoder's own quoting). All but the id, the payload and the meta is usually
-    the same for a batch's jobs: spelled once per distinct set."""
-    by_queue: dict[str, list[str]] = {}
+def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
+    """Per (queue, list), its jobs as inbox entries (see lib.lua), each in the lowest wire format
+    version that expresses it: version 1, a JSON array of 11 strings (floats in repr, exact), on
+    INBOX, for a job without meta (None or ''); version 2, `[2, ` those 11 strings, meta`]`, on
+    INBOX_V2, for one with meta. Workers before version 2 never read INBOX_V2, so they neither
+    misread nor lose those: a newer worker ingests them. Spelled out rather than run through an
+    encoder (ids and numbers need no escaping, the other strings go through the encoder's own
+    quoting). All but the id, the payload and the meta is usually the same for a batch's jobs:
+    spelled once per distinct set."""
+    by_list: dict[tuple[str, str], list[str]] = {}
     spelled: dict[tuple[Any, ...], tuple[str, str]] = {}
     for j in jobs:
         shared = (
@@ -47,11 +50,11 @@ def inbox_entries(jobs: Sequence[NewJob]) -> dict[str, list[str]]:
             )
         head, tail = parts
         if not j.meta:
-            entry = f'["{j.id}{head}{_quote(j.payload)}{tail}'
+            by_list.setdefault((j.queue, INBOX), []).append(f'["{j.id}{head}{_quote(j.payload)}{tail}')
         else:
             entry = f'[2,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{_quote(j.meta)}]'
-        by_queue.setdefault(j.queue, []).append(entry)
-    return by_queue
+            by_list.setdefault((j.queue, INBOX_V2), []).append(entry)
+    return by_list
 
 
 def claim_calls(shares: dict[str, int], worker: str, lease: float, now: float | None) -> dict[str, list[str]]:

@@ -374,7 +374,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             WorkerInfo(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], json.loads(r[7])) for r in rows
         ]
 
-    def replay(self, query: JobQuery, now: float | None = None) -> int:
+    def replay(self, query: JobQuery) -> int:
         source, params = matching(query)
         with self._write() as conn:
             return conn.execute(

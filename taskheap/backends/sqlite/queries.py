@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from ...job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
-from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob
+from ...job import FAILED_ATTEMPTS_KEPT, JobState
+from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob, record_from_columns
 
 RECORD_COLUMNS = (
     "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
@@ -144,7 +144,4 @@ def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
 
 def record_of(row: Sequence[Any]) -> JobRecord:
     *columns, failed_attempts = row
-    record = JobRecord(*columns)
-    record.state = JobState(record.state)
-    record.failed_attempts = [FailedAttempt(**a) for a in json.loads(failed_attempts)]
-    return record
+    return record_from_columns(columns, json.loads(failed_attempts))

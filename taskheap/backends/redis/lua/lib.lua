@@ -6,19 +6,22 @@
 -- known-queues set, given on a standalone Redis only (on a Cluster they live on another slot:
 -- enqueue writes them instead).
 -- Keys under a queue prefix:
---   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array in a
---                 wire format version (the lowest that can express the job): version 1, 11
---                 strings: id, task, queue, priority, rank, payload, enqueued_at, run_at
---                 ('' = runnable now), retries, backoff (''), timeout (''); version 2, the number
---                 2, then version 1's 11 strings, then meta ('' = none). Or '', a wake-up
---                 marker. Producers RPUSH to it directly; idle workers block on it (BLMOVE)
+--   inbox         list: enqueued jobs not yet ingested, in push order, each a JSON array in
+--                 wire format version 1: 11 strings: id, task, queue, priority, rank, payload,
+--                 enqueued_at, run_at ('' = runnable now), retries, backoff (''), timeout ('');
+--                 or '', a wake-up marker. Producers RPUSH to it directly; idle workers block on
+--                 it (BLMOVE). A producer writes the lowest version that expresses a job
+--   inbox:v2      list: entries of wire version 2, the number 2, version 1's 11 strings, then
+--                 meta: a job with meta. Kept off `inbox`, where workers before version 2 would
+--                 misread them; the producer pushes a marker onto `inbox` after them to wake
+--                 an idle worker
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
---   inbox:v<N>    list: entries of wire version N > WIRE_VERSION (a newer producer's), set
---                 aside intact in push order by ingest (take; every script that ingests counts
---                 them in its reply). The code that raises WIRE_VERSION to N must ingest the
---                 `inbox:v<M>` lists of each version M it adds (up to N), where older workers
---                 set entries aside
+--   inbox:v<N>    list, N > WIRE_VERSION: where a producer of wire version N pushes entries
+--                 of that version (never read by this code), and where ingest sets aside intact
+--                 an entry of such a version found on the lists it reads (every script that
+--                 ingests counts those in its reply). The code that raises WIRE_VERSION to N
+--                 adds `inbox:v<N>` to SOURCES in take
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -187,24 +190,28 @@ local function count_enqueued(added)
   end
 end
 
--- Take up to INGEST_BATCH entries, the intake's then the inbox's (the intake holds the oldest),
--- as fresh jobs in push order: markers are dropped, and so is a job whose id exists (a retried
--- enqueue is safe). The caller stores them in the same script (store, below): taken and stored
--- in one atomic step, an entry is never lost nor ingested twice. An entry of a wire version
--- newer than WIRE_VERSION is neither ingested nor dropped: it is appended, intact, to the
--- queue's `inbox:v<N>` list, and the entries behind it are taken as usual. Returns the jobs
--- (each version 1's array of 11 strings, then meta when the entry had it), the number of entries
--- left, and the entries set aside as a flat list of version, count (for the caller's reply).
+-- Take up to INGEST_BATCH entries from SOURCES in order (the intake holds the oldest entries of
+-- the inbox; inbox:v2 those of wire version 2, which no worker before it reads), as fresh jobs in
+-- push order: markers are dropped, and so is a job whose id exists (a retried enqueue is safe).
+-- The caller stores them in the same script (store, below): taken and stored in one atomic step,
+-- an entry is never lost nor ingested twice. An entry of a wire version newer than WIRE_VERSION
+-- is neither ingested nor dropped: it is appended, intact, to the queue's `inbox:v<N>` list, and
+-- the entries behind it are taken as usual. Returns the jobs (each version 1's array of 11
+-- strings, then meta when the entry had it), the number of entries left, and the entries set
+-- aside as a flat list of version, count (for the caller's reply).
+local SOURCES = { 'intake', 'inbox', 'inbox:v2' }
 local function take()
-  local entries = redis.call('LPOP', Q .. 'intake', INGEST_BATCH) or {}
-  local drained = false -- a pop short of its count emptied both lists (the intake goes first)
-  if #entries < INGEST_BATCH then
+  local entries, full = {}, false -- full: a pop took all it asked for, so its list may hold more
+  for _, source in ipairs(SOURCES) do
     local wanted = INGEST_BATCH - #entries
-    local popped = redis.call('LPOP', Q .. 'inbox', wanted) or {}
+    local popped = redis.call('LPOP', Q .. source, wanted) or {}
     for _, entry in ipairs(popped) do
       entries[#entries + 1] = entry
     end
-    drained = #popped < wanted
+    if #popped == wanted then
+      full = true
+      break
+    end
   end
   local jobs, taken, aside = {}, {}, {} -- aside: version -> its entries
   for _, entry in ipairs(entries) do
@@ -231,10 +238,14 @@ local function take()
     bulk('RPUSH', Q .. 'inbox:v' .. version, kept)
     append(report, version, #kept)
   end
-  if drained then
+  if not full then
     return jobs, 0, report
   end
-  return jobs, redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox'), report
+  local left = 0
+  for _, source in ipairs(SOURCES) do
+    left = left + redis.call('LLEN', Q .. source)
+  end
+  return jobs, left, report
 end
 
 -- Write taken jobs into the queue's structures: queued, or scheduled until their run_at. `runs`,
