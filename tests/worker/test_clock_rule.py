@@ -50,25 +50,45 @@ def nows_passed(backend: Any) -> list[tuple[str, object]]:
     return seen
 
 
+class Running:
+    """A Worker thread over `app`, with a task `once_flaky` that fails its first run (retried
+    after `backoff` seconds), and the `now` of every deciding backend call recorded."""
+
+    def __init__(self, app: taskheap.App, backoff: float) -> None:
+        self.app = app
+        runs: list[int] = []
+
+        @app.task(name="once_flaky", retries=1, backoff=taskheap.Backoff(base=backoff, jitter=False))
+        def once_flaky() -> str:
+            runs.append(1)
+            if len(runs) == 1:
+                raise ConnectionError("first run fails")
+            return "ok"
+
+        self.once_flaky = once_flaky
+        self.nows = nows_passed(app.backend)
+        self.worker = Worker(app, concurrency=2)
+        self.thread = threading.Thread(target=self.worker.run)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop()
+        self.thread.join(10.0)
+        self.app.close()
+
+    def nows_seen(self) -> set[object]:
+        return {now for _, now in list(self.nows)}
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
 def test_a_worker_claims_and_retries_by_its_apps_clock(kind: str, tmp_path: Path) -> None:
     clock = FixedClock(START)
     app = taskheap.App(URL_FACTORIES[kind](tmp_path), lease=30.0, clock=clock)
-    runs: list[int] = []
-
-    @app.task(name="once_flaky", retries=1, backoff=taskheap.Backoff(base=30.0, jitter=False))
-    def once_flaky() -> str:
-        runs.append(1)
-        if len(runs) == 1:
-            raise ConnectionError("first run fails")
-        return "ok"
-
-    nows = nows_passed(app.backend)
-    worker = Worker(app, concurrency=2)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        handle = once_flaky.enqueue()
+    with Running(app, backoff=30.0) as running:
+        handle = running.once_flaky.enqueue()
         wait_for(lambda: handle.status() == "retrying", what="the first run to fail")
         info = handle.info()
         assert info.started_at == START, "claimed at the app's now, not the store's"
@@ -77,34 +97,14 @@ def test_a_worker_claims_and_retries_by_its_apps_clock(kind: str, tmp_path: Path
         clock.advance(31.0)
         assert handle.result(timeout=10.0) == "ok"
         assert handle.info().finished_at == START + 31.0
-        assert {now for _, now in list(nows)} <= {START, START + 31.0}, "every call got the app's now"
-    finally:
-        worker.stop()
-        thread.join(10.0)
-        app.close()
+        assert running.nows_seen() <= {START, START + 31.0}, "every call got the app's now"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
 def test_a_worker_of_an_app_without_a_clock_lets_the_store_decide(kind: str, tmp_path: Path) -> None:
     app = taskheap.App(URL_FACTORIES[kind](tmp_path), lease=4.0)  # maintenance every second
-    runs: list[int] = []
-
-    @app.task(name="once_flaky", retries=1, backoff=taskheap.Backoff(base=0.05, jitter=False))
-    def once_flaky() -> str:
-        runs.append(1)
-        if len(runs) == 1:
-            raise ConnectionError("first run fails")
-        return "ok"
-
-    nows = nows_passed(app.backend)
-    worker = Worker(app, concurrency=2)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        assert once_flaky.enqueue().result(timeout=10.0) == "ok"
-        wait_for(lambda: {"promote_due", "expired", "fail", "heartbeat"} <= {n for n, _ in list(nows)})
-        assert {now for _, now in list(nows)} == {None}, "no call carried the worker's own clock"
-    finally:
-        worker.stop()
-        thread.join(10.0)
-        app.close()
+    with Running(app, backoff=0.05) as running:
+        assert running.once_flaky.enqueue().result(timeout=10.0) == "ok"
+        wanted = {"promote_due", "expired", "fail", "heartbeat"}
+        wait_for(lambda: wanted <= {name for name, _ in list(running.nows)}, what="maintenance to run")
+        assert running.nows_seen() == {None}, "no call carried the worker's own clock"
