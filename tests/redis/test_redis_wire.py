@@ -156,3 +156,15 @@ def test_a_newer_entry_in_a_long_inbox_does_not_stop_the_ingest_behind_it(backen
     assert [c.id for c in backend.claim(["default"], "w", 1, LEASE)] == ["urgent"]
     assert aside(backend, "3") == [newer("v3")]
     assert backend.count_jobs(JobQuery()) == 6001
+
+
+def test_a_job_with_meta_behind_a_full_batch_is_ingested_by_the_next(backend: RedisBackend) -> None:
+    """Its marker comes in a batch that fills before inbox:v2 is read: the marker is pushed back,
+    so the next ingest reads the list (and no read is left waiting for a marker that is gone)."""
+    backend.enqueue([job(f"a-{i:05d}") for i in range(10)])
+    backend.enqueue([job("with-meta", META, rank=0.0)])
+    backend.enqueue([job(f"b-{i:05d}") for i in range(6000)])
+    assert backend.count_jobs(JobQuery()) == 6011
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v2") == 0
+    (first,) = backend.claim(["default"], "w", 1, LEASE)
+    assert (first.id, first.meta) == ("with-meta", META)

@@ -13,15 +13,15 @@
 --                 it (BLMOVE). A producer writes the lowest version that expresses a job
 --   inbox:v2      list: entries of wire version 2, the number 2, version 1's 11 strings, then
 --                 meta: a job with meta. Kept off `inbox`, where workers before version 2 would
---                 misread them; the producer pushes a marker onto `inbox` after them to wake
---                 an idle worker
+--                 misread them; the producer pushes a marker onto `inbox` after them, which
+--                 wakes an idle worker and tells ingest to read this list (take)
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
 --   inbox:v<N>    list, N > WIRE_VERSION: where a producer of wire version N pushes entries
 --                 of that version (never read by this code), and where ingest sets aside intact
 --                 an entry of such a version found on the lists it reads (every script that
 --                 ingests counts those in its reply). The code that raises WIRE_VERSION to N
---                 adds `inbox:v<N>` to SOURCES in take
+--                 reads `inbox:v<N>` in take as it reads inbox:v2
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -190,27 +190,40 @@ local function count_enqueued(added)
   end
 end
 
--- Take up to INGEST_BATCH entries from SOURCES in order (the intake holds the oldest entries of
--- the inbox; inbox:v2 those of wire version 2, which no worker before it reads), as fresh jobs in
--- push order: markers are dropped, and so is a job whose id exists (a retried enqueue is safe).
--- The caller stores them in the same script (store, below): taken and stored in one atomic step,
--- an entry is never lost nor ingested twice. An entry of a wire version newer than WIRE_VERSION
--- is neither ingested nor dropped: it is appended, intact, to the queue's `inbox:v<N>` list, and
--- the entries behind it are taken as usual. Returns the jobs (each version 1's array of 11
--- strings, then meta when the entry had it), the number of entries left, and the entries set
--- aside as a flat list of version, count (for the caller's reply).
-local SOURCES = { 'intake', 'inbox', 'inbox:v2' }
+-- Take up to INGEST_BATCH entries, the intake's, then the inbox's (the intake holds the inbox's
+-- oldest), then, when a wake-up marker came with them, those of inbox:v2 (wire version 2, which
+-- no worker before it reads; its producer pushes a marker onto the inbox after its entries, so
+-- the list is only read when it may hold some: no command for it on the common path), as fresh
+-- jobs in push order: markers are dropped, and so is a job whose id exists (a retried enqueue is
+-- safe). A marker that led to no complete read of inbox:v2 (the batch filled first) is pushed
+-- back, so the next ingest reads it. The caller stores the jobs in the same script (store,
+-- below): taken and stored in one atomic step, an entry is never lost nor ingested twice. An
+-- entry of a wire version newer than WIRE_VERSION is neither ingested nor dropped: it is
+-- appended, intact, to the queue's `inbox:v<N>` list, and the entries behind it are taken as
+-- usual. Returns the jobs (each version 1's array of 11 strings, then meta when the entry had
+-- it), the number of entries left, and the entries set aside as a flat list of version, count
+-- (for the caller's reply).
 local function take()
-  local entries, full = {}, false -- full: a pop took all it asked for, so its list may hold more
-  for _, source in ipairs(SOURCES) do
+  local entries, full, marked = {}, false, false -- full: a pop took all it asked for
+  local function pop(source)
     local wanted = INGEST_BATCH - #entries
     local popped = redis.call('LPOP', Q .. source, wanted) or {}
     for _, entry in ipairs(popped) do
       entries[#entries + 1] = entry
+      marked = marked or entry == ''
     end
-    if #popped == wanted then
-      full = true
-      break
+    full = #popped == wanted
+  end
+  pop('intake')
+  if not full then
+    pop('inbox')
+  end
+  if marked then
+    if not full then
+      pop('inbox:v2')
+    end
+    if full then
+      redis.call('RPUSH', Q .. 'inbox', '') -- inbox:v2 may hold more: the next ingest reads it
     end
   end
   local jobs, taken, aside = {}, {}, {} -- aside: version -> its entries
@@ -241,11 +254,7 @@ local function take()
   if not full then
     return jobs, 0, report
   end
-  local left = 0
-  for _, source in ipairs(SOURCES) do
-    left = left + redis.call('LLEN', Q .. source)
-  end
-  return jobs, left, report
+  return jobs, redis.call('LLEN', Q .. 'intake') + redis.call('LLEN', Q .. 'inbox'), report
 end
 
 -- Write taken jobs into the queue's structures: queued, or scheduled until their run_at. `runs`,
