@@ -28,8 +28,14 @@ they neither misread nor lose those entries, a newer worker ingests them. An ent
 newer than the code knows found on a list it reads is neither ingested nor dropped: it is moved,
 intact, onto the queue's `inbox:v<N>` list, counted in the script's reply (the client logs a
 warning naming the list), and the entries behind it ingest as usual. The code that adds wire
-version N reads `inbox:v<N>` too. A job's meta is a field of its hash, returned by claim,
-expired, get and list_jobs.
+version N reads `inbox:v<N>` too. An entry that cannot be read at all (not JSON, not the fields
+of its version, a number that is not one: someone else's bytes) is set aside intact onto
+`inbox:unreadable` in the same step, so the entries beside it ingest as usual, and the client
+turns each into a dead job whose error says what was wrong and whose payload is the entry
+(unreadable.lua; any worker's maintenance finishes what a client that died in between left).
+Replies are decoded with `surrogateescape`: a byte that is not UTF-8 reads as a surrogate rather
+than failing the reply, and the job holding it is refused above the seam. A job's meta is a
+field of its hash, returned by claim, expired, get and list_jobs.
 
 Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
 brings an older store up step by step under a short lock (safe from many processes at once) and

@@ -15,7 +15,7 @@ from typing import Any, cast
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, JobState
+from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, IdGenerator, JobState
 from ..base import (
     ClaimedJob,
     Completion,
@@ -39,6 +39,8 @@ from .wire import COUNTERS, INBOX, claim_calls, claimed, inbox_entries, num, que
 log = logging.getLogger("taskheap.redis")
 
 PROMOTE_BATCH = 1000
+BURY_BATCH = 1000  # unreadable inbox entries turned into dead jobs per script call
+UNREADABLE = "unreadable"  # what take (lib.lua) reports entries it could not read under
 RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
 
 
@@ -52,6 +54,7 @@ class RedisBackend(FullBackend):
         self.scripts = Scripts()
         self.keys = Keys(self.prefix, self.cluster)
         self._listed: dict[str, float] = {}  # queue -> when this process last listed it (monotonic)
+        self._ids = IdGenerator()  # for the dead jobs unreadable inbox entries become
         self._waits = Waiter(self.client, self.keys, self.cluster)
         self._listing = Listing(
             self.client, self.keys, self._known_queues, self._ingest_all, self._ingested_queues
@@ -128,10 +131,14 @@ class RedisBackend(FullBackend):
             pending = [queue for queue, reply in replies if self._result(queue, reply)]
 
     def _result(self, queue: str, reply: list[Any]) -> Any:
-        """The result of a script that ingests (the first element of its reply), having warned of
-        the inbox entries its ingest set aside for a newer taskheap (the second: version, count
-        pairs; take in lib.lua)."""
+        """The result of a script that ingests (the first element of its reply), having dealt
+        with the inbox entries its ingest set aside (the second: version or 'unreadable', count
+        pairs; take in lib.lua): unreadable ones become dead jobs, those of a newer wire format
+        are warned about and left for a newer worker."""
         for version, count in zip(reply[1][::2], reply[1][1::2], strict=True):
+            if version == UNREADABLE:
+                self._bury(queue, int(count))
+                continue
             log.warning(
                 "%d inbox entries of queue %s need a newer taskheap (wire format v%s): kept in %s"
                 " for a newer worker",
@@ -141,6 +148,22 @@ class RedisBackend(FullBackend):
                 self.keys.aside(queue, version),
             )
         return reply[0]
+
+    def _bury(self, queue: str, count: int) -> None:
+        """Turn up to `count` unreadable inbox entries of `queue` into dead jobs with the reason
+        (unreadable.lua), a fresh id each; on a Cluster the id index is written here."""
+        ids = self._ids.new_many(min(count, BURY_BATCH))
+        keys = [self.keys.q(queue)] if self.cluster else [self.keys.q(queue), self.keys.index]
+        used = cast(list[str], self.scripts.unreadable(self.client, keys, [queue, "", *ids]))
+        if used and self.cluster:
+            self.client.hset(self.keys.index, mapping=dict.fromkeys(used, queue))
+        if used:
+            log.warning(
+                "%d unreadable inbox entries of queue %s are dead jobs now, with the reason: %s",
+                len(used),
+                queue,
+                ", ".join(used),
+            )
 
     def _ingested_queues(self) -> list[str]:
         """The known queues, their inboxes ingested."""

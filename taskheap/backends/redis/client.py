@@ -65,6 +65,7 @@ class Scripts:
         self.minutes = Script("minutes", lib)
         self.forget_minutes = Script("forget_minutes", lib)
         self.resume = Script("resume", lib)
+        self.unreadable = Script("unreadable", lib)
 
     def all(self) -> list[Script]:
         return [s for s in vars(self).values() if isinstance(s, Script)]
@@ -146,6 +147,10 @@ def connect(client_url: str, cluster: bool) -> Client:
     free connection (`?max_connections=` in the URL overrides the default)."""
     options: dict[str, Any] = {
         "decode_responses": True,
+        # a byte that is not UTF-8 (written straight into the store by someone else) reads as a
+        # surrogate instead of failing the whole reply: the job holding it is refused above the
+        # seam ("undecodable"), its neighbours are not
+        "encoding_errors": "surrogateescape",
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
         "socket_timeout": 10.0,
         "socket_connect_timeout": 5.0,

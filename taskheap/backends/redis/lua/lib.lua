@@ -22,6 +22,9 @@
 --                 an entry of such a version found on the lists it reads (every script that
 --                 ingests counts those in its reply). The code that raises WIRE_VERSION to N
 --                 reads `inbox:v<N>` in take as it reads inbox:v2
+--   inbox:unreadable list: entries that could not be read (not JSON, or not the fields of their
+--                 version), set aside intact by ingest (take) so their neighbours ingest; the
+--                 client turns each into a dead job with the reason (unreadable.lua)
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -190,6 +193,78 @@ local function count_enqueued(added)
   end
 end
 
+-- An inbox entry's fields, checked: returns the job (version 1's 11 strings, then meta for
+-- version 2), or nil and what is wrong, or the entry's version when it is newer than this code
+-- reads (the caller keeps it for a newer worker). Never raises: one bad entry must not fail the
+-- script that ingests it beside others (Redis keeps a failed script's earlier writes).
+local NAMES = { 'id', 'task', 'queue', 'priority', 'rank', 'payload', 'enqueued_at', 'run_at', 'retries',
+  'backoff', 'timeout', 'meta' }
+
+-- What is wrong with a decoded entry of `fields` fields (the slow path of readable: it names it).
+local function wrong(job, fields)
+  if #job ~= fields then
+    return 'expected ' .. fields .. ' fields, got ' .. #job
+  end
+  for i = 1, fields do
+    if type(job[i]) ~= 'string' then
+      return 'field ' .. i .. ' is not a string'
+    end
+  end
+  if job[1] == '' then
+    return 'empty id'
+  end
+  for _, i in ipairs({ 4, 5, 7, 9 }) do
+    if not tonumber(job[i]) then
+      return NAMES[i] .. ' is not a number'
+    end
+  end
+  for _, i in ipairs({ 8, 11 }) do
+    if job[i] ~= '' and not tonumber(job[i]) then
+      return NAMES[i] .. ' is not a number'
+    end
+  end
+  return 'backoff is not a policy'
+end
+
+local function is_backoff(text) -- Backoff.to_json: [base, factor, max, jitter]
+  local parsed, b = pcall(cjson.decode, text)
+  return parsed and type(b) == 'table' and #b == 4 and type(b[1]) == 'number' and type(b[2]) == 'number'
+    and type(b[3]) == 'number' and type(b[4]) == 'boolean'
+end
+
+local function readable(entry)
+  local ok, job = pcall(cjson.decode, entry)
+  if not ok then
+    return nil, 'not JSON'
+  end
+  if type(job) ~= 'table' then
+    return nil, 'not a JSON array'
+  end
+  local fields = 11
+  local version = job[1]
+  if type(version) == 'number' then
+    if version > WIRE_VERSION then
+      return nil, nil, fmt(version)
+    end
+    if version ~= 2 then
+      return nil, 'unknown wire format version ' .. fmt(version)
+    end
+    table.remove(job, 1) -- version 2 is version 1's fields, then meta
+    fields = 12
+  end
+  local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta = unpack(job)
+  if #job == fields and type(id) == 'string' and id ~= '' and type(task) == 'string' and type(queue) == 'string'
+    and type(payload) == 'string' and type(backoff) == 'string' and (fields == 11 or type(meta) == 'string')
+    and type(priority) == 'string' and tonumber(priority) and type(rank) == 'string' and tonumber(rank)
+    and type(enqueued_at) == 'string' and tonumber(enqueued_at) and type(retries) == 'string' and tonumber(retries)
+    and type(run_at) == 'string' and (run_at == '' or tonumber(run_at))
+    and type(timeout) == 'string' and (timeout == '' or tonumber(timeout))
+    and (backoff == '' or is_backoff(backoff)) then
+    return job
+  end
+  return nil, wrong(job, fields)
+end
+
 -- Take up to INGEST_BATCH entries, the intake's, then the inbox's (the intake holds the inbox's
 -- oldest), then, when a wake-up marker came with them, those of inbox:v2 (wire version 2, which
 -- no worker before it reads; its producer pushes a marker onto the inbox after its entries, so
@@ -199,9 +274,10 @@ end
 -- back, so the next ingest reads it. The caller stores the jobs in the same script (store,
 -- below): taken and stored in one atomic step, an entry is never lost nor ingested twice. An
 -- entry of a wire version newer than WIRE_VERSION is neither ingested nor dropped: it is
--- appended, intact, to the queue's `inbox:v<N>` list, and the entries behind it are taken as
--- usual. Returns the jobs (each version 1's array of 11 strings, then meta when the entry had
--- it), the number of entries left, and the entries set aside as a flat list of version, count
+-- appended, intact, to the queue's `inbox:v<N>` list, and one that cannot be read (readable,
+-- above) to `inbox:unreadable`; the entries behind them are taken as usual. Returns the jobs
+-- (each version 1's array of 11 strings, then meta when the entry had it), the number of
+-- entries left, and the entries set aside as a flat list of version (or 'unreadable'), count
 -- (for the caller's reply).
 local function take()
   local entries, full, marked = {}, false, false -- full: a pop took all it asked for
@@ -226,30 +302,26 @@ local function take()
       redis.call('RPUSH', Q .. 'inbox', '') -- inbox:v2 may hold more: the next ingest reads it
     end
   end
-  local jobs, taken, aside = {}, {}, {} -- aside: version -> its entries
+  local jobs, taken, aside = {}, {}, {} -- aside: version (or 'unreadable') -> its entries
   for _, entry in ipairs(entries) do
     if entry ~= '' then
-      local job = cjson.decode(entry)
-      local version = job[1] -- version 1 starts with the id, a string; later ones with a number
-      if type(version) == 'number' and version > WIRE_VERSION then
-        version = fmt(version)
-        local kept = aside[version] or {}
-        kept[#kept + 1], aside[version] = entry, kept
-      else
-        if version == 2 then
-          table.remove(job, 1) -- version 2 is version 1's fields, then meta
-        end
+      local job, _, newer = readable(entry)
+      if job then
         local id = job[1]
         if not taken[id] and redis.call('EXISTS', job_key(id)) == 0 then
           jobs[#jobs + 1], taken[id] = job, true
         end
+      else
+        local list = newer or 'unreadable'
+        local kept = aside[list] or {}
+        kept[#kept + 1], aside[list] = entry, kept
       end
     end
   end
   local report = {}
-  for version, kept in pairs(aside) do
-    bulk('RPUSH', Q .. 'inbox:v' .. version, kept)
-    append(report, version, #kept)
+  for list, kept in pairs(aside) do
+    bulk('RPUSH', Q .. (list == 'unreadable' and 'inbox:unreadable' or 'inbox:v' .. list), kept)
+    append(report, list, #kept)
   end
   if not full then
     return jobs, 0, report
