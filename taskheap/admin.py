@@ -156,7 +156,12 @@ class Admin:
         return [asdict(w) for w in self.backend.workers()]
 
     def stats(self) -> dict[str, Any]:
-        return {"queues": self.counts(), "workers": self.workers()}
+        return {"queues": self.counts(), "workers": self.workers(), "warnings": self.warnings()}
+
+    def warnings(self) -> list[str]:
+        """What about the store may lose jobs or expose them, each naming its fix and the code
+        that silences it ($TASKHEAP_SILENCE)."""
+        return [str(check) for check in self.backend.self_checks()]
 
     def paused(self) -> frozenset[str]:
         return frozenset(self.backend.paused())

@@ -40,6 +40,8 @@ def render_status(stats: Mapping[str, Any], now: float) -> str:
             f"  {w['id']}  queues={','.join(w['queues'])}  concurrency={w['concurrency']}"
             f"  running={len(w['jobs'])}  last heartbeat {age:.1f}s ago"
         )
+    for warning in stats.get("warnings", []):
+        lines.append(f"warning: {warning}")
     return "\n".join(lines)
 
 

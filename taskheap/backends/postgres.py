@@ -67,6 +67,7 @@ from .base import (
     WorkerInfo,
     record_from_columns,
 )
+from .checks import SelfCheck, plaintext_check, unsilenced
 from .protocols import FullBackend, TransactionalEnqueue
 
 log = logging.getLogger("taskheap.postgres")
@@ -198,6 +199,12 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
                 if version not in applied:
                     conn.execute(self._statements[name])
                     conn.execute(self._statements["record_migration"], {"version": version, "name": name})
+
+    def self_checks(self) -> list[SelfCheck]:
+        """Reached over the network without TLS."""
+        host = conninfo_to_dict(self.conninfo).get("host")
+        encrypted = self._run(lambda conn: bool(conn.pgconn.ssl_in_use))
+        return unsilenced(plaintext_check("PostgreSQL", self.where, str(host) if host else None, encrypted))
 
     def close(self) -> None:
         with self._pool_lock:

@@ -33,6 +33,7 @@ from .base import (
     NewJob,
     WorkerInfo,
 )
+from .checks import SelfCheck
 
 
 class Backend(Protocol):
@@ -193,6 +194,15 @@ class AdminReads(Protocol):
     def paused(self) -> set[str]: ...
 
 
+class SelfChecks(Protocol):
+    """What about the store may lose jobs or expose them (backends/checks.py)."""
+
+    def self_checks(self) -> list[SelfCheck]:
+        """A warning per problem found, naming the fix; checks silenced by $TASKHEAP_SILENCE are
+        left out. Cheap enough to call at every worker start and every `taskheap status`."""
+        ...
+
+
 class AdminWrites(Protocol):
     """What the admin API changes: replay, purge, cancel, pause."""
 
@@ -227,7 +237,7 @@ class TransactionalEnqueue(Protocol):
         ...
 
 
-class AdminBackend(AdminReads, AdminWrites, Counters, Registry, Protocol):
+class AdminBackend(AdminReads, AdminWrites, Counters, Registry, SelfChecks, Protocol):
     """What the admin API (and so the CLI, `top`, the dashboard and metrics) stands on."""
 
     url: str

@@ -181,6 +181,7 @@ class Worker:
             thread.start()
         self.claimer.begin()
         log.info("worker %s serving %s", self.id, ",".join(self.queues))
+        self._warn_of_the_store()
         try:
             self._loop()
             self._drain()
@@ -199,6 +200,14 @@ class Worker:
             for thread in threads:
                 thread.join(IDLE_WAIT + 1.0)
         return 0
+
+    def _warn_of_the_store(self) -> None:
+        """The store's self-checks, logged once at start (also shown by `taskheap status`)."""
+        try:
+            for check in self.backend.self_checks():
+                log.warning("%s", check)
+        except BackendError as exc:
+            log.warning("could not check the store: %s", exc)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -6,7 +6,6 @@ with an append-only file fsynced on every write, in the test's directory.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import signal
 import threading
@@ -168,19 +167,37 @@ def test_waiting_for_work_on_several_queues_ends_when_any_of_them_gets_a_job(bac
     assert not waiter.is_alive(), "not woken by the enqueue (its timeout is 60 s)"
 
 
-def test_an_evicting_maxmemory_policy_is_warned_about(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def codes(url: str) -> set[str]:
+    backend = RedisBackend(url)
+    try:
+        return {check.code for check in backend.self_checks()}
+    finally:
+        backend.close()
+
+
+def test_an_evicting_policy_and_no_persistence_are_warned_about(tmp_path: Path) -> None:
+    for server in own_redis(
+        tmp_path, "--maxmemory-policy", "allkeys-lru", "--appendonly", "no", "--save", ""
+    ):
+        backend = RedisBackend(server.url)
+        (eviction,) = [c for c in backend.self_checks() if c.code == "redis-eviction"]
+        assert "maxmemory-policy allkeys-lru" in eviction.message and "noeviction" in eviction.message
+        assert "redis-persistence" in codes(server.url)
+        backend.close()
+
+
+def test_noeviction_and_an_append_only_file_are_not_warned_about(tmp_path: Path) -> None:
+    for server in own_redis(tmp_path):  # DURABLE: appendonly yes
+        assert not {"redis-eviction", "redis-persistence"} & codes(server.url)
+
+
+def test_a_check_named_in_taskheap_silence_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for server in own_redis(tmp_path, "--maxmemory-policy", "allkeys-lru"):
-        with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
-            RedisBackend(server.url).migrate()
-    assert "maxmemory-policy allkeys-lru" in caplog.text and "noeviction" in caplog.text
-
-
-def test_noeviction_policy_is_not_warned_about(server: OwnRedis, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
-        RedisBackend(server.url).migrate()
-    assert "maxmemory-policy" not in caplog.text
+    for server in own_redis(tmp_path, "--appendonly", "no", "--save", ""):
+        assert "redis-persistence" in codes(server.url)
+        monkeypatch.setenv("TASKHEAP_SILENCE", "redis-lua-cve, redis-persistence")
+        assert not {"redis-lua-cve", "redis-persistence"} & codes(server.url)
 
 
 def _runs(lab: Lab) -> list[str]:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.exceptions import ResponseError
@@ -28,6 +29,7 @@ from ..base import (
     NewJob,
     WorkerInfo,
 )
+from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..protocols import FullBackend
 from .client import Batch, Client, Guard, Script, Scripts, connect, display, parse_url
 from .keys import Keys
@@ -49,6 +51,7 @@ class RedisBackend(FullBackend):
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
         self.display_url = display(client_url)
+        self._address = urlsplit(client_url)
         with self._guard():  # a cluster client connects at once, to learn the slots
             self.client: Client = connect(client_url, self.cluster)
         self.scripts = Scripts()
@@ -69,20 +72,41 @@ class RedisBackend(FullBackend):
             migrate(self.client, self.keys, f"Redis at {self.display_url} prefix {self.prefix!r}")
             for script in self.scripts.all():
                 self.client.script_load(script.source)
-            self._warn_if_evicting()
 
-    def _warn_if_evicting(self) -> None:
-        try:
-            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
-        except ResponseError:
-            return  # CONFIG is often disabled on managed Redis
+    def self_checks(self) -> list[SelfCheck]:
+        """Without TLS over the network; a server older than the fix of the 2025 Lua CVEs; an
+        eviction policy that may drop jobs; no persistence at all (a restart loses every job).
+        On a Cluster, the node the client asks first speaks for the others."""
+        where = self.display_url
+        checks = plaintext_check("Redis", where, self._address.hostname, self._address.scheme == "rediss")
+        with self._guard():
+            server = _one_node(self.client.info("server"))
+            if "valkey_version" in server:
+                checks += lua_cve_check("Valkey", str(server["valkey_version"]), where)
+            else:
+                checks += lua_cve_check("Redis", str(server["redis_version"]), where)
+            try:
+                config = _one_node(self.client.config_get("*"))
+            except ResponseError:
+                config = {}  # CONFIG is often disabled on managed Redis: nothing to tell then
+        policy = config.get("maxmemory-policy")
         if policy and policy != "noeviction":
-            log.warning(
-                "Redis at %s has maxmemory-policy %s: under memory pressure it may silently evict"
-                " jobs; set maxmemory-policy noeviction",
-                self.display_url,
-                policy,
+            checks.append(
+                SelfCheck(
+                    "redis-eviction",
+                    f"Redis at {where} has maxmemory-policy {policy}: under memory pressure it may"
+                    " silently evict jobs; set maxmemory-policy noeviction",
+                )
             )
+        if config.get("appendonly") == "no" and config.get("save") == "":
+            checks.append(
+                SelfCheck(
+                    "redis-persistence",
+                    f"Redis at {where} keeps nothing on disk (appendonly no, no save points): a"
+                    " restart loses every job, dead letters included; set appendonly yes",
+                )
+            )
+        return unsilenced(checks)
 
     def close(self) -> None:
         self.client.close()
@@ -502,3 +526,9 @@ def _ids_by_queue(records: Iterable[JobRecord]) -> dict[str, list[str]]:
     for record in records:
         groups.setdefault(record.queue, []).append(record.id)
     return groups
+
+
+def _one_node(reply: Any) -> dict[str, Any]:
+    """A reply of one server: a Cluster client may answer with one per node (name -> reply)."""
+    replies = [value for value in reply.values() if isinstance(value, dict)]
+    return replies[0] if replies and len(replies) == len(reply) else dict(reply)

@@ -26,6 +26,7 @@ from ..base import (
     NewJob,
     WorkerInfo,
 )
+from ..checks import SelfCheck, sqlite_file_checks, unsilenced
 from ..counting import enqueued_rows
 from ..protocols import FullBackend, TransactionalEnqueue
 from .queries import (
@@ -136,6 +137,10 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+
+    def self_checks(self) -> list[SelfCheck]:
+        """On a network filesystem; in a directory every user can write."""
+        return unsilenced(sqlite_file_checks(self.path))
 
     def close(self) -> None:
         with self._lock:
