@@ -36,7 +36,7 @@ from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
-from .runner import Outcome
+from .runner import Outcome, refusal
 from .tally import Observer, Settled, Tally, verdict
 
 if TYPE_CHECKING:
@@ -145,10 +145,17 @@ class Worker:
 
     # -- callbacks from the claimer and the slots ---------------------------------------
     def _start(self, jobs: list[ClaimedJob]) -> None:
-        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it)."""
+        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it). A
+        job failing the checks of what was read (`refusal`: priority, payload type and size) is
+        reported dead at once instead, acknowledged like any outcome, and takes no slot."""
         self.inflight.add(jobs)
+        limit = self.app.max_payload
         for job in jobs:
-            self.pool.submit(job)
+            refused = refusal(job, limit)
+            if refused is None:
+                self.pool.submit(job)
+            else:
+                self._report(job, refused)
 
     def _started(self, job: ClaimedJob) -> None:
         self.claimer.slot_started()
