@@ -10,8 +10,10 @@ Threads and what each owns:
 - heartbeat: renews every lease held in one round trip and marks the worker alive;
 - maintenance: Rescuer, Promoter and Pruner (maintenance.py);
 - tally: writes the per-minute counters about once a second, off the loop.
-The jobs held are in one locked InFlight table. On SIGTERM/SIGINT: stop claiming, give unstarted
-jobs back, let running ones finish within the grace period, exit 0; a second SIGINT exits at once.
+The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
+(runner.refusal: what the store holds is trusted no more than a producer). On SIGTERM/SIGINT:
+stop claiming, give unstarted jobs back, let running ones finish within the grace period, exit
+0; a second SIGINT exits at once.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from functools import partial
+from operator import methodcaller
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -50,8 +50,9 @@ from .schema import MIGRATIONS
 
 #: How every connection reads TEXT: bytes that are not UTF-8 (a row written by hand) become lone
 #: surrogates, so a read never fails on them; decoding a payload above the seam refuses them
-#: (codec.decode_payload). Both parts are C: no Python frame per value.
-_LENIENT_TEXT = partial(bytes.decode, encoding="utf-8", errors="surrogateescape")
+#: (codec.decode_payload). A C callable, no Python frame per value: about 0.1 µs a value more
+#: than the default (a claimed job's row holds six TEXT values).
+_LENIENT_TEXT = methodcaller("decode", "utf-8", "surrogateescape")
 
 
 def parse_path(url: str) -> tuple[str, dict[str, str]]:
