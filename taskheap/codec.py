@@ -71,19 +71,38 @@ def encode_payload(task: str, args: tuple[Any, ...] | list[Any], kwargs: dict[st
         text = _encode({"args": args, "kwargs": kwargs})
     except _NOT_JSON as exc:
         raise TypeError(f"arguments of task {task!r} must be JSON-serializable: {exc}") from None
-    if len(text) * 4 > limit:  # UTF-8 takes at most 4 bytes a character: count only when it matters
-        size = len(text.encode())
-        if size > limit:
-            raise PayloadError(f"payload of task {task!r} is {size} bytes, over the {limit}-byte limit")
+    size = oversized(text, limit)
+    if size is not None:
+        raise PayloadError(f"payload of task {task!r} is {size} bytes, over the {limit}-byte limit")
     return text
 
 
-def decode_payload(text: str | bytes) -> tuple[list[Any], dict[str, Any]]:
-    """Decode a stored payload; PayloadError says what is wrong with a malformed one."""
+def oversized(text: str, limit: int) -> int | None:
+    """The size of `text` in UTF-8 bytes if it is over `limit` bytes, else None. UTF-8 takes at
+    most 4 bytes a character, so bytes are counted only when it matters. Text read leniently
+    (bytes that were not UTF-8 held as lone surrogates) counts as the bytes it was read from."""
+    if len(text) * 4 <= limit:
+        return None
     try:
-        data = _decode(text if isinstance(text, str) else text.decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"malformed payload: not JSON ({exc})") from None
+        size = len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a lone surrogate not from a byte: 3 bytes, as surrogatepass has it
+        size = len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
+
+
+def decode_payload(text: str | bytes) -> tuple[list[Any], dict[str, Any]]:
+    """Decode a stored payload; PayloadError says what is wrong with a malformed one: text that
+    is not UTF-8 (a backend reads such bytes leniently, as lone surrogates, which could not be
+    encoded again), not JSON, nested too deep for the decoder, or not an object of args and
+    kwargs."""
+    try:
+        if not isinstance(text, str):
+            text = text.decode()
+        elif not text.isascii():
+            text.encode()  # raises on a lone surrogate (the usual text is ASCII: no cost then)
+    except UnicodeError as exc:
+        raise PayloadError(f"undecodable payload: not UTF-8 ({exc})") from None
+    data = _json(text, "malformed payload")
     if not isinstance(data, dict):
         raise PayloadError("malformed payload: expected an object with 'args' and 'kwargs'")
     args, kwargs = data.get("args", []), data.get("kwargs", {})
@@ -101,4 +120,14 @@ def encode_result(value: Any) -> str:
 
 
 def decode_result(text: str | None) -> Any:
-    return None if text is None else _decode(text)
+    """Decode a stored result; PayloadError (a ValueError) when it is not JSON or too deep."""
+    return None if text is None else _json(text, "malformed result")
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return _decode(text)
+    except ValueError as exc:
+        raise PayloadError(f"{what}: not JSON ({exc})") from None
+    except RecursionError:  # the C decoder stops at the recursion limit: the stack is unwound
+        raise PayloadError(f"{what}: nested too deep") from None

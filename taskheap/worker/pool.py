@@ -3,23 +3,46 @@
 A pool pulls claimed jobs from its inbox, calls `started(job)` as each begins and
 `report(job, outcome)` as each ends. `timed_out(job)` abandons a job that ran too long: its
 slot is replaced, and whatever it later returns is dropped.
+
+No job can take a slot down: `run_job` turns whatever a task does into an Outcome, and should a
+slot's own code still raise while it runs a job, the job is reported failed with that error
+(and logged), never left running, and the slot goes on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import queue
 import threading
+import traceback as tb
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from ..backends.base import ClaimedJob
 from .runner import Outcome, run_job
 
 Report = Callable[[ClaimedJob, Outcome], None]
 Started = Callable[[ClaimedJob], None]
+
+log = logging.getLogger("taskheap.worker")
+_O = TypeVar("_O", Outcome, Outcome | None)
+
+
+def _guarded(run: Callable[[ClaimedJob], _O], job: ClaimedJob) -> _O | Outcome:
+    """`run(job)`; if it raises anyway (a slot's own failure, not the job's), a failed Outcome
+    naming the error, so the job is reported rather than lost with its slot."""
+    try:
+        return run(job)
+    except BaseException as exc:
+        log.error("a slot failed running job %s", job.id, exc_info=True)
+        return _slot_failure(exc)
+
+
+def _slot_failure(exc: BaseException) -> Outcome:
+    return Outcome(error=f"worker slot failed: {type(exc).__name__}: {exc}", traceback=tb.format_exc())
 
 
 class _Inbox:
@@ -66,12 +89,15 @@ class ThreadPool(_Inbox):
 
     def _slot(self) -> None:
         while (job := self.inbox.get()) is not None:
-            self.started(job)
-            outcome = run_job(self.tasks, job.task, job.payload)
+            outcome = _guarded(self._run, job)
             if job.id in self._abandoned:
                 self._abandoned.discard(job.id)
                 return  # a replacement slot took this one's place
             self.report(job, outcome)
+
+    def _run(self, job: ClaimedJob) -> Outcome:
+        self.started(job)
+        return run_job(self.tasks, job.task, job.payload)
 
     def timed_out(self, job: ClaimedJob) -> None:
         self._abandoned.add(job.id)
@@ -135,21 +161,29 @@ class _ProcessSlot(threading.Thread):
             self._process.kill()
 
     def run(self) -> None:
-        conn = self._launch()
+        self._launch()
         try:
             while (job := self.pool.inbox.get()) is not None:
                 self.current, self.killed = job, False
-                self.pool.started(job)
-                outcome = self._run_in_child(conn, job)
+                outcome = _guarded(self._attempt, job)
                 self.current = None
                 if outcome is None:  # killed on timeout: the worker reports it
-                    conn = self._relaunch()
+                    self._relaunch()
                     continue
                 self.pool.report(job, outcome)
-                if not self._process.is_alive():
-                    conn = self._relaunch()
+                if not self._process.is_alive() or self._conn is None or self._conn.closed:
+                    self._relaunch()
         finally:
             self._shutdown()
+
+    def _attempt(self, job: ClaimedJob) -> Outcome | None:
+        assert self._conn is not None  # launched before the first job
+        try:
+            self.pool.started(job)
+            return self._run_in_child(self._conn, job)
+        except BaseException:
+            self._shutdown()  # the pipe may be out of step: the next job gets a new child
+            raise
 
     def _run_in_child(self, conn: Connection, job: ClaimedJob) -> Outcome | None:
         try:
@@ -186,4 +220,8 @@ def _child_main(app_path: str, conn: Connection) -> None:
             task_name, payload = json.loads(conn.recv_bytes())
         except EOFError:
             return
-        conn.send_bytes(json.dumps(list(run_job(tasks, task_name, payload))).encode())
+        try:
+            outcome = run_job(tasks, task_name, payload)
+        except BaseException as exc:  # as in _guarded: the job is reported, the child goes on
+            outcome = _slot_failure(exc)
+        conn.send_bytes(json.dumps(list(outcome)).encode())

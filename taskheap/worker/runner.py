@@ -1,4 +1,5 @@
-"""Run one claimed job's function and turn whatever happens into an Outcome."""
+"""Run one claimed job's function and turn whatever happens into an Outcome; and the checks a
+claimed job passes before it may take a slot."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import traceback as tb
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..codec import decode_payload, encode_result
+from ..backends.base import ClaimedJob
+from ..codec import decode_payload, encode_result, oversized
 from ..errors import PayloadError
+from ..job import MAX_PRIORITY, MIN_PRIORITY
 
 
 class Outcome(NamedTuple):
@@ -21,7 +24,29 @@ class Outcome(NamedTuple):
         return self.error is None
 
 
+def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
+    """What a worker checks of a claimed job before it takes a slot, the store's row being
+    trusted no more than a producer (a row may have been written by hand): a priority in range,
+    a payload that is text within the App's limit. None if it passes; else its final Outcome.
+    An isinstance and a comparison or two: the JSON is decoded in the slot (`run_job`)."""
+    priority, payload = job.priority, job.payload
+    if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        if type(priority) is int:
+            return Outcome(error=f"priority out of range: {priority}", final=True)
+        return Outcome(error=f"priority not an integer: {priority!r}", final=True)
+    if not isinstance(payload, str):
+        return Outcome(error=f"malformed payload: {type(payload).__name__}, not text", final=True)
+    size = oversized(payload, max_payload)
+    if size is not None:
+        return Outcome(
+            error=f"payload too large: {size} bytes, over the {max_payload}-byte limit", final=True
+        )
+    return None
+
+
 def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
+    """Whatever the task raises, BaseException included (SystemExit, say), is its failed
+    Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it."""
     task = tasks.get(task_name)
     if task is None:
         return Outcome(error=f"unknown task {task_name!r}: this worker's app does not define it", final=True)
@@ -31,7 +56,7 @@ def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
         return Outcome(error=str(exc), final=True)
     try:
         value = task.fn(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
         return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=tb.format_exc())
     try:
         return Outcome(result=encode_result(value))

@@ -10,8 +10,10 @@ Threads and what each owns:
 - heartbeat: renews every lease held in one round trip and marks the worker alive;
 - maintenance: Rescuer, Promoter and Pruner (maintenance.py);
 - tally: writes the per-minute counters about once a second, off the loop.
-The jobs held are in one locked InFlight table. On SIGTERM/SIGINT: stop claiming, give unstarted
-jobs back, let running ones finish within the grace period, exit 0; a second SIGINT exits at once.
+The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
+(runner.refusal: what the store holds is trusted no more than a producer). On SIGTERM/SIGINT:
+stop claiming, give unstarted jobs back, let running ones finish within the grace period, exit
+0; a second SIGINT exits at once.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
-from .runner import Outcome
+from .runner import Outcome, refusal
 from .tally import Observer, Settled, Tally, verdict
 
 if TYPE_CHECKING:
@@ -145,10 +147,17 @@ class Worker:
 
     # -- callbacks from the claimer and the slots ---------------------------------------
     def _start(self, jobs: list[ClaimedJob]) -> None:
-        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it)."""
+        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it). A
+        job failing the checks of what was read (`refusal`: priority, payload type and size) is
+        reported dead at once instead, acknowledged like any outcome, and takes no slot."""
         self.inflight.add(jobs)
+        limit = self.app.max_payload
         for job in jobs:
-            self.pool.submit(job)
+            refused = refusal(job, limit)
+            if refused is None:
+                self.pool.submit(job)
+            else:
+                self._report(job, refused)
 
     def _started(self, job: ClaimedJob) -> None:
         self.claimer.slot_started()

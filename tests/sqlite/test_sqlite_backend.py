@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import taskheap
-from taskheap.backends.base import NewJob
+from taskheap.backends.base import JobQuery, NewJob
 from taskheap.backends.sqlite import SQLiteBackend
 from taskheap.backends.sqlite.queries import claim_sql
 from taskheap.clock import FixedClock
@@ -179,3 +180,45 @@ def test_a_job_committed_between_an_empty_claim_and_the_wait_ends_the_wait_at_on
     app.backend.wait_for_work(["default"], timeout=60.0)
     assert time.monotonic() - started < 10.0, "the wait did not end at once (its timeout is 60 s)"
     assert [job.task for job in app.backend.claim(["default"], "w", 1, 30.0)] == [echo.name]
+
+
+def test_a_payload_stored_as_invalid_utf8_text_or_as_a_blob_is_read_as_text(tmp_path: Path) -> None:
+    """Rows written by hand: reading never fails on them, and the payload is always a str (bytes
+    that are not UTF-8 held as lone surrogates, which decoding the payload refuses)."""
+    app = taskheap.App(f"sqlite:///{tmp_path}/raw.db")
+    app.task(name="add")(lambda x, y: x + y).enqueue(1, 2)
+    raw = sqlite3.connect(tmp_path / "raw.db")
+    with raw:
+        invalid = b'{"args":["\xff"]}'.hex()
+        raw.execute(f"UPDATE jobs SET payload = CAST(X'{invalid}' AS TEXT)")
+        raw.execute(
+            "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
+            " SELECT 'Z' || id, task, queue, priority, rank, state, X'7b7d', retries, enqueued_at FROM jobs"
+        )
+    raw.close()
+    (text, blob) = sorted(app.backend.claim(["default"], "w", 10, 30.0), key=lambda job: job.id)
+    assert (text.payload, blob.payload) == ('{"args":["\udcff"]}', "{}")
+    assert [r.payload for r in app.backend.list_jobs(JobQuery(text="{"))] == ["{}", '{"args":["\udcff"]}']
+    assert app.get_job(text.id).info().args == []  # readable; its arguments cannot be decoded
+
+
+def test_an_sqlite_error_inside_a_write_is_rolled_back_and_raised_as_a_backend_error(tmp_path: Path) -> None:
+    app = taskheap.App(f"sqlite:///{tmp_path}/refusing.db")
+    app.task(name="add")(lambda x, y: x + y).enqueue(1, 2)
+    raw = sqlite3.connect(tmp_path / "refusing.db", isolation_level=None)
+    raw.execute("CREATE TRIGGER refuse BEFORE UPDATE ON jobs BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(taskheap.BackendError, match=r"refusing\.db'.*refused"):
+        app.backend.claim(["default"], "w", 10, 30.0)
+    raw.execute("DROP TRIGGER refuse")
+    assert len(app.backend.claim(["default"], "w", 10, 30.0)) == 1  # rolled back: the next write works
+    raw.close()
+
+
+def test_an_sqlite_error_while_waiting_for_work_is_a_backend_error(tmp_path: Path) -> None:
+    backend = SQLiteBackend(f"sqlite:///{tmp_path}/closed.db")
+    backend.migrate()
+    closer = threading.Timer(0.3, backend.close)  # the store closed under the waiting thread
+    closer.start()
+    with pytest.raises(taskheap.BackendError, match=r"closed\.db'.*closed"):
+        backend.wait_for_work(["default"], timeout=10.0)
+    closer.join()

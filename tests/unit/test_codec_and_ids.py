@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from taskheap import codec
-from taskheap.codec import decode_payload, encode_payload, encode_result
+from taskheap.codec import decode_payload, decode_result, encode_payload, encode_result, oversized
 from taskheap.errors import PayloadError
 from taskheap.job import IdGenerator, check_priority, encode_id, encode_ids
 
@@ -31,12 +31,23 @@ def test_payload_over_the_limit_counts_bytes_not_characters() -> None:
         ("{", "not JSON"),
         ("[1]", "expected an object"),
         ('{"args": 1}', "must be a list"),
-        (b"\xff", "not JSON"),
+        (b"\xff", "undecodable payload: not UTF-8"),
+        ('{"args":["\udcff"]}', "undecodable payload: not UTF-8"),  # 0xff, as a lenient read holds it
+        ('{"args":' + "[" * 100_000 + "]" * 100_000 + "}", "malformed payload: nested too deep"),
     ],
 )
 def test_malformed_payloads_say_what_is_wrong(text: str | bytes, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         decode_payload(text)
+
+
+def test_a_result_nested_too_deep_is_a_payload_error_not_a_recursion_error() -> None:
+    with pytest.raises(PayloadError, match="malformed result: nested too deep"):
+        decode_result("[" * 100_000 + "]" * 100_000)
+
+
+def test_the_size_of_leniently_read_text_counts_the_bytes_it_was_read_from() -> None:
+    assert oversized("é\udcff", 2) == 3 and oversized("é\udcff", 3) is None
 
 
 def test_non_json_result_is_a_type_error() -> None:

@@ -82,6 +82,22 @@ def ordered(name, seconds):
 @app.task(name="not_json")
 def not_json():
     return {1, 2}
+
+
+@app.task(name="exits", retries=0)
+def exits(code):
+    raise SystemExit(code)
+
+
+@app.task(name="rendezvous")
+def rendezvous(key, parties, seconds):
+    """Marks its start, then waits up to `seconds` for `parties` starts in all: True if they
+    met, that is, ran at the same time."""
+    mark(key)
+    deadline = time.monotonic() + seconds
+    while len(marks(key)) < parties and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(marks(key)) >= parties
 '''
 
 

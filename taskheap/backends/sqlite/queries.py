@@ -10,11 +10,15 @@ from typing import Any
 from ...job import FAILED_ATTEMPTS_KEPT, JobState
 from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob, record_from_columns
 
+#: The payload is read as text whatever it was stored as (a BLOB written by hand, say): the bytes
+#: as they are, decoded like all TEXT (`backend._LENIENT_TEXT`), so ClaimedJob.payload and
+#: JobRecord.payload are always a str.
+PAYLOAD = "CAST(payload AS TEXT)"
 RECORD_COLUMNS = (
-    "id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at, "
+    f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
     "started_at, finished_at, worker, result, error, traceback, meta, failed_attempts"
 )
-CLAIMED_COLUMNS = "id, task, queue, priority, payload, attempts, retries, backoff, timeout, token, meta"
+CLAIMED_COLUMNS = f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta"
 WAITING = "state IN ('scheduled', 'retrying')"
 #: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
 QUEUE_NAMES = (

@@ -1,0 +1,231 @@
+"""Bad data written straight into the store with the raw client a person would use (sqlite3,
+redis-py, psycopg), beside healthy jobs, under a real worker process: each bad job ends dead at
+once with a reason naming the problem, the healthy ones run, and the worker neither exits nor
+loses a slot, in the thread pool and the process pool. Where the store's own schema refuses the
+write (PostgreSQL), that refusal is asserted instead. Redis entries are well-formed version 1
+inbox entries with the bad data inside the payload string (unreadable entries and invalid UTF-8
+in replies are the Redis backend's own cases)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+
+from taskheap.codec import DEFAULT_MAX_PAYLOAD
+from taskheap.job import TERMINAL, IdGenerator, JobState
+
+from .conftest import Lab
+
+ADD = '{"args":[2,3],"kwargs":{}}'
+INVALID_UTF8 = b'{"args":["\xff"]}'
+DEEP = '{"args":[' + "[" * 100_000 + "]" * 100_000 + "]}"
+OVERSIZED = '{"args":["' + "x" * DEFAULT_MAX_PAYLOAD + '"]}'  # the task module's App keeps the default
+SETTLE = 30.0  # seconds the jobs get to reach their final state
+
+_ids = IdGenerator()
+
+
+class Unpickled:
+    """Unpickling it makes a directory: a worker that unpickled a payload would leave one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
+        return os.mkdir, (self.path,)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A job as a person would write it by hand: the payload as text, or bytes (SQLite: a BLOB,
+    or TEXT with `as_text`: CAST(X'...' AS TEXT))."""
+
+    name: str
+    payload: str | bytes
+    reason: str  # how the dead job's error starts; '' for a job that must succeed
+    priority: int | str = 5
+    as_text: bool = False
+
+
+def bad_jobs(lab: Lab) -> list[Raw]:
+    """What every backend's schema can hold, then what only some can."""
+    marker = str(lab.path / "unpickled")
+    jobs = [
+        Raw("not JSON", "garbage {not json", "malformed payload: not JSON"),
+        Raw("a JSON array", "[1,2]", "malformed payload: expected an object"),
+        Raw("args not a list", '{"args": 5}', "malformed payload: 'args' must be a list"),
+        Raw("nested 100,000 deep", DEEP, "malformed payload: nested too deep"),
+        Raw(
+            "over max_payload",
+            OVERSIZED,
+            f"payload too large: {len(OVERSIZED)} bytes, over the {DEFAULT_MAX_PAYLOAD}-byte limit",
+        ),
+        Raw("priority -5", ADD, "priority out of range: -5", priority=-5),
+        Raw("a text pickle", pickle.dumps(Unpickled(marker), 0).decode(), "malformed payload: not JSON"),
+    ]
+    scheme = urlsplit(lab.url).scheme
+    if scheme in ("sqlite", "redis"):  # PostgreSQL's integer cannot hold it (asserted below)
+        jobs.append(Raw("priority 10**12", ADD, "priority out of range: 1000000000000", priority=10**12))
+    if scheme == "redis":
+        binary = pickle.dumps(Unpickled(marker)).decode("latin-1")  # its bytes, as characters
+        jobs.append(Raw("a binary pickle", binary, "malformed payload: not JSON"))
+    if scheme == "sqlite":
+        jobs += [
+            Raw("non-JSON bytes", b"\x00\x01\x02 garbage", "malformed payload: not JSON"),
+            Raw("invalid UTF-8 TEXT", INVALID_UTF8, "undecodable payload: not UTF-8", as_text=True),
+            Raw("invalid UTF-8 BLOB", INVALID_UTF8, "undecodable payload: not UTF-8"),
+            Raw("a binary pickle", pickle.dumps(Unpickled(marker)), "undecodable payload: not UTF-8"),
+            Raw("priority as text", ADD, "priority not an integer: 'high'", priority="high"),
+            Raw("a JSON BLOB", ADD.encode(), ""),  # valid UTF-8 JSON: runs like text
+        ]
+    return jobs
+
+
+def write(lab: Lab, jobs: list[Raw]) -> dict[str, Raw]:
+    """Write the jobs into the lab's store with its raw client: task `add`, queue `default`,
+    rank 5 (among the healthy jobs, in id order); by id."""
+    by_id = {_ids.new(): job for job in jobs}
+    scheme = urlsplit(lab.url).scheme
+    {"sqlite": _write_sqlite, "redis": _write_redis, "postgresql": _write_postgres}[scheme](lab, by_id)
+    return by_id
+
+
+def _write_sqlite(lab: Lab, jobs: dict[str, Raw]) -> None:
+    conn = sqlite3.connect(lab.app.backend.path)  # type: ignore[attr-defined]
+    with conn:
+        for job_id, job in jobs.items():
+            value, params = ("?", [job.payload])
+            if job.as_text:
+                assert isinstance(job.payload, bytes)
+                value, params = f"CAST(X'{job.payload.hex()}' AS TEXT)", []
+            conn.execute(
+                "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
+                f" VALUES (?, 'add', 'default', ?, 5.0, 'queued', {value}, 3, ?)",
+                [job_id, job.priority, *params, time.time()],
+            )
+    conn.close()
+
+
+def _write_redis(lab: Lab, jobs: dict[str, Raw]) -> None:
+    """Version 1 inbox entries, as a producer pushes them (lua/lib.lua lists the 11 fields)."""
+    base, query = _split(lab.url, "prefix")
+    prefix = query["prefix"]
+    now = repr(time.time())
+    entries = [
+        json.dumps([i, "add", "default", str(j.priority), "5.0", j.payload, now, "", "3", "", ""])
+        for i, j in jobs.items()
+    ]
+    with redis.Redis.from_url(base) as client:
+        client.sadd(f"{{{prefix}}}:queues", "default")
+        client.rpush(f"{{{prefix}:default}}:inbox", *entries)
+
+
+def _write_postgres(lab: Lab, jobs: dict[str, Raw]) -> None:
+    with _postgres(lab) as (conn, schema):
+        for job_id, job in jobs.items():
+            conn.execute(_insert(schema, "%s"), [job_id, job.priority, job.payload, time.time()])
+
+
+@contextmanager
+def _postgres(lab: Lab) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+    """A plain psycopg connection to the lab's server, and the lab's schema."""
+    base, query = _split(lab.url, "schema")
+    with psycopg.connect(base, autocommit=True) as conn:
+        yield conn, query["schema"]
+
+
+def _insert(schema: str, payload: str) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {}.jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
+        " VALUES (%s, 'add', 'default', %s, 5.0, 'queued', {}, 3, %s)"
+    ).format(sql.Identifier(schema), sql.SQL(payload))
+
+
+def _split(url: str, key: str) -> tuple[str, dict[str, str]]:
+    """The URL without taskheap's own query parameter `key` (and its client name), and the query."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    kept = {k: v for k, v in query.items() if k not in (key, "client_name")}
+    return urlunsplit(parts._replace(query=urlencode(kept))), query
+
+
+def states(lab: Lab, ids: list[str], timeout: float) -> dict[str, JobState | None]:
+    """Each job's state once all are finished, or as they are when `timeout` runs out (read
+    without decoding anything)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = {i: lab.app.admin.record(i) for i in ids}
+        found = {i: None if r is None else r.state for i, r in records.items()}
+        if all(s in TERMINAL for s in found.values()) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("pool", ["thread", "process"])
+def test_bad_jobs_written_into_the_store_die_with_their_reason_and_cost_no_healthy_job_nor_slot(
+    lab: Lab, pool: str
+) -> None:
+    healthy = [lab.tasks.add.enqueue(i, 100) for i in range(3)]
+    written = write(lab, bad_jobs(lab))
+    exits = lab.tasks.exits.enqueue(3)  # a task raising SystemExit must not end its slot
+    healthy += [lab.tasks.add.enqueue(i, 200) for i in range(3)]
+    worker = lab.worker("--concurrency", "2", "--pool", pool)
+
+    ids = [*written, exits.id, *(h.id for h in healthy)]
+    found = states(lab, ids, SETTLE)
+    expected = {i: JobState.SUCCEEDED if not raw.reason else JobState.DEAD for i, raw in written.items()}
+    expected |= {exits.id: JobState.DEAD} | {h.id: JobState.SUCCEEDED for h in healthy}
+    names = {i: raw.name for i, raw in written.items()} | {exits.id: "exits"}
+    assert {names.get(i, i): s for i, s in found.items()} == {names.get(i, i): s for i, s in expected.items()}
+    assert [h.result(timeout=1) for h in healthy] == [100, 101, 102, 200, 201, 202]
+
+    for job_id, raw in written.items():
+        info = lab.app.get_job(job_id).info()  # readable, however bad its payload
+        if raw.reason:
+            assert (info.error or "").startswith(raw.reason), (raw.name, info.error)
+            assert info.attempts == 1, raw.name  # dead at once: retrying cannot help
+        else:
+            assert info.result == 5, raw.name
+    exit_info = exits.info()
+    assert (exit_info.error or "").startswith("SystemExit: 3"), exit_info.error
+    assert not (lab.path / "unpickled").exists(), "a payload was unpickled"
+
+    assert worker.proc.poll() is None, f"the worker exited:\n{worker.output()}"
+    meet = [lab.tasks.rendezvous.enqueue("meet", 2, 10) for _ in range(2)]
+    assert [h.result(timeout=20) for h in meet] == [True, True], "the two slots did not run at once"
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
+    output = worker.output()
+    assert "Exception in thread" not in output and "worker slot failed" not in output, output
+
+
+@pytest.mark.parametrize("backend_url", ["postgres"], indirect=True)
+def test_postgres_refuses_invalid_utf8_nul_bytes_and_a_priority_its_integer_cannot_hold(lab: Lab) -> None:
+    lab.app.backend.migrate()
+    refused = [
+        ("invalid UTF-8", "convert_from(%s::bytea, 'UTF8')", INVALID_UTF8, 5, "invalid byte sequence"),
+        ("a NUL byte", "convert_from(%s::bytea, 'UTF8')", b'{"args":["\x00"]}', 5, "invalid byte sequence"),
+        ("a binary pickle", "convert_from(%s::bytea, 'UTF8')", pickle.dumps([1]), 5, "invalid byte sequence"),
+        ("priority 10**12", "%s", ADD, 10**12, "integer out of range"),
+    ]
+    with _postgres(lab) as (conn, schema):
+        for name, value, payload, priority, reason in refused:
+            with pytest.raises(psycopg.errors.DataError, match=reason):
+                conn.execute(_insert(schema, value), [_ids.new(), priority, payload, time.time()])
+                pytest.fail(f"{name} was stored")
+        count = sql.SQL("SELECT count(*) FROM {}.jobs").format(sql.Identifier(schema))
+        assert conn.execute(count).fetchone() == (0,)
