@@ -82,7 +82,10 @@ def bad_jobs(lab: Lab) -> list[Raw]:
         jobs.append(Raw("priority 10**12", ADD, "priority out of range: 1000000000000", priority=10**12))
     if scheme == "redis":
         binary = pickle.dumps(Unpickled(marker)).decode("latin-1")  # its bytes, as characters
-        jobs.append(Raw("a binary pickle", binary, "malformed payload: not JSON"))
+        jobs += [
+            Raw("a binary pickle", binary, "malformed payload: not JSON"),
+            Raw("invalid UTF-8 bytes", INVALID_UTF8, "undecodable payload: not UTF-8"),  # raw in the entry
+        ]
     if scheme == "sqlite":
         jobs += [
             Raw("non-JSON bytes", b"\x00\x01\x02 garbage", "malformed payload: not JSON"),
@@ -120,18 +123,29 @@ def _write_sqlite(lab: Lab, jobs: dict[str, Raw]) -> None:
     conn.close()
 
 
+UNREADABLE_ENTRY = b"{not an inbox entry"  # Redis: pushed beside the jobs, read by no one
+
+
 def _write_redis(lab: Lab, jobs: dict[str, Raw]) -> None:
-    """Version 1 inbox entries, as a producer pushes them (lua/lib.lua lists the 11 fields)."""
+    """Version 1 inbox entries, as a producer pushes them (lua/lib.lua lists the 11 fields); a
+    bytes payload goes in as its raw bytes (a byte that is not UTF-8 stays one). And an entry
+    that is not JSON at all."""
     base, query = _split(lab.url, "prefix")
     prefix = query["prefix"]
     now = repr(time.time())
-    entries = [
-        json.dumps([i, "add", "default", str(j.priority), "5.0", j.payload, now, "", "3", "", ""])
-        for i, j in jobs.items()
-    ]
+    entries = []
+    for i, j in jobs.items():
+        payload = "\x00payload\x00" if isinstance(j.payload, bytes) else j.payload
+        entry = json.dumps(
+            [i, "add", "default", str(j.priority), "5.0", payload, now, "", "3", "", ""]
+        ).encode()
+        if isinstance(j.payload, bytes):
+            raw = j.payload.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+            entry = entry.replace(b'"\\u0000payload\\u0000"', b'"' + raw + b'"')
+        entries.append(entry)
     with redis.Redis.from_url(base) as client:
         client.sadd(f"{{{prefix}}}:queues", "default")
-        client.rpush(f"{{{prefix}:default}}:inbox", *entries)
+        client.rpush(f"{{{prefix}:default}}:inbox", *entries[:3], UNREADABLE_ENTRY, *entries[3:])
 
 
 def _write_postgres(lab: Lab, jobs: dict[str, Raw]) -> None:
@@ -200,6 +214,11 @@ def test_bad_jobs_written_into_the_store_die_with_their_reason_and_cost_no_healt
             assert info.attempts == 1, raw.name  # dead at once: retrying cannot help
         else:
             assert info.result == 5, raw.name
+    if urlsplit(lab.url).scheme == "redis":  # the entry that was no job at all: a dead job now
+        known = {*written, exits.id}
+        (unreadable,) = [j for j in lab.app.admin.jobs(state="dead", limit=100) if j.id not in known]
+        assert unreadable.error == "unreadable inbox entry: not JSON", unreadable.error
+        assert lab.app.admin.record(unreadable.id).payload == UNREADABLE_ENTRY.decode()  # type: ignore[union-attr]
     exit_info = exits.info()
     assert (exit_info.error or "").startswith("SystemExit: 3"), exit_info.error
     assert not (lab.path / "unpickled").exists(), "a payload was unpickled"
