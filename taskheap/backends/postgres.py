@@ -87,6 +87,16 @@ CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
 #: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
 #: lease; lost counters undercount. Enqueue, release and the admin writes stay durable.
 FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
+#: libpq options a URL may override: a connection to a server that stopped answering (a partition,
+#: a host gone) fails within about 10 s instead of waiting out TCP's retransmissions (minutes),
+#: well within a lease, so the worker notices, logs it and reconnects.
+DEAD_PEER = (
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),  # milliseconds a sent byte may stay unacknowledged
+)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
@@ -470,8 +480,9 @@ def parse_url(url: str) -> tuple[str, str, int]:
     if pool_size < 1:
         raise ConfigError(f"bad PostgreSQL URL {url!r}: pool_size must be a whole number >= 1")
     libpq = [(key, value) for key, value in params if key not in options]
-    if not any(key == "application_name" for key, _ in libpq):
-        libpq.append(("application_name", f"taskheap:{schema}"))
+    given = {key for key, _ in libpq}
+    defaults = [("application_name", f"taskheap:{schema}"), *DEAD_PEER]
+    libpq += [(key, value) for key, value in defaults if key not in given]
     return urlunsplit(parts._replace(query=urlencode(libpq))), schema, pool_size
 
 

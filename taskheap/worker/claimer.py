@@ -44,7 +44,7 @@ class Claimer:
         worker: str,
         lease: float,
         *,
-        start: Callable[[list[ClaimedJob]], None],
+        start: Callable[[list[ClaimedJob], float], None],
         free: Callable[[], int],
         on_return: Callable[[], None],
         now: Callable[[], float | None] = lambda: None,
@@ -54,7 +54,7 @@ class Claimer:
         self.queues = list(queues)
         self.worker = worker
         self.lease = lease
-        self._start = start  # puts claimed jobs in flight and in the slots' inbox
+        self._start = start  # puts claimed jobs (and when the claim was sent) in flight and to the slots
         self._free = free  # how many more jobs the worker may hold now
         self._on_return = on_return  # the waker handed the role back
         self._now = now  # the `now` of every backend call (App.store_time)
@@ -87,10 +87,11 @@ class Claimer:
         accepted and how many jobs were claimed. Only while the loop owns the role."""
         if self.handed_over:
             raise RuntimeError("the waker owns the claimer role: the loop must not claim")
+        sent = time.monotonic()
         completed, jobs = self.backend.complete_and_claim(
             done, self.queues, self.worker, limit, self.lease, self._now()
         )
-        self._start(jobs)
+        self._start(jobs, sent)
         return completed, len(jobs)
 
     def hand_over(self, limit: int) -> None:
@@ -125,9 +126,10 @@ class Claimer:
         until = time.monotonic() + self.turn
         while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
             wait = min(left, IDLE_WAIT)  # a stop is seen within IDLE_WAIT however long the turn
+            sent = time.monotonic()  # the claim runs at the wait's end: its lease cannot start sooner
             jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, wait, self._now())
             self._slot_took.clear()
-            self._start(jobs)
+            self._start(jobs, sent)
             if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
                 self._slot_took.wait(SLOT_START_WAIT)
             full, limit = len(jobs) == limit, self._free()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from ..backends.base import Lease, WorkerInfo
@@ -20,21 +21,25 @@ class Heartbeat:
         lease: float,
         held: Callable[[], Sequence[Lease]],
         on_lost: Callable[[set[str]], None],
+        on_renewed: Callable[[set[str], float], None],
     ) -> None:
         self.backend = backend
         self.info = info
         self.lease = lease
         self.held = held
         self.on_lost = on_lost
+        self.on_renewed = on_renewed  # (ids, monotonic time the heartbeat was sent)
 
     def run_once(self, now: float | None = None) -> None:
         leases = list(self.held())
         self.info.jobs = [lease.id for lease in leases]
+        sent = time.monotonic()
         try:
             owned = self.backend.heartbeat(self.info, leases, self.lease, now)
         except BackendError as exc:
             log.warning("heartbeat failed (will retry): %s", exc)
             return
+        self.on_renewed(owned, sent)
         lost = {lease.id for lease in leases} - owned
         if lost:
             self.on_lost(lost)

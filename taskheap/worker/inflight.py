@@ -17,6 +17,7 @@ from ..backends.base import ClaimedJob, Lease
 @dataclass(slots=True)
 class Held:
     job: ClaimedJob
+    renewed: float  # monotonic: the lease was surely current then (claim sent, heartbeat sent)
     started: float | None = None  # monotonic; None while it waits for a slot
     deadline: float | None = None  # monotonic; set when it starts and has a timeout
 
@@ -33,10 +34,27 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._held)
 
-    def add(self, jobs: Iterable[ClaimedJob]) -> None:
+    def add(self, jobs: Iterable[ClaimedJob], claimed: float) -> None:
+        """Hold jobs whose claim was sent at `claimed` (monotonic): their leases run from then."""
         with self._lock:
             for job in jobs:
-                self._held[job.id] = Held(job)
+                self._held[job.id] = Held(job, claimed)
+
+    def renewed(self, ids: Iterable[str], at: float) -> None:
+        """The store renewed these leases by a heartbeat sent at `at` (monotonic)."""
+        with self._lock:
+            for job_id in ids:
+                held = self._held.get(job_id)
+                if held is not None and held.renewed < at:
+                    held.renewed = at
+
+    def lapsed(self, job_id: str, at: float, lease: float) -> bool:
+        """Whether the job's lease may have run out by `at` (monotonic): neither its claim nor a
+        heartbeat renewed it within `lease` seconds (the store could not be reached, say), so
+        another worker may have taken it over."""
+        with self._lock:
+            held = self._held.get(job_id)
+            return held is not None and at - held.renewed >= lease
 
     def start(self, job: ClaimedJob, at: float) -> float | None:
         """Mark the job started at `at` (monotonic); its deadline if it has a timeout."""

@@ -1,6 +1,7 @@
 """Execution slots: threads, or child processes (really killable on timeout).
 
-A pool pulls claimed jobs from its inbox, calls `started(job)` as each begins and
+A pool pulls claimed jobs from its inbox, calls `started(job)` as each would begin (False: it must
+not, its lease has lapsed: the slot skips it without a report) and
 `report(job, outcome)` as each ends. `timed_out(job)` abandons a job that ran too long: its
 slot is replaced, and whatever it later returns is dropped.
 
@@ -25,7 +26,7 @@ from ..backends.base import ClaimedJob
 from .runner import Outcome, run_job
 
 Report = Callable[[ClaimedJob, Outcome], None]
-Started = Callable[[ClaimedJob], None]
+Started = Callable[[ClaimedJob], bool]
 
 log = logging.getLogger("taskheap.worker")
 _O = TypeVar("_O", Outcome, Outcome | None)
@@ -89,6 +90,8 @@ class ThreadPool(_Inbox):
 
     def _slot(self) -> None:
         while (job := self.inbox.get()) is not None:
+            if not self.started(job):
+                continue
             outcome = _guarded(self._run, job)
             if job.id in self._abandoned:
                 self._abandoned.discard(job.id)
@@ -96,7 +99,6 @@ class ThreadPool(_Inbox):
             self.report(job, outcome)
 
     def _run(self, job: ClaimedJob) -> Outcome:
-        self.started(job)
         return run_job(self.tasks, job.task, job.payload)
 
     def timed_out(self, job: ClaimedJob) -> None:
@@ -164,6 +166,8 @@ class _ProcessSlot(threading.Thread):
         self._launch()
         try:
             while (job := self.pool.inbox.get()) is not None:
+                if not self.pool.started(job):
+                    continue
                 self.current, self.killed = job, False
                 outcome = _guarded(self._attempt, job)
                 self.current = None
@@ -179,7 +183,6 @@ class _ProcessSlot(threading.Thread):
     def _attempt(self, job: ClaimedJob) -> Outcome | None:
         assert self._conn is not None  # launched before the first job
         try:
-            self.pool.started(job)
             return self._run_in_child(self._conn, job)
         except BaseException:
             self._shutdown()  # the pipe may be out of step: the next job gets a new child

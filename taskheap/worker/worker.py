@@ -146,11 +146,12 @@ class Worker:
             self._mean_run += RUN_TIME_WEIGHT * (seconds - self._mean_run)
 
     # -- callbacks from the claimer and the slots ---------------------------------------
-    def _start(self, jobs: list[ClaimedJob]) -> None:
-        """Claimed jobs: in flight, then to the slots (in that order: a slot reports on it). A
-        job failing the checks of what was read (`refusal`: priority, payload type and size) is
-        reported dead at once instead, acknowledged like any outcome, and takes no slot."""
-        self.inflight.add(jobs)
+    def _start(self, jobs: list[ClaimedJob], claimed: float) -> None:
+        """Claimed jobs (their claim sent at `claimed`, monotonic): in flight, then to the slots
+        (in that order: a slot reports on it). A job failing the checks of what was read
+        (`refusal`: priority, payload type and size) is reported dead at once instead,
+        acknowledged like any outcome, and takes no slot."""
+        self.inflight.add(jobs, claimed)
         limit = self.app.max_payload
         for job in jobs:
             refused = refusal(job, limit)
@@ -159,12 +160,26 @@ class Worker:
             else:
                 self._report(job, refused)
 
-    def _started(self, job: ClaimedJob) -> None:
+    def _started(self, job: ClaimedJob) -> bool:
+        """A slot is about to run the job: True, or False when its lease may have lapsed
+        meanwhile (no heartbeat could renew it: the store was out of reach), so another worker
+        may run it: it is let go, not run here."""
         self.claimer.slot_started()
-        if self.inflight.start(job, time.monotonic()) is not None:
+        now = time.monotonic()
+        if self.inflight.lapsed(job.id, now, self.app.lease):
+            self.inflight.pop(job.id)
+            log.warning(
+                "not starting job %s: its lease may have run out while it waited for a slot (no"
+                " heartbeat reached the store for %ss); the store will give it to another worker",
+                job.id,
+                self.app.lease,
+            )
+            return False
+        if self.inflight.start(job, now) is not None:
             self._wake.set()  # the loop's sleep was timed before this deadline existed
         if self.observer is not None:
             self.observer.started(job)
+        return True
 
     def _report(self, job: ClaimedJob, outcome: Outcome) -> None:
         self._done.append((job, outcome, time.monotonic()))
@@ -177,7 +192,9 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
-        heartbeat = Heartbeat(self.backend, self.info, self.app.lease, self.inflight.leases, self._lost)
+        heartbeat = Heartbeat(
+            self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self.inflight.renewed
+        )
         heartbeat.run_once(self.app.store_time())
         threads = [
             self._every(

@@ -149,3 +149,21 @@ def test_counts_stay_exact_through_folds_and_prunes(backend: PostgresBackend) ->
     assert backend.prune(-60.0, 5) == 5  # finished before a minute from now
     assert backend.counts() == {"default": {"queued": 30, "succeeded": 15}}
     assert backend.queued_by_priority() == {"default": {5: 30}}
+
+
+def test_connections_give_up_on_a_server_that_stopped_answering_within_seconds() -> None:
+    """libpq's keepalives and tcp_user_timeout, unless the URL sets its own: a partition is
+    noticed well within a lease instead of after TCP's retransmissions (minutes)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from taskheap.backends.postgres import parse_url
+
+    conninfo, _, _ = parse_url("postgresql://app@db:5432/shop")
+    options = conninfo_to_dict(conninfo)
+    assert (options["keepalives"], options["tcp_user_timeout"]) == ("1", "10000")
+    assert options["application_name"] == "taskheap:taskheap"
+    own, _, _ = parse_url("postgresql://app@db:5432/shop?tcp_user_timeout=3000&keepalives_idle=1")
+    assert (
+        conninfo_to_dict(own)["tcp_user_timeout"] == "3000"
+        and conninfo_to_dict(own)["keepalives_idle"] == "1"
+    )

@@ -60,7 +60,7 @@ class Harness:
     def complete_and_claim(self, *args: Any) -> tuple[list[str], list[ClaimedJob]]:
         return self.app.backend.complete_and_claim(*args)
 
-    def _start(self, jobs: list[ClaimedJob]) -> None:
+    def _start(self, jobs: list[ClaimedJob], claimed: float) -> None:
         if jobs:
             self.started.append(jobs)
 

@@ -153,6 +153,7 @@ def connect(client_url: str, cluster: bool) -> Client:
         "encoding_errors": "surrogateescape",
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
         "socket_timeout": 10.0,
+        "socket_keepalive": True,  # a server gone silent shows on idle connections too
         "socket_connect_timeout": 5.0,
     }
     if cluster:
