@@ -24,28 +24,25 @@ def test_jobs_whose_leases_lapsed_while_they_waited_for_a_slot_are_not_started_t
     path = tmp_path / "jobs.db"
     app = taskheap.App(f"sqlite:///{path}?timeout=0.2", lease=LEASE)
     starts: dict[str, list[float]] = {}
-    first_started = threading.Event()
+    cut_off = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
 
     @app.task(name="work", retries=3, backoff=taskheap.Backoff(base=0.05, jitter=False))
     def work(key: str) -> str:
         starts.setdefault(key, []).append(time.monotonic())
         if key == "first":
-            first_started.set()
-            time.sleep(LEASE * 1.5)  # outlives the leases of the jobs claimed behind it
+            cut_off.execute("BEGIN EXCLUSIVE")  # from now on no write reaches the store: no heartbeat
+            time.sleep(LEASE * 1.75)  # outlives the leases of the jobs claimed behind it
         return key
 
     handles = [work.options(priority=0).enqueue("first"), *(work.enqueue(f"ahead-{n}") for n in range(3))]
     worker = Worker(app, concurrency=1, prefetch=3)  # one slot, three jobs claimed ahead of it
     thread = threading.Thread(target=worker.run)
-    cut_off = sqlite3.connect(path, timeout=10, isolation_level=None)
     with caplog.at_level(logging.WARNING, logger="taskheap.worker"):
         thread.start()
         try:
-            assert first_started.wait(10)
-            cut_off.execute("BEGIN EXCLUSIVE")  # no write reaches the store now: no heartbeat
             wait_for(
                 lambda: sum("not starting job" in r.getMessage() for r in list(caplog.records)) == 3,
-                timeout=LEASE * 5,
+                timeout=LEASE * 10,
                 what="the worker to let the three lapsed jobs go",
             )
             cut_off.execute("COMMIT")  # the store is back
