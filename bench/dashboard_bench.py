@@ -42,7 +42,7 @@ def fill(path: Path, jobs: int, seed: int = 1) -> None:
     now = time.time()
     start_ms = int((now - DAY) * 1000)
     step_ms = max(1, int(DAY * 1000 / jobs))
-    conn = backend._conn()
+    conn = backend._conn().conn
     for first in range(0, jobs, BATCH):
         rows = [_row(rng, n, start_ms + n * step_ms) for n in range(first, min(first + BATCH, jobs))]
         conn.execute("BEGIN")

@@ -50,7 +50,7 @@ def test_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
 def test_claim_reads_the_runnable_index_in_order(tmp_path: Path, queues: int) -> None:
     backend = SQLiteBackend(f"sqlite:///{tmp_path}/plan.db")
     backend.migrate()
-    conn = backend._conn()
+    conn = backend._conn().conn
     plan = conn.execute(
         "EXPLAIN QUERY PLAN " + claim_sql(queues), (0.0, 1.0, "w", 10, *[f"q{i}" for i in range(queues)])
     ).fetchall()
@@ -148,7 +148,7 @@ def vm_steps(backend: SQLiteBackend, action: Callable[[], object]) -> int:
         steps += 1
         return 0  # go on
 
-    conn = backend._conn()
+    conn = backend._conn().conn
     conn.set_progress_handler(step, 1)
     try:
         action()
@@ -222,3 +222,35 @@ def test_an_sqlite_error_while_waiting_for_work_is_a_backend_error(tmp_path: Pat
     with pytest.raises(taskheap.BackendError, match=r"closed\.db'.*closed"):
         backend.wait_for_work(["default"], timeout=10.0)
     closer.join()
+
+
+def test_closing_the_backend_while_other_threads_write_waits_for_their_statements(tmp_path: Path) -> None:
+    """close() from one thread while others write (a worker's threads, a test closing its App
+    early): each statement ends, or fails as a BackendError, and the process lives. Freeing a
+    connection under a running statement crashed it (a segmentation fault) before."""
+    import threading
+
+    from taskheap.errors import BackendError
+    from tests.conftest import wait_for
+
+    def write(backend: SQLiteBackend, stop: threading.Event, writes: list[int]) -> None:
+        while not stop.is_set():
+            try:
+                backend.set_paused(f"q{threading.get_ident()}", True)
+                writes[0] += 1
+            except BackendError:
+                pass
+
+    for round_ in range(10):
+        backend = SQLiteBackend(f"sqlite:///{tmp_path}/jobs-{round_}.db")
+        backend.migrate()
+        stop, writes = threading.Event(), [0]
+        writers = [threading.Thread(target=write, args=(backend, stop, writes)) for _ in range(3)]
+        for writer in writers:
+            writer.start()
+        wait_for(lambda: writes[0] > 10, what="the writers to be writing")  # noqa: B023
+        backend.close()
+        stop.set()
+        for writer in writers:
+            writer.join(10)
+        backend.close()

@@ -73,6 +73,17 @@ def parse_path(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
+class _Held:
+    """One thread's connection, and the lock every use of it holds: `close`, from any thread,
+    takes it before closing, so it never frees a connection under a statement in flight."""
+
+    __slots__ = ("conn", "lock")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.lock = threading.RLock()
+
+
 class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -83,19 +94,18 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError(f"bad SQLite URL {url!r}: synchronous must be NORMAL, FULL, EXTRA or OFF")
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[_Held] = []
         self._lock = threading.Lock()
         self._paused_cache: tuple[int, frozenset[str]] | None = None
 
     # -- connections and transactions ---------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
+    def _conn(self) -> _Held:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = _Held(self._connect())
             with self._lock:
-                self._all.append(conn)
-        return conn
+                self._all.append(held)
+        return held
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -114,31 +124,35 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any sqlite3.Error in it is rolled back and raised as a
         BackendError naming the database, as reads are."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-        try:
-            yield conn
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise self._error(exc) from None
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise self._error(exc) from None
+        held = self._conn()
+        with held.lock:
+            conn = held.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise self._error(exc) from None
+            except BaseException:
+                _rollback(conn)
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.Error) -> BackendError:
         return BackendError(f"SQLite database {self.path!r}: {exc}")
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        held = self._conn()
         try:
-            return self._conn().execute(sql, params).fetchall()
+            with held.lock:
+                return held.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
@@ -159,11 +173,15 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         return unsilenced(sqlite_file_checks(self.path))
 
     def close(self) -> None:
+        """Close every thread's connection, each once its statement in flight is done (closing
+        one under a running statement would crash the process); a thread using the backend
+        afterwards opens a new one."""
         with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+            held, self._all = self._all, []
         self._local = threading.local()
+        for connection in held:
+            with connection.lock:
+                connection.conn.close()
 
     # -- producers ----------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[NewJob]) -> None:
@@ -271,12 +289,12 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        conn = self._conn()
+        held = self._conn()
         deadline = time.monotonic() + timeout
         active = [q for q in queues if q not in self.paused()]
         # The version first, then a look: a commit before the read shows in the look (say, one
         # between the caller's empty claim and this wait), a commit after it changes the version.
-        version = self._data_version(conn)
+        version = self._data_version(held)
         if active and self._may_have_work(active, now):
             return
         next_due = self._next_due(active)
@@ -284,13 +302,14 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             deadline = min(deadline, time.monotonic() + max(next_due - now, 0.0))
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval)
-            if self._data_version(conn) != version:
+            if self._data_version(held) != version:
                 return
 
-    def _data_version(self, conn: sqlite3.Connection) -> int:
+    def _data_version(self, held: _Held) -> int:
         """Changes when another connection commits to the file."""
         try:
-            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+            with held.lock:
+                return int(held.conn.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
