@@ -24,7 +24,7 @@ from taskheap.backends.base import Completion, Failure
 from taskheap.backends.postgres import PostgresBackend
 from taskheap.clock import FixedClock
 
-from .helpers import args_of, claim, declare
+from .helpers import args_of, claim, declare, new_job
 from .test_transactional_contract import TRANSACTIONAL, connect
 
 LIMIT = 50
@@ -143,6 +143,20 @@ def test_a_call_spanning_queues_is_refused_whole_on_sql_stores_and_per_queue_on_
         assert refused.value.enqueued_queues == ()
         assert waiting(app) == 0
     assert waiting(app, "small") == 1
+
+
+@pytest.mark.parametrize("backend_url", ["postgres", "redis", "redis-cluster"], indirect=True)
+def test_a_batch_sent_again_after_a_lost_reply_is_neither_refused_nor_enqueued_twice(
+    app: taskheap.App,
+) -> None:
+    """PostgreSQL and Redis resend a write whose connection broke, maybe after it went through
+    (SQLite writes a local file and never resends)."""
+    batch = [new_job(n, queue="default") for n in range(2)]
+    app.backend.enqueue(batch, {"default": 2})
+    app.backend.enqueue(batch, {"default": 2})  # the resent call: its own jobs take no room
+    assert waiting(app) == 2
+    with pytest.raises(taskheap.QueueFull, match="2 jobs wait"):
+        app.backend.enqueue([new_job(2, queue="default")], {"default": 2})
 
 
 def produce(url: str, attempts: int, start: Any, queues: tuple[str, ...] = ("default",)) -> tuple[int, int]:
