@@ -8,6 +8,7 @@ from .errors import (
     JobFailed,
     JobNotFound,
     PayloadError,
+    QueueFull,
     TaskheapError,
 )
 from .handle import JobHandle
@@ -29,6 +30,7 @@ __all__ = [
     "JobState",
     "PayloadError",
     "QueueConfig",
+    "QueueFull",
     "Task",
     "TaskheapError",
 ]

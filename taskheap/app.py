@@ -36,11 +36,14 @@ class TaskDecorator(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
-    """A queue's ranking rule. With `aging` (seconds), rank = enqueue time + priority × aging,
-    so a job waiting `aging` seconds overtakes one a priority step better: nothing starves."""
+    """A queue's ranking rule and its limit. With `aging` (seconds), rank = enqueue time +
+    priority × aging, so a job waiting `aging` seconds overtakes one a priority step better:
+    nothing starves. With `max_length`, an enqueue that would take the queue past that many
+    waiting jobs (queued, scheduled, retrying) is refused with QueueFull (backpressure)."""
 
     name: str
     aging: float | None = None
+    max_length: int | None = None
 
     def rank(self, priority: int, enqueued_at: float) -> float:
         if self.aging is None:
@@ -80,6 +83,7 @@ class App:
         self._explicit_clock = clock is not None
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.queues: dict[str, QueueConfig] = {}
+        self._limits: dict[str, int] = {}  # queue -> max_length, of the queues declared with one
         self._ids = IdGenerator()
         self._backend: FullBackend | None = None
         self._backend_lock = threading.Lock()
@@ -161,12 +165,22 @@ class App:
 
         return register(fn) if fn is not None else register
 
-    def queue(self, name: str, *, aging: float | None = None) -> QueueConfig:
-        """Configure a queue's ranking. Producers of that queue must declare the same config."""
+    def queue(self, name: str, *, aging: float | None = None, max_length: int | None = None) -> QueueConfig:
+        """Configure a queue's ranking and limit. Every producer of that queue must declare the
+        same config: the store enforces the `max_length` each producer passes with its enqueue
+        (an enqueue from an App that did not declare it is not limited)."""
         if aging is not None and aging <= 0:
             raise ValueError(f"aging must be > 0 seconds, got {aging}")
-        config = QueueConfig(name, aging)
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
+            raise TypeError(f"max_length must be a whole number of jobs, got {max_length!r}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        config = QueueConfig(name, aging, max_length)
         self.queues[name] = config
+        if max_length is None:
+            self._limits.pop(name, None)
+        else:
+            self._limits[name] = max_length
         return config
 
     # -- enqueueing ---------------------------------------------------------------------
@@ -180,16 +194,31 @@ class App:
         With `connection` (or inside `app.transaction(connection)`), the jobs are inserted with
         that database connection in its open transaction: a psycopg connection for PostgreSQL,
         a sqlite3 connection to the same file for SQLite. They exist only if it commits.
+
+        A queue declared with `max_length` (`app.queue`) that has no room for its jobs of the
+        call raises QueueFull and nothing of the call is enqueued (on Redis, a call spanning
+        queues is refused per queue: the error names the queues whose jobs went in).
         """
         jobs = self._new_jobs(list(specs), self.clock.now())
         connection = self._transaction.get() if connection is None else connection
         if not jobs:
             return []
+        limits = self._limits_of(jobs) if self._limits else None
         if connection is None:
-            self.backend.enqueue(jobs)
+            if limits:
+                self.backend.enqueue(jobs, limits)
+            else:
+                self.backend.enqueue(jobs)
         else:
-            self._transactional_backend().enqueue_in(connection, jobs)
+            self._transactional_backend().enqueue_in(connection, jobs, limits or None)
         return [JobHandle(self, job.id) for job in jobs]
+
+    def _limits_of(self, jobs: list[NewJob]) -> dict[str, int]:
+        """The max_length of each limited queue among the jobs' queues."""
+        if len(jobs) == 1:  # one by one: no set built
+            queue = jobs[0].queue
+            return {queue: self._limits[queue]} if queue in self._limits else {}
+        return {queue: self._limits[queue] for queue in {j.queue for j in jobs} if queue in self._limits}
 
     @contextmanager
     def transaction(self, connection: Any) -> Iterator[None]:

@@ -38,3 +38,37 @@ class BackendError(TaskheapError):
 
 class ConfigError(TaskheapError, ValueError):
     """A URL, option or app path is invalid."""
+
+
+class QueueFull(TaskheapError):
+    """A queue declared with `max_length` has no room for an enqueue: its waiting jobs (queued,
+    scheduled and retrying) plus the new ones would be more than `max_length`. The enqueue is
+    refused whole and nothing is evicted to make room.
+
+    `queue`, `max_length`, `waiting` (how many waited when it was refused), `adding` (how many
+    of the call's jobs were for that queue). `enqueued_queues`: the call's other queues whose
+    jobs were enqueued nonetheless; always empty on SQLite and PostgreSQL (the whole call is
+    refused), and on Redis for a call into one queue (a call spanning queues is atomic per queue
+    there)."""
+
+    def __init__(
+        self, queue: str, max_length: int, waiting: int, adding: int, enqueued_queues: tuple[str, ...] = ()
+    ) -> None:
+        done = (
+            f"; the call's jobs for {', '.join(map(repr, enqueued_queues))} were enqueued"
+            " (on Redis a call spanning queues is atomic per queue)"
+            if enqueued_queues
+            else "; nothing was enqueued"
+        )
+        super().__init__(
+            f"queue {queue!r} is full: {waiting} jobs wait and its max_length is {max_length},"
+            f" no room for {adding} more{done}"
+        )
+        self.queue = queue
+        self.max_length = max_length
+        self.waiting = waiting
+        self.adding = adding
+        self.enqueued_queues = enqueued_queues
+
+    def __reduce__(self) -> tuple[type[QueueFull], tuple[str, int, int, int, tuple[str, ...]]]:
+        return QueueFull, (self.queue, self.max_length, self.waiting, self.adding, self.enqueued_queues)

@@ -1,9 +1,10 @@
-"""The `enqueued` counter rows of a batch of new jobs, for backends that count them above SQL."""
+"""What a batch of new jobs counts for: the `enqueued` counter rows (for backends that count them
+above SQL), and how many it adds to each queue with a limit."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .base import ALL_TIME, MinuteCount, NewJob
 
@@ -20,3 +21,10 @@ def enqueued_rows(jobs: Sequence[NewJob]) -> list[MinuteCount]:
     for (_, queue, task), n in list(counted.items()):
         counted[(ALL_TIME, queue, task)] += n
     return [MinuteCount(*key, enqueued=n) for key, n in sorted(counted.items())]
+
+
+def limited(jobs: Sequence[NewJob], limits: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """Per queue of the jobs that has a limit: (its max_length, how many of the jobs are for it),
+    by queue name (the order every backend checks, and locks, them in)."""
+    adding = Counter(j.queue for j in jobs if j.queue in limits)
+    return {queue: (limits[queue], adding[queue]) for queue in sorted(adding)}

@@ -18,6 +18,10 @@ migrations). Duties and how:
   connection and sleep until a notification for their queues, the next due time or the timeout.
 - Counts: the same trigger appends net changes per (queue, priority, state) to an append-only
   log that reads fold; counting costs the number of groups, not a scan of the jobs.
+- Backpressure: an enqueue into queues with a max_length is one transaction: an advisory lock
+  per such queue (limit_lock.sql), the count of its waiting jobs (queue_room.sql), then the
+  plain insert (enqueue.sql) if every such queue has room. Concurrent producers of a queue take
+  turns, so none takes it past its limit; queues without a limit keep the one-statement enqueue.
 - Connections: a small pool opened on first use, autocommit (one round trip per statement).
   A statement that fails on a lost connection is retried on a fresh one with backoff; only
   then is it a BackendError naming the server. Every write is safe to retry: enqueue is
@@ -43,7 +47,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -51,7 +54,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, QueueFull
 from ..job import FAILED_ATTEMPTS_KEPT, JobState
 from .base import (
     ALL_TIME,
@@ -68,6 +71,8 @@ from .base import (
     record_from_columns,
 )
 from .checks import SelfCheck, plaintext_check, unsilenced
+from .counting import limited
+from .postgres_url import parse_url, redacted
 from .protocols import FullBackend, TransactionalEnqueue
 
 log = logging.getLogger("taskheap.postgres")
@@ -76,8 +81,6 @@ T = TypeVar("T")
 Connection = psycopg.Connection[TupleRow]
 Step = tuple[str, Mapping[str, Any]]  # (name of a file in sql/, its parameters)
 
-DEFAULT_SCHEMA = "taskheap"
-DEFAULT_POOL_SIZE = 4
 RETRY_DELAYS = (0.1, 0.3, 1.0)  # between attempts after a lost connection; then BackendError
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
 #: The workers' own state changes commit without waiting for their WAL flush (a pool of their
@@ -87,17 +90,6 @@ CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
 #: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
 #: lease; lost counters undercount. Enqueue, release and the admin writes stay durable.
 FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
-#: libpq options a URL may override: a connection to a server that stopped answering (a partition,
-#: a host gone) fails within about 10 s instead of waiting out TCP's retransmissions (minutes),
-#: well within a lease, so the worker notices, logs it and reconnects.
-DEAD_PEER = (
-    ("keepalives", "1"),
-    ("keepalives_idle", "5"),
-    ("keepalives_interval", "2"),
-    ("keepalives_count", "3"),
-    ("tcp_user_timeout", "10000"),  # milliseconds a sent byte may stay unacknowledged
-)
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
@@ -105,7 +97,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size = parse_url(url)
-        self.where = _redacted(url)
+        self.where = redacted(url)
         self.channel = f"taskheap:{self.schema}"
         self._statements = Statements(self.schema)
         self._pools: dict[bool, ConnectionPool[Connection]] = {}  # by fast_commit
@@ -225,20 +217,65 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             self._drop_listener()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> None:
-        self._rowcount(("enqueue", _enqueue_params(jobs)))
+    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+        """Into limited queues: counted and inserted in one transaction (_enqueue_limited)."""
+        room = limited(jobs, limits) if limits else None
+        if room:
+            self._run(lambda conn: self._enqueue_limited(conn, jobs, room, own=True))
+        else:
+            self._rowcount(("enqueue", _enqueue_params(jobs)))
 
-    def enqueue_in(self, conn: Connection, jobs: Sequence[NewJob]) -> None:
+    def enqueue_in(
+        self, conn: Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+    ) -> None:
         """Enqueue inside the caller's open transaction on their own psycopg connection.
 
         The jobs exist only if that transaction commits, and idle workers are notified only
         then; if it rolls back they never run. Nothing is committed here. (On an autocommit
-        connection the insert commits at once, like `enqueue`.)
+        connection the insert commits at once, like `enqueue`.) Into a limited queue, the
+        caller's transaction holds the queue's lock (limit_lock.sql) until it ends: the queue's
+        other producers wait for it. READ COMMITTED (the default) or SERIALIZABLE (a conflict
+        is a serialization failure) only: REPEATABLE READ would count in an older snapshot.
         """
+        room = limited(jobs, limits) if limits else None
         try:
-            conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+            if not room:
+                conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+            elif conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                with conn.transaction():  # the lock must last until the insert commits
+                    self._enqueue_limited(conn, jobs, room, own=True)
+            else:
+                self._enqueue_limited(conn, jobs, room, own=False)
         except psycopg.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from exc
+
+    def _enqueue_limited(
+        self, conn: Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]], *, own: bool
+    ) -> None:
+        """limit_lock.sql, queue_room.sql, then enqueue.sql if every limited queue has room,
+        else QueueFull for the first without. `own`: in a transaction of taskheap's own, made
+        READ COMMITTED (two round trips); else in the caller's, whose isolation is checked."""
+        keys = {"keys": [f"taskheap:limit:{self.schema}:{queue}" for queue in room]}
+        lengths = [max_length for max_length, _ in room.values()]
+        batch = {"limited": list(room), "max_lengths": lengths, "ids": [j.id for j in jobs]}
+        batch["queues"] = [j.queue for j in jobs]
+        if own:
+            with conn.pipeline(), conn.transaction():
+                conn.execute(self._statements["read_committed"])
+                conn.execute(self._statements["limit_lock"], keys)
+                if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
+                    conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+        else:
+            isolation, _ = conn.execute(self._statements["limit_lock"], keys).fetchone() or ("", 0)
+            if isolation == "repeatable read":
+                raise ConfigError(
+                    "enqueue into a queue with a max_length inside a REPEATABLE READ transaction"
+                    " would count in a snapshot older than its lock: use READ COMMITTED or SERIALIZABLE"
+                )
+            if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
+                conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+        if full:
+            raise QueueFull(*full[0])
 
     # -- workers ------------------------------------------------------------------------
     def claim(
@@ -459,39 +496,6 @@ def migrations() -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), entry.name.removesuffix(".sql")))
     return sorted(found)
-
-
-def parse_url(url: str) -> tuple[str, str, int]:
-    """`postgresql://…?schema=NAME&pool_size=N` -> (libpq conninfo, schema, pool size)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigError(f"bad PostgreSQL URL {url!r}: use postgresql://user@host:5432/dbname")
-    params = parse_qsl(parts.query, keep_blank_values=True)
-    options = {key: value for key, value in params if key in ("schema", "pool_size")}
-    schema = options.get("schema", DEFAULT_SCHEMA)
-    if not _SCHEMA_NAME.fullmatch(schema):
-        raise ConfigError(
-            f"bad PostgreSQL URL {url!r}: schema must be lower-case letters, digits and _ (at most 40)"
-        )
-    try:
-        pool_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
-    except ValueError:
-        pool_size = 0
-    if pool_size < 1:
-        raise ConfigError(f"bad PostgreSQL URL {url!r}: pool_size must be a whole number >= 1")
-    libpq = [(key, value) for key, value in params if key not in options]
-    given = {key for key, _ in libpq}
-    defaults = [("application_name", f"taskheap:{schema}"), *DEAD_PEER]
-    libpq += [(key, value) for key, value in defaults if key not in given]
-    return urlunsplit(parts._replace(query=urlencode(libpq))), schema, pool_size
-
-
-def _redacted(url: str) -> str:
-    """The URL without password or query, for messages."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
 
 
 def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ None means the store's own clock, one clock for every worker (see docs/architect
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..job import JobState
@@ -49,9 +49,17 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
         """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
-        ALL_TIME per (queue, task), in the same transaction or script."""
+        ALL_TIME per (queue, task), in the same transaction or script.
+
+        `limits`, queue -> max_length (queues not named have no limit; None: none has): raise
+        QueueFull, enqueuing nothing, when a named queue's waiting jobs (queued, scheduled,
+        retrying) plus the call's jobs for it would be more than its max_length. Counted in the
+        same transaction or script as the insert, so concurrent producers never take a queue
+        past its limit; nothing is ever evicted. A call spanning queues is refused whole where
+        the store can do that atomically (SQLite, PostgreSQL); Redis refuses per queue, and the
+        error names the queues whose jobs were enqueued."""
         ...
 
     def claim(
@@ -230,10 +238,16 @@ class AdminWrites(Protocol):
 class TransactionalEnqueue(Protocol):
     """A backend that can enqueue with the caller's own database connection."""
 
-    def enqueue_in(self, connection: Any, jobs: Sequence[NewJob]) -> None:
+    def enqueue_in(
+        self, connection: Any, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+    ) -> None:
         """Insert inside the caller's open transaction on `connection`: the jobs exist (and
         workers hear of them, and the `enqueued` counters count them) only if that transaction
-        commits. Nothing is committed here."""
+        commits. Nothing is committed here. `limits` as for `enqueue`: the jobs the caller's
+        transaction enqueued already count, and QueueFull leaves that transaction usable, with
+        nothing of this call in it. Exactness holds the limited queue until the caller's
+        transaction ends (SQLite: the write lock, as any write; PostgreSQL: a lock per limited
+        queue), so other producers of that queue wait for it to commit."""
         ...
 
 

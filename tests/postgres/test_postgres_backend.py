@@ -156,7 +156,7 @@ def test_connections_give_up_on_a_server_that_stopped_answering_within_seconds()
     noticed well within a lease instead of after TCP's retransmissions (minutes)."""
     from psycopg.conninfo import conninfo_to_dict
 
-    from taskheap.backends.postgres import parse_url
+    from taskheap.backends.postgres_url import parse_url
 
     conninfo, _, _ = parse_url("postgresql://app@db:5432/shop")
     options = conninfo_to_dict(conninfo)

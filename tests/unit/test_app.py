@@ -78,3 +78,34 @@ def test_invalid_options_are_refused_at_once() -> None:
         f.options(delay=1, eta=dt.datetime.now())
     with pytest.raises(ValueError):
         app.queue("q", aging=0)
+    with pytest.raises(ValueError, match="max_length must be >= 1"):
+        app.queue("q", max_length=0)
+    with pytest.raises(TypeError, match="whole number"):
+        app.queue("q", max_length=2.5)  # type: ignore[arg-type]
+
+
+def test_a_queue_declared_again_without_max_length_is_no_longer_limited(tmp_path: Path) -> None:
+    app = taskheap.App(f"sqlite:///{tmp_path}/jobs.db")
+    echo = app.task(name="echo")(lambda x: x)
+    app.queue("default", max_length=1)
+    echo.enqueue(0)
+    with pytest.raises(taskheap.QueueFull):
+        echo.enqueue(1)
+    app.queue("default")
+    echo.enqueue(1)
+    assert app.queues["default"] == taskheap.QueueConfig("default")
+    app.close()
+
+
+def test_queue_full_survives_pickling_with_its_fields() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(taskheap.QueueFull("q", 5, 5, 2, ("other",))))
+    assert (error.queue, error.max_length, error.waiting, error.adding, error.enqueued_queues) == (
+        "q",
+        5,
+        5,
+        2,
+        ("other",),
+    )
+    assert "the call's jobs for 'other' were enqueued" in str(error)

@@ -52,6 +52,12 @@ Choices:
   see every acknowledged enqueue. A call spanning queues is atomic per queue only (one push
   each, in one pipeline). A producer lists its queue among the known ones on its first push
   and every RELIST_EVERY seconds after (in the same round trip), ingest on every batch.
+- A queue with a max_length (backpressure) is enqueued into by a script instead (limits.py,
+  lua/enqueue.lua): it ingests the queue's lists, counts the queued and waiting sets (and
+  inbox:v2 entries no marker announced yet) and pushes the entries only if they fit, in one
+  atomic step, so producers never take the queue past its limit; wake-up markers are dropped by
+  the ingest, never counted. Its queue's part of a call is atomic; the call's other queues get
+  their pushes in the same round trip, and QueueFull names them.
 - Time: `now=None` means the Redis server's clock (TIME inside the script, and in the waits'
   due-time check): one clock for every worker. A retry's delay arrives relative and the fail
   script adds it to that clock; enqueue times are the producer's (its App clock).

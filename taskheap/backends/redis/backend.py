@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..protocols import FullBackend
 from .client import Batch, Client, Guard, Script, Scripts, connect, display, parse_url
 from .keys import Keys
+from .limits import LimitedEnqueue
 from .listing import Listing
 from .schema import migrate
 from .waits import Waiter
@@ -61,6 +62,9 @@ class RedisBackend(FullBackend):
         self._waits = Waiter(self.client, self.keys, self.cluster)
         self._listing = Listing(
             self.client, self.keys, self._known_queues, self._ingest_all, self._ingested_queues
+        )
+        self._limited = LimitedEnqueue(
+            self.client, self.keys, self.scripts.enqueue, self._ingest_all, self._result
         )
 
     def _guard(self) -> Guard:
@@ -114,15 +118,20 @@ class RedisBackend(FullBackend):
             self.client.connection_pool.disconnect()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
         """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
         place later; the push itself wakes an idle worker). Jobs with meta go to the queue's
         wire version 2 list instead, followed by a wake-up marker on the inbox. The queue is
         listed as known in the same round trip when this process has not listed it for
         RELIST_EVERY seconds (ingest lists it too). A call spanning queues or lists sends its
         pushes in one pipeline: each push is atomic, not the whole call. On a Cluster the id
-        index lives on another slot: written in the same pipeline."""
+        index lives on another slot: written in the same pipeline. A call with jobs for queues
+        in `limits` is a script per such queue instead (limits.py), in the same round trip."""
         if not jobs:
+            return
+        if limits:
+            with self._guard():
+                self._limited.enqueue(jobs, limits)
             return
         by_list = inbox_entries(jobs)
         with self._guard():

@@ -48,6 +48,7 @@ class Scripts:
     def __init__(self) -> None:
         lib = (_SCRIPT_DIR / "lib.lua").read_text()
         self.ingest = Script("ingest", lib)
+        self.enqueue = Script("enqueue", lib)
         self.claim = Script("claim", lib)
         self.extend = Script("extend", lib)
         self.complete = Script("complete", lib)

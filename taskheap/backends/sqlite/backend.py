@@ -7,13 +7,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from operator import methodcaller
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ...errors import BackendError, ConfigError
+from ...errors import BackendError, ConfigError, QueueFull
 from ...job import JobState
 from ..base import (
     ClaimedJob,
@@ -28,7 +28,7 @@ from ..base import (
     WorkerInfo,
 )
 from ..checks import SelfCheck, sqlite_file_checks, unsilenced
-from ..counting import enqueued_rows
+from ..counting import enqueued_rows, limited
 from ..protocols import FullBackend, TransactionalEnqueue
 from .queries import (
     ADD_MINUTES_SQL,
@@ -40,6 +40,7 @@ from .queries import (
     QUEUE_NAMES,
     RECORD_COLUMNS,
     WAITING,
+    WAITING_IN_QUEUE_SQL,
     claim_sql,
     fail_params,
     insert_rows,
@@ -54,6 +55,41 @@ from .schema import MIGRATIONS
 #: (codec.decode_payload). A C callable, no Python frame per value: about 0.1 µs a value more
 #: than the default (a claimed job's row holds six TEXT values).
 _LENIENT_TEXT = methodcaller("decode", "utf-8", "surrogateescape")
+
+
+def _refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], *, inserted: bool) -> None:
+    """QueueFull for the first queue of `room` (queue -> (max_length, adding)) whose waiting
+    jobs and the new ones are more than its max_length; `inserted`: the new ones are counted
+    already. Exact only while `conn` holds the write lock."""
+    for queue, (max_length, adding) in room.items():
+        waiting = conn.execute(WAITING_IN_QUEUE_SQL, (queue,)).fetchone()[0] - (adding if inserted else 0)
+        if waiting + adding > max_length:
+            raise QueueFull(queue, max_length, waiting, adding)
+
+
+def _enqueue_limited_in(
+    connection: sqlite3.Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]]
+) -> None:
+    """Into limited queues in the caller's transaction: the insert first, in a savepoint, so it
+    takes the write lock (held until the caller's transaction ends, as any write's) and the
+    count after it is exact; a queue without room rolls the savepoint back, leaving the
+    caller's transaction as it was. A connection outside a transaction gets one of its own:
+    left open for the caller to commit, or committed here in autocommit mode."""
+    own = not connection.in_transaction
+    connection.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT taskheap_enqueue")
+    try:
+        connection.executemany(INSERT_SQL, insert_rows(jobs))
+        _refuse_if_full(connection, room, inserted=True)
+        connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
+    except BaseException:
+        connection.execute("ROLLBACK" if own else "ROLLBACK TO taskheap_enqueue")
+        if not own:
+            connection.execute("RELEASE taskheap_enqueue")
+        raise
+    if not own:
+        connection.execute("RELEASE taskheap_enqueue")
+    elif connection.isolation_level is None or getattr(connection, "autocommit", None) is True:
+        connection.execute("COMMIT")
 
 
 def parse_path(url: str) -> tuple[str, dict[str, str]]:
@@ -184,21 +220,34 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 connection.conn.close()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob]) -> None:
+    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+        """A limited queue's waiting jobs are counted inside the IMMEDIATE transaction of the
+        insert (the one writer at a time), so the count and the insert are one step."""
         rows, counts = insert_rows(jobs), minute_rows(enqueued_rows(jobs))
+        room = limited(jobs, limits) if limits else None
         with self._write() as conn:
+            if room:
+                _refuse_if_full(conn, room, inserted=False)
             conn.executemany(INSERT_SQL, rows)
             conn.executemany(ADD_MINUTES_SQL, counts)
 
-    def enqueue_in(self, connection: sqlite3.Connection, jobs: Sequence[NewJob]) -> None:
+    def enqueue_in(
+        self, connection: sqlite3.Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+    ) -> None:
         """Insert with the caller's sqlite3 connection to this same file, inside its open
-        transaction: the jobs exist only if the caller commits. Nothing is committed here."""
+        transaction: the jobs exist only if the caller commits. Nothing is committed here (on
+        a connection in autocommit mode outside a transaction, the insert commits at once, like
+        `enqueue`)."""
         files = {row[2] for row in connection.execute("PRAGMA database_list") if row[2]}
         if os.path.realpath(self.path) not in {os.path.realpath(f) for f in files}:
             raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
+        room = limited(jobs, limits) if limits else None
         try:
-            connection.executemany(INSERT_SQL, insert_rows(jobs))
-            connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
+            if room:
+                _enqueue_limited_in(connection, jobs, room)
+            else:
+                connection.executemany(INSERT_SQL, insert_rows(jobs))
+                connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
         except sqlite3.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
 

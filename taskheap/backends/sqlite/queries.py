@@ -46,6 +46,12 @@ FAIL_SQL = (
     " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
     " WHERE id = :id AND token = :token AND state = 'running'"
 )
+#: How many jobs of a queue wait (queued, scheduled, retrying): a range count of the covering
+#: index by (queue, state), O(that many); a limited queue's enqueue runs it in its transaction.
+WAITING_IN_QUEUE_SQL = (
+    "SELECT count(*) FROM jobs INDEXED BY jobs_by_queue_state"
+    " WHERE queue = ? AND state IN ('queued', 'scheduled', 'retrying')"
+)
 PROMOTE_SQL = (
     f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {WAITING} AND run_at <= ?"
 )

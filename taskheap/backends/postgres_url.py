@@ -1,0 +1,56 @@
+"""The PostgreSQL URL: `postgresql://user@host:5432/db?schema=NAME&pool_size=N`; `schema` and
+`pool_size` are taskheap's own options, every other query parameter goes to libpq."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import ConfigError
+
+DEFAULT_SCHEMA = "taskheap"
+DEFAULT_POOL_SIZE = 4
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+#: libpq options a URL may override: a connection to a server that stopped answering (a partition,
+#: a host gone) fails within about 10 s instead of waiting out TCP's retransmissions (minutes),
+#: well within a lease, so the worker notices, logs it and reconnects.
+DEAD_PEER = (
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),  # milliseconds a sent byte may stay unacknowledged
+)
+
+
+def parse_url(url: str) -> tuple[str, str, int]:
+    """`postgresql://…?schema=NAME&pool_size=N` -> (libpq conninfo, schema, pool size)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"bad PostgreSQL URL {url!r}: use postgresql://user@host:5432/dbname")
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    options = {key: value for key, value in params if key in ("schema", "pool_size")}
+    schema = options.get("schema", DEFAULT_SCHEMA)
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(
+            f"bad PostgreSQL URL {url!r}: schema must be lower-case letters, digits and _ (at most 40)"
+        )
+    try:
+        pool_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
+    except ValueError:
+        pool_size = 0
+    if pool_size < 1:
+        raise ConfigError(f"bad PostgreSQL URL {url!r}: pool_size must be a whole number >= 1")
+    libpq = [(key, value) for key, value in params if key not in options]
+    given = {key for key, _ in libpq}
+    defaults = [("application_name", f"taskheap:{schema}"), *DEAD_PEER]
+    libpq += [(key, value) for key, value in defaults if key not in given]
+    return urlunsplit(parts._replace(query=urlencode(libpq))), schema, pool_size
+
+
+def redacted(url: str) -> str:
+    """The URL without password or query, for messages."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))

@@ -1,0 +1,50 @@
+-- enqueue: into a queue with a max_length (a queue without one gets a bare RPUSH onto its inbox
+-- instead). In one atomic step: ingest what the queue's lists hold (take and store, as a claim
+-- does first; wake-up markers are dropped, so they are never counted as jobs), count the waiting
+-- jobs (the queued and waiting sets: queued, scheduled, retrying; plus inbox:v2 entries that no
+-- marker announced yet), and push the call's entries only if they all fit. Idempotent: a retried
+-- call is not pushed twice.
+-- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only)
+-- ARGV[1] max_length, ARGV[2] n, then the entries: n of wire version 1 (pushed onto inbox), the
+-- rest of wire version 2 (pushed onto inbox:v2, followed by a wake-up marker on inbox).
+-- Returns {left, aside, waiting, pushed}: left > 0 when the lists held more than one ingest takes
+-- (nothing pushed: the caller ingests the rest and calls again); aside as take's (lib.lua);
+-- waiting, the jobs waiting before the push; pushed 1, or 0 when waiting + the entries would be
+-- more than max_length (nothing pushed).
+local fresh, left, aside = take()
+store(fresh)
+local runnable = false -- ingested jobs that a worker may claim now
+for _, job in ipairs(fresh) do
+  runnable = runnable or job[8] == ''
+end
+if left > 0 then
+  return { left, aside, 0, 0 }
+end
+local waiting = redis.call('ZCARD', Q .. 'queued') + redis.call('ZCARD', Q .. 'waiting')
+  + redis.call('LLEN', Q .. 'inbox:v2')
+local v1 = tonumber(ARGV[2])
+-- A call retried after its reply was lost (redis-py retries on a connection error) finds its first
+-- job stored by the ingest above: its push went through whole, so it is neither pushed again nor
+-- refused for its own jobs.
+if #ARGV > 2 and redis.call('EXISTS', job_key(ARGV[3]:match('^%[2?,?"([^"]*)"') or '')) == 1 then
+  return { 0, aside, waiting - #ARGV + 2, 1 }
+end
+if waiting + #ARGV - 2 > tonumber(ARGV[1]) then
+  if runnable then
+    wake(1) -- their entries, popped here, may have been what an idle worker was about to block on
+  end
+  return { 0, aside, waiting, 0 }
+end
+local function entries(from, to)
+  local list = {}
+  for i = from, to do
+    list[#list + 1] = ARGV[i]
+  end
+  return list
+end
+bulk('RPUSH', Q .. 'inbox', entries(3, 2 + v1))
+if #ARGV > 2 + v1 then
+  bulk('RPUSH', Q .. 'inbox:v2', entries(3 + v1, #ARGV))
+  redis.call('RPUSH', Q .. 'inbox', '')
+end
+return { 0, aside, waiting, 1 }
