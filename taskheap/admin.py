@@ -11,7 +11,7 @@ from typing import Any
 from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount
 from .backends.protocols import AdminBackend
 from .codec import decode_payload, decode_result
-from .errors import JobNotFound, PayloadError
+from .errors import BackendError, JobNotFound, PayloadError
 from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
@@ -160,8 +160,12 @@ class Admin:
 
     def warnings(self) -> list[str]:
         """What about the store may lose jobs or expose them, each naming its fix and the code
-        that silences it ($TASKHEAP_SILENCE)."""
-        return [str(check) for check in self.backend.self_checks()]
+        that silences it ($TASKHEAP_SILENCE); a store that will not answer the checks (INFO
+        disabled on a managed Redis, say) is a warning too, not a failed `status`."""
+        try:
+            return [str(check) for check in self.backend.self_checks()]
+        except BackendError as exc:
+            return [f"could not run the store's self-checks: {exc}"]
 
     def paused(self) -> frozenset[str]:
         return frozenset(self.backend.paused())

@@ -112,11 +112,30 @@ def decode_payload(text: str | bytes) -> tuple[list[Any], dict[str, Any]]:
 
 
 def encode_result(value: Any) -> str:
-    """Encode a return value; TypeError when it is not JSON."""
+    """Encode a return value; TypeError when it is not JSON. A string holding a lone surrogate
+    (a file name read with surrogateescape, say) is escaped (\\udcff), as no store takes it raw."""
     try:
-        return _encode(value)
+        text = _encode(value)
     except _NOT_JSON as exc:
         raise TypeError(f"task result is not JSON-serializable: {exc}") from None
+    return text if storable(text) else json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+def storable(text: str) -> bool:
+    """Whether a store can hold the text: it encodes as UTF-8 (no lone surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """The text, its lone surrogates (if any) spelled as backslash escapes: for errors and
+    tracebacks, which must reach the store whatever a task put in them."""
+    return text if storable(text) else text.encode("utf-8", "backslashreplace").decode()
 
 
 def decode_result(text: str | None) -> Any:

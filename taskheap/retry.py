@@ -7,6 +7,7 @@ both turn a failed attempt into the Failure they report with it.
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ class Backoff:
     jitter: bool = True
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(x) for x in (self.base, self.factor, self.max)):
+            raise ValueError("Backoff needs finite numbers")
         if self.base < 0 or self.factor < 1 or self.max < 0:
             raise ValueError("Backoff needs base >= 0, factor >= 1 and max >= 0")
 
@@ -67,5 +70,11 @@ def failure_of(
     retries are left, else dead; `final` makes it dead at once (retrying cannot help)."""
     retry_in = None
     if not final:
-        retry_in = retry_delay(job.attempts, job.retries, Backoff.from_json(job.backoff), rng)
+        try:
+            backoff = Backoff.from_json(job.backoff)
+        except (TypeError, ValueError):  # a row written by hand: no policy to retry by
+            return Failure(
+                job.id, job.token, f"{error} (dead: malformed backoff {job.backoff!r})", traceback, None
+            )
+        retry_in = retry_delay(job.attempts, job.retries, backoff, rng)
     return Failure(job.id, job.token, error, traceback, retry_in)

@@ -71,15 +71,16 @@ class Monitor:
         self.throughput = Throughput()
 
     def snapshot(self) -> Snapshot:
-        stats = self.admin.stats()
-        states = _states(stats["queues"])
+        states = _states(self.admin.counts())
         depth = dict.fromkeys(self.priorities, 0)
         for by_priority in self.admin.queued_by_priority().values():
             for priority, n in by_priority.items():
                 depth[priority] = depth.get(priority, 0) + n
         self.peak_depth = max([self.peak_depth, *depth.values()])
         now, elapsed = time.time(), time.monotonic() - self.started
-        workers = tuple(WorkerRow(w["id"], tuple(w["jobs"]), now - w["last_seen"]) for w in stats["workers"])
+        workers = tuple(
+            WorkerRow(w["id"], tuple(w["jobs"]), now - w["last_seen"]) for w in self.admin.workers()
+        )
         return Snapshot(
             elapsed=elapsed,
             states=states,

@@ -42,6 +42,17 @@ def _guarded(run: Callable[[ClaimedJob], _O], job: ClaimedJob) -> _O | Outcome:
         return _slot_failure(exc)
 
 
+def _may_start(started: Started, job: ClaimedJob, report: Report) -> bool:
+    """`started(job)`; if it raises (the worker's own failure), the job is reported failed, not
+    lost with the slot."""
+    try:
+        return started(job)
+    except BaseException as exc:
+        log.error("a slot failed starting job %s", job.id, exc_info=True)
+        report(job, _slot_failure(exc))
+        return False
+
+
 def _slot_failure(exc: BaseException) -> Outcome:
     return Outcome(error=f"worker slot failed: {type(exc).__name__}: {exc}", traceback=tb.format_exc())
 
@@ -90,7 +101,7 @@ class ThreadPool(_Inbox):
 
     def _slot(self) -> None:
         while (job := self.inbox.get()) is not None:
-            if not self.started(job):
+            if not _may_start(self.started, job, self.report):
                 continue
             outcome = _guarded(self._run, job)
             if job.id in self._abandoned:
@@ -166,7 +177,7 @@ class _ProcessSlot(threading.Thread):
         self._launch()
         try:
             while (job := self.pool.inbox.get()) is not None:
-                if not self.pool.started(job):
+                if not _may_start(self.pool.started, job, self.pool.report):
                     continue
                 self.current, self.killed = job, False
                 outcome = _guarded(self._attempt, job)

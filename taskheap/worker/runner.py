@@ -3,14 +3,16 @@ claimed job passes before it may take a slot."""
 
 from __future__ import annotations
 
+import math
 import traceback as tb
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
-from ..codec import decode_payload, encode_result, oversized
+from ..codec import decode_payload, encode_result, oversized, printable
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
+from ..retry import Backoff
 
 
 class Outcome(NamedTuple):
@@ -41,6 +43,21 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
         return Outcome(
             error=f"payload too large: {size} bytes, over the {max_payload}-byte limit", final=True
         )
+    return _settings_refusal(job)
+
+
+def _settings_refusal(job: ClaimedJob) -> Outcome | None:
+    """How the job retries and times out, as a failure of it would read them."""
+    retries, timeout = job.retries, job.timeout
+    if type(retries) is not int or retries < 0:
+        return Outcome(error=printable(f"retries not a whole number >= 0: {retries!r}"), final=True)
+    if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+        return Outcome(error=printable(f"timeout not a number of seconds > 0: {timeout!r}"), final=True)
+    if job.backoff is not None:
+        try:
+            Backoff.from_json(job.backoff)
+        except (TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            return Outcome(error=printable(f"malformed backoff {job.backoff!r}: {exc}"), final=True)
     return None
 
 
@@ -57,7 +74,7 @@ def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
     try:
         value = task.fn(*args, **kwargs)
     except BaseException as exc:
-        return Outcome(error=f"{type(exc).__name__}: {exc}", traceback=tb.format_exc())
+        return Outcome(error=printable(f"{type(exc).__name__}: {exc}"), traceback=printable(tb.format_exc()))
     try:
         return Outcome(result=encode_result(value))
     except TypeError as exc:

@@ -28,20 +28,33 @@ def v1(job_id: str, **fields: str) -> str:
     return json.dumps([*(values[name] for name in names), fields.get("backoff", ""), ""])
 
 
-BAD: dict[str, bytes] = {  # what is wrong -> the entry
-    "not JSON": b"\x80\x81 pickled? no",
-    "not a JSON array": b'"just a string"',
-    "expected 11 fields, got 2": b'["a", "b"]',
-    "unknown wire format version 1": b'[1, "x"]',
-    "field 4 is not a string": json.dumps(
-        ["bad-4", "echo", "default", 5, "5.0", "{}", "1", "", "3", "", ""]
-    ).encode(),
-    "rank is not a number": v1("bad-rank", rank="high").encode(),
-    "priority is not a number": v1("bad-priority", priority="urgent").encode(),
-    "run_at is not a number": v1("bad-run-at", run_at="tomorrow").encode(),
-    "backoff is not a policy": v1("bad-backoff", backoff="[1, 2]").encode(),
-    "empty id": v1("").encode(),
-}
+BAD: list[tuple[str, bytes]] = [  # (what is wrong, the entry)
+    ("not JSON", b"\x80\x81 pickled? no"),
+    ("not a JSON array", b'"just a string"'),
+    ("expected 11 fields, got 2", b'["a", "b"]'),
+    ("expected 11 fields, got 9000", json.dumps(["x"] * 9000).encode()),  # too long to unpack in Lua
+    ("unknown wire format version 1", b'[1, "x"]'),
+    ("unknown wire format version 2.5", b'[2.5, "x"]'),
+    (
+        "field 4 is not a string",
+        json.dumps(["bad-4", "echo", "default", 5, "5.0", "{}", "1", "", "3", "", ""]).encode(),
+    ),
+    ("rank is not a number", v1("bad-rank", rank="high").encode()),
+    ("rank is not a number", v1("bad-rank-space", rank=" 5").encode()),  # Lua's tonumber takes these
+    ("rank is not a number", v1("bad-rank-nan", rank="nan").encode()),
+    ("run_at is not a number", v1("bad-run-at", run_at="tomorrow").encode()),
+    ("run_at is not a number", v1("bad-run-at-inf", run_at="inf").encode()),
+    ("priority is not an integer", v1("bad-priority", priority="urgent").encode()),
+    (
+        "priority is not an integer",
+        v1("bad-priority-float", priority="1.5").encode(),
+    ),  # Python's int() refuses
+    ("retries is not an integer", v1("bad-retries-hex", retries="0x10").encode()),
+    ("backoff is not a policy", v1("bad-backoff", backoff="[1, 2]").encode()),
+    ("backoff is not a policy", v1("bad-backoff-nan", backoff="[1, 2, NaN, false]").encode()),
+    ("backoff is not a policy", v1("bad-backoff-negative", backoff="[-1, 2, 60, false]").encode()),
+    ("empty id", v1("").encode()),
+]
 
 
 def push_raw(backend: RedisBackend, *entries: bytes | str, healthy: tuple[str, ...] = ()) -> None:
@@ -72,16 +85,17 @@ def test_unreadable_entries_become_dead_jobs_and_their_neighbours_ingest(
 ) -> None:
     healthy = tuple(f"ok-{n:02d}" for n in range(len(BAD) + 1))
     entries: list[bytes | str] = [v1(healthy[0])]
-    for job_id, bad in zip(healthy[1:], BAD.values(), strict=True):
+    for job_id, (_, bad) in zip(healthy[1:], BAD, strict=True):
         entries += [bad, v1(job_id)]
     push_raw(backend, *entries, healthy=healthy)
     with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
         READERS[reader](backend)
-    assert dead_letters(backend).keys() == {f"unreadable inbox entry: {reason}" for reason in BAD}
-    for reason, bad in BAD.items():
-        assert dead_letters(backend)[f"unreadable inbox entry: {reason}"] == bad.decode(
-            errors="surrogateescape"
-        )
+    errors = {
+        record.payload: record.error for record in backend.list_jobs(JobQuery(state=JobState.DEAD, limit=100))
+    }
+    assert errors == {
+        bad.decode(errors="surrogateescape"): f"unreadable inbox entry: {why}" for why, bad in BAD
+    }
     assert any(
         "unreadable inbox entries of queue default are dead jobs now" in r.getMessage()
         for r in caplog.records

@@ -107,3 +107,18 @@ def test_batch_ids_spell_each_id_as_encode_id_does_across_a_carry() -> None:
 )
 def test_the_prebuilt_encoder_writes_what_the_json_encoder_writes(value: object) -> None:
     assert codec._encode(value) == codec._encoder.encode(value)
+
+
+def test_a_result_or_error_holding_a_lone_surrogate_is_escaped_so_a_store_takes_it() -> None:
+    """A file name read with surrogateescape (os.listdir of a name that is not UTF-8): no store
+    takes the raw surrogate, so the result is ASCII-escaped JSON and errors spell it out."""
+    import json
+
+    from taskheap.codec import encode_result, printable, storable
+
+    name = "report-\udcff.csv"
+    assert not storable(name)
+    text = encode_result({"file": name, "ok": "é"})
+    assert storable(text) and json.loads(text) == {"file": name, "ok": "é"}
+    assert encode_result({"ok": "é"}) == '{"ok":"é"}'  # what a store takes stays as it is
+    assert printable(f"OSError: {name}") == "OSError: report-\\udcff.csv"

@@ -59,6 +59,9 @@ class Raw:
     reason: str  # how the dead job's error starts; '' for a job that must succeed
     priority: int | str = 5
     as_text: bool = False
+    retries: int = 3
+    timeout: float | str | None = None
+    backoff: str | None = None
 
 
 def bad_jobs(lab: Lab) -> list[Raw]:
@@ -86,8 +89,19 @@ def bad_jobs(lab: Lab) -> list[Raw]:
             Raw("a binary pickle", binary, "malformed payload: not JSON"),
             Raw("invalid UTF-8 bytes", INVALID_UTF8, "undecodable payload: not UTF-8"),  # raw in the entry
         ]
+    if scheme in ("sqlite", "postgresql"):  # columns Redis's ingest already refuses (lib.lua readable)
+        jobs += [
+            Raw("retries -1", ADD, "retries not a whole number >= 0: -1", retries=-1),
+            Raw("a backoff not JSON", ADD, "malformed backoff 'garbage'", backoff="garbage"),
+            Raw("a NaN backoff", ADD, "malformed backoff '[1, 2, NaN, false]'", backoff="[1, 2, NaN, false]"),
+        ]
+    if scheme == "postgresql":  # float8 holds NaN (SQLite stores it as NULL: no timeout)
+        jobs.append(
+            Raw("a NaN timeout", ADD, "timeout not a number of seconds > 0: nan", timeout=float("nan"))
+        )
     if scheme == "sqlite":
         jobs += [
+            Raw("a timeout as text", ADD, "timeout not a number of seconds > 0: 'abc'", timeout="abc"),
             Raw("non-JSON bytes", b"\x00\x01\x02 garbage", "malformed payload: not JSON"),
             Raw("invalid UTF-8 TEXT", INVALID_UTF8, "undecodable payload: not UTF-8", as_text=True),
             Raw("invalid UTF-8 BLOB", INVALID_UTF8, "undecodable payload: not UTF-8"),
@@ -116,9 +130,9 @@ def _write_sqlite(lab: Lab, jobs: dict[str, Raw]) -> None:
                 assert isinstance(job.payload, bytes)
                 value, params = f"CAST(X'{job.payload.hex()}' AS TEXT)", []
             conn.execute(
-                "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
-                f" VALUES (?, 'add', 'default', ?, 5.0, 'queued', {value}, 3, ?)",
-                [job_id, job.priority, *params, time.time()],
+                "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, timeout,"
+                f" backoff, enqueued_at) VALUES (?, 'add', 'default', ?, 5.0, 'queued', {value}, ?, ?, ?, ?)",
+                [job_id, job.priority, *params, job.retries, job.timeout, job.backoff, time.time()],
             )
     conn.close()
 
@@ -151,7 +165,8 @@ def _write_redis(lab: Lab, jobs: dict[str, Raw]) -> None:
 def _write_postgres(lab: Lab, jobs: dict[str, Raw]) -> None:
     with _postgres(lab) as (conn, schema):
         for job_id, job in jobs.items():
-            conn.execute(_insert(schema, "%s"), [job_id, job.priority, job.payload, time.time()])
+            values = [job_id, job.priority, job.payload, job.retries, job.timeout, job.backoff, time.time()]
+            conn.execute(_insert(schema, "%s"), values)
 
 
 @contextmanager
@@ -164,8 +179,8 @@ def _postgres(lab: Lab) -> Iterator[tuple[psycopg.Connection[Any], str]]:
 
 def _insert(schema: str, payload: str) -> sql.Composed:
     return sql.SQL(
-        "INSERT INTO {}.jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
-        " VALUES (%s, 'add', 'default', %s, 5.0, 'queued', {}, 3, %s)"
+        "INSERT INTO {}.jobs (id, task, queue, priority, rank, state, payload, retries, timeout, backoff,"
+        " enqueued_at) VALUES (%s, 'add', 'default', %s, 5.0, 'queued', {}, %s, %s, %s, %s)"
     ).format(sql.Identifier(schema), sql.SQL(payload))
 
 
@@ -244,7 +259,9 @@ def test_postgres_refuses_invalid_utf8_nul_bytes_and_a_priority_its_integer_cann
     with _postgres(lab) as (conn, schema):
         for name, value, payload, priority, reason in refused:
             with pytest.raises(psycopg.errors.DataError, match=reason):
-                conn.execute(_insert(schema, value), [_ids.new(), priority, payload, time.time()])
+                conn.execute(
+                    _insert(schema, value), [_ids.new(), priority, payload, 3, None, None, time.time()]
+                )
                 pytest.fail(f"{name} was stored")
         count = sql.SQL("SELECT count(*) FROM {}.jobs").format(sql.Identifier(schema))
         assert conn.execute(count).fetchone() == (0,)

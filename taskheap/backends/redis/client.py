@@ -3,6 +3,7 @@ backend call, and the Lua scripts (lua/, with lib.lua prepended) sent by SHA in 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from hashlib import sha1
 from pathlib import Path
@@ -143,6 +144,14 @@ def display(client_url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+#: TCP keepalive probes after 5 s idle, every 2 s, 3 unanswered: where the platform names them.
+_KEEPALIVE = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
+
+
 def connect(client_url: str, cluster: bool) -> Client:
     """A client over a per-process pool. Standalone, the pool is bounded and a thread waits for a
     free connection (`?max_connections=` in the URL overrides the default)."""
@@ -154,7 +163,8 @@ def connect(client_url: str, cluster: bool) -> Client:
         "encoding_errors": "surrogateescape",
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
         "socket_timeout": 10.0,
-        "socket_keepalive": True,  # a server gone silent shows on idle connections too
+        "socket_keepalive": True,  # a server gone silent shows on idle connections too, within
+        "socket_keepalive_options": _KEEPALIVE,  # about 11 s (the OS default waits two hours)
         "socket_connect_timeout": 5.0,
     }
     if cluster:

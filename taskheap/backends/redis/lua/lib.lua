@@ -197,6 +197,20 @@ end
 -- version 2), or nil and what is wrong, or the entry's version when it is newer than this code
 -- reads (the caller keeps it for a newer worker). Never raises: one bad entry must not fail the
 -- script that ingests it beside others (Redis keeps a failed script's earlier writes).
+-- Numbers as Python reads them back (int(), float()) and Redis takes them (a ZADD score): plain
+-- decimals only (Lua's tonumber also takes ' 5', 'nan', '0x10', '1e3' for an int).
+local function is_int(text)
+  return string.find(text, '^%-?%d+$') ~= nil
+end
+
+local function is_float(text)
+  return (string.find(text, '^%-?%d+%.?%d*$') or string.find(text, '^%-?%d+%.?%d*[eE][%-+]?%d+$')) ~= nil
+end
+
+local function finite(n)
+  return type(n) == 'number' and n == n and n > -math.huge and n < math.huge
+end
+
 local NAMES = { 'id', 'task', 'queue', 'priority', 'rank', 'payload', 'enqueued_at', 'run_at', 'retries',
   'backoff', 'timeout', 'meta' }
 
@@ -213,23 +227,28 @@ local function wrong(job, fields)
   if job[1] == '' then
     return 'empty id'
   end
-  for _, i in ipairs({ 4, 5, 7, 9 }) do
-    if not tonumber(job[i]) then
+  for _, i in ipairs({ 4, 9 }) do
+    if not is_int(job[i]) then
+      return NAMES[i] .. ' is not an integer'
+    end
+  end
+  for _, i in ipairs({ 5, 7 }) do
+    if not is_float(job[i]) then
       return NAMES[i] .. ' is not a number'
     end
   end
   for _, i in ipairs({ 8, 11 }) do
-    if job[i] ~= '' and not tonumber(job[i]) then
+    if job[i] ~= '' and not is_float(job[i]) then
       return NAMES[i] .. ' is not a number'
     end
   end
   return 'backoff is not a policy'
 end
 
-local function is_backoff(text) -- Backoff.to_json: [base, factor, max, jitter]
+local function is_backoff(text) -- Backoff.to_json: [base, factor, max, jitter], as Backoff checks it
   local parsed, b = pcall(cjson.decode, text)
-  return parsed and type(b) == 'table' and #b == 4 and type(b[1]) == 'number' and type(b[2]) == 'number'
-    and type(b[3]) == 'number' and type(b[4]) == 'boolean'
+  return parsed and type(b) == 'table' and #b == 4 and finite(b[1]) and b[1] >= 0 and finite(b[2])
+    and b[2] >= 1 and finite(b[3]) and b[3] >= 0 and type(b[4]) == 'boolean'
 end
 
 local function readable(entry)
@@ -243,7 +262,7 @@ local function readable(entry)
   local fields = 11
   local version = job[1]
   if type(version) == 'number' then
-    if version > WIRE_VERSION then
+    if version > WIRE_VERSION and version == math.floor(version) and version < 1e9 then
       return nil, nil, fmt(version)
     end
     if version ~= 2 then
@@ -252,13 +271,17 @@ local function readable(entry)
     table.remove(job, 1) -- version 2 is version 1's fields, then meta
     fields = 12
   end
-  local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta = unpack(job)
-  if #job == fields and type(id) == 'string' and id ~= '' and type(task) == 'string' and type(queue) == 'string'
+  if #job ~= fields then
+    return nil, wrong(job, fields) -- before any unpack: a long array would overflow Lua's stack
+  end
+  local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta =
+    unpack(job, 1, fields)
+  if type(id) == 'string' and id ~= '' and type(task) == 'string' and type(queue) == 'string'
     and type(payload) == 'string' and type(backoff) == 'string' and (fields == 11 or type(meta) == 'string')
-    and type(priority) == 'string' and tonumber(priority) and type(rank) == 'string' and tonumber(rank)
-    and type(enqueued_at) == 'string' and tonumber(enqueued_at) and type(retries) == 'string' and tonumber(retries)
-    and type(run_at) == 'string' and (run_at == '' or tonumber(run_at))
-    and type(timeout) == 'string' and (timeout == '' or tonumber(timeout))
+    and type(priority) == 'string' and is_int(priority) and type(rank) == 'string' and is_float(rank)
+    and type(enqueued_at) == 'string' and is_float(enqueued_at) and type(retries) == 'string' and is_int(retries)
+    and type(run_at) == 'string' and (run_at == '' or is_float(run_at))
+    and type(timeout) == 'string' and (timeout == '' or is_float(timeout))
     and (backoff == '' or is_backoff(backoff)) then
     return job
   end
