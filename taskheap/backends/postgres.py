@@ -242,8 +242,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             if not room:
                 conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
             elif conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                with conn.transaction():  # the lock must last until the insert commits
-                    self._enqueue_limited(conn, jobs, room, own=True)
+                self._enqueue_limited(conn, jobs, room, own=True)  # its own transaction: lock to commit
             else:
                 self._enqueue_limited(conn, jobs, room, own=False)
         except psycopg.Error as exc:

@@ -296,6 +296,8 @@ def test_an_autocommit_connection_commits_a_limited_enqueue_at_once(app: taskhea
         conn.isolation_level = None
     else:
         conn.autocommit = True
+        # taskheap's own transaction is made READ COMMITTED whatever the session's default
+        conn.execute("SET default_transaction_isolation = 'repeatable read'")
 
     def idle() -> bool:
         if isinstance(conn, sqlite3.Connection):
