@@ -109,6 +109,10 @@ def parse_path(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
+LOCK_TRY_MS = 2  # how long SQLite itself waits for a lock before _until_not_busy tries again
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
 class _Held:
     """One thread's connection, and the lock every use of it holds: `close`, from any thread,
     takes it before closing, so it never frees a connection under a statement in flight."""
@@ -150,6 +154,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute(f"PRAGMA busy_timeout = {LOCK_TRY_MS}")  # writes wait in _begin
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {self.path!r}: {exc}") from None
         if mode.lower() != "wal":
@@ -163,10 +168,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         held = self._conn()
         with held.lock:
             conn = held.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error(exc) from None
+            self._until_not_busy(conn, "BEGIN IMMEDIATE")
             try:
                 yield conn
             except sqlite3.Error as exc:
@@ -176,9 +178,25 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 _rollback(conn)
                 raise
             try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+                self._until_not_busy(conn, "COMMIT")
+            except BackendError:
                 _rollback(conn)
+                raise
+
+    def _until_not_busy(self, conn: sqlite3.Connection, statement: str) -> None:
+        """Run `statement`, trying again every LOCK_TRY_MS while the database is locked, until
+        the URL's timeout. SQLite's own wait backs off to 100 ms naps, so under steady contention
+        a waiting writer kept losing the lock to busier ones (a worker of three, starved of
+        every job of a queue, seen on a loaded machine): here every waiter tries as often."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() >= deadline:
+                    raise self._error(exc) from None
+            except sqlite3.Error as exc:
                 raise self._error(exc) from None
 
     def _error(self, exc: sqlite3.Error) -> BackendError:
