@@ -205,12 +205,9 @@ class App:
             return []
         limits = self._limits_of(jobs) if self._limits else None
         if connection is None:
-            if limits:
-                self.backend.enqueue(jobs, limits)
-            else:
-                self.backend.enqueue(jobs)
+            self.backend.enqueue(jobs, limits or None, self.store_time())
         else:
-            self._transactional_backend().enqueue_in(connection, jobs, limits or None)
+            self._transactional_backend().enqueue_in(connection, jobs, limits or None, self.store_time())
         return [JobHandle(self, job.id) for job in jobs]
 
     def _limits_of(self, jobs: list[NewJob]) -> dict[str, int]:

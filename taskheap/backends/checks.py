@@ -138,3 +138,18 @@ def lua_cve_check(server: str, version_text: str, where: str) -> list[SelfCheck]
             " backport such fixes without changing the version: if yours has, this can be silenced",
         )
     ]
+
+
+def clock_checks(skew: float, step: float = 1.0) -> list[SelfCheck]:
+    """This process's wall clock off the SQLite store's by more than `step` seconds."""
+    if abs(skew) <= step:
+        return []
+    return [
+        SelfCheck(
+            "sqlite-clock-step",
+            f"this host's clock is {skew:+.1f} s off the SQLite store's clock (a wall-clock step, or"
+            " this process's clock set apart): leases, delays and rescues keep the store's clock, so"
+            " nothing runs early or twice, but the times the store records and shows differ from"
+            " this clock by that much until the host reboots",
+        )
+    ]

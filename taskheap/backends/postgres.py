@@ -217,7 +217,9 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             self._drop_listener()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+    def enqueue(
+        self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
+    ) -> None:
         """Into limited queues: counted and inserted in one transaction (_enqueue_limited)."""
         room = limited(jobs, limits) if limits else None
         if room:
@@ -226,7 +228,11 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             self._rowcount(("enqueue", _enqueue_params(jobs)))
 
     def enqueue_in(
-        self, conn: Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+        self,
+        conn: Connection,
+        jobs: Sequence[NewJob],
+        limits: Mapping[str, int] | None = None,
+        now: float | None = None,
     ) -> None:
         """Enqueue inside the caller's open transaction on their own psycopg connection.
 

@@ -49,9 +49,17 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
-    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+    def enqueue(
+        self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
+    ) -> None:
         """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
         ALL_TIME per (queue, task), in the same transaction or script.
+
+        `now`: the producer's explicit clock reading its jobs' times were made from, stored as
+        they are; None: they were read off this host's wall clock, and a store that keeps a
+        clock of its own for its decisions moves them onto it (SQLite, whose store clock a
+        wall-clock step does not move; Redis and PostgreSQL judge due times by the server's
+        clock and store the times as given).
 
         `limits`, queue -> max_length (queues not named have no limit; None: none has): raise
         QueueFull, enqueuing nothing, when a named queue's waiting jobs (queued, scheduled,
@@ -239,7 +247,11 @@ class TransactionalEnqueue(Protocol):
     """A backend that can enqueue with the caller's own database connection."""
 
     def enqueue_in(
-        self, connection: Any, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+        self,
+        connection: Any,
+        jobs: Sequence[NewJob],
+        limits: Mapping[str, int] | None = None,
+        now: float | None = None,
     ) -> None:
         """Insert inside the caller's open transaction on `connection`: the jobs exist (and
         workers hear of them, and the `enqueued` counters count them) only if that transaction
@@ -247,7 +259,7 @@ class TransactionalEnqueue(Protocol):
         transaction enqueued already count, and QueueFull leaves that transaction usable, with
         nothing of this call in it. Exactness holds the limited queue until the caller's
         transaction ends (SQLite: the write lock, as any write; PostgreSQL: a lock per limited
-        queue), so other producers of that queue wait for it to commit."""
+        queue), so other producers of that queue wait for it to commit. `now` as for `enqueue`."""
         ...
 
 

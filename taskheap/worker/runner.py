@@ -48,9 +48,11 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
 
 def _settings_refusal(job: ClaimedJob) -> Outcome | None:
     """How the job retries and times out, as a failure of it would read them."""
-    retries, timeout = job.retries, job.timeout
+    retries, timeout, attempts = job.retries, job.timeout, job.attempts
     if type(retries) is not int or retries < 0:
         return Outcome(error=printable(f"retries not a whole number >= 0: {retries!r}"), final=True)
+    if type(attempts) is not int or attempts < 1:
+        return Outcome(error=printable(f"attempts not a whole number >= 1: {attempts!r}"), final=True)
     if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
         return Outcome(error=printable(f"timeout not a number of seconds > 0: {timeout!r}"), final=True)
     if job.backoff is not None:

@@ -104,7 +104,8 @@ def test_oldest_gives_per_queue_the_enqueue_time_of_the_earliest_job_in_a_state(
     app: taskheap.App, clock: FixedClock
 ) -> None:
     oldest_a, newer_a, in_b = (1000, "a", 50.0), (1001, "a", 10.0), (1002, "b", 30.0)
-    app.backend.enqueue([raw_job(ms, 0, queue=q, at=at) for ms, q, at in (oldest_a, newer_a, in_b)])
+    jobs = [raw_job(ms, 0, queue=q, at=at) for ms, q, at in (oldest_a, newer_a, in_b)]
+    app.backend.enqueue(jobs, now=clock.now())  # times of an explicit clock are stored as given
     app.backend.claim(["b"], "w1", 1, LEASE, now=clock.now())
     assert app.backend.oldest(JobState.QUEUED) == {"a": 50.0}
     assert app.backend.oldest(JobState.RUNNING) == {"b": 30.0}

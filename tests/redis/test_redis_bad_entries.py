@@ -13,7 +13,9 @@ import pytest
 
 from taskheap.backends.base import JobQuery
 from taskheap.backends.redis import RedisBackend
+from taskheap.codec import DEFAULT_MAX_PAYLOAD
 from taskheap.job import JobState
+from taskheap.worker.runner import refusal
 
 LEASE = 30.0
 
@@ -147,3 +149,33 @@ def test_a_byte_that_is_not_utf8_inside_a_field_is_read_without_failing_the_repl
     assert claimed["bad-bytes"].task == "echo\udc80" and claimed["bad-bytes"].payload == '{"args":["\udc81"]}'
     record = backend.get("bad-bytes")
     assert record is not None and record.payload == '{"args":["\udc81"]}'
+
+
+def test_job_fields_rewritten_by_hand_are_claimed_as_they_are_for_the_worker_to_refuse(
+    backend: RedisBackend,
+) -> None:
+    """An ingested job's hash edited with HSET: numbers that do not parse used to raise in the
+    claim script (after it had leased the jobs before it: gone until their leases ran out, the bad
+    one at the head of the queue for good) or in Python after it. Now they come back as the text
+    they were, the worker's checks make that job dead with the reason, its neighbours claim."""
+    push_raw(
+        backend,
+        v1("bad-attempts"),
+        v1("bad-numbers"),
+        v1("ok"),
+        healthy=("bad-attempts", "bad-numbers", "ok"),
+    )
+    backend.promote_due()  # ingests
+    job_key = backend.keys.q("default") + "job:"
+    backend.client.hset(job_key + "bad-attempts", "attempts", "several")
+    backend.client.hset(job_key + "bad-numbers", mapping={"retries": "lots", "timeout": "soon"})
+    claimed = {job.id: job for job in backend.claim(["default"], "w", 10, LEASE)}
+    assert set(claimed) == {"bad-attempts", "bad-numbers", "ok"}
+    refused = {job_id: refusal(job, DEFAULT_MAX_PAYLOAD) for job_id, job in claimed.items()}
+    assert refused["ok"] is None
+    assert refused["bad-attempts"] is not None and refused["bad-attempts"].error == (
+        "attempts not a whole number >= 1: 'several'"
+    )
+    assert refused["bad-numbers"] is not None and refused["bad-numbers"].error == (
+        "retries not a whole number >= 0: 'lots'"
+    )

@@ -102,8 +102,16 @@ def rendezvous(key, parties, seconds):
 
 
 class WorkerProcess:
-    def __init__(self, cwd: Path, url: str, *args: str, lease: float = 30.0) -> None:
-        env = {**os.environ, "TASKHEAP_URL": url, "TEST_OUT": str(cwd), "TEST_LEASE": str(lease)}
+    def __init__(
+        self, cwd: Path, url: str, *args: str, lease: float = 30.0, env: dict[str, str] | None = None
+    ) -> None:
+        env = {
+            **os.environ,
+            "TASKHEAP_URL": url,
+            "TEST_OUT": str(cwd),
+            "TEST_LEASE": str(lease),
+            **(env or {}),
+        }
         env.pop("TASKHEAP_APP", None)
         self.log = cwd / f"worker-{id(self)}.log"
         with open(self.log, "wb") as log:
@@ -164,8 +172,9 @@ class Lab:
                 else:
                     os.environ[key] = value
 
-    def worker(self, *args: str) -> WorkerProcess:
-        process = WorkerProcess(self.path, self.url, *args, lease=self.lease)
+    def worker(self, *args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        """A worker subprocess; `env` adds to (or overrides) its environment."""
+        process = WorkerProcess(self.path, self.url, *args, lease=self.lease, env=env)
         self.workers.append(process)
         return process
 

@@ -118,7 +118,9 @@ class RedisBackend(FullBackend):
             self.client.connection_pool.disconnect()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+    def enqueue(
+        self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
+    ) -> None:
         """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
         place later; the push itself wakes an idle worker). Jobs with meta go to the queue's
         wire version 2 list instead, followed by a wake-up marker on the inbox. The queue is

@@ -4,6 +4,7 @@ the claim script's ARGV, lease tokens, and the records parsed from the scripts' 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from json.encoder import encode_basestring as _quote  # Lua's cjson reads UTF-8 as is
@@ -80,7 +81,10 @@ def queue_of(token: str) -> str | None:
 
 
 def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
-    """(rank, job) from a claim or expired script's flat reply."""
+    """(rank, job) from a claim or expired script's flat reply. Never raises on a field: the job
+    is claimed by then, and a hash written by hand may hold anything, so a number that does not
+    parse is handed on as the text it was, which the worker refuses (`runner.refusal`), making
+    the job dead with the reason; its neighbours in the reply are untouched."""
     jobs = []
     for start in range(0, len(fields), CLAIMED_FIELDS):
         job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta = fields[
@@ -90,17 +94,26 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
             job_id,
             task,
             queue,
-            int(priority),
+            _parsed(int, priority),
             payload,
-            int(attempts),
-            int(retries),
+            _parsed(int, attempts),
+            _parsed(int, retries),
             backoff or None,
-            opt_float(timeout),
+            None if timeout is None or timeout == "" else _parsed(float, timeout),
             token,
             meta or None,
         )
-        jobs.append((float(rank), job))
+        rank_value = _parsed(float, rank)
+        jobs.append((rank_value if isinstance(rank_value, float) else math.inf, job))
     return jobs
+
+
+def _parsed(kind: type[int] | type[float], text: Any) -> Any:
+    """`kind(text)`, or the text itself when it does not parse (see `claimed`)."""
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return text
 
 
 def job_record(fields: dict[str, str]) -> JobRecord:

@@ -27,11 +27,13 @@ from ..base import (
     NewJob,
     WorkerInfo,
 )
-from ..checks import SelfCheck, sqlite_file_checks, unsilenced
+from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
 from ..counting import enqueued_rows, limited
 from ..protocols import FullBackend, TransactionalEnqueue
+from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_anchor
 from .queries import (
     ADD_MINUTES_SQL,
+    BY_TEXT,
     EXPIRED_SQL,
     FAIL_SQL,
     INSERT_SQL,
@@ -41,6 +43,7 @@ from .queries import (
     RECORD_COLUMNS,
     WAITING,
     WAITING_IN_QUEUE_SQL,
+    as_stored,
     claim_sql,
     fail_params,
     insert_rows,
@@ -68,7 +71,7 @@ def _refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], 
 
 
 def _enqueue_limited_in(
-    connection: sqlite3.Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]]
+    connection: sqlite3.Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]], shift: float
 ) -> None:
     """Into limited queues in the caller's transaction: the insert first, in a savepoint, so it
     takes the write lock (held until the caller's transaction ends, as any write's) and the
@@ -78,7 +81,7 @@ def _enqueue_limited_in(
     own = not connection.in_transaction
     connection.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT taskheap_enqueue")
     try:
-        connection.executemany(INSERT_SQL, insert_rows(jobs))
+        connection.executemany(INSERT_SQL, insert_rows(jobs, shift))
         _refuse_if_full(connection, room, inserted=True)
         connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
     except BaseException:
@@ -136,7 +139,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         self._local = threading.local()
         self._all: list[_Held] = []
         self._lock = threading.Lock()
-        self._paused_cache: tuple[int, frozenset[str]] | None = None
+        self._clock: StoreClock | None = None
+        self._clock_lock = threading.Lock()
 
     # -- connections and transactions ---------------------------------------------------
     def _conn(self) -> _Held:
@@ -222,9 +226,44 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
 
+    # -- the store's clock (clock.py) ----------------------------------------------------
+    def _now(self, now: float | None) -> float:
+        return self.store_clock().now() if now is None else now
+
+    def store_clock(self) -> StoreClock:
+        """The clock `now=None` means, anchored once per boot of the host (the first use in a
+        new boot writes the anchor, in a write transaction, so every process reads the same)."""
+        if self._clock is None:
+            with self._clock_lock:
+                if self._clock is None:
+                    self._clock = StoreClock(self._anchor())
+        return self._clock
+
+    def _anchor(self) -> float | None:
+        boot = boot_id()
+        if boot is None:
+            return None
+        rows = self._read(READ_ANCHOR_SQL)
+        if rows and rows[0][0] == boot:
+            return float(rows[0][1])
+        with self._write() as conn:
+            row = conn.execute(READ_ANCHOR_SQL).fetchone()
+            if row and row[0] == boot:
+                return float(row[1])
+            offset, anchored_at = new_anchor(row)
+            conn.execute(WRITE_ANCHOR_SQL, (boot, offset, anchored_at))
+            return offset
+
+    def _onto_store_clock(self, now: float | None) -> float:
+        """What to add to new jobs' times (enqueued_at, run_at): read off this process's
+        wall clock (`now` None), they move onto the store's, so a delay counts from the store's
+        time however far this clock is off it; an explicit clock's are taken as they are."""
+        return self.store_clock().now() - time.time() if now is None else 0.0
+
     def self_checks(self) -> list[SelfCheck]:
-        """On a network filesystem; in a directory every user can write."""
-        return unsilenced(sqlite_file_checks(self.path))
+        """On a network filesystem; in a directory every user can write; this process's clock
+        stepped off the store's."""
+        return unsilenced([*sqlite_file_checks(self.path), *clock_checks(self.store_clock().skew())])
 
     def close(self) -> None:
         """Close every thread's connection, each once its statement in flight is done (closing
@@ -238,10 +277,12 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 connection.conn.close()
 
     # -- producers ----------------------------------------------------------------------
-    def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None) -> None:
+    def enqueue(
+        self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
+    ) -> None:
         """A limited queue's waiting jobs are counted inside the IMMEDIATE transaction of the
         insert (the one writer at a time), so the count and the insert are one step."""
-        rows, counts = insert_rows(jobs), minute_rows(enqueued_rows(jobs))
+        rows, counts = insert_rows(jobs, self._onto_store_clock(now)), minute_rows(enqueued_rows(jobs))
         room = limited(jobs, limits) if limits else None
         with self._write() as conn:
             if room:
@@ -250,7 +291,11 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             conn.executemany(ADD_MINUTES_SQL, counts)
 
     def enqueue_in(
-        self, connection: sqlite3.Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None
+        self,
+        connection: sqlite3.Connection,
+        jobs: Sequence[NewJob],
+        limits: Mapping[str, int] | None = None,
+        now: float | None = None,
     ) -> None:
         """Insert with the caller's sqlite3 connection to this same file, inside its open
         transaction: the jobs exist only if the caller commits. Nothing is committed here (on
@@ -259,12 +304,12 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         files = {row[2] for row in connection.execute("PRAGMA database_list") if row[2]}
         if os.path.realpath(self.path) not in {os.path.realpath(f) for f in files}:
             raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
-        room = limited(jobs, limits) if limits else None
+        room, shift = (limited(jobs, limits) if limits else None), self._onto_store_clock(now)
         try:
             if room:
-                _enqueue_limited_in(connection, jobs, room)
+                _enqueue_limited_in(connection, jobs, room, shift)
             else:
-                connection.executemany(INSERT_SQL, insert_rows(jobs))
+                connection.executemany(INSERT_SQL, insert_rows(jobs, shift))
                 connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
         except sqlite3.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
@@ -273,7 +318,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
     ) -> list[ClaimedJob]:
-        now = time.time() if now is None else now
+        now = self._now(now)
         active = [q for q in queues if q not in self.paused()]
         if not active or limit <= 0 or not self._may_have_work(active, now):
             return []
@@ -297,7 +342,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def heartbeat(
         self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
     ) -> set[str]:
-        now = time.time() if now is None else now
+        now = self._now(now)
         owned = set()
         with self._write() as conn:
             conn.execute(
@@ -315,29 +360,30 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             )
             for job_id, token in leases:
                 cur = conn.execute(
-                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND token = ? AND state = 'running'",
-                    (now + lease, job_id, token),
+                    f"UPDATE jobs SET lease_until = ? WHERE id = {BY_TEXT} AND token = ?"
+                    " AND state = 'running'",
+                    (now + lease, as_stored(job_id), token),
                 )
                 if cur.rowcount:
                     owned.add(job_id)
         return owned
 
     def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
-        now = time.time() if now is None else now
+        now = self._now(now)
         accepted = []
         with self._write() as conn:
             for job_id, token, result in done:
                 cur = conn.execute(
                     "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, token = NULL,"
-                    " lease_until = NULL WHERE id = ? AND token = ? AND state = 'running'",
-                    (result, now, job_id, token),
+                    f" lease_until = NULL WHERE id = {BY_TEXT} AND token = ? AND state = 'running'",
+                    (result, now, as_stored(job_id), token),
                 )
                 if cur.rowcount:
                     accepted.append(job_id)
         return accepted
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
-        now = time.time() if now is None else now
+        now = self._now(now)
         accepted = []
         with self._write() as conn:
             for failure in failures:
@@ -350,12 +396,13 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         with self._write() as conn:
             conn.executemany(
                 "UPDATE jobs SET state = 'queued', attempts = attempts - 1, token = NULL,"
-                " lease_until = NULL, worker = NULL WHERE id = ? AND token = ? AND state = 'running'",
-                leases,
+                f" lease_until = NULL, worker = NULL WHERE id = {BY_TEXT} AND token = ?"
+                " AND state = 'running'",
+                [(as_stored(job_id), token) for job_id, token in leases],
             )
 
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        now = self._now(now)
         held = self._conn()
         deadline = time.monotonic() + timeout
         active = [q for q in queues if q not in self.paused()]
@@ -397,17 +444,17 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     # -- maintenance --------------------------------------------------------------------
     def promote_due(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
+        now = self._now(now)
         with self._write() as conn:
             return conn.execute(PROMOTE_SQL, (now,)).rowcount
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
-        now = time.time() if now is None else now
+        now = self._now(now)
         rows = self._read(EXPIRED_SQL, (now, limit))
         return [ClaimedJob(*row) for row in rows]
 
     def prune(self, retention: float, limit: int, now: float | None = None) -> int:
-        finished_before = (time.time() if now is None else now) - retention
+        finished_before = self._now(now) - retention
         with self._write() as conn:
             return conn.execute(
                 "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_finished"
@@ -416,7 +463,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             ).rowcount
 
     def forget_workers(self, silence: float, now: float | None = None) -> int:
-        seen_before = (time.time() if now is None else now) - silence
+        seen_before = self._now(now) - silence
         with self._write() as conn:
             return conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
 
@@ -437,7 +484,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     # -- reads and admin writes ---------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM jobs WHERE id = {BY_TEXT}", (as_stored(job_id),))
         return record_of(rows[0]) if rows else None
 
     def list_jobs(self, query: JobQuery) -> list[JobRecord]:
@@ -508,13 +555,13 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             ).rowcount
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
+        now = self._now(now)
         with self._write() as conn:
             return bool(
                 conn.execute(
                     "UPDATE jobs SET state = 'cancelled', finished_at = ?, run_at = NULL"
-                    " WHERE id = ? AND state IN ('queued', 'scheduled', 'retrying')",
-                    (now, job_id),
+                    f" WHERE id = {BY_TEXT} AND state IN ('queued', 'scheduled', 'retrying')",
+                    (now, as_stored(job_id)),
                 ).rowcount
             )
 

@@ -25,6 +25,9 @@ QUEUE_NAMES = (
     "q(name) AS (SELECT MIN(queue) FROM jobs UNION ALL"
     " SELECT (SELECT MIN(queue) FROM jobs WHERE queue > q.name) FROM q WHERE q.name IS NOT NULL)"
 )
+#: A TEXT value bound as it was read (`as_stored`): a str, or a BLOB of the bytes it was stored
+#: as, which the cast turns back into that TEXT; the primary key index still serves `id = BY_TEXT`.
+BY_TEXT = "CAST(? AS TEXT)"
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
 INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
@@ -32,7 +35,8 @@ INSERT_SQL = (
 )
 MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
 ADD_MINUTES_SQL = (
-    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,?,?,?,?,?,?) ON CONFLICT (minute, queue, task)"
+    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,{BY_TEXT},{BY_TEXT},?,?,?,?)"
+    " ON CONFLICT (minute, queue, task)"
     " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
     " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
 )
@@ -44,7 +48,7 @@ FAIL_SQL = (
     "json_insert(failed_attempts, '$[#]', json_object('attempt', attempts, 'error', :error,"
     " 'traceback', :traceback, 'worker', worker, 'finished_at', :now)),"
     " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
-    " WHERE id = :id AND token = :token AND state = 'running'"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
 )
 #: How many jobs of a queue wait (queued, scheduled, retrying): a range count of the covering
 #: index by (queue, state), O(that many); a limited queue's enqueue runs it in its transaction.
@@ -93,7 +97,10 @@ def matching(query: JobQuery) -> tuple[str, list[Any]]:
     )
 
 
-def insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
+def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
+    """The INSERT_SQL rows, enqueued_at and run_at moved by `shift` seconds (onto the store's
+    clock). Ranks stay: a strict queue's is the priority, an aging one's orders by the
+    producer's clock."""
     return [
         (
             j.id,
@@ -106,8 +113,8 @@ def insert_rows(jobs: Sequence[NewJob]) -> list[tuple[Any, ...]]:
             j.retries,
             j.backoff,
             j.timeout,
-            j.enqueued_at,
-            j.run_at,
+            j.enqueued_at + shift,
+            None if j.run_at is None else j.run_at + shift,
             j.meta,
         )
         for j in jobs
@@ -134,9 +141,22 @@ def _where(query: JobQuery) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def as_stored(text: str) -> str | bytes:
+    """A TEXT value to bind in a write-back (compared or stored through BY_TEXT): the text, or,
+    when it holds lone surrogates (bytes that were not UTF-8, read leniently from a row written
+    by hand), the bytes it was read from, which sqlite3 could not bind as text."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
 def fail_params(failure: Failure, now: float) -> dict[str, Any]:
     return {
-        "id": failure.id,
+        "id": as_stored(failure.id),
         "token": failure.token,
         "state": JobState.DEAD if failure.retry_in is None else JobState.RETRYING,
         "retry_at": None if failure.retry_in is None else now + failure.retry_in,
@@ -149,7 +169,10 @@ def fail_params(failure: Failure, now: float) -> dict[str, Any]:
 
 
 def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
-    return [(r.minute, r.queue, r.task, r.completed, r.retried, r.dead, r.enqueued) for r in rows]
+    return [
+        (r.minute, as_stored(r.queue), as_stored(r.task), r.completed, r.retried, r.dead, r.enqueued)
+        for r in rows
+    ]
 
 
 def record_of(row: Sequence[Any]) -> JobRecord:

@@ -69,4 +69,13 @@ MIGRATIONS = (
     """
     ALTER TABLE jobs ADD COLUMN meta TEXT;
     """,
+    # The store's clock (clock.py): the wall clock's reading at an instant of this boot.
+    """
+    CREATE TABLE clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        boot_id TEXT NOT NULL,
+        offset REAL NOT NULL,
+        anchored_at REAL NOT NULL
+    );
+    """,
 )

@@ -68,7 +68,10 @@ else
     local task, priority, payload, attempts, retries, backoff, timeout, started_at, meta = unpack(redis.call(
       'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at',
       'meta'))
-    attempts = tonumber(attempts) + 1
+    -- A hash written by hand may hold anything: attempts that are not a number go out as they are
+    -- (the worker refuses the job, dead with the reason) instead of failing the script mid-claim.
+    local counted = tonumber(attempts)
+    attempts = counted and counted + 1 or attempts or ''
     local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank,
       meta or '')
     redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
