@@ -2,16 +2,12 @@
 leases, delays and rescues follow the store's clock (taskheap/backends/sqlite/clock.py), so no live
 lease is rescued, no lease is born expired, no delay ends early.
 
-libfaketime fakes the wall clock only (FAKETIME_DONT_FAKE_MONOTONIC=1: the boot-time clock the
-store's clock runs on stays true, as it does through a real step). Under it CPython's time.sleep
-fails (clock_nanosleep on an absolute monotonic deadline gets EINVAL), so the faked workers get
-a sitecustomize that sleeps with select() instead.
+The boot-time clock the store's clock runs on stays true under it (tests/faketime.py), as it does
+through a real step.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,32 +16,20 @@ import pytest
 from taskheap.backends.sqlite.clock import boot_id
 from taskheap.job import JobState
 
-from ..conftest import sqlite_url, unavailable, wait_for
+from ..conftest import sqlite_url, wait_for
+from ..faketime import faked_env
+from ..faketime import libfaketime as find_libfaketime
 from .conftest import Lab
 
 LEASE = 3.0
 JOB_SECONDS = 4.0  # longer than the lease: only heartbeats keep these jobs leased
-SLEEP_WITH_SELECT = """
-import select
-import time
-
-
-def _sleep(seconds):
-    select.select([], [], [], max(0.0, seconds))
-
-
-time.sleep = _sleep
-"""
 
 
 @pytest.fixture
 def libfaketime() -> str:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-    if not found:
-        unavailable("libfaketime is not installed (Debian: apt install faketime)")
     if boot_id() is None:
         pytest.skip("no boot id or CLOCK_BOOTTIME here: the SQLite store's clock is the wall clock")
-    return found[0]
+    return find_libfaketime()
 
 
 @pytest.fixture
@@ -53,19 +37,6 @@ def clock_lab(tmp_path: Path) -> Iterator[Lab]:
     lab = Lab(tmp_path, sqlite_url(tmp_path), lease=LEASE)
     yield lab
     lab.close()
-
-
-def faked(lab: Lab, library: str, **settings: str) -> dict[str, str]:
-    """The environment of a worker whose wall clock libfaketime sets by `settings`."""
-    site = lab.path / "faketime-site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SLEEP_WITH_SELECT)
-    return {
-        "LD_PRELOAD": library,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-        **settings,
-    }
 
 
 def started_once(lab: Lab, keys: list[str]) -> dict[str, int]:
@@ -79,7 +50,7 @@ def test_a_worker_ten_minutes_off_takes_no_live_lease_and_promotes_nothing_early
     """Ahead, its Rescuer used to see every other worker's lease as expired and its Promoter every
     delay as over; behind, its own leases were born expired for the others."""
     lab = clock_lab
-    off = lab.worker("--concurrency", "2", env=faked(lab, libfaketime, FAKETIME=offset))
+    off = lab.worker("--concurrency", "2", env=faked_env(lab.path, libfaketime, FAKETIME=offset))
     true = lab.worker("--concurrency", "2")
     keys = [f"long-{n}" for n in range(4)]
     long_jobs = [lab.tasks.sleepy.enqueue(key, JOB_SECONDS) for key in keys]
@@ -101,7 +72,7 @@ def test_a_step_of_every_workers_wall_clock_mid_run_moves_no_lease_or_delay(
     lab = clock_lab
     offset_file = lab.path / "faketime-offset"
     offset_file.write_text("+0\n")
-    env = faked(lab, libfaketime, FAKETIME_TIMESTAMP_FILE=str(offset_file), FAKETIME_NO_CACHE="1")
+    env = faked_env(lab.path, libfaketime, FAKETIME_TIMESTAMP_FILE=str(offset_file), FAKETIME_NO_CACHE="1")
     workers = [lab.worker("--concurrency", "2", env=env) for _ in range(2)]
     keys = [f"stepped-{n}" for n in range(4)]
     long_jobs = [lab.tasks.sleepy.enqueue(key, JOB_SECONDS) for key in keys]
