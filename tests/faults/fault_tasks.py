@@ -8,7 +8,8 @@ is CLOCK_MONOTONIC, one clock for every process on a Linux host, so the test pro
 these times with its own.
 
 Environment: TASKHEAP_URL (the store), FAULT_LEDGER (the ledger file), FAULT_LEASE (the App's
-lease, seconds).
+lease, seconds), FAULT_IMPORT_DELAY (seconds importing this module takes, as a big application's
+imports do: a process-pool child's start-up).
 """
 
 from __future__ import annotations
@@ -112,5 +113,6 @@ def declare(app: taskheap.App) -> dict[str, taskheap.Task[..., Any]]:
     return {t.name: t for t in (job, spin, hold_gil, crash)}
 
 
+time.sleep(float(os.environ.get("FAULT_IMPORT_DELAY", "0")))
 app = taskheap.App(lease=float(os.environ.get("FAULT_LEASE", "2")))
 TASKS = declare(app)

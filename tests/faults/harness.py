@@ -82,6 +82,17 @@ class Ledger:
             if e.kind == "start" and e.nonce not in finished and (wanted is None or e.pid in wanted)
         ]
 
+    def all_ran_at_once(self, keys: Iterable[str]) -> bool:
+        """Whether some moment saw a run of every one of these keys under way (their last runs,
+        all finished): the slots that ran them were all alive."""
+        wanted = set(keys)
+        began: dict[str, float] = {}
+        ended: dict[str, float] = {}
+        for event in self.events():
+            if event.key in wanted:
+                (began if event.kind == "start" else ended)[event.key] = event.at
+        return set(ended) == wanted and max(began.values()) < min(ended.values())
+
     def first_start(self, keys: Iterable[str], *, after: float) -> float | None:
         """When the first of these keys started again after `after` (monotonic), if it has."""
         wanted = set(keys)
