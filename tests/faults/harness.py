@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -138,6 +138,16 @@ def record(result: CaseResult) -> None:
 def repeats() -> int:
     """How many times a case repeats: $TASKHEAP_FAULTS_REPEAT, 1 unless set (the full run: 5)."""
     return max(1, int(os.environ.get("TASKHEAP_FAULTS_REPEAT", "1")))
+
+
+def run_case(run: Callable[[], CaseResult], *, may_lose: bool = False) -> list[CaseResult]:
+    """`run()` repeats() times (each call makes its own lab), each result recorded and checked."""
+    results = []
+    for _ in range(repeats()):
+        results.append(run())
+        record(results[-1])
+        results[-1].check(may_lose=may_lose)
+    return results
 
 
 def backend_name(url: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.bad_rows import bad_jobs, write
 
-from .harness import CaseResult, FaultLab, record, repeats, slots_all_alive
+from .harness import CaseResult, FaultLab, run_case, slots_all_alive
 
 pytestmark = pytest.mark.faults
 
@@ -43,7 +43,4 @@ def bad_data_run(lab: FaultLab, pool: str, healthy: int) -> CaseResult:
 def test_raw_malformed_rows_die_with_their_reason_beside_healthy_jobs(
     make_lab: Callable[..., FaultLab], pool: str, healthy: int
 ) -> None:
-    for _ in range(repeats()):
-        result = bad_data_run(make_lab(), pool, healthy)
-        record(result)
-        result.check()
+    run_case(lambda: bad_data_run(make_lab(), pool, healthy))

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import wait_for
 
 from .conftest import ci_on
-from .harness import CaseResult, FaultLab, FaultWorker, record, repeats
+from .harness import CaseResult, FaultLab, FaultWorker, run_case
 
 pytestmark = pytest.mark.faults
 
@@ -76,10 +76,7 @@ def sigkill_run(lab: FaultLab, kills: int, jobs: int, rng: random.Random) -> Cas
 )
 def test_sigkill_mid_job_at_random_moments(make_lab: Callable[..., FaultLab], kills: int, jobs: int) -> None:
     rng = random.Random()
-    for _ in range(repeats()):
-        result = sigkill_run(make_lab(lease=LEASE), kills, jobs, rng)
-        record(result)
-        result.check()
+    run_case(lambda: sigkill_run(make_lab(lease=LEASE), kills, jobs, rng))
 
 
 def started_by(lab: FaultLab, worker: FaultWorker) -> Callable[[], bool]:
@@ -148,19 +145,13 @@ def everything_killed_run(lab: FaultLab, workers: int, jobs: int) -> CaseResult:
 
 @pytest.mark.parametrize("fault_backend", ci_on("sqlite"), indirect=True)
 def test_sigterm_finishes_running_jobs_and_releases_the_rest(make_lab: Callable[..., FaultLab]) -> None:
-    for _ in range(repeats()):
-        result = sigterm_run(make_lab(lease=LEASE))
-        record(result)
-        result.check()
+    run_case(lambda: sigterm_run(make_lab(lease=LEASE)))
 
 
 @pytest.mark.parametrize("fault_backend", ci_on("redis"), indirect=True)
 def test_sigterm_then_sigkill(make_lab: Callable[..., FaultLab]) -> None:
     rng = random.Random()
-    for _ in range(repeats()):
-        result = term_then_kill_run(make_lab(lease=LEASE), rng)
-        record(result)
-        result.check()
+    run_case(lambda: term_then_kill_run(make_lab(lease=LEASE), rng))
 
 
 @pytest.mark.parametrize("fault_backend", ci_on("postgres"), indirect=True)
@@ -168,7 +159,4 @@ def test_sigterm_then_sigkill(make_lab: Callable[..., FaultLab]) -> None:
     "workers, jobs", [(3, 24), pytest.param(4, 400, marks=pytest.mark.faults_full)], ids=["ci", "full"]
 )
 def test_everything_killed_at_once(make_lab: Callable[..., FaultLab], workers: int, jobs: int) -> None:
-    for _ in range(repeats()):
-        result = everything_killed_run(make_lab(lease=LEASE), workers, jobs)
-        record(result)
-        result.check()
+    run_case(lambda: everything_killed_run(make_lab(lease=LEASE), workers, jobs))

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import wait_for
 
 from .conftest import ci_on
-from .harness import CaseResult, FaultLab, record, repeats
+from .harness import CaseResult, FaultLab, run_case
 
 pytestmark = pytest.mark.faults
 
@@ -46,10 +46,7 @@ def pause_run(lab: FaultLab) -> CaseResult:
 def test_a_worker_paused_past_its_lease_has_its_late_completions_refused(
     make_lab: Callable[..., FaultLab],
 ) -> None:
-    for _ in range(repeats()):
-        result = pause_run(make_lab(lease=LEASE))
-        record(result)
-        result.check()
+    run_case(lambda: pause_run(make_lab(lease=LEASE)))
 
 
 def racing_run(lab: FaultLab, workers: int, jobs: int) -> CaseResult:
@@ -73,7 +70,4 @@ def racing_run(lab: FaultLab, workers: int, jobs: int) -> CaseResult:
 def test_racing_claimers_start_every_job_once(
     make_lab: Callable[..., FaultLab], workers: int, jobs: int
 ) -> None:
-    for _ in range(repeats()):
-        result = racing_run(make_lab(lease=LEASE), workers, jobs)
-        record(result)
-        result.check()
+    run_case(lambda: racing_run(make_lab(lease=LEASE), workers, jobs))

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import wait_for
 
 from .conftest import ci_on
-from .harness import CaseResult, FaultLab, record, repeats
+from .harness import CaseResult, FaultLab, run_case
 
 pytestmark = pytest.mark.faults
 
@@ -48,7 +48,4 @@ def priority_run(lab: FaultLab, backlog: int, urgent: int) -> CaseResult:
     "backlog, urgent", [(300, 10), pytest.param(3000, 100, marks=pytest.mark.faults_full)], ids=["ci", "full"]
 )
 def test_priority_under_load(make_lab: Callable[..., FaultLab], backlog: int, urgent: int) -> None:
-    for _ in range(repeats()):
-        result = priority_run(make_lab(lease=LEASE), backlog, urgent)
-        record(result)
-        result.check()
+    run_case(lambda: priority_run(make_lab(lease=LEASE), backlog, urgent))

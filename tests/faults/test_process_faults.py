@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import BACKENDS, ci_on
-from .harness import CaseResult, FaultLab, record, repeats, slots_all_alive
+from .harness import CaseResult, FaultLab, run_case, slots_all_alive
 
 pytestmark = pytest.mark.faults
 
@@ -47,10 +47,7 @@ def crash_run(lab: FaultLab) -> CaseResult:
 def test_a_crashing_child_dies_after_its_retries_and_the_worker_goes_on(
     make_lab: Callable[..., FaultLab],
 ) -> None:
-    for _ in range(repeats()):
-        result = crash_run(make_lab(lease=LEASE))
-        record(result)
-        result.check()
+    run_case(lambda: crash_run(make_lab(lease=LEASE)))
 
 
 # How long each overrunning task would run if let be: past its timeout; a C call holding the GIL
@@ -102,7 +99,4 @@ TIMEOUT_CI = {("sqlite", "thread"), ("postgres", "process")}
 def test_jobs_over_their_time_limit_are_failed_and_cost_no_slot(
     make_lab: Callable[..., FaultLab], pool: str
 ) -> None:
-    for _ in range(repeats()):
-        result = timeout_run(make_lab(lease=TIMEOUT_LEASE), pool)
-        record(result)
-        result.check()
+    run_case(lambda: timeout_run(make_lab(lease=TIMEOUT_LEASE), pool))
