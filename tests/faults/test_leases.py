@@ -50,14 +50,18 @@ def test_a_worker_paused_past_its_lease_has_its_late_completions_refused(
 
 
 def racing_run(lab: FaultLab, workers: int, jobs: int) -> CaseResult:
-    """Several workers, many short jobs enqueued before any starts, no fault: every job starts
-    once. No recovery time (nothing is injected)."""
-    lab.enqueue(jobs)
+    """Several workers, many short jobs, no fault: the queue paused while the jobs are enqueued
+    and the workers start, resumed once every worker is registered, so all race for the same
+    jobs. Every job starts once. No recovery time (nothing is injected)."""
+    lab.app.admin.pause("default")
+    lab.enqueue(jobs, seconds=0.02)
     racers = [lab.worker("--concurrency", "4") for _ in range(workers)]
+    wait_for(lambda: len(lab.app.admin.workers()) == workers, 30, "every worker registered")
+    lab.app.admin.resume("default")
     lab.drain(SETTLE)
     result = lab.verdict("racing claimers")
     ran = {e.pid for e in lab.ledger.events()}
-    assert len(ran) > 1, "one worker took every job: nothing raced"
+    assert len(ran) == workers, f"only {len(ran)} of {workers} workers ran jobs: they did not all race"
     assert all(r.alive() for r in racers)
     assert result.duplicate_starts == 0, result
     return result
