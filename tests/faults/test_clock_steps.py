@@ -14,7 +14,8 @@ from taskheap.job import JobState
 from tests.conftest import wait_for
 from tests.faketime import faked_env, libfaketime
 
-from .harness import REPO, CaseResult, FaultLab, record, repeats
+from .conftest import ci_on
+from .harness import REPO, CaseResult, FaultLab, run_case
 
 pytestmark = pytest.mark.faults
 
@@ -68,25 +69,24 @@ def every_clock_steps(lab: FaultLab, library: str) -> CaseResult:
     return result
 
 
-def judged(result: CaseResult) -> None:
-    record(result)
-    result.check()
-    assert result.duplicate_starts == 0, f"live leases taken over: {result.notes}"
-    assert result.extra["promoted_early"] == 0
+def no_takeover(results: list[CaseResult]) -> None:
+    for result in results:
+        assert result.duplicate_starts == 0, f"live leases taken over: {result.notes}"
+        assert result.extra["promoted_early"] == 0
 
 
+@pytest.mark.parametrize("fault_backend", ci_on("sqlite", "postgres"), indirect=True)
 @pytest.mark.parametrize("offset", ["+600", pytest.param("-600", marks=pytest.mark.faults_full)])
 def test_a_worker_ten_minutes_off_takes_no_live_lease_and_ends_no_delay_early(
     make_lab: Callable[..., FaultLab], offset: str
 ) -> None:
     library = libfaketime()
-    for _ in range(repeats()):
-        judged(one_worker_off(make_lab(lease=LEASE), library, offset))
+    no_takeover(run_case(lambda: one_worker_off(make_lab(lease=LEASE), library, offset)))
 
 
+@pytest.mark.parametrize("fault_backend", ci_on("sqlite"), indirect=True)
 def test_every_workers_clock_stepping_mid_run_moves_no_lease_or_delay(
     make_lab: Callable[..., FaultLab],
 ) -> None:
     library = libfaketime()
-    for _ in range(repeats()):
-        judged(every_clock_steps(make_lab(lease=LEASE), library))
+    no_takeover(run_case(lambda: every_clock_steps(make_lab(lease=LEASE), library)))
