@@ -144,8 +144,7 @@ class ProcessPool(_Inbox):
 
     def timed_out(self, job: ClaimedJob) -> None:
         for slot in self._slots:
-            if slot.current is not None and slot.current.id == job.id:
-                slot.kill()
+            slot.kill(job.id)
 
     def stop(self) -> None:
         for _ in self._slots:
@@ -158,6 +157,9 @@ class _ProcessSlot(threading.Thread):
         self.pool = pool
         self.current: ClaimedJob | None = None
         self.killed = False
+        # Guards `current` and `killed` together: a kill for a job that has just ended must not
+        # reach the child already running the next one (whose end would then go unreported).
+        self._current_lock = threading.Lock()
         self._process: Any = None
         self._conn: Connection | None = None
 
@@ -179,10 +181,14 @@ class _ProcessSlot(threading.Thread):
             pass  # it died starting: the first job sent to it reports that
         return parent
 
-    def kill(self) -> None:
-        self.killed = True
-        if self._process is not None:
-            self._process.kill()
+    def kill(self, job_id: str) -> None:
+        """Kill the child if it is running that job."""
+        with self._current_lock:
+            if self.current is None or self.current.id != job_id:
+                return
+            self.killed = True
+            if self._process is not None:
+                self._process.kill()
 
     def run(self) -> None:
         self._launch()
@@ -190,9 +196,11 @@ class _ProcessSlot(threading.Thread):
             while (job := self.pool.inbox.get()) is not None:
                 if not _may_start(self.pool.started, job, self.pool.report):
                     continue
-                self.current, self.killed = job, False
+                with self._current_lock:
+                    self.current, self.killed = job, False
                 outcome = _guarded(self._attempt, job)
-                self.current = None
+                with self._current_lock:
+                    self.current = None
                 if outcome is None:  # killed on timeout: the worker reports it
                     self._relaunch()
                     continue
