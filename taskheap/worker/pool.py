@@ -30,6 +30,9 @@ Started = Callable[[ClaimedJob], bool]
 
 log = logging.getLogger("taskheap.worker")
 _O = TypeVar("_O", Outcome, Outcome | None)
+#: Seconds a slot waits for a new child to import the app before giving it jobs anyway (the
+#: first job's timeout, if it has one, then applies as before).
+CHILD_START_TIMEOUT = 60.0
 
 
 def _guarded(run: Callable[[ClaimedJob], _O], job: ClaimedJob) -> _O | Outcome:
@@ -166,6 +169,14 @@ class _ProcessSlot(threading.Thread):
         self._process.start()
         child.close()
         self._conn = parent
+        # Wait for the child to have imported the app before taking a job: a job's time limit
+        # starts with the job, not with an interpreter and its imports (a job with a timeout
+        # shorter than that would time out, attempt after attempt, without ever running).
+        try:
+            if parent.poll(CHILD_START_TIMEOUT):
+                parent.recv_bytes()
+        except (EOFError, OSError):
+            pass  # it died starting: the first job sent to it reports that
         return parent
 
     def kill(self) -> None:
@@ -229,6 +240,7 @@ def _child_main(app_path: str, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent worker decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tasks = load_app(app_path).tasks
+    conn.send_bytes(b"ready")
     while True:
         try:
             task_name, payload = json.loads(conn.recv_bytes())

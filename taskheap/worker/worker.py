@@ -356,6 +356,10 @@ class Worker:
             runs[job.id] = (job, ran)
             if ran is not None:
                 self._learn_run_time(ran)
+            if outcome.ok and held.deadline is not None and finished > held.deadline:
+                # It returned past its timeout before the loop could fail it: a C call holding
+                # the GIL keeps the loop from running until it returns (the thread pool).
+                outcome = _overran(job)
             if outcome.ok:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
@@ -403,9 +407,7 @@ class Worker:
         for held in overdue:
             job = held.job
             self.pool.timed_out(job)
-            self._done.append(
-                (job, Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout"), now)
-            )
+            self._done.append((job, _overran(job), now))
         if overdue:
             self._settle()
 
@@ -464,3 +466,7 @@ class Worker:
 
 def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
     return [Settled(runs[i][0], "completed", runs[i][1]) for i in ids]
+
+
+def _overran(job: ClaimedJob) -> Outcome:
+    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout")
