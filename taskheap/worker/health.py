@@ -1,13 +1,13 @@
 """StoreWatch: whether the store answers the worker, said once per outage.
 
-The heartbeat is the probe: every answer it gets marks the store reachable. An outage begins at
-the first call that could not reach the store (StoreUnreachable, from any thread) or when no
-heartbeat has been answered for `patience` seconds (a call hanging on a silent connection says
-nothing until its timeout; `check`, from a thread that never touches the store, sees the
-silence). It is logged once, with the leases held then, which may lapse: their jobs are not
-started here once they might have (Worker._started), and other workers take them over. The
-first answer after it is logged too, with how long the store was silent. The failures between
-the two are logged at debug level only.
+The heartbeat is the probe: every answer it gets marks the store reachable. An outage begins
+when a heartbeat could not reach the store (StoreUnreachable) or when none has been answered for
+`patience` seconds (a call hanging on a silent connection says nothing until its timeout;
+`check`, from a thread that never touches the store, sees the silence). It is logged once, with
+the leases held then, which may lapse: their jobs are not started here once they might have
+(Worker._started), and other workers take them over. The first answer after it is logged too,
+with how long the store was silent. Other calls that could not reach the store are logged at
+debug level only.
 """
 
 from __future__ import annotations
@@ -44,13 +44,18 @@ class StoreWatch:
         if was_down:
             log.warning("store reachable again after %.1fs without an answer", silent)
 
+    def unanswered(self, exc: StoreUnreachable) -> None:
+        """A heartbeat could not reach the store: an outage (said once)."""
+        self._begin(str(exc))
+
     def failed(self, what: str, exc: BackendError) -> None:
-        """A call failed: if the store could not be reached, an outage (said once); any other
-        failure is logged as it comes."""
-        if not isinstance(exc, StoreUnreachable):
-            log.warning("%s failed (will retry): %s", what, exc)
-        elif not self._begin(str(exc)):
+        """Another call failed. Not reaching the store is a symptom the heartbeat judges (a
+        single reset connection is no outage, nor is a call left over from one that fails
+        after the store is back): logged at debug level; any other failure as it comes."""
+        if isinstance(exc, StoreUnreachable):
             log.debug("%s failed (will retry): %s", what, exc)
+        else:
+            log.warning("%s failed (will retry): %s", what, exc)
 
     def check(self) -> None:
         """No answer for `patience` seconds: an outage, though no call has failed yet."""
@@ -58,11 +63,11 @@ class StoreWatch:
         if silent >= self.patience:
             self._begin(f"no heartbeat answered for {silent:.1f}s")
 
-    def _begin(self, reason: str) -> bool:
-        """Begin an outage (False if one is on already)."""
+    def _begin(self, reason: str) -> None:
+        """Begin an outage, unless one is on already."""
         with self._lock:
             if self._down:
-                return False
+                return
             self._down = True
             since = time.time() - (time.monotonic() - self._answered)
         log.warning(
@@ -73,4 +78,3 @@ class StoreWatch:
             reason,
             self._held(),
         )
-        return True

@@ -33,7 +33,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..retry import failure_of
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
@@ -204,8 +204,13 @@ class Worker:
             self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self._renewed
         )
 
-        def beat() -> None:
-            heartbeat.run_once(self.app.store_time())
+        def beat() -> bool:
+            try:
+                heartbeat.run_once(self.app.store_time())
+            except StoreUnreachable as exc:
+                self.store.unanswered(exc)
+                return False
+            return True
 
         self._guarded("heartbeat", beat)
         threads = [
@@ -262,7 +267,8 @@ class Worker:
     def _every(
         self, interval: float, duty: Callable[[], object], name: str, retry: float | None = None
     ) -> threading.Thread:
-        """A thread running `duty` every `interval` seconds (after a failure, `retry` if given)."""
+        """A thread running `duty` every `interval` seconds (after a failure, `retry` if given;
+        a duty returning False failed)."""
 
         def loop() -> None:
             wait = interval
@@ -273,12 +279,11 @@ class Worker:
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
     def _guarded(self, name: str, duty: Callable[[], object]) -> bool:
-        """Run one background duty: True if it did. A backend error is reported (once per
-        outage if the store could not be reached) and retried later; any error once finished
-        ends quietly (whoever ran the worker may have closed the store)."""
+        """Run one background duty: True if it did. A backend error is reported (StoreWatch)
+        and retried later; any error once finished ends quietly (whoever ran the worker may
+        have closed the store)."""
         try:
-            duty()
-            return True
+            return duty() is not False
         except BackendError as exc:
             self.store.failed(name, exc)
         except Exception:
