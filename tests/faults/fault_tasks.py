@@ -73,6 +73,17 @@ def _hold_gil(seconds: float) -> None:
         _LIBC_WITH_GIL.usleep(ctypes.c_uint(int(left * 1_000_000)))
 
 
+def _met(since: float) -> int:
+    """How many meet runs overlapped this one, itself included: started, and not finished or
+    finished after `since` (when this one started), by the ledger. Intervals that overlap
+    pairwise share a moment, so `parties` of them were all under way at once."""
+    with open(os.environ["FAULT_LEDGER"]) as ledger:
+        events = [line.split(" ") for line in ledger.read().splitlines()]
+    started = {nonce for _, kind, key, nonce, _ in events if kind == "start" and key.startswith("meet-")}
+    over = {nonce for at, kind, _, nonce, _ in events if kind == "done" and float(at) < since}
+    return len(started - over)
+
+
 WORK = {"job": _sleep, "spin": _spin, "hold_gil": _hold_gil}
 
 
@@ -110,7 +121,24 @@ def declare(app: taskheap.App) -> dict[str, taskheap.Task[..., Any]]:
         ctypes.string_at(0)  # reads address 0: SIGSEGV
         raise AssertionError("still alive after a segfault")
 
-    return {t.name: t for t in (job, spin, hold_gil, crash)}
+    @app.task(name="meet")
+    def meet(key: str, parties: int, seconds: float) -> str:
+        """Ledger "start", then wait (up to `seconds`) until `parties` meet runs were under way
+        at once, ledger "done": slots that are all alive meet however late each was claimed."""
+        since = time.monotonic()
+        nonce = _started(key)
+        deadline = since + seconds
+        while _met(since) < parties and time.monotonic() < deadline:
+            time.sleep(0.01)
+        note("done", key, nonce)
+        return nonce
+
+    @app.task(name="add")
+    def add(x: int, y: int) -> int:
+        """The task the bad rows of tests/bad_rows.py name (the healthy ones among them run)."""
+        return x + y
+
+    return {t.name: t for t in (job, spin, hold_gil, crash, meet, add)}
 
 
 time.sleep(float(os.environ.get("FAULT_IMPORT_DELAY", "0")))

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -140,6 +140,16 @@ def repeats() -> int:
     return max(1, int(os.environ.get("TASKHEAP_FAULTS_REPEAT", "1")))
 
 
+def run_case(run: Callable[[], CaseResult], *, may_lose: bool = False) -> list[CaseResult]:
+    """`run()` repeats() times (each call makes its own lab), each result recorded and checked."""
+    results = []
+    for _ in range(repeats()):
+        results.append(run())
+        record(results[-1])
+        results[-1].check(may_lose=may_lose)
+    return results
+
+
 def backend_name(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
@@ -245,6 +255,9 @@ class FaultLab:
         self.app = taskheap.App(url, lease=lease)
         self.tasks = fault_tasks.declare(self.app)
         self.jobs: dict[str, str] = {}  # key -> job id, of the accepted enqueues
+        #: name -> job id, of jobs written around the App (raw rows): they must settle, and the
+        #: dead count by reason, but they write no ledger.
+        self.foreign: dict[str, str] = {}
         self.priorities: dict[str, int] = {}
         self.enqueued_at: dict[str, float] = {}  # key -> monotonic time its enqueue returned
         self.refused = 0  # enqueues that raised (with `tolerate`)
@@ -261,19 +274,21 @@ class FaultLab:
         seconds: float = 0.0,
         task: str = "job",
         how: str = "exit",
+        args: tuple[Any, ...] | None = None,
         tolerate: tuple[type[BaseException], ...] = (),
         **options: Any,
     ) -> list[str]:
-        """Enqueue `count` jobs one by one (task "crash" gets `how`, the others `seconds`); the
-        keys of those whose enqueue returned. An enqueue raising one of `tolerate` is counted in
-        `refused` and skipped."""
+        """Enqueue `count` jobs one by one, each given its key and then `args` if given, else
+        (task "crash") `how`, else `seconds`; the keys of those whose enqueue returned. An
+        enqueue raising one of `tolerate` is counted in `refused` and skipped."""
         chosen = self.tasks[task].options(**options) if options else self.tasks[task]
         keys = []
         for _ in range(count):
             self._counter += 1
             key = f"{task}-{self._counter}"
             try:
-                handle = chosen.enqueue(key, how) if task == "crash" else chosen.enqueue(key, seconds)
+                rest = args if args is not None else (how,) if task == "crash" else (seconds,)
+                handle = chosen.enqueue(key, *rest)
             except tolerate:
                 self.refused += 1
                 continue
@@ -289,13 +304,13 @@ class FaultLab:
         return process
 
     def records(self, keys: Iterable[str] | None = None) -> dict[str, JobRecord | None]:
-        """Each accepted job as stored (of these keys, if given)."""
-        chosen = self.jobs if keys is None else keys
-        return {key: self.app.admin.record(self.jobs[key]) for key in chosen}
+        """Each accepted job as stored, the foreign ones too (of these keys, if given)."""
+        ids = self.jobs | self.foreign
+        return {key: self.app.admin.record(ids[key]) for key in (ids if keys is None else keys)}
 
     def drain(self, timeout: float) -> None:
-        """Wait until every accepted job is succeeded or dead."""
-        pending = set(self.jobs)
+        """Wait until every accepted job (and every foreign one) is succeeded or dead."""
+        pending = set(self.jobs) | set(self.foreign)
 
         def settled() -> bool:
             for key, found in self.records(list(pending)).items():
@@ -337,7 +352,7 @@ class FaultLab:
             elif found.state == JobState.DEAD:
                 reason = reason_of(found.error)
                 dead[reason] = dead.get(reason, 0) + 1
-            else:
+            elif key in self.jobs:
                 nonce = decode_result(found.result)
                 if (key, nonce) not in done:
                     lost += 1
@@ -349,7 +364,7 @@ class FaultLab:
             case=case,
             backend=self.backend,
             mode=mode,
-            accepted=len(self.jobs),
+            accepted=len(self.jobs) + len(self.foreign),
             lost=lost,
             duplicate_starts=sum(len(starts.get(key, [])[1:]) for key in self.jobs),
             stale_accepted=stale,
@@ -381,3 +396,13 @@ class FaultLab:
         for worker in self.workers:
             worker.close()
         self.app.close()
+
+
+def slots_all_alive(lab: FaultLab, worker: FaultWorker, slots: int) -> None:
+    """`slots` jobs enqueued now run at the same time (each waits up to 10 s for the others):
+    no slot was lost."""
+    keys = lab.enqueue(slots, task="meet", args=(slots, 10.0))
+    lab.drain(60.0)
+    runs = [e for e in lab.ledger.events() if e.key in keys]
+    assert lab.ledger.all_ran_at_once(keys), f"{slots} slots did not run at once: {runs}\n{worker.output()}"
+    assert worker.alive(), worker.output()

@@ -8,21 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from .harness import CaseResult, FaultLab, FaultWorker, record, repeats
+from .conftest import BACKENDS, ci_on
+from .harness import CaseResult, FaultLab, run_case, slots_all_alive
 
 pytestmark = pytest.mark.faults
 
 LEASE = 2.0
 SETTLE = 60.0
 TIMEOUT = 0.5
-
-
-def slots_all_alive(lab: FaultLab, worker: FaultWorker, slots: int) -> None:
-    """`slots` jobs enqueued now run at the same time: no slot was lost."""
-    keys = lab.enqueue(slots, seconds=1.0)
-    lab.drain(SETTLE)
-    assert lab.ledger.all_ran_at_once(keys), f"{slots} slots did not run at once:\n{worker.output()}"
-    assert worker.alive(), worker.output()
 
 
 def crash_run(lab: FaultLab) -> CaseResult:
@@ -50,13 +43,11 @@ def crash_run(lab: FaultLab) -> CaseResult:
     return result
 
 
+@pytest.mark.parametrize("fault_backend", ci_on("sqlite"), indirect=True)
 def test_a_crashing_child_dies_after_its_retries_and_the_worker_goes_on(
     make_lab: Callable[..., FaultLab],
 ) -> None:
-    for _ in range(repeats()):
-        result = crash_run(make_lab(lease=LEASE))
-        record(result)
-        result.check()
+    run_case(lambda: crash_run(make_lab(lease=LEASE)))
 
 
 # How long each overrunning task would run if let be: past its timeout; a C call holding the GIL
@@ -92,11 +83,20 @@ def timeout_run(lab: FaultLab, pool: str) -> CaseResult:
     return result
 
 
-@pytest.mark.parametrize("pool", ["thread", "process"])
+# The CI subset: the thread pool on SQLite, the process pool on PostgreSQL; the rest in the full run.
+TIMEOUT_CI = {("sqlite", "thread"), ("postgres", "process")}
+
+
+@pytest.mark.parametrize(
+    "fault_backend, pool",
+    [
+        pytest.param(backend, pool, marks=() if (backend, pool) in TIMEOUT_CI else pytest.mark.faults_full)
+        for backend in BACKENDS
+        for pool in ("thread", "process")
+    ],
+    indirect=["fault_backend"],
+)
 def test_jobs_over_their_time_limit_are_failed_and_cost_no_slot(
     make_lab: Callable[..., FaultLab], pool: str
 ) -> None:
-    for _ in range(repeats()):
-        result = timeout_run(make_lab(lease=TIMEOUT_LEASE), pool)
-        record(result)
-        result.check()
+    run_case(lambda: timeout_run(make_lab(lease=TIMEOUT_LEASE), pool))
