@@ -9,6 +9,7 @@ from .errors import (
     JobNotFound,
     PayloadError,
     QueueFull,
+    StoreUnreachable,
     TaskheapError,
 )
 from .handle import JobHandle
@@ -31,6 +32,7 @@ __all__ = [
     "PayloadError",
     "QueueConfig",
     "QueueFull",
+    "StoreUnreachable",
     "Task",
     "TaskheapError",
 ]

@@ -36,6 +36,11 @@ class BackendError(TaskheapError):
     """The backend could not be reached or refused the operation."""
 
 
+class StoreUnreachable(BackendError):
+    """The store did not answer: the connection failed, or a call ran out of time (a silent
+    server, a partition). Worth trying again later; the worker reports it once per outage."""
+
+
 class ConfigError(TaskheapError, ValueError):
     """A URL, option or app path is invalid."""
 

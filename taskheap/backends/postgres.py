@@ -22,10 +22,12 @@ migrations). Duties and how:
   per such queue (limit_lock.sql), the count of its waiting jobs (queue_room.sql), then the
   plain insert (enqueue.sql) if every such queue has room. Concurrent producers of a queue take
   turns, so none takes it past its limit; queues without a limit keep the one-statement enqueue.
-- Connections: a small pool opened on first use, autocommit (one round trip per statement).
-  A statement that fails on a lost connection is retried on a fresh one with backoff; only
-  then is it a BackendError naming the server. Every write is safe to retry: enqueue is
-  idempotent by id, the rest are guarded by state and token.
+- Connections (postgres_connections.py): two small pools opened on first use, autocommit (one
+  round trip per statement). A statement that fails on a lost connection is retried on a fresh
+  one with backoff; a call with no answer within the URL's `deadline` (10 s) gives its
+  connection up, since libpq would wait as long as the peer's kernel keeps it; either is then a
+  StoreUnreachable naming the server. Every write is safe to retry: enqueue is idempotent by
+  id, the rest are guarded by state and token.
 - Admin reads: listings and counts are planned with their values (unprepared), so unused
   filters fold away; a text search reads only the `scan` newest matching ids; the oldest job
   per queue is a loose index scan. Per-minute counters live in their own table, where the
@@ -39,7 +41,6 @@ migrations). Duties and how:
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -51,10 +52,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import TupleRow
-from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import BackendError, ConfigError, QueueFull
+from ..errors import BackendError, ConfigError, QueueFull, StoreUnreachable
 from ..job import FAILED_ATTEMPTS_KEPT, JobState
 from .base import (
     ALL_TIME,
@@ -72,17 +71,13 @@ from .base import (
 )
 from .checks import SelfCheck, plaintext_check, unsilenced
 from .counting import limited
+from .postgres_connections import Connection, Connections
 from .postgres_url import parse_url, redacted
 from .protocols import FullBackend, TransactionalEnqueue
 
-log = logging.getLogger("taskheap.postgres")
-
 T = TypeVar("T")
-Connection = psycopg.Connection[TupleRow]
 Step = tuple[str, Mapping[str, Any]]  # (name of a file in sql/, its parameters)
 
-RETRY_DELAYS = (0.1, 0.3, 1.0)  # between attempts after a lost connection; then BackendError
-CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
 #: The workers' own state changes commit without waiting for their WAL flush (a pool of their
 #: own with `synchronous_commit = off`): a PostgreSQL crash can lose the last fraction of a
 #: second of them, never a job. A lost claim leaves the job queued, a lost promotion leaves it
@@ -90,76 +85,27 @@ CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection
 #: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
 #: lease; lost counters undercount. Enqueue, release and the admin writes stay durable.
 FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
+#: Statements that may run long by design, without the URL's deadline (migrations neither).
+UNBOUNDED = frozenset({"replay", "purge"})
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
 class PostgresBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conninfo, self.schema, self.pool_size = parse_url(url)
+        self.conninfo, self.schema, self.pool_size, self.deadline = parse_url(url)
         self.where = redacted(url)
         self.channel = f"taskheap:{self.schema}"
         self._statements = Statements(self.schema)
-        self._pools: dict[bool, ConnectionPool[Connection]] = {}  # by fast_commit
-        self._pool_lock = threading.Lock()
+        self._connections = Connections(
+            self.conninfo, self.where, self.channel, self.pool_size, self.deadline
+        )
         self._listener: Connection | None = None
         self._listener_lock = threading.Lock()
 
-    # -- connections --------------------------------------------------------------------
-    def _connection_pool(self, fast_commit: bool) -> ConnectionPool[Connection]:
-        with self._pool_lock:
-            pool = self._pools.get(fast_commit)
-            if pool is None:
-                self._connect().close()  # fail now with the server's reason, not a pool timeout
-                pool = ConnectionPool(
-                    self.conninfo,
-                    min_size=1,
-                    max_size=self.pool_size,
-                    kwargs={"autocommit": True, **(self._fast_commit_options() if fast_commit else {})},
-                    timeout=CONNECT_TIMEOUT,
-                    name=f"{self.channel}{':fast' if fast_commit else ''}",
-                    open=False,
-                )
-                pool.open()
-                self._pools[fast_commit] = pool
-            return pool
-
-    def _fast_commit_options(self) -> dict[str, str]:
-        """Session options for the fast-commit pool: the caller's libpq options, plus commits
-        that do not wait for their WAL flush (see FAST_COMMIT)."""
-        options = conninfo_to_dict(self.conninfo).get("options") or ""
-        return {"options": f"{options} -c synchronous_commit=off".strip()}
-
-    def _connect(self) -> Connection:
-        return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
-
-    def _run(self, work: Callable[[Connection], T], fast_commit: bool = False) -> T:
-        """Run `work` on a pooled connection; retry on a fresh one if the connection was lost."""
-        for delay in (*RETRY_DELAYS, None):
-            try:
-                with self._connection_pool(fast_commit).connection() as conn:
-                    return work(conn)
-            except psycopg.OperationalError as exc:
-                if delay is None:
-                    raise BackendError(self._unreachable(exc)) from None
-                log.info("PostgreSQL at %s: %s; retrying in %.1fs", self.where, exc, delay)
-                time.sleep(delay)
-                self._replace_broken_connections()
-            except psycopg.Error as exc:
-                raise BackendError(f"PostgreSQL at {self.where}: {exc}") from None
-        raise AssertionError("unreachable")
-
-    def _replace_broken_connections(self) -> None:
-        for pool in list(self._pools.values()):
-            pool.check()
-
-    def _unreachable(self, exc: psycopg.OperationalError) -> str:
-        if isinstance(exc, PoolTimeout):
-            try:  # the pool only says it timed out: ask the server directly for the reason
-                self._connect().close()
-            except psycopg.OperationalError as reason:
-                exc = reason
-        return f"cannot reach PostgreSQL at {self.where}: {exc}"
+    # -- connections (postgres_connections.py) ----------------------------------------------
+    def _run(self, work: Callable[[Connection], T], fast_commit: bool = False, bounded: bool = True) -> T:
+        return self._connections.run(work, fast_commit, bounded)
 
     def _execute(
         self, steps: Sequence[Step], prepare: bool | None, conn: Connection
@@ -172,10 +118,14 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             return [conn.execute(self._statements[name], params, prepare=prepare) for name, params in steps]
 
     def _rows(self, *steps: Step, prepare: bool | None = None) -> list[tuple[Any, ...]]:
-        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].fetchall(), _fast(steps))
+        return self._run(
+            lambda conn: self._execute(steps, prepare, conn)[-1].fetchall(), _fast(steps), _bounded(steps)
+        )
 
     def _rowcount(self, *steps: Step, prepare: bool | None = None) -> int:
-        return self._run(lambda conn: self._execute(steps, prepare, conn)[-1].rowcount, _fast(steps))
+        return self._run(
+            lambda conn: self._execute(steps, prepare, conn)[-1].rowcount, _fast(steps), _bounded(steps)
+        )
 
     def _rows_by_step(self, steps: Sequence[Step]) -> dict[str, list[tuple[Any, ...]]]:
         """Every statement's rows, by statement name (for steps of distinct names)."""
@@ -184,13 +134,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             cursors = self._execute(steps, None, conn)
             return {name: cursor.fetchall() for (name, _), cursor in zip(steps, cursors, strict=True)}
 
-        return self._run(rows, _fast(steps))
+        return self._run(rows, _fast(steps), _bounded(steps))
 
     # -- lifecycle ----------------------------------------------------------------------
     def migrate(self) -> None:
         """Apply the numbered migrations not applied yet, under an advisory lock: concurrent
         callers wait for each other, and re-running is a no-op."""
-        self._run(self._migrate)
+        self._run(self._migrate, bounded=False)
 
     def _migrate(self, conn: Connection) -> None:
         with conn.transaction():
@@ -209,10 +159,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         return unsilenced(plaintext_check("PostgreSQL", self.where, str(host) if host else None, encrypted))
 
     def close(self) -> None:
-        with self._pool_lock:
-            pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
+        self._connections.close()
         with self._listener_lock:
             self._drop_listener()
 
@@ -354,13 +301,18 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
                 self._wait_for_work(list(queues), deadline, now)
             except psycopg.Error as exc:
                 self._drop_listener()  # reconnect and listen again on the next call
-                raise BackendError(f"listening for work on PostgreSQL at {self.where}: {exc}") from None
+                failed = StoreUnreachable if isinstance(exc, psycopg.OperationalError) else BackendError
+                raise failed(f"listening for work on PostgreSQL at {self.where}: {exc}") from None
 
     def _wait_for_work(self, queues: list[str], deadline: float, now: float | None) -> None:
         conn = self._listening()
         for _ in conn.notifies(timeout=0):
             pass  # older wake-ups: the check below sees everything committed until now
-        row = conn.execute(self._statements["idle_check"], {"queues": queues, "now": now}).fetchone()
+        params = {"queues": queues, "now": now}
+        check = self._connections.within_deadline(
+            conn, lambda c: c.execute(self._statements["idle_check"], params)
+        )
+        row = check.fetchone()
         assert row is not None
         queued, due_in = row
         if queued:
@@ -374,8 +326,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
 
     def _listening(self) -> Connection:
         if self._listener is None:
-            conn = self._connect()
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            conn = self._connections.connect()
+            listen = sql.SQL("LISTEN {}").format(sql.Identifier(self.channel))
+            try:
+                self._connections.within_deadline(conn, lambda c: c.execute(listen))
+            except psycopg.Error:
+                conn.close()
+                raise
             self._listener = conn
         return self._listener
 
@@ -528,6 +485,10 @@ def _floats(values: Iterable[float | None]) -> list[float | None]:
 
 def _fast(steps: Sequence[Step]) -> bool:
     return all(name in FAST_COMMIT for name, _ in steps)
+
+
+def _bounded(steps: Sequence[Step]) -> bool:
+    return not any(name in UNBOUNDED for name, _ in steps)
 
 
 def _complete_steps(done: Sequence[Completion], now: float | None) -> list[Step]:

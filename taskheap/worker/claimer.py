@@ -49,6 +49,7 @@ class Claimer:
         on_return: Callable[[], None],
         now: Callable[[], float | None] = lambda: None,
         turn: float = IDLE_WAIT,
+        on_failure: Callable[[str, BackendError], None] | None = None,
     ) -> None:
         self.backend = backend
         self.queues = list(queues)
@@ -59,6 +60,7 @@ class Claimer:
         self._on_return = on_return  # the waker handed the role back
         self._now = now  # the `now` of every backend call (App.store_time)
         self.turn = turn  # the longest the waker keeps the role in one turn
+        self._on_failure = on_failure or _warn  # a wait or claim of the waker's failed
         self._handed = threading.Event()  # set: the waker owns the role
         self._limit = 0  # what the waker may claim on its first call (set before _handed)
         self._slot_took = threading.Event()  # set: a slot started a job
@@ -111,7 +113,7 @@ class Claimer:
             try:
                 self._turn()
             except BackendError as exc:
-                log.warning("waiting for work failed (will retry): %s", exc)
+                self._on_failure("waiting for work", exc)
                 self._stopping.wait(ERROR_PAUSE)
             except Exception:  # the loop claims nothing while the waker is out: it must not die
                 log.exception("waiting for work failed (will retry)")
@@ -135,3 +137,7 @@ class Claimer:
             full, limit = len(jobs) == limit, self._free()
             if full or limit <= 0:
                 return
+
+
+def _warn(what: str, exc: BackendError) -> None:
+    log.warning("%s failed (will retry): %s", what, exc)

@@ -1,16 +1,13 @@
-"""Heartbeat: one round trip renews every lease this worker holds and marks it alive."""
+"""Heartbeat: one round trip renews every lease this worker holds and marks it alive. A failure
+is raised to the caller (the worker's heartbeat thread, which reports it and tries again soon)."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 
 from ..backends.base import Lease, WorkerInfo
 from ..backends.protocols import Backend
-from ..errors import BackendError
-
-log = logging.getLogger("taskheap.worker")
 
 
 class Heartbeat:
@@ -34,11 +31,7 @@ class Heartbeat:
         leases = list(self.held())
         self.info.jobs = [lease.id for lease in leases]
         sent = time.monotonic()
-        try:
-            owned = self.backend.heartbeat(self.info, leases, self.lease, now)
-        except BackendError as exc:
-            log.warning("heartbeat failed (will retry): %s", exc)
-            return
+        owned = self.backend.heartbeat(self.info, leases, self.lease, now)
         self.on_renewed(owned, sent)
         lost = {lease.id for lease in leases} - owned
         if lost:

@@ -7,7 +7,9 @@ Threads and what each owns:
 - the waker (the Claimer's): claims while the queues are dry, blocking in the store until work
   arrives (claimer.py documents the hand-over between the two);
 - the slots (pool.py): run one job at a time each;
-- heartbeat: renews every lease held in one round trip and marks the worker alive;
+- heartbeat: renews every lease held in one round trip and marks the worker alive; its answers
+  tell whether the store is reachable (health.py: one warning per outage, one at its end);
+- watch: sees a store that has not answered for two heartbeats (health.py), touching nothing;
 - maintenance: Rescuer, Promoter and Pruner (maintenance.py);
 - tally: writes the per-minute counters about once a second, off the loop.
 The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
@@ -31,9 +33,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..retry import failure_of
 from .claimer import IDLE_WAIT, Claimer
+from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
@@ -51,6 +54,7 @@ TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the clai
 PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within this many seconds
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
+HEARTBEAT_RETRY = 1.0  # after a failed heartbeat, the next comes this soon (at most the interval)
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -91,6 +95,9 @@ class Worker:
         )
         self.rng = random.Random()
         self.inflight = InFlight()
+        self.heartbeat_every = min(app.lease / 3, 10.0)
+        # two heartbeats unanswered: a healthy store answers each within milliseconds
+        self.store = StoreWatch(2 * self.heartbeat_every, lambda: len(self.inflight))
         self._done: deque[tuple[ClaimedJob, Outcome, float]] = deque()  # (…, monotonic end)
         self._wake = threading.Event()  # set: the loop has something to do
         self._stopping = threading.Event()  # no new claims
@@ -105,6 +112,7 @@ class Worker:
             free=self._free,
             on_return=self._wake.set,
             now=app.store_time,
+            on_failure=self.store.failed,
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
@@ -193,13 +201,21 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
         heartbeat = Heartbeat(
-            self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self.inflight.renewed
+            self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self._renewed
         )
-        heartbeat.run_once(self.app.store_time())
+
+        def beat() -> bool:
+            try:
+                heartbeat.run_once(self.app.store_time())
+            except StoreUnreachable as exc:
+                self.store.unanswered(exc)
+                return False
+            return True
+
+        self._guarded("heartbeat", beat)
         threads = [
-            self._every(
-                min(self.app.lease / 3, 10.0), lambda: heartbeat.run_once(self.app.store_time()), "heartbeat"
-            ),
+            self._every(self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY),
+            self._every(min(self.store.patience / 8, 1.0), self.store.check, "watch"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
         ]
@@ -248,23 +264,32 @@ class Worker:
         log.info("stopping: no new claims, running jobs get %ss", self.grace)
         self.stop()
 
-    def _every(self, interval: float, duty: Callable[[], object], name: str) -> threading.Thread:
+    def _every(
+        self, interval: float, duty: Callable[[], object], name: str, retry: float | None = None
+    ) -> threading.Thread:
+        """A thread running `duty` every `interval` seconds (after a failure, `retry` if given;
+        a duty returning False failed)."""
+
         def loop() -> None:
-            while not self._finished.wait(interval):  # heartbeats go on through the grace period
-                self._guarded(name, duty)
+            wait = interval
+            while not self._finished.wait(wait):  # heartbeats go on through the grace period
+                ok = self._guarded(name, duty)
+                wait = interval if ok or retry is None else min(retry, interval)
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
-    def _guarded(self, name: str, duty: Callable[[], object]) -> None:
-        """Run one background duty. A backend error is retried later; any error once finished
-        ends quietly (whoever ran the worker may have closed the store)."""
+    def _guarded(self, name: str, duty: Callable[[], object]) -> bool:
+        """Run one background duty: True if it did. A backend error is reported (StoreWatch)
+        and retried later; any error once finished ends quietly (whoever ran the worker may
+        have closed the store)."""
         try:
-            duty()
+            return duty() is not False
         except BackendError as exc:
-            log.warning("%s failed (will retry): %s", name, exc)
+            self.store.failed(name, exc)
         except Exception:
             if not self._finished.is_set():
                 raise
+        return False
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -295,7 +320,7 @@ class Worker:
         try:
             completed, claimed = self.claimer.claim(done, free)
         except BackendError as exc:
-            log.warning("claim failed (will retry): %s", exc)
+            self.store.failed("claim", exc)
             self._acknowledge(done, [], runs)
             self._stopping.wait(0.5)
             return False
@@ -307,7 +332,7 @@ class Worker:
         try:
             return self.app.admin.active_count(self.queues) == 0
         except BackendError as exc:
-            log.warning("could not count active jobs (will retry): %s", exc)
+            self.store.failed("counting active jobs", exc)
             return False
 
     def _next_timeout(self) -> float:
@@ -370,7 +395,7 @@ class Worker:
                     accepted = set(self.backend.fail(failed, self.app.store_time()))
                 break
             except BackendError as exc:
-                log.warning("acknowledging failed (retrying in %.1fs): %s", delay, exc)
+                self.store.failed("acknowledging", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._refused(sent, accepted.union(completed))
@@ -419,6 +444,11 @@ class Worker:
                 self.inflight.pop(h.job.id)
 
     # -- heartbeat callbacks ------------------------------------------------------------
+    def _renewed(self, ids: set[str], sent: float) -> None:
+        """A heartbeat sent at `sent` (monotonic) came back: these leases were renewed."""
+        self.inflight.renewed(ids, sent)
+        self.store.answered()
+
     def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:
         """Outcomes the store refused: their lease was lost (it expired and another worker took
         the job over, which a heartbeat may not have seen yet). The accepted are among those

@@ -158,11 +158,11 @@ def test_connections_give_up_on_a_server_that_stopped_answering_within_seconds()
 
     from taskheap.backends.postgres_url import parse_url
 
-    conninfo, _, _ = parse_url("postgresql://app@db:5432/shop")
+    conninfo = parse_url("postgresql://app@db:5432/shop").conninfo
     options = conninfo_to_dict(conninfo)
     assert (options["keepalives"], options["tcp_user_timeout"]) == ("1", "10000")
     assert options["application_name"] == "taskheap:taskheap"
-    own, _, _ = parse_url("postgresql://app@db:5432/shop?tcp_user_timeout=3000&keepalives_idle=1")
+    own = parse_url("postgresql://app@db:5432/shop?tcp_user_timeout=3000&keepalives_idle=1").conninfo
     assert (
         conninfo_to_dict(own)["tcp_user_timeout"] == "3000"
         and conninfo_to_dict(own)["keepalives_idle"] == "1"

@@ -87,8 +87,10 @@ Choices:
   counts the jobs it adds there itself.
 - A job's failed attempts are a capped list next to its hash (`job:<id>:failed`), appended by the
   fail script and deleted with the job; listings read them only for the page they return.
-- Connection errors are retried with exponential backoff (redis-py Retry); whatever still fails
-  is raised as BackendError naming the URL. Scripts forgotten by a restarted Redis are reloaded.
+- Refused or reset connections are retried with exponential backoff, about a second in all
+  (redis-py Retry); a call that timed out is not (client.py); whatever still fails is raised as
+  StoreUnreachable (or BackendError) naming the URL. Scripts forgotten by a restarted Redis are
+  reloaded.
 """
 
 from .backend import RedisBackend

@@ -19,11 +19,12 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from ...errors import BackendError, ConfigError
+from ...errors import BackendError, ConfigError, StoreUnreachable
 
 Client = Redis | RedisCluster
 Commands = Client | Pipeline | ClusterPipeline  # where a command goes: now, or in a round trip
 DEFAULT_PREFIX = "taskheap"
+SOCKET_TIMEOUT = 10.0  # the longest one reply may take (`?socket_timeout=` in the URL overrides)
 _SCRIPT_DIR = Path(__file__).with_name("lua")
 
 
@@ -113,7 +114,7 @@ class Guard:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-            raise BackendError(f"cannot reach Redis at {self.display_url}: {exc}") from None
+            raise StoreUnreachable(f"cannot reach Redis at {self.display_url}: {exc}") from None
         if isinstance(
             exc, RedisError | RedisClusterException
         ):  # the cluster client's own are not RedisErrors
@@ -161,8 +162,13 @@ def connect(client_url: str, cluster: bool) -> Client:
         # surrogate instead of failing the whole reply: the job holding it is refused above the
         # seam ("undecodable"), its neighbours are not
         "encoding_errors": "surrogateescape",
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.01), retries=6),
-        "socket_timeout": 10.0,
+        # a refused or reset connection is tried again at once on a new one, for about a second
+        # in all; a call that ran out of time is not: each try would wait out the socket timeout
+        # again (seven tries held a call for 70 s), so a silent server costs one timeout
+        "retry": Retry(
+            ExponentialBackoff(cap=0.25, base=0.01), retries=3, supported_errors=(RedisConnectionError,)
+        ),
+        "socket_timeout": SOCKET_TIMEOUT,
         "socket_keepalive": True,  # a server gone silent shows on idle connections too, within
         "socket_keepalive_options": _KEEPALIVE,  # about 11 s (the OS default waits two hours)
         "socket_connect_timeout": 5.0,

@@ -16,8 +16,14 @@ from .client import Batch, Client, Commands
 from .keys import Keys
 
 MIN_BLOCK = 0.001  # BLMOVE's timeout 0 means forever: never block for less than this
-MAX_BLOCK = 5.0  # below the socket timeout
+MAX_BLOCK = 5.0
 CLUSTER_TURN = 0.05
+
+
+def longest_block(socket_timeout: float | None) -> float:
+    """How long one BLMOVE may block: MAX_BLOCK, and at most half the socket timeout, so its
+    reply comes well before the client gives up on the connection (a wait is never cut short)."""
+    return MAX_BLOCK if socket_timeout is None else min(MAX_BLOCK, socket_timeout / 2)
 
 
 class Waiter:
@@ -25,6 +31,7 @@ class Waiter:
 
     def __init__(self, client: Client, keys: Keys, cluster: bool) -> None:
         self.client, self.keys, self.cluster = client, keys, cluster
+        self.max_block = longest_block(client.get_connection_kwargs().get("socket_timeout"))
 
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None) -> None:
         seconds = self._until_due(queues, timeout, now)
@@ -39,7 +46,7 @@ class Waiter:
         runs on the server the moment work arrives."""
         seconds = self._until_due([queue], timeout, now)
         if seconds >= MIN_BLOCK:
-            self._take_one(batch.pipe, queue, min(seconds, MAX_BLOCK))
+            self._take_one(batch.pipe, queue, min(seconds, self.max_block))
 
     def _until_due(self, queues: Sequence[str], timeout: float, now: float | None) -> float:
         """How long a wait may block: `timeout`, less if a job of an unpaused queue falls due
@@ -74,7 +81,7 @@ class Waiter:
         """Block on each queue in turn (one queue: all the time; several on a Cluster, whose
         inboxes live on several slots: CLUSTER_TURN each) until work comes, time is up or
         `woke` is set."""
-        turns, turn = itertools.cycle(queues), CLUSTER_TURN if len(queues) > 1 else MAX_BLOCK
+        turns, turn = itertools.cycle(queues), CLUSTER_TURN if len(queues) > 1 else self.max_block
         deadline = time.monotonic() + seconds
         while not (woke and woke.is_set()) and (left := deadline - time.monotonic()) >= MIN_BLOCK:
             if self._take_one(client, next(turns), min(left, turn)):
@@ -97,7 +104,7 @@ class Waiter:
             ]
             for thread in threads:
                 thread.start()
-            woke.wait(seconds + MAX_BLOCK)
+            woke.wait(seconds + self.max_block)
             while blocked := [
                 (i, thread) for i, thread in zip(ids, threads, strict=True) if thread.is_alive()
             ]:
