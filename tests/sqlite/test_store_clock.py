@@ -89,3 +89,23 @@ def test_after_a_wall_clock_step_delays_count_from_the_stores_clock_and_the_step
     assert "+600" in caplog.text and "off the SQLite store's" in caplog.text
     assert [line for line in app.stats()["warnings"] if "sqlite-clock-step" in line]
     app.close()
+
+
+def test_migrate_anchors_so_no_later_call_needs_the_write_lock_for_it(tmp_path: Path) -> None:
+    """Anchoring a new boot writes; done lazily, the first call needing the time inside a
+    caller's write transaction (`status` within `app.transaction(conn)`) waited for that
+    transaction's lock for the whole busy timeout."""
+    path = tmp_path / "jobs.db"
+    opened(path).close()
+    set_anchor(path, "an-earlier-boot", 0.0, 0.0)
+    caller = sqlite3.connect(path, isolation_level=None)
+    app = taskheap.App(f"sqlite:///{path}?timeout=0.2")
+    assert app.backend.path == str(path)  # type: ignore[attr-defined]  # opening migrates and anchors
+    caller.execute("BEGIN IMMEDIATE")  # the caller's transaction holds the write lock from here
+    with app.transaction(caller):
+        assert not [w for w in app.stats()["warnings"] if "SQLite database" in w]
+        assert app.backend.store_clock().offset is not None  # type: ignore[attr-defined]
+    caller.execute("ROLLBACK")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT boot_id FROM clock").fetchall() == [(boot_id(),)]
+    app.close()

@@ -225,34 +225,24 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
+            # Anchored here, before any caller's transaction could hold the write lock the
+            # anchoring of a new boot needs.
+            self._clock = StoreClock(_anchored(conn))
 
     # -- the store's clock (clock.py) ----------------------------------------------------
     def _now(self, now: float | None) -> float:
         return self.store_clock().now() if now is None else now
 
     def store_clock(self) -> StoreClock:
-        """The clock `now=None` means, anchored once per boot of the host (the first use in a
-        new boot writes the anchor, in a write transaction, so every process reads the same)."""
+        """The clock `now=None` means, anchored once per boot of the host (by `migrate`, or by
+        the first use of a backend that was not migrated), in a write transaction, so every
+        process on the file reads the same anchor."""
         if self._clock is None:
             with self._clock_lock:
                 if self._clock is None:
-                    self._clock = StoreClock(self._anchor())
+                    with self._write() as conn:
+                        self._clock = StoreClock(_anchored(conn))
         return self._clock
-
-    def _anchor(self) -> float | None:
-        boot = boot_id()
-        if boot is None:
-            return None
-        rows = self._read(READ_ANCHOR_SQL)
-        if rows and rows[0][0] == boot:
-            return float(rows[0][1])
-        with self._write() as conn:
-            row = conn.execute(READ_ANCHOR_SQL).fetchone()
-            if row and row[0] == boot:
-                return float(row[1])
-            offset, anchored_at = new_anchor(row)
-            conn.execute(WRITE_ANCHOR_SQL, (boot, offset, anchored_at))
-            return offset
 
     def _onto_store_clock(self, now: float | None) -> float:
         """What to add to new jobs' times (enqueued_at, run_at): read off this process's
@@ -575,6 +565,20 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     def paused(self) -> set[str]:
         return {name for (name,) in self._read("SELECT name FROM queues WHERE paused = 1")}
+
+
+def _anchored(conn: sqlite3.Connection) -> float | None:
+    """The store's clock offset for this boot (clock.py), written first if the store has not
+    seen this boot; None where boots cannot be told apart. `conn` holds the write lock."""
+    boot = boot_id()
+    if boot is None:
+        return None
+    row = conn.execute(READ_ANCHOR_SQL).fetchone()
+    if row and row[0] == boot:
+        return float(row[1])
+    offset, anchored_at = new_anchor(row)
+    conn.execute(WRITE_ANCHOR_SQL, (boot, offset, anchored_at))
+    return offset
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
