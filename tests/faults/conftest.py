@@ -1,0 +1,55 @@
+"""Fixtures of the fault suite: `fault_url` (every backend; the Redis Cluster in the full run
+only) and `lab`, a FaultLab on it (`make_lab` for another lease)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import URL_FACTORIES
+
+from .harness import FaultLab
+
+FAULT_BACKENDS = [
+    "sqlite",
+    "redis",
+    "postgres",
+    pytest.param("redis-cluster", marks=pytest.mark.faults_full),
+]
+
+
+@pytest.fixture(params=FAULT_BACKENDS)
+def fault_backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def fault_url(fault_backend: str, tmp_path: Path) -> str:
+    return URL_FACTORIES[fault_backend](tmp_path)
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path, fault_backend: str, fault_url: str) -> Iterator[Callable[..., FaultLab]]:
+    """`make_lab(lease=...)`: a FaultLab in a directory of its own, the first on `fault_url`,
+    each later one on a fresh store of the same backend (a repeat starts clean); all closed
+    (their workers killed) after the test."""
+    labs: list[FaultLab] = []
+
+    def make(*, lease: float = 2.0) -> FaultLab:
+        path = tmp_path / f"lab-{len(labs)}"
+        path.mkdir()
+        url = URL_FACTORIES[fault_backend](path) if labs else fault_url
+        labs.append(FaultLab(path, url, lease=lease))
+        return labs[-1]
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+@pytest.fixture
+def lab(make_lab: Callable[..., FaultLab]) -> FaultLab:
+    return make_lab()
