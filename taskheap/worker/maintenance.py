@@ -18,6 +18,8 @@ from ..retry import failure_of
 from .tally import Settled, record, verdict
 
 BATCH = 500
+#: Seconds of batches one pruning pass may take: a backlog left is pruned at the next tick.
+PRUNE_BUDGET = 0.25
 MINUTES_TTL = 24 * 3600.0  # per-minute counters kept this long (the all-time totals for good)
 LOST = "lease expired: the worker running this job stopped heartbeating (lost or killed)"
 
@@ -65,11 +67,19 @@ class Pruner:
         self.counters = counters
         self.result_ttl = result_ttl
         self.worker_ttl = worker_ttl
+        self.backlog = False  # the last pass stopped at its budget with full batches still coming
 
     def run_once(self, now: float | None = None) -> int:
         self.registry.forget_workers(self.worker_ttl, now)
         self.counters.forget_minutes(int(_labels(now) - MINUTES_TTL))
-        return self.backend.prune(self.result_ttl, BATCH, now)
+        deadline = time.monotonic() + PRUNE_BUDGET
+        pruned = 0
+        while True:
+            batch = self.backend.prune(self.result_ttl, BATCH, now)
+            pruned += batch
+            self.backlog = batch >= BATCH
+            if not self.backlog or time.monotonic() >= deadline:
+                return pruned
 
 
 def _labels(now: float | None) -> float:
