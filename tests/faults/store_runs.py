@@ -47,7 +47,10 @@ class StoreRun:
         return [self.lab.worker("-c", CONCURRENCY) for _ in range(WORKERS)]
 
     def start_producer(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
         command = [sys.executable, "-m", "tests.faults.producer"]
         args = [self.lab.url, str(self.accepted_file), str(JOB_SECONDS), str(ENQUEUE_EVERY)]
         with open(self.producer_log, "ab") as log:
@@ -135,6 +138,12 @@ class StoreRun:
             self.producer.kill()
             self.producer.wait(TIMEOUT)
         self.lab.close()
+
+
+def python_env() -> dict[str, str]:
+    """This process's environment, with the repository on PYTHONPATH (for `-m tests.faults...`)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def now() -> float:

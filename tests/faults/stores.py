@@ -24,12 +24,13 @@ from tests.redis_support import OwnRedis
 
 ATTEMPTS = 3  # first starts, on new ports each
 
-#: Redis durability modes: what the AOF and RDB settings are, by the name cases report.
+#: Redis durability modes: the AOF and RDB settings, by the name the cases report.
 REDIS_MODES: dict[str, tuple[str, ...]] = {
     "always": ("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
     "everysec": ("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
     "rdb": ("--appendonly", "no", "--save", "1 1"),
 }
+DURABLE_MODES = ("always", "everysec", "rdb")
 
 
 class RedisStore:
@@ -164,17 +165,29 @@ class PostgresCluster:
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
             " -c max_connections=200 -c fsync=on -c synchronous_commit=on"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", server_options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            server_options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self.running = True
 
-    def crash(self) -> None:
+    def kill(self) -> None:
         """`pg_ctl stop -m immediate`: every server process quits at once, nothing is flushed."""
         if self.running:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
             self.running = False
 
     def restart(self) -> None:
-        self.crash()
+        self.kill()
         self.start()
 
     def query(self, statement: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
@@ -192,6 +205,6 @@ class PostgresCluster:
 
     def close(self) -> None:
         try:
-            self.crash()
+            self.kill()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
