@@ -18,7 +18,11 @@ from tests.faults.stores import PostgresCluster, RedisStore
 pytestmark = pytest.mark.faults
 
 FULL = {"tiny": 1_000_000, "delayed": 100_000, "completions": 100_000}
-SCALES = [pytest.param(1, marks=pytest.mark.faults_full, id="full"), pytest.param(50, id="ci")]
+#: The full run takes minutes per backend: past the suite's 120 s per test.
+SCALES = [
+    pytest.param(1, marks=[pytest.mark.faults_full, pytest.mark.timeout(1800)], id="full"),
+    pytest.param(50, id="ci"),
+]
 #: Delayed jobs are due at random within this many seconds of their enqueue (full run, CI).
 DELAY_SPREAD = {1: 60.0, 50: 2.0}
 RESULT_SIZE = 1024  # characters of each completion's result
