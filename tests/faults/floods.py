@@ -155,7 +155,10 @@ class Flood:
         started = time.monotonic()
         phase = Phase("prune", 0, started)
         self.phases.append(phase)
-        wait_for(lambda: self.held() == 0, timeout, "every succeeded job pruned")
+        try:
+            wait_for(lambda: self.held() == 0, timeout, "every succeeded job pruned")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {self.held()} still stored") from None
         phase.ended = time.monotonic()
         return phase.ended - started
 

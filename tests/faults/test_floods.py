@@ -45,7 +45,7 @@ def _flood(path: Path, url: str, store_size: Callable[[], int], mode: str, scale
             flood.flood(
                 "delayed",
                 (
-                    tiny.options(delay=rng.uniform(0, DELAY_SPREAD[scale])).job(f"d-{i}")
+                    tiny.options(delay=rng.uniform(0, DELAY_SPREAD.get(scale, 10.0))).job(f"d-{i}")
                     for i in range(sizes["delayed"])
                 ),
                 sizes["delayed"],
