@@ -35,4 +35,8 @@ class Heartbeat:
         self.on_renewed(owned, sent)
         lost = {lease.id for lease in leases} - owned
         if lost:
+            # Only the jobs still held: one acknowledged during the round trip (taken off before
+            # its completion was sent) is no longer running, and its lease was not lost.
+            lost.intersection_update(lease.id for lease in self.held())
+        if lost:
             self.on_lost(lost)

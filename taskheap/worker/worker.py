@@ -117,6 +117,7 @@ class Worker:
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
         self._pruner = Pruner(backend, backend, backend, app.result_ttl)
+        self._prune_every = min(PRUNE_EVERY, app.result_ttl)  # a short retention prunes as often
         self._last_prune = 0.0
         self.tally = Tally(backend, observer)
         if pool == "process":
@@ -464,7 +465,7 @@ class Worker:
     def _maintain(self) -> None:
         self._rescuer.run_once(self.app.store_time())
         self._promoter.run_once(self.app.store_time())
-        if time.monotonic() - self._last_prune >= PRUNE_EVERY:
+        if self._pruner.backlog or time.monotonic() - self._last_prune >= self._prune_every:
             self._last_prune = time.monotonic()
             self._pruner.run_once(self.app.store_time())
 

@@ -18,7 +18,7 @@ import taskheap
 from taskheap.backends.base import Completion, Failure, JobQuery, Lease
 from taskheap.clock import FixedClock
 from taskheap.job import FAILED_ATTEMPTS_KEPT, FailedAttempt, JobState
-from taskheap.worker.maintenance import Rescuer
+from taskheap.worker.maintenance import BATCH, Pruner, Rescuer
 
 from .helpers import (
     JOB_ID,
@@ -237,6 +237,21 @@ def test_prune_deletes_finished_jobs_past_retention(app: taskheap.App, clock: Fi
     assert app.backend.get(old.id) is None
     assert dead.status() == "dead", "dead letters are never pruned silently"
     assert fresh.status() == "succeeded"
+
+
+def test_one_pruning_pass_keeps_up_with_more_than_a_batch(app: taskheap.App, clock: FixedClock) -> None:
+    """A worker finishing thousands of jobs a second must prune as fast: one pass deletes batch
+    after batch while they come back full (it deleted one batch of 500 a minute, so a flood's
+    finished jobs piled up whatever the retention)."""
+    echo = declare(app)
+    app.enqueue_many([echo.job(i) for i in range(BATCH * 2 + 100)])
+    while jobs := claim(app, clock, limit=500):
+        app.backend.complete([Completion(j.id, j.token, "null") for j in jobs], now=clock.now())
+    clock.advance(100)
+    pruner = Pruner(app.backend, app.backend, app.backend, result_ttl=50)
+    assert pruner.run_once(now=clock.now()) == BATCH * 2 + 100
+    assert not pruner.backlog
+    assert app.backend.count_jobs(JobQuery()) == 0
 
 
 def test_non_json_arguments_enqueue_nothing(app: taskheap.App) -> None:

@@ -3,15 +3,17 @@ only) and `lab`, a FaultLab on it (`make_lab` for another lease)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import URL_FACTORIES
+from tests.conftest import URL_FACTORIES, unavailable
 
 from .harness import FaultLab
+from .stores import PostgresCluster, RedisStore, postgres_missing
 
 BACKENDS = ["sqlite", "redis", "postgres", "redis-cluster"]
 CI_BACKENDS = ["sqlite", "redis", "postgres"]
@@ -60,3 +62,27 @@ def make_lab(tmp_path: Path, fault_backend: str, fault_url: str) -> Iterator[Cal
 @pytest.fixture
 def lab(make_lab: Callable[..., FaultLab]) -> FaultLab:
     return make_lab()
+
+
+@pytest.fixture
+def redis_store(request: pytest.FixtureRequest) -> Iterator[RedisStore]:
+    """A private redis-server in the durability mode given as the param (stores.REDIS_MODES),
+    which the test may kill; removed after the test, pass or fail."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not on PATH: no private Redis to kill")
+    store = RedisStore(request.param)
+    request.addfinalizer(store.close)
+    store.start()
+    yield store
+
+
+@pytest.fixture
+def postgres_cluster(request: pytest.FixtureRequest) -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster, started, which the test may stop; removed after it."""
+    problem = postgres_missing()
+    if problem:
+        unavailable(problem)
+    cluster = PostgresCluster()
+    request.addfinalizer(cluster.close)
+    cluster.start()
+    yield cluster

@@ -1,0 +1,210 @@
+"""Private stores the fault suite may kill: redis-server and PostgreSQL clusters of its own.
+
+Never the shared servers on 6379 / 5432: other people's tests run on those. Each store lives in
+a temporary directory of its own, on a free loopback port that stays the same across a restart
+(the workers reconnect to the URL they were started with). A port is free when chosen and can
+be taken before the server binds it: a first start that fails tries new ports (as
+tests/redis_support.py does for the cluster); a restart keeps its port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, LiteralString
+
+import psycopg
+import redis
+
+from tests.ports import free_port
+from tests.redis_support import OwnRedis
+
+ATTEMPTS = 3  # first starts, on new ports each
+
+#: Redis durability modes: the AOF and RDB settings, by the name the cases report.
+REDIS_MODES: dict[str, tuple[str, ...]] = {
+    "always": ("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+    "everysec": ("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
+    "rdb": ("--appendonly", "no", "--save", "1 1"),
+}
+DURABLE_MODES = ("always", "everysec", "rdb")
+
+
+class RedisStore:
+    """A private redis-server in one durability mode: started, SIGKILLed, started again on the
+    same port and directory, and removed with its directory at `close()`."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.directory = Path(tempfile.mkdtemp(prefix=f"taskheap-redis-{mode}-"))
+        self.server: OwnRedis | None = None
+
+    @property
+    def url(self) -> str:
+        return self._server().url
+
+    def _server(self) -> OwnRedis:
+        assert self.server is not None, "the store was never started"
+        return self.server
+
+    def start(self) -> None:
+        if self.server is not None:
+            self.server.start()
+            return
+        problem: Exception | None = None
+        for _ in range(ATTEMPTS):
+            server = OwnRedis(self.directory, *REDIS_MODES[self.mode], "--loglevel", "warning")
+            try:
+                server.start()
+            except (OSError, RuntimeError, AssertionError) as exc:
+                problem = exc
+                server.crash()
+                continue
+            self.server = server
+            return
+        raise RuntimeError(f"cannot start redis-server ({self.mode}): {problem}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, no final fsync."""
+        self._server().crash()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def client(self) -> redis.Redis:
+        return self._server().client()
+
+    def used_memory(self) -> int:
+        with self.client() as client:
+            return int(client.info("memory")["used_memory"])
+
+    def keys(self) -> int:
+        with self.client() as client:
+            return int(client.dbsize())
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.crash()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _postgres_bin() -> Path | None:
+    """The directory of initdb and pg_ctl: the newest installed major version's."""
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    if installed:
+        return installed[-1].parent
+    found = shutil.which("pg_ctl")
+    return Path(found).parent if found else None
+
+
+def postgres_missing() -> str | None:
+    """None if a private cluster can be made here, else why not."""
+    if _postgres_bin() is None:
+        return "pg_ctl and initdb are not installed: no private PostgreSQL cluster"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser: initdb cannot run as the postgres user"
+    return None
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster: initdb'd with trust auth, run with `pg_ctl` on a loopback
+    port with its socket in its own directory, stopped `-m immediate` (a crash: no checkpoint,
+    recovery from the WAL at the next start) and started again; removed at `close()`.
+
+    As root, every server command runs as the `postgres` OS user (the server refuses root), and
+    the directory is theirs.
+    """
+
+    def __init__(self) -> None:
+        bin_dir = _postgres_bin()
+        assert bin_dir is not None, postgres_missing()
+        self.bin = bin_dir
+        self.directory = Path(tempfile.mkdtemp(prefix="taskheap-postgres-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "server.log"
+        self.port = 0
+        self.running = False
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}{log}")
+
+    def start(self) -> None:
+        if self.port:
+            self._start()
+            return
+        problem: Exception | None = None
+        for _ in range(ATTEMPTS):
+            self.port = free_port()
+            try:
+                self._start()
+                return
+            except RuntimeError as exc:
+                problem = exc
+        self.port = 0
+        raise RuntimeError(f"cannot start a private PostgreSQL cluster: {problem}")
+
+    def _start(self) -> None:
+        server_options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+            " -c max_connections=200 -c fsync=on -c synchronous_commit=on"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            server_options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        self.running = True
+
+    def kill(self) -> None:
+        """`pg_ctl stop -m immediate`: every server process quits at once, nothing is flushed."""
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.running = False
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def query(self, statement: LiteralString, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, connect_timeout=5, autocommit=True) as conn:
+            return conn.execute(statement, params or None).fetchall()
+
+    def relations_size(self, schema: str = "taskheap") -> int:
+        """Bytes of every table in the schema, with its indexes and TOAST."""
+        rows = self.query(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            schema,
+        )
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        try:
+            self.kill()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
