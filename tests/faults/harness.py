@@ -156,7 +156,7 @@ def backend_name(url: str) -> str:
         return "sqlite"
     if parts.scheme.startswith("postgres"):
         return "postgres"
-    return "redis-cluster" if "cluster" in parse_qs(parts.query) else "redis"
+    return "redis-cluster" if "cluster" in parts.scheme or "cluster" in parse_qs(parts.query) else "redis"
 
 
 def reason_of(error: str | None) -> str:
