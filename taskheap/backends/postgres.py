@@ -212,11 +212,20 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         batch = {"limited": list(room), "max_lengths": lengths, "ids": [j.id for j in jobs]}
         batch["queues"] = [j.queue for j in jobs]
         if own:
-            with conn.pipeline(), conn.transaction():
-                conn.execute(self._statements["read_committed"])
-                conn.execute(self._statements["limit_lock"], keys)
-                if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
-                    conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+            wait = self._connections.deadline / 2
+            try:
+                with conn.pipeline(), conn.transaction():
+                    conn.execute(self._statements["read_committed"])
+                    conn.execute(self._statements["limit_lock_timeout"], {"timeout": f"{wait * 1000:.0f}ms"})
+                    conn.execute(self._statements["limit_lock"], keys)
+                    if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
+                        conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+            except psycopg.errors.LockNotAvailable:
+                raise BackendError(
+                    f"enqueue into {', '.join(room)} on PostgreSQL at {self.where}: waited {wait:g}s for"
+                    " another producer's transaction, which enqueued into that queue with a max_length"
+                    " and holds it until it commits or rolls back"
+                ) from None
         else:
             isolation, _ = conn.execute(self._statements["limit_lock"], keys).fetchone() or ("", 0)
             if isolation == "repeatable read":

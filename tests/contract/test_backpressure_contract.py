@@ -288,6 +288,24 @@ def test_postgres_refuses_a_limited_enqueue_in_a_repeatable_read_transaction(app
     assert waiting(app) == 0
 
 
+@pytest.mark.parametrize("backend_url", ["postgres"], indirect=True)
+def test_postgres_tells_a_long_wait_for_another_transactions_queue_lock_as_such(app: taskheap.App) -> None:
+    """The wait for an open transaction's queue lock is bounded below the call's deadline, so it
+    ends as an error naming that transaction, not as a store that does not answer (the deadline
+    used to give the connection up and retry, then StoreUnreachable)."""
+    limited(app, 5).options(connection=(conn := connect(app))).enqueue("in the transaction")
+    impatient = taskheap.App(f"{app.url}&deadline=1")
+    echo = limited(impatient, 5)
+    with pytest.raises(taskheap.BackendError, match="another producer's transaction") as caught:
+        echo.enqueue("outside")
+    assert not isinstance(caught.value, taskheap.StoreUnreachable)
+    conn.rollback()
+    echo.enqueue("after it ended")
+    assert waiting(app) == 1
+    impatient.close()
+    conn.close()
+
+
 @SQL_STORES
 def test_an_autocommit_connection_commits_a_limited_enqueue_at_once(app: taskheap.App) -> None:
     echo = limited(app, 1)
