@@ -56,6 +56,14 @@ BAD: list[tuple[str, bytes]] = [  # (what is wrong, the entry)
     ("backoff is not a policy", v1("bad-backoff-nan", backoff="[1, 2, NaN, false]").encode()),
     ("backoff is not a policy", v1("bad-backoff-negative", backoff="[-1, 2, 60, false]").encode()),
     ("empty id", v1("").encode()),
+    (
+        "queue elsewhere is not the queue of the inbox it was pushed onto",
+        v1("bad-queue", queue="elsewhere").encode(),
+    ),
+    (
+        "queue default:x is not the queue of the inbox it was pushed onto",
+        v1("bad-q2", queue="default:x").encode(),
+    ),
 ]
 
 

@@ -215,6 +215,21 @@ local NAMES = { 'id', 'task', 'queue', 'priority', 'rank', 'payload', 'enqueued_
   'backoff', 'timeout', 'meta' }
 
 -- What is wrong with a decoded entry of `fields` fields (the slow path of readable: it names it).
+-- Whether `queue` names the queue whose keys Q prefixes ("{<prefix>:<queue>}:"): an entry on one
+-- queue's inbox naming another would be stored under this queue but indexed under the other. The
+-- name, once proved, is remembered, so the next entries cost one comparison of interned strings.
+local inbox_queue = nil
+local function of_this_queue(queue)
+  if queue == inbox_queue then
+    return true
+  end
+  if string.sub(Q, -(#queue + 3)) == ':' .. queue .. '}:' then
+    inbox_queue = queue
+    return true
+  end
+  return false
+end
+
 local function wrong(job, fields)
   if #job ~= fields then
     return 'expected ' .. fields .. ' fields, got ' .. #job
@@ -241,6 +256,9 @@ local function wrong(job, fields)
     if job[i] ~= '' and not is_float(job[i]) then
       return NAMES[i] .. ' is not a number'
     end
+  end
+  if not of_this_queue(job[3]) then
+    return 'queue ' .. job[3] .. ' is not the queue of the inbox it was pushed onto'
   end
   return 'backoff is not a policy'
 end
@@ -282,7 +300,7 @@ local function readable(entry)
     and type(enqueued_at) == 'string' and is_float(enqueued_at) and type(retries) == 'string' and is_int(retries)
     and type(run_at) == 'string' and (run_at == '' or is_float(run_at))
     and type(timeout) == 'string' and (timeout == '' or is_float(timeout))
-    and (backoff == '' or is_backoff(backoff)) then
+    and (backoff == '' or is_backoff(backoff)) and of_this_queue(queue) then
     return job
   end
   return nil, wrong(job, fields)
