@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from taskheap.admin import Admin
 from taskheap.backends.base import JobQuery
 from taskheap.backends.redis import RedisBackend
 from taskheap.codec import DEFAULT_MAX_PAYLOAD
@@ -187,3 +188,17 @@ def test_job_fields_rewritten_by_hand_are_claimed_as_they_are_for_the_worker_to_
     assert refused["bad-numbers"] is not None and refused["bad-numbers"].error == (
         "retries not a whole number >= 0: 'lots'"
     )
+
+
+def test_a_job_hash_edited_by_hand_is_still_read_by_the_admin_views(backend: RedisBackend) -> None:
+    """Reads used to raise on the first number that did not parse, failing a whole listing."""
+    push_raw(backend, v1("edited"), v1("fine"), healthy=("edited", "fine"))
+    backend.promote_due()  # ingests
+    backend.client.hset(
+        backend.keys.q("default") + "job:edited", mapping={"priority": "urgent", "run_at": "soon"}
+    )
+    record = backend.get("edited")
+    assert record is not None and (record.priority, record.run_at) == ("urgent", "soon")
+    assert {r.id for r in backend.list_jobs(JobQuery(limit=10))} == {"edited", "fine"}
+    info = Admin(backend).job("edited")
+    assert info is not None and info.priority == "urgent"  # type: ignore[comparison-overlap]

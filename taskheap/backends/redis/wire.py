@@ -67,10 +67,6 @@ def num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def opt_float(value: str | None) -> float | None:
-    return None if value is None or value == "" else float(value)
-
-
 def token_suffix(queue: str) -> str:
     return f".{os.urandom(8).hex()}@{queue}"
 
@@ -99,7 +95,7 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
             _parsed(int, attempts),
             _parsed(int, retries),
             backoff or None,
-            None if timeout is None or timeout == "" else _parsed(float, timeout),
+            _opt_parsed(timeout),
             token,
             meta or None,
         )
@@ -117,25 +113,31 @@ def _parsed(kind: type[int] | type[float], text: Any) -> Any:
 
 
 def job_record(fields: dict[str, str]) -> JobRecord:
+    """A job's hash as a record. A number that does not parse (a hash edited by hand) is shown
+    as the text it is, as `claimed` hands it on, rather than failing the whole read."""
     return JobRecord(
         id=fields["id"],
         task=fields["task"],
         queue=fields["queue"],
-        priority=int(fields["priority"]),
+        priority=_parsed(int, fields["priority"]),
         state=JobState(fields["state"]),
         payload=fields["payload"],
-        attempts=int(fields["attempts"]),
-        retries=int(fields["retries"]),
-        enqueued_at=float(fields["enqueued_at"]),
-        run_at=opt_float(fields.get("run_at")),
-        started_at=opt_float(fields.get("started_at")),
-        finished_at=opt_float(fields.get("finished_at")),
+        attempts=_parsed(int, fields["attempts"]),
+        retries=_parsed(int, fields["retries"]),
+        enqueued_at=_parsed(float, fields["enqueued_at"]),
+        run_at=_opt_parsed(fields.get("run_at")),
+        started_at=_opt_parsed(fields.get("started_at")),
+        finished_at=_opt_parsed(fields.get("finished_at")),
         worker=fields.get("worker"),
         result=fields.get("result"),
         error=fields.get("error"),
         traceback=fields.get("traceback"),
         meta=fields.get("meta"),
     )
+
+
+def _opt_parsed(text: str | None) -> Any:
+    return None if text is None or text == "" else _parsed(float, text)
 
 
 def failed_attempt(entry: str) -> FailedAttempt:
