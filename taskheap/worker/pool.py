@@ -12,10 +12,14 @@ slot's own code still raise while it runs a job, the job is reported failed with
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import multiprocessing
+import os
 import queue
+import signal
+import sys
 import threading
 import traceback as tb
 from collections.abc import Callable, Mapping
@@ -166,7 +170,7 @@ class _ProcessSlot(threading.Thread):
     def _launch(self) -> Connection:
         parent, child = self.pool._context.Pipe()
         self._process = self.pool._context.Process(
-            target=_child_main, args=(self.pool.app_path, child), daemon=True
+            target=_child_main, args=(self.pool.app_path, child, os.getpid()), daemon=True
         )
         self._process.start()
         child.close()
@@ -240,11 +244,10 @@ class _ProcessSlot(threading.Thread):
             self._process.join(1)
 
 
-def _child_main(app_path: str, conn: Connection) -> None:
-    import signal
-
+def _child_main(app_path: str, conn: Connection, parent: int) -> None:
     from ..loading import load_app
 
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent worker decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tasks = load_app(app_path).tasks
@@ -259,3 +262,16 @@ def _child_main(app_path: str, conn: Connection) -> None:
         except BaseException as exc:  # as in _guarded: the job is reported, the child goes on
             outcome = _slot_failure(exc)
         conn.send_bytes(json.dumps(list(outcome)).encode())
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A child that outlived its worker (SIGKILLed) would run its job on, beside the run another
+    worker starts once the lease lapses, and take the next ones from nobody: on Linux the kernel
+    kills it when the slot thread that started it ends (prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the worker died before the kernel was told
+        os._exit(1)

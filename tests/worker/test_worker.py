@@ -83,6 +83,28 @@ def test_sigkilled_worker_job_runs_again_after_lease_expiry(short_lease_lab: Lab
     assert info.attempts == 2 and "lease expired" in (info.error or "")
 
 
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie (its parent not having reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_sigkilled_process_pool_worker_takes_its_children_with_it(short_lease_lab: Lab) -> None:
+    """An orphaned child ran its job on beside the rerun another worker started after the lease."""
+    lab = short_lease_lab
+    lab.tasks.sleepy.enqueue("orphan", 60)
+    victim = lab.worker("--pool", "process", "--concurrency", "1")
+    wait_for(lambda: lab.marks("orphan.start"), timeout=30, what="the job to start in a child")
+    (child,) = map(int, lab.marks("orphan.start"))
+    assert child != victim.proc.pid and running(child)
+    victim.signal(signal.SIGKILL)
+    victim.wait()
+    wait_for(lambda: not running(child), timeout=10, what="the child to die with its worker")
+
+
 def test_sigterm_lets_the_running_job_finish_and_returns_unstarted_ones(lab: Lab) -> None:
     slow = lab.tasks.sleepy.options(priority=0).enqueue("slow", 1.5)
     waiting = [lab.tasks.add.options(priority=9).enqueue(i, 0) for i in range(3)]
