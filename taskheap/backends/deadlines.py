@@ -4,13 +4,14 @@ and answers keepalives but nothing answers above it: a stopped server process, a
 whose far side is gone, a half-open connection behind one).
 
 A call is watched for its duration (`watch` ... `done`); one thread per Deadlines, waking every
-tick (a tenth of the deadline, within 0.05 and 1 s; a backend gives every call the same), shuts down (SHUT_RDWR) the
-socket of a call still running past its deadline, so the driver's wait ends at once with a lost
-connection, which the caller reports as a timeout (`expired`). Watching costs a call two dict
-operations under an uncontended lock and wakes nothing: woken on every call, the thread traded
-the lock and the GIL with the caller (a third more time per small PostgreSQL call). The socket's
-descriptor stays open (the driver owns it), so no other connection can be hit by mistake; a
-socket is shut down only under the lock `done` takes, so never after its call has ended.
+tick (a tenth of the deadline, within 0.05 and 1 s; a backend gives all its calls the same
+deadline), shuts down (SHUT_RDWR) the socket of a call still running past its deadline, so the
+driver's wait ends at once with a lost connection, which the caller reports as a timeout
+(`expired`). Watching costs a call two dict operations under an uncontended lock and wakes
+nothing: woken on every call, the thread traded the lock and the GIL with the caller (a quarter
+more time per small PostgreSQL call). The socket's descriptor stays open (the driver owns it), so
+no other connection can be hit by mistake; a socket is shut down only under the lock `done`
+takes, so never after its call has ended.
 """
 
 from __future__ import annotations
