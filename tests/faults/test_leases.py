@@ -64,6 +64,8 @@ def racing_run(lab: FaultLab, workers: int, jobs: int) -> CaseResult:
     assert len(ran) == workers, f"only {len(ran)} of {workers} workers ran jobs: they did not all race"
     assert all(r.alive() for r in racers)
     assert result.duplicate_starts == 0, result
+    for racer in racers:  # before the next repeat's: six workers a run, each with its connections
+        racer.close()
     return result
 
 
