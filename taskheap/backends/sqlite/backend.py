@@ -158,7 +158,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute(f"PRAGMA busy_timeout = {LOCK_TRY_MS}")  # writes wait in _begin
+            conn.execute(f"PRAGMA busy_timeout = {LOCK_TRY_MS}")  # writes wait in _until_not_busy
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {self.path!r}: {exc}") from None
         if mode.lower() != "wal":
