@@ -83,7 +83,7 @@ def bad_jobs(lab: Store) -> list[Raw]:
         Raw("priority -5", ADD, "priority out of range: -5", priority=-5),
         Raw("a text pickle", pickle.dumps(Unpickled(marker), 0).decode(), "malformed payload: not JSON"),
     ]
-    scheme = urlsplit(lab.url).scheme
+    scheme = store_kind(lab.url)
     if scheme in ("sqlite", "redis"):  # PostgreSQL's integer cannot hold it (asserted below)
         jobs.append(Raw("priority 10**12", ADD, "priority out of range: 1000000000000", priority=10**12))
     if scheme == "redis":
@@ -119,9 +119,16 @@ def write(lab: Store, jobs: list[Raw]) -> dict[str, Raw]:
     """Write the jobs into the lab's store with its raw client: task `add`, queue `default`,
     rank 5 (among the healthy jobs, in id order); by id."""
     by_id = {IDS.new(): job for job in jobs}
-    scheme = urlsplit(lab.url).scheme
-    {"sqlite": _write_sqlite, "redis": _write_redis, "postgresql": _write_postgres}[scheme](lab, by_id)
+    {"sqlite": _write_sqlite, "redis": _write_redis, "postgresql": _write_postgres}[store_kind(lab.url)](
+        lab, by_id
+    )
     return by_id
+
+
+def store_kind(url: str) -> str:
+    """The URL's scheme, a Redis Cluster's and a TLS Redis's as "redis": the rows are the same."""
+    scheme = urlsplit(url).scheme
+    return "redis" if scheme in ("rediss", "redis+cluster") else scheme
 
 
 def _write_sqlite(lab: Store, jobs: dict[str, Raw]) -> None:
@@ -146,7 +153,8 @@ UNREADABLE_ENTRY = b"{not an inbox entry"  # Redis: pushed beside the jobs, read
 def _write_redis(lab: Store, jobs: dict[str, Raw]) -> None:
     """Version 1 inbox entries, as a producer pushes them (lua/lib.lua lists the 11 fields); a
     bytes payload goes in as its raw bytes (a byte that is not UTF-8 stays one). And an entry
-    that is not JSON at all."""
+    that is not JSON at all. On a Cluster the producer also writes each id's queue into the id
+    index, which lives on another slot than the queue's (ingest cannot write it): so here."""
     base, query = _split(lab.url, "prefix")
     prefix = query["prefix"]
     now = repr(time.time())
@@ -160,9 +168,19 @@ def _write_redis(lab: Store, jobs: dict[str, Raw]) -> None:
             raw = j.payload.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
             entry = entry.replace(b'"\\u0000payload\\u0000"', b'"' + raw + b'"')
         entries.append(entry)
-    with redis.Redis.from_url(base) as client:
+    with _raw_redis(base) as client:
+        if isinstance(client, redis.RedisCluster):
+            client.hset(f"{{{prefix}}}:queue-of", mapping=dict.fromkeys(jobs, "default"))
         client.sadd(f"{{{prefix}}}:queues", "default")
         client.rpush(f"{{{prefix}:default}}:inbox", *entries[:3], UNREADABLE_ENTRY, *entries[3:])
+
+
+def _raw_redis(url: str) -> redis.Redis | redis.RedisCluster:
+    """redis-py's client for the URL: a RedisCluster for `redis+cluster://` (it routes each key to
+    the node that holds it)."""
+    if urlsplit(url).scheme == "redis+cluster":
+        return redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
+    return redis.Redis.from_url(url)
 
 
 def _write_postgres(lab: Store, jobs: dict[str, Raw]) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from tests.bad_rows import bad_jobs, write
 
-from .conftest import CI_BACKENDS
 from .harness import CaseResult, FaultLab, run_case, slots_all_alive
 
 pytestmark = pytest.mark.faults
@@ -36,9 +35,6 @@ def bad_data_run(lab: FaultLab, pool: str, healthy: int) -> CaseResult:
     return result
 
 
-# Not on the Redis Cluster: the raw writers speak to one Redis (the Cluster's ingest of bad entries
-# is tests/redis/test_redis_bad_entries.py's, on a real three-node cluster).
-@pytest.mark.parametrize("fault_backend", CI_BACKENDS, indirect=True)
 @pytest.mark.parametrize(
     "pool, healthy",
     [("thread", 20), pytest.param("process", 200, marks=pytest.mark.faults_full)],
