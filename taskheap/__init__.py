@@ -11,6 +11,7 @@ from .errors import (
     QueueFull,
     StoreUnreachable,
     TaskheapError,
+    UnknownTask,
 )
 from .handle import JobHandle
 from .job import JobInfo, JobState
@@ -35,5 +36,6 @@ __all__ = [
     "StoreUnreachable",
     "Task",
     "TaskheapError",
+    "UnknownTask",
 ]
 __version__ = "0.1.0"

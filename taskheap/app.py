@@ -17,9 +17,9 @@ from .backends.base import NewJob
 from .backends.protocols import FullBackend, TransactionalEnqueue
 from .clock import Clock, SystemClock
 from .codec import DEFAULT_MAX_PAYLOAD, encode_payload
-from .errors import ConfigError
+from .errors import ConfigError, UnknownTask
 from .handle import JobHandle
-from .job import IdGenerator
+from .job import IdGenerator, check_queue_name
 from .retry import Backoff
 from .task import JobOptions, JobSpec, Task
 
@@ -169,6 +169,7 @@ class App:
         """Configure a queue's ranking and limit. Every producer of that queue must declare the
         same config: the store enforces the `max_length` each producer passes with its enqueue
         (an enqueue from an App that did not declare it is not limited)."""
+        check_queue_name(name)
         if aging is not None and aging <= 0:
             raise ValueError(f"aging must be > 0 seconds, got {aging}")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
@@ -183,6 +184,19 @@ class App:
             self._limits[name] = max_length
         return config
 
+    def task_named(self, name: str) -> Task[Any, Any]:
+        """The task registered as `name`, or the one task whose name ends in `.name` (`add` for
+        `tasks.add`); UnknownTask if there is none, or more than one."""
+        if name in self.tasks:
+            return self.tasks[name]
+        fits = sorted(full for full in self.tasks if full.endswith("." + name))
+        if len(fits) == 1:
+            return self.tasks[fits[0]]
+        if fits:
+            raise UnknownTask(f"task name {name!r} is ambiguous: it could be {', '.join(fits)}")
+        defined = ", ".join(sorted(self.tasks)) or "no tasks"
+        raise UnknownTask(f"unknown task {name!r}; this app defines: {defined}")
+
     # -- enqueueing ---------------------------------------------------------------------
     def enqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle:
         (handle,) = self.enqueue_many([spec], connection=connection)
@@ -194,6 +208,10 @@ class App:
         With `connection` (or inside `app.transaction(connection)`), the jobs are inserted with
         that database connection in its open transaction: a psycopg connection for PostgreSQL,
         a sqlite3 connection to the same file for SQLite. They exist only if it commits.
+
+        Arguments are bound against the signature of each task this App registers: a call that
+        could never run raises TypeError, and nothing is enqueued (a task name this App does not
+        register, as in a producer-only App, is enqueued unchecked).
 
         A queue declared with `max_length` (`app.queue`) that has no room for its jobs of the
         call raises QueueFull and nothing of the call is enqueued (on Redis, a call spanning
@@ -239,7 +257,11 @@ class App:
         """The records to store; what a job's options decide is worked out once per options."""
         shapes: dict[int, _Shape] = {}
         jobs = []
+        tasks = self.tasks
         for spec, job_id in zip(specs, self._ids.new_many(len(specs)), strict=True):
+            task = tasks.get(spec.task)
+            if task is not None:  # an error raised here leaves nothing stored: none is yet
+                task.call_check.check(spec.task, spec.args, spec.kwargs)
             o = spec.options
             shape = shapes.get(id(o))  # the specs hold their options alive: ids stay unique
             if shape is None:

@@ -45,6 +45,10 @@ class ConfigError(TaskheapError, ValueError):
     """A URL, option or app path is invalid."""
 
 
+class UnknownTask(ConfigError, LookupError):
+    """The App defines no task by that name (or the short name fits more than one)."""
+
+
 class QueueFull(TaskheapError):
     """A queue declared with `max_length` has no room for an enqueue: its waiting jobs (queued,
     scheduled and retrying) plus the new ones would be more than `max_length`. The enqueue is

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,19 @@ REPLAYABLE = frozenset({JobState.DEAD, JobState.RETRYING})
 ALL_STATES = tuple(JobState)
 
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 1000, 5
+
+
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def check_queue_name(name: str) -> str:
+    """A queue's name: 1 to 64 of A-Z a-z 0-9 _ . : - (what `--queues a,b` can list, and a URL or
+    a Redis key carries unescaped)."""
+    if not isinstance(name, str):
+        raise TypeError(f"queue name must be a str, got {type(name).__name__}")
+    if QUEUE_NAME.fullmatch(name) is None:
+        raise ValueError(f"queue name {name!r} is not valid: use 1 to 64 of A-Z a-z 0-9 _ . : -")
+    return name
 
 
 def check_priority(priority: int) -> int:

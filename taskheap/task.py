@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
-from .job import check_priority
+from .job import check_priority, check_queue_name
 from .retry import Backoff
 
 if TYPE_CHECKING:
@@ -37,8 +38,7 @@ class JobOptions:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.delay is not None and self.eta is not None:
             raise ValueError("give delay or eta, not both")
-        if not self.queue:
-            raise ValueError("queue name must not be empty")
+        check_queue_name(self.queue)
 
     def with_overrides(self, overrides: dict[str, Any]) -> JobOptions:
         if "backoff" in overrides:
@@ -74,6 +74,37 @@ class Enqueuer(Protocol):
     def enqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle: ...
 
 
+class CallCheck:
+    """Whether arguments bind to a function's signature, as a call would bind them. The common
+    call (positional arguments only, within the count the signature takes) is checked without
+    building a binding; any other goes through `inspect.Signature.bind`, whose TypeError names
+    what is wrong. A function without a readable signature (some builtins) takes anything."""
+
+    __slots__ = ("_fewest", "_most", "_signature")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+            return
+        params = list(self._signature.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        required_keyword = any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params)
+        self._fewest = -1 if required_keyword else sum(1 for p in positional if p.default is p.empty)
+        has_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+        self._most = 1 << 30 if has_varargs else len(positional)
+
+    def check(self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise TypeError naming the task if a call with these arguments could never run."""
+        if self._signature is None or (not kwargs and 0 <= self._fewest <= len(args) <= self._most):
+            return
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {task!r} cannot take these arguments: {exc}") from None
+
+
 class Task(Generic[P, R]):
     """A declared function. Calling it runs it inline; `enqueue` runs it on a worker."""
 
@@ -82,6 +113,7 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.name = name
         self.defaults = options
+        self.call_check = CallCheck(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -92,6 +124,7 @@ class Task(Generic[P, R]):
         return f"<Task {self.name} queue={self.defaults.queue}>"
 
     def job(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
+        """The job described, not checked: its arguments are bound when it is enqueued."""
         return JobSpec(self.name, args, kwargs, self.defaults)
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
