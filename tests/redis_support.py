@@ -183,15 +183,8 @@ class OwnCluster:
                 node.start()
         if not self.created:
             addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-            create = [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *addresses,
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ]
+            no_replicas = ("--cluster-replicas", "0", "--cluster-yes")
+            create = ["redis-cli", "--cluster", "create", *addresses, *no_replicas]
             done = subprocess.run(create, capture_output=True, text=True, timeout=60)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(create)} failed:\n{done.stdout}{done.stderr}")
