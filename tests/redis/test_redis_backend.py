@@ -231,7 +231,7 @@ def test_a_cluster_that_is_down_or_gone_is_an_unreachable_store(tmp_path: Path) 
 
         wait_for(down, timeout=30, what="the cluster to see a master failed")
         job = NewJob("0DOWN", "t", "default", 5, 5.0, "{}", 1.0, None, 0, None, None)
-        with pytest.raises(StoreUnreachable, match="CLUSTERDOWN|cluster is down"):
+        with pytest.raises(StoreUnreachable, match=r"CLUSTERDOWN|cluster is down"):
             backend.enqueue([job])
         cluster.crash()
         with pytest.raises(StoreUnreachable):
