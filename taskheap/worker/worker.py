@@ -476,4 +476,4 @@ def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
 
 
 def _overran(job: ClaimedJob) -> Outcome:
-    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout")
+    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout:g}s timeout")
