@@ -113,12 +113,23 @@ class Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        if exc is None:
+            return
+        if _unreachable(exc):
             raise StoreUnreachable(f"cannot reach Redis at {self.display_url}: {exc}") from None
         if isinstance(
             exc, RedisError | RedisClusterException
         ):  # the cluster client's own are not RedisErrors
             raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection failed or a call ran out of time. On a Cluster also its client's "Redis
+    Cluster cannot be connected" (a RedisClusterException caused by one of those): after a failed
+    call it asks the nodes for the slots again, and none answered."""
+    if isinstance(exc, RedisClusterException):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
 
 
 def parse_url(url: str) -> tuple[str, str, bool]:
