@@ -1,6 +1,7 @@
 """A partition between one worker and its store, through the loopback proxy (tests/faults/proxy.py):
 a blackhole, half-open connections, latency with resets. Redis, PostgreSQL and the Redis Cluster
-(full run only); not SQLite, which has no network between a worker and its store.
+(its ci blackhole in the CI subset, the rest in the full run); not SQLite, which has no network
+between a worker and its store.
 
 Redis and PostgreSQL: the partitioned worker's URL names the proxy. The Cluster cannot be cut
 so: its client connects to the node addresses the cluster announces (127.0.0.1:<node port>, in
@@ -9,6 +10,7 @@ network namespace of the test's own (tests/faults/netns.py), with a loopback of 
 one proxy per node listens on 127.0.0.1:<that node's port> and forwards to the node on the
 host's loopback. The worker keeps the ordinary cluster URL, every node it learns of is a proxy,
 and each fault hits all the proxies at once. The direct worker and the test go to the nodes.
+(A namespace needs root and iproute2: without them the Cluster cases skip, or fail under CI=true.)
 
 Each case: a worker reaches the store through the proxy and runs two jobs a lease long; another
 worker reaches it directly. The fault hits while those two run. Then: the partitioned worker
