@@ -14,7 +14,9 @@ from .codec import decode_payload, decode_result
 from .errors import BackendError, JobNotFound, PayloadError
 from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
 
-PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
+#: Every state but running (a running job belongs to its worker): finished jobs, and a queue's
+#: waiting ones (queued, scheduled, retrying), as `queues purge` and the dashboard delete them.
+PURGEABLE = frozenset(ALL_STATES) - {JobState.RUNNING}
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.
@@ -228,7 +230,7 @@ class Admin:
         return self.backend.replay(target.query())
 
     def purge_matching(self, where: JobFilter) -> int:
-        """Delete the finished jobs matching `where` (dead ones when it names no state)."""
+        """Delete the jobs matching `where` (dead ones when it names no state); never running ones."""
         target = replace(where, state=where.state or JobState.DEAD)
         _check(target.state, PURGEABLE, "purged")
         return self.backend.purge(target.query())
@@ -240,7 +242,7 @@ class Admin:
         queue: str | None = None,
         state: JobState | str = JobState.DEAD,
     ) -> int:
-        """Delete finished jobs (dead by default); active jobs are never purged."""
+        """Delete jobs (dead by default) of a PURGEABLE state; running jobs are never purged."""
         target = _state(state)
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
