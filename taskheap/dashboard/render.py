@@ -4,7 +4,7 @@ encode whatever names the store holds, and the short forms of times and duration
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -78,6 +78,15 @@ def total_time(job: JobInfo) -> float | None:
     return job.finished_at - job.started_at
 
 
+def by_priority(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
+    """Queued counts by priority, best first; a priority that is not a number (another client
+    wrote text into SQLite's column) sorts after the numbers instead of failing the page."""
+    return sorted(
+        counts.items(),
+        key=lambda item: (0, item[0], "") if isinstance(item[0], int) else (1, 0, str(item[0])),
+    )
+
+
 def failed_last(job: JobInfo) -> bool:
     """Whether the job's last attempt failed (its error is current, not history)."""
     return job.status in FAILED_LAST and bool(job.error)
@@ -98,6 +107,7 @@ class Renderer:
             last_attempt_ran=last_attempt_ran,
             total_time=total_time,
             failed_last=failed_last,
+            by_priority=by_priority,
             short_id=short_id,
             id_time=id_time,
             states=ALL_STATES,
