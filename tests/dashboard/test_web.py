@@ -9,11 +9,12 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from taskheap.backends.base import Completion
 from taskheap.cli import cli
 from taskheap.dashboard.security import is_loopback
 from taskheap.dashboard.web import create_app
 from taskheap.job import JobState
-from tests.dashboard.conftest import Store, retrying_job
+from tests.dashboard.conftest import LEASE, Store, retrying_job
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -255,3 +256,118 @@ def test_retrying_jobs_cannot_be_purged_in_bulk(client: TestClient, store: Store
     assert client.get("/bulk/purge?state=retrying").status_code == 404
     assert client.post("/bulk/purge?state=retrying", data={"csrf_token": csrf(client)}).status_code == 404
     assert store.app.admin.job(job_id).status == JobState.RETRYING
+
+
+def row(text: str, job_id: str) -> str:
+    match = re.search(rf'<tr data-job="{job_id}">(.*?)</tr>', text, re.S)
+    assert match, f"no row for {job_id}"
+    return match.group(1)
+
+
+def test_lists_show_finished_at_and_how_long_the_last_attempt_ran(client: TestClient, store: Store) -> None:
+    text = client.get("/jobs").text
+    assert "<th>finished</th>" in text and ">ran</th>" in text
+    done = row(text, store.done)
+    assert re.search(r'<td class="finished" title="\d{4}-\d\d-\d\d [\d:.]+">\d\d:\d\d:\d\d</td>', done)
+    assert re.search(r'<td class="num ran">\d+ ms</td>', done)
+    queued = row(text, store.queued[0])
+    assert '<td class="finished" title="-">-</td>' in queued and 'class="num ran"' not in queued
+
+
+def test_the_error_shows_only_where_the_last_attempt_failed(client: TestClient, store: Store) -> None:
+    recovered = retrying_job(store)  # failed twice, then runs now and succeeds
+    backend = store.app.backend
+    assert store.app.admin.replay([recovered], state=None) == 1
+    (run,) = backend.claim(["default"], "w3", 1, LEASE)
+    backend.complete([Completion(run.id, run.token, '"fine"')])
+    text = client.get("/jobs").text
+    assert '<td class="error" title="SMTPError: &lt;relay&gt; refused">' in row(text, store.dead)
+    ok = row(text, recovered)
+    assert 'class="error"' not in ok and "IOError" not in ok
+    assert '<td class="num">3</td>' in ok and '<td class="note">2 failed before</td>' in ok
+    assert 'title="ran 3 times' in ok, "no figure for the last attempt the store cannot give"
+    detail = client.get(f"/jobs/{recovered}").text
+    assert "error (last attempt)" not in detail and "IOError: try 2" in detail, (
+        "the history stays in the job view"
+    )
+    assert re.search(
+        r'<dt>total \(first start → finished\)</dt><dd class="total">[^<]+, over 3 attempts', detail
+    )
+
+
+def test_bulk_actions_are_hidden_when_the_list_is_empty(client: TestClient, store: Store) -> None:
+    assert "Retry all matching" in client.get("/dead").text
+    empty = client.get("/dead?queue=default").text
+    assert "No jobs match." in empty and "all matching" not in empty
+    assert "all matching" not in client.get("/retrying").text
+
+
+def test_overview_charts_have_time_and_value_axes_and_labels(client: TestClient) -> None:
+    text = client.get("/").text
+    charts = re.findall(r'<svg class="chart".*?</svg>', text, re.S)
+    assert len(charts) == 2
+    throughput, failures = charts
+    times = re.findall(r'<text class="time-tick"[^>]*>(\d\d:\d\d)</text>', throughput)
+    assert len(times) == 6 and all(t.endswith("0") for t in times), times
+    assert re.findall(r'<text class="value-tick"[^>]*>([^<]+)</text>', throughput) == ["0", "1", "2"]
+    # the fixture's 2 runs: this minute's (the last point), or the peak once the minute has turned
+    assert re.search(r'<text class="(last|peak)"[^>]*>(peak )?2</text>', throughput)
+    assert len(re.findall(r"<circle class=\"point\"[^>]*><title>\d\d:\d\d · \d+</title>", throughput)) == 60
+    assert re.findall(r'<text class="value-tick"[^>]*>([^<]+)</text>', failures) == ["0%", "50%", "100%"]
+    assert re.search(r'<text class="(last|peak)"[^>]*>(peak )?50%</text>', failures)
+
+
+def purge_form(client: TestClient, page: str) -> tuple[str, str]:
+    confirm = client.get(page).text
+    action = re.search(r'<form method="post" action="([^"]+)"', confirm)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', confirm)
+    assert action and token
+    return action.group(1).replace("&amp;", "&"), token.group(1)
+
+
+def test_queue_purge_shows_the_exact_count_by_state_then_deletes_the_waiting_jobs(
+    client: TestClient, store: Store
+) -> None:
+    waiting = retrying_job(store)
+    confirm = client.get("/queues/default/purge").text
+    assert re.search(r'class="count">3<', confirm)
+    counts = dict(re.findall(r'data-state="(\w+)">\w+: (\d+)<', confirm))
+    assert counts == {"queued": "2", "scheduled": "0", "retrying": "1"}
+    assert "running jobs are left to their workers" in confirm
+    action, token = purge_form(client, "/queues/default/purge")
+    done = client.post(action, data={"csrf_token": token})
+    assert "purged 3 job(s) of queue default" in done.text
+    left = {j.id: j.status for j in store.app.admin.jobs(queue="default")}
+    assert left == {store.running: JobState.RUNNING}, "the running job stays, every waiting one is gone"
+    assert waiting not in left
+
+
+def test_queue_purge_by_one_state_leaves_the_others(client: TestClient, store: Store) -> None:
+    waiting = retrying_job(store)
+    confirm = client.get("/queues/default/purge?state=retrying").text
+    assert re.search(r'class="count">1<', confirm) and "retrying</strong> jobs of queue" in confirm
+    action, token = purge_form(client, "/queues/default/purge?state=retrying")
+    assert action.endswith("/queues/default/purge?state=retrying")
+    client.post(action, data={"csrf_token": token})
+    assert client.get(f"/jobs/{waiting}").status_code == 404
+    assert {j.status for j in store.app.admin.jobs(queue="default")} == {JobState.QUEUED, JobState.RUNNING}
+
+
+def test_queue_purge_refuses_a_state_that_is_not_waiting_and_a_queue_that_does_not_exist(
+    client: TestClient, store: Store
+) -> None:
+    refused = client.get("/queues/default/purge?state=running")
+    assert refused.status_code == 400 and "a queue purge takes a waiting state" in refused.text
+    unknown = client.get("/queues/nope/purge")
+    assert unknown.status_code == 404 and "no queue &#39;nope&#39;; known: default, emails" in unknown.text
+    token = csrf(client)
+    assert client.post("/queues/default/purge", data={}).status_code == 403, "no CSRF token, nothing deleted"
+    assert client.post("/queues/nope/pause", data={"csrf_token": token}).status_code == 404
+    assert store.app.admin.paused() == set() and len(store.app.admin.jobs(queue="default")) == 3
+
+
+def test_read_only_counts_a_queue_purge_but_offers_no_button(store: Store) -> None:
+    client = TestClient(create_app(store.app, read_only=True))
+    confirm = client.get("/queues/default/purge").text
+    assert re.search(r'class="count">2<', confirm) and 'method="post"' not in confirm
+    assert client.post("/queues/default/purge", data={"csrf_token": "x"}).status_code == 403
