@@ -12,6 +12,7 @@ from urllib.parse import quote
 from anyio import to_thread
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,6 +88,15 @@ def by_priority(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
     )
 
 
+def breakable(name: str) -> Markup:
+    """A dotted name (a task, a queue, a worker) escaped, with line-break chances after its
+    separators, so a narrow table wraps `tasks.emails.send` at the dots, not mid-word."""
+    text = escape(name)
+    for separator in ".:/@":
+        text = text.replace(separator, Markup(separator + "<wbr>"))
+    return text
+
+
 def failed_last(job: JobInfo) -> bool:
     """Whether the job's last attempt failed (its error is current, not history)."""
     return job.status in FAILED_LAST and bool(job.error)
@@ -99,6 +109,7 @@ class Renderer:
         self.admin = admin
         self.read_only = read_only
         self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates.env.filters["breakable"] = breakable
         self.templates.env.globals.update(
             url_for=_url_for,
             when=when,
