@@ -4,7 +4,7 @@ all go through it, so they show the same thing from the durable store."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -14,9 +14,7 @@ from .codec import decode_payload, decode_result
 from .errors import BackendError, JobNotFound, PayloadError
 from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
 
-#: Every state but running (a running job belongs to its worker): finished jobs, and a queue's
-#: waiting ones (queued, scheduled, retrying), as `queues purge` and the dashboard delete them.
-PURGEABLE = frozenset(ALL_STATES) - {JobState.RUNNING}
+PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.
@@ -230,7 +228,7 @@ class Admin:
         return self.backend.replay(target.query())
 
     def purge_matching(self, where: JobFilter) -> int:
-        """Delete the jobs matching `where` (dead ones when it names no state); never running ones."""
+        """Delete the finished jobs matching `where` (dead ones when it names no state)."""
         target = replace(where, state=where.state or JobState.DEAD)
         _check(target.state, PURGEABLE, "purged")
         return self.backend.purge(target.query())
@@ -242,10 +240,24 @@ class Admin:
         queue: str | None = None,
         state: JobState | str = JobState.DEAD,
     ) -> int:
-        """Delete jobs (dead by default) of a PURGEABLE state; running jobs are never purged."""
+        """Delete finished jobs (dead by default); active jobs are never purged."""
         target = _state(state)
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
+
+    def purge_waiting(self, queue: str, states: Iterable[JobState | str]) -> int:
+        """Delete `queue`'s jobs in `states`, each of queued, scheduled or retrying (jobs that
+        have not started); a job claimed meanwhile is running and stays. How many were deleted."""
+        targets = {_state(s) for s in states}
+        for target in targets:
+            _check(
+                target,
+                frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING}),
+                "purged from a queue",
+            )
+        return sum(
+            self.backend.purge(_selection(None, queue, state)) for state in ALL_STATES if state in targets
+        )
 
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id, self.store_time())

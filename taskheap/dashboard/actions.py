@@ -117,14 +117,15 @@ class Actions:
                 request, 400, f"a queue purge takes a waiting state ({names}), not {asked!r}"
             )
         states = [JobState(asked)] if asked else list(QUEUE_PURGE_STATES)
-        wheres = [JobFilter(queue=queue, state=state) for state in states]
         if request.method == "GET":
-            counts = {w.state: await self.render.read(self.admin.count, w) for w in wheres}
+            counts = {
+                s: await self.render.read(self.admin.count, JobFilter(queue=queue, state=s)) for s in states
+            }
             return self.render.page(request, "purge_queue.html", queue=queue, state=asked, counts=counts)
         form = await self._checked_form(request)
         if isinstance(form, Response):
             return form
-        changed = sum([await self.render.read(self.admin.purge_matching, w) for w in wheres])
+        changed = await self.render.read(self.admin.purge_waiting, queue, states)
         self._log(request, f"purge the {asked or 'waiting'} jobs of queue {queue!r}: {changed} deleted")
         done = url(request, "overview").include_query_params(done=f"purged {changed} job(s) of queue {queue}")
         return RedirectResponse(str(done), 303)
