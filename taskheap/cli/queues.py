@@ -68,7 +68,8 @@ def queues_resume(env: Env, name: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_env
 def queues_purge(env: Env, name: str, state: str | None, yes: bool) -> None:
-    """Delete NAME's jobs that have not started yet, for good (running jobs stay)."""
+    """Delete NAME's jobs that have not started yet, for good (running jobs stay); asks first,
+    with the exact count."""
     admin = env.existing().admin
     queue = next((q for q in admin.queues(env.declared_queues) if q.name == name), None)
     if queue is None:

@@ -25,6 +25,7 @@ from .params import json_list, json_object, queue_list, queue_name
 @click.option(
     "-q",
     "--queues",
+    metavar="NAME,...",
     callback=queue_list,
     default="default",
     show_default=True,
@@ -105,12 +106,14 @@ def _metrics(env: Env, port: int | None) -> Iterator[Observer | None]:
 @click.argument("task")
 @click.option(
     "--args",
+    metavar="JSON|@FILE|-",
     callback=json_list,
     default="[]",
     help="JSON list of positional arguments; @FILE reads a file, - reads stdin.",
 )
 @click.option(
     "--kwargs",
+    metavar="JSON|@FILE|-",
     callback=json_object,
     default="{}",
     help="JSON object of keyword arguments; @FILE reads a file, - reads stdin.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 import pytest
@@ -116,3 +117,11 @@ def test_every_command_but_demo_takes_app_and_url_after_its_name() -> None:
         if not isinstance(command, click.Group) and path != "taskheap demo":
             opts = {opt for param in command.params for opt in param.opts}
             assert {"-A", "--app", "--url"} <= opts, path
+
+
+def test_docs_cli_md_describes_every_command() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    for path, command in _commands(root):
+        name = path.removeprefix("taskheap").strip()
+        if name and not isinstance(command, click.Group):
+            assert f"`{name}" in text, f"docs/cli.md does not describe `{name}`"
