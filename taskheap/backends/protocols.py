@@ -29,6 +29,7 @@ from .base import (
     JobQuery,
     JobRecord,
     Lease,
+    Postponement,
     MinuteCount,
     NewJob,
     WorkerInfo,
@@ -102,6 +103,12 @@ class Backend(Protocol):
         """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
         ...
 
+    def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
+        """Give claimed jobs whose token is current back unrun: scheduled, due `delay` seconds
+        after `now`, the attempt not spent (as `release`); with `unknown_task`, `unknown_since`
+        set to `now` if not set yet. Return the ids postponed."""
+        ...
+
     def promote_due(self, now: float | None = None) -> int:
         """Queue the scheduled and retrying jobs that are due; how many."""
         ...
@@ -173,7 +180,10 @@ class Counters(Protocol):
 class Registry(Protocol):
     """The workers alive (each heartbeat records its worker) and the jobs they hold."""
 
-    def workers(self) -> list[WorkerInfo]: ...
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker by start time, each with `silent_for` set: the seconds since
+        its last heartbeat by the store's clock now."""
+        ...
 
     def unregister(self, worker: str) -> None: ...
 
