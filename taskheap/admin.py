@@ -89,9 +89,9 @@ class Overview:
 
     @property
     def slots(self) -> tuple[int, int]:
-        """(busy, total) worker slots."""
-        busy = sum(len(w["jobs"]) for w in self.workers)
-        return busy, sum(w["concurrency"] for w in self.workers)
+        """(busy, total) slots of the live workers (a lost worker's count as none)."""
+        live = [w for w in self.workers if not w["lost"]]
+        return sum(len(w["jobs"]) for w in live), sum(w["concurrency"] for w in live)
 
     def total(self, state: JobState) -> int:
         return sum(by_state.get(state, 0) for by_state in self.counts.values())
@@ -153,7 +153,10 @@ class Admin:
         return self.backend.queued_by_priority()
 
     def workers(self) -> list[dict[str, Any]]:
-        return [asdict(w) for w in self.backend.workers()]
+        """The registered workers, each with `lost`: True once it has missed its heartbeats for
+        longer than its lease (its jobs are then rescued; it counts as no capacity). A lost
+        worker is listed until the App's `worker_ttl` of silence, then forgotten."""
+        return [asdict(w) | {"lost": w.silent_for > w.lease} for w in self.backend.workers()]
 
     def stats(self) -> dict[str, Any]:
         return {"queues": self.counts(), "workers": self.workers(), "warnings": self.warnings()}

@@ -29,9 +29,9 @@ from .base import (
     JobQuery,
     JobRecord,
     Lease,
-    Postponement,
     MinuteCount,
     NewJob,
+    Postponement,
     WorkerInfo,
 )
 from .checks import SelfCheck

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ import click
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
 from ..worker.tally import Observer
+from ..worker.unknown import DEFAULT_TTL
 from .context import Env, pass_env
 
 
@@ -35,7 +35,19 @@ from .context import Env, pass_env
     help="Jobs to claim ahead of free slots. Default: as many as recent run times say will"
     " start within 20 ms (many for tiny jobs, none for slow ones); 0: never.",
 )
-@click.option("--burst", is_flag=True, help="Exit 0 once the queues hold no active job.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Exit 0 once the queues hold no active job (or only jobs of tasks this app does not define).",
+)
+@click.option(
+    "--unknown-task-ttl",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TTL,
+    show_default=True,
+    help="Seconds a job of a task this app does not define is given back for another worker"
+    " before it becomes dead, when no live worker of its queue defines the task.",
+)
 @click.option(
     "--grace",
     default=30.0,
@@ -55,6 +67,7 @@ def worker(
     pool: str,
     prefetch: int | None,
     burst: bool,
+    unknown_task_ttl: float,
     grace: float,
     metrics_port: int | None,
 ) -> int:
@@ -70,6 +83,7 @@ def worker(
             app_path=app_path,
             prefetch=prefetch,
             burst=burst,
+            unknown_task_ttl=unknown_task_ttl,
             grace=grace,
             observer=observer,
         ).run()
@@ -155,7 +169,7 @@ def status(env: Env, as_json: bool) -> None:
         return
     from ..views import render_status
 
-    click.echo(render_status(stats, now=time.time()))
+    click.echo(render_status(stats))
 
 
 @click.command()

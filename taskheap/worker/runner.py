@@ -19,11 +19,15 @@ class Outcome(NamedTuple):
     result: str | None = None  # JSON of the return value, when it succeeded
     error: str | None = None
     traceback: str | None = None
-    final: bool = False  # True: retrying cannot help (unknown task, bad payload): dead at once
+    final: bool = False  # True: retrying cannot help (a bad payload): dead at once
+    unknown_task: bool = False  # True: this worker's app does not define the task (unknown.py)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it", unknown_task=True)
 
 
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
@@ -67,8 +71,8 @@ def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
     """Whatever the task raises, BaseException included (SystemExit, say), is its failed
     Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it."""
     task = tasks.get(task_name)
-    if task is None:
-        return Outcome(error=f"unknown task {task_name!r}: this worker's app does not define it", final=True)
+    if task is None:  # the worker checked: a child process whose app differs (changed on disk)
+        return UNKNOWN_TASK
     try:
         args, kwargs = decode_payload(payload)
     except PayloadError as exc:

@@ -41,8 +41,9 @@ from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
-from .runner import Outcome, refusal
-from .tally import Observer, Settled, Tally, verdict
+from .runner import UNKNOWN_TASK, Outcome, refusal
+from .tally import Observer, RecentCount, Settled, Tally, verdict
+from .unknown import DEFAULT_TTL, UnknownTasks
 
 if TYPE_CHECKING:
     from ..app import App
@@ -55,6 +56,7 @@ PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
 HEARTBEAT_RETRY = 1.0  # after a failed heartbeat, the next comes this soon (at most the interval)
+REGISTRY_EVERY = 0.5  # a job started or finished: the registry says so within this many seconds
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -73,6 +75,7 @@ class Worker:
         grace: float = 30.0,
         prefetch: int | None = None,
         observer: Observer | None = None,
+        unknown_task_ttl: float = DEFAULT_TTL,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -91,8 +94,16 @@ class Worker:
         self._mean_run: float | None = None  # seconds, a moving mean of recent runs
         self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.info = WorkerInfo(
-            self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            self.queues,
+            concurrency,
+            time.time(),
+            tasks=sorted(app.tasks),
+            lease=app.lease,
         )
+        self._finishes = RecentCount()
         self.rng = random.Random()
         self.inflight = InFlight()
         self.heartbeat_every = min(app.lease / 3, 10.0)
@@ -103,6 +114,8 @@ class Worker:
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
         self._interrupts = 0
+        self._registry_stale = threading.Event()  # set: a job started or finished since the last beat
+        self.unknown = UnknownTasks(backend, unknown_task_ttl, self.rng, app.store_time)
         self.claimer = Claimer(
             backend,
             self.queues,
@@ -116,8 +129,9 @@ class Worker:
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
-        self._pruner = Pruner(backend, backend, backend, app.result_ttl)
-        self._prune_every = min(PRUNE_EVERY, app.result_ttl)  # a short retention prunes as often
+        self._pruner = Pruner(backend, backend, backend, app.result_ttl, app.worker_ttl)
+        # a short retention prunes as often, and a short worker_ttl forgets silent workers soon
+        self._prune_every = min(PRUNE_EVERY, app.result_ttl, app.worker_ttl / 4)
         self._last_prune = 0.0
         self.tally = Tally(backend, observer)
         if pool == "process":
@@ -159,11 +173,14 @@ class Worker:
         """Claimed jobs (their claim sent at `claimed`, monotonic): in flight, then to the slots
         (in that order: a slot reports on it). A job failing the checks of what was read
         (`refusal`: priority, payload type and size) is reported dead at once instead,
-        acknowledged like any outcome, and takes no slot."""
+        acknowledged like any outcome, and takes no slot; so is one of a task this worker's app
+        does not define, which the loop gives back (unknown.py)."""
         self.inflight.add(jobs, claimed)
-        limit = self.app.max_payload
+        limit, tasks = self.app.max_payload, self.app.tasks
         for job in jobs:
             refused = refusal(job, limit)
+            if refused is None and job.task not in tasks:
+                refused = UNKNOWN_TASK
             if refused is None:
                 self.pool.submit(job)
             else:
@@ -186,6 +203,7 @@ class Worker:
             return False
         if self.inflight.start(job, now) is not None:
             self._wake.set()  # the loop's sleep was timed before this deadline existed
+        self._registry_stale.set()
         if self.observer is not None:
             self.observer.started(job)
         return True
@@ -202,7 +220,13 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
         heartbeat = Heartbeat(
-            self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self._renewed
+            self.backend,
+            self.info,
+            self.app.lease,
+            self.inflight.leases,
+            self._lost,
+            self._renewed,
+            self._describe,
         )
 
         def beat() -> bool:
@@ -215,7 +239,9 @@ class Worker:
 
         self._guarded("heartbeat", beat)
         threads = [
-            self._every(self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY),
+            self._every(
+                self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY, early=self._registry_stale
+            ),
             self._every(min(self.store.patience / 8, 1.0), self.store.check, "watch"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
@@ -266,16 +292,29 @@ class Worker:
         self.stop()
 
     def _every(
-        self, interval: float, duty: Callable[[], object], name: str, retry: float | None = None
+        self,
+        interval: float,
+        duty: Callable[[], object],
+        name: str,
+        retry: float | None = None,
+        early: threading.Event | None = None,
     ) -> threading.Thread:
         """A thread running `duty` every `interval` seconds (after a failure, `retry` if given;
-        a duty returning False failed)."""
+        a duty returning False failed); when `early` is set, sooner, but at most every
+        REGISTRY_EVERY seconds."""
+
+        tick = interval if early is None else min(REGISTRY_EVERY, interval)
 
         def loop() -> None:
-            wait = interval
-            while not self._finished.wait(wait):  # heartbeats go on through the grace period
+            due = interval  # seconds until the duty is due
+            while not self._finished.wait(min(due, tick)):  # heartbeats go on through the grace period
+                due -= min(due, tick)
+                if due > 0 and not (early is not None and early.is_set()):
+                    continue
+                if early is not None:
+                    early.clear()
                 ok = self._guarded(name, duty)
-                wait = interval if ok or retry is None else min(retry, interval)
+                due = interval if ok or retry is None else min(retry, interval)
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
@@ -303,7 +342,7 @@ class Worker:
                 continue
             free = self._free()
             if free > 0 and not self.claimer.handed_over:
-                if self.burst and not len(self.inflight) and self._queues_empty():
+                if self.burst and not len(self.inflight) and self._nothing_to_run():
                     return
                 self.claimer.hand_over(free)
             self._wake.wait(self._next_timeout())
@@ -329,9 +368,11 @@ class Worker:
         self._tally(_completed(completed, runs))
         return claimed > 0
 
-    def _queues_empty(self) -> bool:
+    def _nothing_to_run(self) -> bool:
+        """The queues hold no active job, or only jobs of tasks this worker cannot run."""
         try:
-            return self.app.admin.active_count(self.queues) == 0
+            active = self.app.admin.active_count(self.queues)
+            return active == 0 or self.unknown.only_unrunnable(active, self.queues)
         except BackendError as exc:
             self.store.failed("counting active jobs", exc)
             return False
@@ -353,11 +394,16 @@ class Worker:
         done: list[Completion] = []
         failed: list[Failure] = []
         runs: dict[str, _Run] = {}
+        unknown: list[ClaimedJob] = []
         while self._done:
             job, outcome, finished = self._done.popleft()
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
+            self._registry_stale.set()
+            if outcome.unknown_task:
+                unknown.append(job)
+                continue
             ran = held.ran(finished)
             runs[job.id] = (job, ran)
             if ran is not None:
@@ -370,7 +416,21 @@ class Worker:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
                 failed.append(self._failure(job, outcome))
+        if unknown:
+            failed += self._give_back(unknown, runs)
         return done, failed, runs
+
+    def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, _Run]) -> list[Failure]:
+        """Jobs of tasks this worker's app does not define go back to the store (unknown.py);
+        the failures of those that waited too long. Should the store not answer, their leases
+        lapse and the Rescuer queues them again."""
+        try:
+            dead = self.unknown.settle(jobs)
+        except BackendError as exc:
+            self.store.failed("giving back jobs of unknown tasks", exc)
+            return []
+        runs.update((f.id, (next(j for j in jobs if j.id == f.id), None)) for f in dead)
+        return dead
 
     def _failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
         return failure_of(job, outcome.error or "failed", outcome.traceback, self.rng, final=outcome.final)
@@ -406,6 +466,13 @@ class Worker:
 
     def _tally(self, settled: list[Settled]) -> None:
         self.tally.add(settled, self.app.clock.now())
+        self._finishes.add(len(settled), time.monotonic())
+
+    def _describe(self, info: WorkerInfo) -> None:
+        """What the next heartbeat records of this worker beyond its leases."""
+        info.jobs = self.inflight.running()
+        info.processed = self._finishes.total
+        info.per_minute = self._finishes.last_minute(time.monotonic())
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
