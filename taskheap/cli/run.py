@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from ..logs import FORMATS, LEVELS
+from ..logs import configure as configure_logs
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
 from ..worker.tally import Observer
@@ -55,6 +57,23 @@ from .context import Env, pass_env
     help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
 )
 @click.option(
+    "--log-level",
+    type=click.Choice(LEVELS),
+    default="info",
+    show_default=True,
+    help="info: the start, every failure, retry, dead letter and timeout, lost leases, outages and"
+    " a graceful stop's progress; debug adds each job's start and finish and tracebacks.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    envvar="TASKHEAP_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one object per line (ts, level, event, worker; job_id, task, queue, attempt"
+    " where there is a job). Or $TASKHEAP_LOG_FORMAT.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(min=1, max=65535),
     help="Serve Prometheus /metrics on 127.0.0.1:PORT (needs the dashboard extra).",
@@ -69,9 +88,12 @@ def worker(
     burst: bool,
     unknown_task_ttl: float,
     grace: float,
+    log_level: str,
+    log_format: str,
     metrics_port: int | None,
 ) -> int:
     """Run a worker process."""
+    configure_logs(log_level, log_format)
     app_path = env.require_app_path()
     names = [q.strip() for q in queues.split(",") if q.strip()]
     with _metrics(env, metrics_port) as observer:

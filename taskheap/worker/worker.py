@@ -32,9 +32,12 @@ from collections.abc import Callable, Collection, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .. import __version__
 from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
+from ..logs import bind_worker, redacted
 from ..retry import failure_of
+from . import events
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
@@ -57,6 +60,7 @@ PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
 HEARTBEAT_RETRY = 1.0  # after a failed heartbeat, the next comes this soon (at most the interval)
 REGISTRY_EVERY = 0.5  # a job started or finished: the registry says so within this many seconds
+GRACE_REPORT_EVERY = 5.0  # a graceful stop says what it waits for this often
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -91,6 +95,7 @@ class Worker:
         self.grace = grace
         self.observer = observer
         self.prefetch = prefetch
+        self.pool_kind = pool
         self._mean_run: float | None = None  # seconds, a moving mean of recent runs
         self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.info = WorkerInfo(
@@ -204,6 +209,7 @@ class Worker:
         if self.inflight.start(job, now) is not None:
             self._wake.set()  # the loop's sleep was timed before this deadline existed
         self._registry_stale.set()
+        events.job_started(job)
         if self.observer is not None:
             self.observer.started(job)
         return True
@@ -249,7 +255,10 @@ class Worker:
         for thread in threads:
             thread.start()
         self.claimer.begin()
-        log.info("worker %s serving %s", self.id, ",".join(self.queues))
+        bind_worker(self.id)
+        prefetch = "auto" if self.prefetch is None else str(self.prefetch)
+        settings = f"concurrency {self.concurrency}, {self.pool_kind} pool, prefetch {prefetch}"
+        events.started(self.id, __version__, redacted(self.backend.url), self.queues, settings)
         self._warn_of_the_store()
         try:
             self._loop()
@@ -288,7 +297,6 @@ class Worker:
         if self._interrupts > 1 and signum == signal.SIGINT:
             log.warning("second interrupt: exiting at once; leases will expire")
             os._exit(130)
-        log.info("stopping: no new claims, running jobs get %ss", self.grace)
         self.stop()
 
     def _every(
@@ -461,10 +469,14 @@ class Worker:
                 delay = min(delay * 2, 5.0)
         self._refused(sent, accepted.union(completed))
         settled = _completed(completed, runs)
-        settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
+        for f in failed:
+            if f.id in accepted:
+                events.failed(runs[f.id][0], f)
+                settled.append(Settled(runs[f.id][0], verdict(f), runs[f.id][1]))
         self._tally(settled)
 
     def _tally(self, settled: list[Settled]) -> None:
+        events.succeeded(s.job for s in settled if s.verdict == "completed")
         self.tally.add(settled, self.app.clock.now())
         self._finishes.add(len(settled), time.monotonic())
 
@@ -479,6 +491,7 @@ class Worker:
         overdue = self.inflight.overdue(now)
         for held in overdue:
             job = held.job
+            events.timed_out(job, self.pool_kind)
             self.pool.timed_out(job)
             self._done.append((job, _overran(job), now))
         if overdue:
@@ -494,16 +507,22 @@ class Worker:
             self.inflight.pop(job.id)
         if unstarted:
             self.backend.release([Lease(j.id, j.token) for j in unstarted])
+        events.stopping(self.grace, len(unstarted), [h.job for h in self.inflight.held()])
         deadline = time.monotonic() + self.grace
+        report = time.monotonic() + GRACE_REPORT_EVERY
         while len(self.inflight) and time.monotonic() < deadline:
             self._wake.clear()
             self._settle()
             self._enforce_timeouts()
+            if time.monotonic() >= report and len(self.inflight):
+                report += GRACE_REPORT_EVERY
+                events.still_waiting(deadline - time.monotonic(), [h.job for h in self.inflight.held()])
             if len(self.inflight):
                 self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         self._settle()
         left = self.inflight.held()  # held (so their leases are renewed) until acknowledged
         if left:
+            events.grace_over(self.grace, [h.job for h in left])
             ended = time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
             runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
@@ -522,7 +541,7 @@ class Worker:
         the job over, which a heartbeat may not have seen yet). The accepted are among those
         sent, so equal counts say none was refused without building a set on every batch."""
         if len(accepted) < len(sent):
-            self._lost({outcome.id for outcome in sent}.difference(accepted))
+            events.refused({outcome.id for outcome in sent}.difference(accepted))
 
     def _lost(self, ids: set[str]) -> None:
         log.warning(
