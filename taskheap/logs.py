@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -100,11 +100,14 @@ SECRET_KEYS = ("password", "token", "secret", "key")
 def redacted(url: str) -> str:
     """The URL with its password, and any query value named like a secret, shown as ***."""
     parts = urlsplit(url)
-    netloc = parts.netloc
     if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    query = [
-        (key, "***" if any(secret in key.lower() for secret in SECRET_KEYS) else value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+        url = url.replace(f":{parts.password}@", ":***@", 1)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(_secret(key) for key, _ in query):
+        masked = [(key, "***" if _secret(key) else value) for key, value in query]
+        url = url.partition("?")[0] + "?" + urlencode(masked, safe="*")
+    return url
+
+
+def _secret(key: str) -> bool:
+    return any(word in key.lower() for word in SECRET_KEYS)

@@ -25,6 +25,10 @@ def started(worker_id: str, version: str, url: str, queues: Sequence[str], setti
     )
 
 
+def stopped(worker_id: str) -> None:
+    log.info("worker %s stopped", worker_id)
+
+
 def job_started(job: ClaimedJob) -> None:
     if log.isEnabledFor(logging.DEBUG):
         log.debug("job %s started (%s, attempt %d)", job.id, job.task, job.attempts, extra=job_fields(job))
@@ -82,6 +86,8 @@ def refused(ids: Iterable[str]) -> None:
 
 
 def stopping(grace: float, given_back: int, running: Sequence[ClaimedJob]) -> None:
+    if not (given_back or running):
+        return
     log.info(
         "stopping: no new claims; %d unstarted job(s) given back; waiting up to %gs for %d running: %s",
         given_back,

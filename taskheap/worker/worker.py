@@ -277,6 +277,7 @@ class Worker:
             self.claimer.join(IDLE_WAIT + 1.0)
             for thread in threads:
                 thread.join(IDLE_WAIT + 1.0)
+            events.stopped(self.id)
         return 0
 
     def _warn_of_the_store(self) -> None:
