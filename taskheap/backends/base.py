@@ -98,7 +98,8 @@ class JobRecord:
     traceback: str | None
     meta: str | None = None  # as enqueued
     #: When a worker first gave the job back because it did not know its task (`postpone`);
-    #: None until then. Kept until the job finishes.
+    #: None until then. Kept through retries and on the finished job; a replayed dead job
+    #: starts without it.
     unknown_since: float | None = None
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.

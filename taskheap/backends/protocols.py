@@ -234,9 +234,10 @@ class AdminWrites(Protocol):
 
     def replay(self, query: JobQuery) -> int:
         """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
-        states are untouched): a dead job runs again from scratch (attempts reset, worker and
-        finish time cleared), a retrying job stops waiting out its backoff (due time cleared,
-        attempts kept). Failed attempts stay in the log either way."""
+        states are untouched): a dead job runs again from scratch (attempts reset, worker,
+        finish time and `unknown_since` cleared), a retrying job stops waiting out its backoff
+        (due time cleared, attempts and `unknown_since` kept). Failed attempts stay in the log
+        either way."""
         ...
 
     def purge(self, query: JobQuery) -> int:
