@@ -481,6 +481,8 @@ class Worker:
         events.succeeded(s.job for s in settled if s.verdict == "completed")
         self.tally.add(settled, self.app.clock.now())
         self._finishes.add(len(settled), time.monotonic())
+        if settled:
+            self._registry_stale.set()  # the counts too, not only the jobs taken off
 
     def _describe(self, info: WorkerInfo) -> None:
         """What the next heartbeat records of this worker beyond its leases."""

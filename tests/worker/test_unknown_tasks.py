@@ -26,9 +26,14 @@ def newer(x):
 """
 
 
-def newer_job(lab: Lab) -> str:
-    """A job of a task only the newer app defines, enqueued as a producer of it would."""
+def newer_app(lab: Lab) -> str:
+    """The -A of an app that defines what the lab's does and one task more."""
     (lab.path / "newertasks.py").write_text(NEWER_TASKS)
+    return "newertasks:app"
+
+
+def newer_job(lab: Lab) -> str:
+    """A job of the task only the newer app defines, enqueued as its producer would."""
     return lab.app.enqueue(JobSpec("newer.task", (21,), {}, JobOptions(retries=0))).id
 
 
@@ -43,7 +48,7 @@ def test_an_older_worker_gives_the_job_back_unspent_and_a_newer_one_runs_it(lab:
     assert record.attempts == 0 and record.unknown_since is not None
     assert "task 'newer.task' of queue 'default' is not defined by this worker's app" in older.output()
 
-    newer = lab.worker("--burst", app="newertasks:app")
+    newer = lab.worker("--burst", app=newer_app(lab))
     assert newer.wait() == 0, newer.output()
     info = lab.app.get_job(job_id).info()
     assert (info.status, info.result, info.attempts) == (JobState.SUCCEEDED, 42, 1)
@@ -66,10 +71,10 @@ def test_the_job_is_dead_once_the_wait_is_over_with_no_worker_declaring_its_task
 def test_while_a_live_worker_of_the_queue_declares_the_task_the_job_waits_for_it(lab: Lab) -> None:
     """The newer worker is busy (one slot, a long job) while the older one, whose wait is
     nearly nil, keeps meeting the job: declared by a live worker, so it waits, and runs."""
-    job_id = newer_job(lab)
     busy = lab.tasks.sleepy.enqueue("busy", 6)
-    newer = lab.worker("--concurrency", "1", "--prefetch", "0", app="newertasks:app")
+    newer = lab.worker("--concurrency", "1", "--prefetch", "0", app=newer_app(lab))
     wait_for(lambda: lab.marks("busy.start"), timeout=30, what="the newer worker to be busy")
+    job_id = newer_job(lab)
     older = lab.worker("--unknown-task-ttl", "0.1")
     wait_for(lambda: lab.marks("newer"), timeout=60, what="the newer worker to run the job")
     assert busy.result(timeout=30) == "busy"
@@ -97,10 +102,13 @@ def test_the_registry_shows_declared_tasks_and_the_jobs_running_now(lab: Lab) ->
     assert time.monotonic() - started < 2.0
     assert handle.result(timeout=30) == "long"
     finished = time.monotonic()
-    wait_for(lambda: lab.app.admin.workers()[0]["jobs"] == [], timeout=5, what="the job unlisted")
+
+    def counted() -> bool:
+        (info,) = lab.app.admin.workers()
+        return info["jobs"] == [] and (info["processed"], info["per_minute"]) == (1, 1)
+
+    wait_for(counted, timeout=5, what="the job unlisted and counted")
     assert time.monotonic() - finished < 2.0
-    (info,) = lab.app.admin.workers()
-    assert info["processed"] == 1 and info["per_minute"] == 1
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
 
