@@ -79,9 +79,12 @@ def timed_out(job: ClaimedJob, pool: str) -> None:
 
 
 def refused(ids: Iterable[str]) -> None:
+    """Outcomes the store refused: the heartbeat's "lost the lease" (worker.py), seen later."""
+    ids = sorted(ids)
     log.warning(
-        "outcome(s) refused as stale, the job(s) taken over after their lease expired: %s",
-        ", ".join(sorted(ids)),
+        "lost the lease of %d job(s): their outcome was refused as stale (taken over after expiry): %s",
+        len(ids),
+        ", ".join(ids),
     )
 
 

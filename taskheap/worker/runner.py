@@ -32,10 +32,13 @@ UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it
 
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
     """What a worker checks of a claimed job before it takes a slot, the store's row being
-    trusted no more than a producer (a row may have been written by hand): a priority in range,
-    a payload that is text within the App's limit. None if it passes; else its final Outcome.
-    An isinstance and a comparison or two: the JSON is decoded in the slot (`run_job`)."""
-    priority, payload = job.priority, job.payload
+    trusted no more than a producer (a row may have been written by hand): a task name that is
+    text, a priority in range, a payload that is text within the App's limit. None if it
+    passes; else its final Outcome. An isinstance and a comparison or two: the JSON is decoded
+    in the slot (`run_job`)."""
+    priority, payload, task = job.priority, job.payload, job.task
+    if not isinstance(task, str) or not (task.isascii() or _utf8(task)):
+        return Outcome(error=printable(f"undecodable task name: not UTF-8: {task!r}"), final=True)
     if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         if type(priority) is int:
             return Outcome(error=f"priority out of range: {priority}", final=True)
@@ -48,6 +51,16 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
             error=f"payload too large: {size} bytes, over the {max_payload}-byte limit", final=True
         )
     return _settings_refusal(job)
+
+
+def _utf8(text: str) -> bool:
+    """Whether the text is what UTF-8 bytes decode to: a byte that is not UTF-8, read with
+    surrogateescape, is a lone surrogate, which no task name of an App can hold."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _settings_refusal(job: ClaimedJob) -> Outcome | None:
