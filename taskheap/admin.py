@@ -4,7 +4,7 @@ all go through it, so they show the same thing from the durable store."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -247,6 +247,20 @@ class Admin:
         target = _state(state)
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
+
+    def purge_waiting(self, queue: str, states: Iterable[JobState | str]) -> int:
+        """Delete `queue`'s jobs in `states`, each of queued, scheduled or retrying (jobs that
+        have not started); a job claimed meanwhile is running and stays. How many were deleted."""
+        targets = {_state(s) for s in states}
+        for target in targets:
+            _check(
+                target,
+                frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING}),
+                "purged from a queue",
+            )
+        return sum(
+            self.backend.purge(_selection(None, queue, state)) for state in ALL_STATES if state in targets
+        )
 
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id, self.store_time())
