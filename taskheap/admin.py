@@ -101,9 +101,9 @@ class Overview:
 
     @property
     def slots(self) -> tuple[int, int]:
-        """(busy, total) worker slots."""
-        busy = sum(len(w["jobs"]) for w in self.workers)
-        return busy, sum(w["concurrency"] for w in self.workers)
+        """(busy, total) slots of the live workers (a lost worker's count as none)."""
+        live = [w for w in self.workers if not w["lost"]]
+        return sum(len(w["jobs"]) for w in live), sum(w["concurrency"] for w in live)
 
     def total(self, state: JobState) -> int:
         return sum(by_state.get(state, 0) for by_state in self.counts.values())
@@ -112,7 +112,7 @@ class Overview:
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
     """One known queue: its counts by state (zeros included), whether it is paused, and the ids
-    of the registered workers serving it."""
+    of the live workers serving it (a lost worker serves nothing)."""
 
     name: str
     counts: dict[str, int]
@@ -179,7 +179,10 @@ class Admin:
         return self.backend.queued_by_priority()
 
     def workers(self) -> list[dict[str, Any]]:
-        return [asdict(w) for w in self.backend.workers()]
+        """The registered workers, each with `lost`: True once it has missed its heartbeats for
+        longer than its lease (its jobs are then rescued; it counts as no capacity). A lost
+        worker is listed until the App's `worker_ttl` of silence, then forgotten."""
+        return [asdict(w) | {"lost": _lost(w)} for w in self.backend.workers()]
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -206,7 +209,7 @@ class Admin:
                 name,
                 counts.get(name, zero),
                 name in paused,
-                [w.id for w in workers if name in w.queues],
+                [w.id for w in workers if name in w.queues and not _lost(w)],
             )
             for name in names
         ]
@@ -332,6 +335,11 @@ class Admin:
             _check(target, WAITING_TO_RUN, "purged from a queue")
         chosen = [s for s in ALL_STATES if s in targets]
         return sum(self.backend.purge(_selection(None, queue, state)) for state in chosen)
+
+
+def _lost(worker: WorkerInfo) -> bool:
+    """Silent for longer than its lease: its jobs are rescued, and it counts as no capacity."""
+    return worker.silent_for > worker.lease
 
 
 def _known(

@@ -350,7 +350,7 @@ def _activity_panel(overview: Overview, width: int, lines: int) -> Panel:
 
 
 def _workers_panel(overview: Overview, width: int, lines: int) -> Panel:
-    rows = [(w["id"], w["jobs"], overview.at - w["last_seen"]) for w in overview.workers]
+    rows = [(w["id"], w["jobs"], w["silent_for"]) for w in overview.workers]
     visible = lines - 3
     table = workers_table(rows[:visible])
     return Panel(

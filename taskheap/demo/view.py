@@ -77,10 +77,8 @@ class Monitor:
             for priority, n in by_priority.items():
                 depth[priority] = depth.get(priority, 0) + n
         self.peak_depth = max([self.peak_depth, *depth.values()])
-        now, elapsed = time.time(), time.monotonic() - self.started
-        workers = tuple(
-            WorkerRow(w["id"], tuple(w["jobs"]), now - w["last_seen"]) for w in self.admin.workers()
-        )
+        elapsed = time.monotonic() - self.started
+        workers = tuple(WorkerRow(w["id"], tuple(w["jobs"]), w["silent_for"]) for w in self.admin.workers())
         return Snapshot(
             elapsed=elapsed,
             states=states,

@@ -3,6 +3,8 @@ without inventing a queue, and purging the jobs of a queue that have not started
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import taskheap
@@ -31,8 +33,11 @@ def test_queues_lists_counts_pause_and_the_workers_serving_each(app: taskheap.Ap
     echo.options(queue="bulk", delay=60).enqueue(2)
     app.admin.pause("bulk")
     app.backend.heartbeat(WorkerInfo("w1", "h", 1, ["default", "other"], 2, 0.0, 0.0, []), [], LEASE)
+    lost = WorkerInfo("lost", "h", 2, ["default", "gone"], 2, 0.0, 0.0, [], lease=LEASE)
+    app.backend.heartbeat(lost, [], LEASE, now=time.time() - 10 * LEASE)  # silent for ten leases
     listed = {q.name: q for q in app.admin.queues(declared=["mail"])}
-    assert sorted(listed) == ["bulk", "default", "mail", "other"]
+    assert sorted(listed) == ["bulk", "default", "gone", "mail", "other"]
+    assert listed["gone"].workers == [], "a lost worker serves nothing"
     assert listed["default"].counts["queued"] == 1 and listed["bulk"].counts["scheduled"] == 1
     assert listed["bulk"].paused and not listed["default"].paused
     assert listed["default"].workers == listed["other"].workers == ["w1"]

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from taskheap.backends.base import Completion
+from taskheap.backends.base import Completion, WorkerInfo
 from taskheap.cli import cli
 from taskheap.dashboard.security import is_loopback
 from taskheap.dashboard.web import create_app
@@ -99,6 +99,18 @@ def test_workers_page_shows_host_pid_heartbeat_concurrency_and_current_jobs(
     assert "host-a" in text and ">42<" in text and ">1 / 4<" in text and store.running in text
     heartbeat = re.search(r'class="num heartbeat" title="[^"]+">([^<]+) ago<', text)
     assert heartbeat and re.fullmatch(r"\d+m \d\ds|\dh \d\dm|\d+d \d+h|[\d.]+ m?s", heartbeat.group(1))
+    assert '<td class="num throughput" title="12 since it started">7</td>' in text
+
+
+def test_a_worker_silent_for_longer_than_its_lease_is_shown_lost_and_counts_no_slots(
+    client: TestClient, store: Store
+) -> None:
+    silent = WorkerInfo("w2", "host-b", 43, ["default"], 8, 0.0, lease=30.0)
+    store.app.backend.heartbeat(silent, [], 30.0, now=store.app.clock.now() - 120)
+    text = client.get("/workers").text
+    (row,) = re.findall(r'<tr data-worker="w2">.*?</tr>', text, flags=re.S)
+    assert re.search(r'class="num heartbeat lost" title="[^"]+">2m 0\ds ago \(lost\)<', row), row
+    assert "Slots: 1 busy / 4" in text  # its 8 slots are no capacity
 
 
 def test_dead_letters_and_retrying_pages_list_their_state_only(client: TestClient, store: Store) -> None:
