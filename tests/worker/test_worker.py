@@ -70,6 +70,20 @@ def test_a_malformed_payload_and_an_unencodable_result_die_while_the_worker_keep
     assert "not JSON-serializable" in (bad_result.info().error or "")
 
 
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_a_child_that_closes_its_pipe_and_lives_on_is_killed_and_its_job_fails(lab: Lab) -> None:
+    job = lab.tasks.closes_pipe.enqueue()
+    after = lab.tasks.add.enqueue(1, 1)
+    worker = lab.worker("--pool", "process", "--concurrency", "1", "--burst")
+    assert worker.wait(timeout=60) == 0, worker.output()
+    info = job.info()
+    assert info.status == JobState.DEAD, info
+    assert (
+        info.error == "worker child process died (it closed its pipe and was still running 5s later: killed)"
+    )
+    assert after.result(timeout=1) == 2  # the slot goes on, with a new child
+
+
 @pytest.mark.parametrize("backend_url", EVERY_BACKEND, indirect=True)
 def test_sigkilled_worker_job_runs_again_after_lease_expiry(short_lease_lab: Lab) -> None:
     lab = short_lease_lab
