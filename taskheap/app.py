@@ -266,10 +266,15 @@ class App:
         shapes: dict[int, _Shape] = {}
         jobs = []
         tasks = self.tasks
+        bound: set[tuple[str, int]] = set()  # (task, positional count) of calls without kwargs that bind
         for spec, job_id in zip(specs, self._ids.new_many(len(specs)), strict=True):
-            task = tasks.get(spec.task)
-            if task is not None:  # an error raised here leaves nothing stored: none is yet
-                task.call_check.check(spec.task, spec.args, spec.kwargs)
+            call = None if spec.kwargs else (spec.task, len(spec.args))
+            if call is None or call not in bound:  # a bulk of one task checks its first job only
+                task = tasks.get(spec.task)
+                if task is not None:  # an error raised here leaves nothing stored: none is yet
+                    task.call_check.check(spec.task, spec.args, spec.kwargs)
+                if call is not None:
+                    bound.add(call)
             o = spec.options
             shape = shapes.get(id(o))  # the specs hold their options alive: ids stay unique
             if shape is None:
