@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -132,6 +133,9 @@ class OwnRedis:
         except redis.RedisError:
             return False
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def crash(self) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -142,32 +146,49 @@ class OwnRedis:
         self.start()
 
 
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+
 class OwnCluster:
-    """A Redis Cluster of `masters` redis-server processes on loopback, no replicas, no persistence."""
+    """A Redis Cluster of `masters` redis-server processes on loopback, no replicas; no
+    persistence unless `options` (redis-server's) ask for some.
 
-    def __init__(self, directory: Path, masters: int = 3) -> None:
+    Its nodes can be SIGKILLed and started again on the same ports and files, each node's own
+    (nodes-<port>.conf, dump-<port>.rdb, appendonlydir-<port>): the cluster re-forms by itself.
+    """
+
+    def __init__(self, directory: Path, masters: int = 3, options: Sequence[str] = NO_PERSISTENCE) -> None:
         self.directory = directory
-        self.nodes = [self._node(free_port()) for _ in range(masters)]
+        self.nodes = [self._node(free_port(), options) for _ in range(masters)]
         self.url = f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+        self.created = False
 
-    def _node(self, port: int) -> OwnRedis:
+    def _node(self, port: int, options: Sequence[str]) -> OwnRedis:
         return OwnRedis(
             self.directory,
             *("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
-            *("--cluster-port", str(free_port()), "--save", "", "--appendonly", "no"),
+            *("--cluster-port", str(free_port())),
+            *("--dbfilename", f"dump-{port}.rdb", "--appenddirname", f"appendonlydir-{port}"),
+            *options,
             port=port,
         )
 
     def start(self) -> None:
+        """Start every node that is not running (the first time, and make them a cluster), then
+        wait until every node says cluster_state:ok."""
         from tests.conftest import wait_for  # here: conftest imports this module
 
         for node in self.nodes:
-            node.start()
-        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
-        done = subprocess.run(create, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(create)} failed:\n{done.stdout}{done.stderr}")
+            if not node.running():
+                node.start()
+        if not self.created:
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            no_replicas = ("--cluster-replicas", "0", "--cluster-yes")
+            create = ["redis-cli", "--cluster", "create", *addresses, *no_replicas]
+            done = subprocess.run(create, capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(create)} failed:\n{done.stdout}{done.stderr}")
+            self.created = True
         wait_for(self._ok, timeout=30, what="cluster_state:ok on every node")
 
     def _ok(self) -> bool:
@@ -175,12 +196,32 @@ class OwnCluster:
 
     @staticmethod
     def _state(node: OwnRedis) -> object:
-        with node.client() as client:
-            return client.cluster("INFO").get("cluster_state")
+        try:
+            with node.client() as client:
+                return client.cluster("INFO").get("cluster_state")
+        except redis.RedisError as exc:  # a node started again may still be loading its data
+            return exc
+
+    def node_of(self, key: str) -> OwnRedis:
+        """The master serving `key`'s slot (CLUSTER KEYSLOT, then CLUSTER SLOTS)."""
+        with self.nodes[0].client() as client:
+            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+            ranges = client.execute_command("CLUSTER SLOTS")
+        ports = [int(master[1]) for first, last, master, *_ in ranges if int(first) <= slot <= int(last)]
+        return next(node for node in self.nodes if [node.port] == ports)
+
+    def crash(self, nodes: Sequence[OwnRedis] | None = None) -> None:
+        """SIGKILL these nodes (every one by default): no shutdown save, no final fsync."""
+        for node in self.nodes if nodes is None else nodes:
+            node.crash()
+
+    def restart(self, nodes: Sequence[OwnRedis] | None = None) -> None:
+        """SIGKILL these nodes (every one by default) and start them again (`start`)."""
+        self.crash(nodes)
+        self.start()
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.crash()
+        self.crash()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

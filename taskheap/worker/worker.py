@@ -398,7 +398,8 @@ class Worker:
             except BackendError as exc:
                 self.store.failed("acknowledging", exc)
                 time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                # never so long that the store is back for long before the next try
+                delay = min(delay * 2, self.app.lease / 4, 5.0)
         self._refused(sent, accepted.union(completed))
         settled = _completed(completed, runs)
         settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
@@ -475,4 +476,4 @@ def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
 
 
 def _overran(job: ClaimedJob) -> Outcome:
-    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout}s timeout")
+    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout:g}s timeout")

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import URL_FACTORIES, unavailable
 
 from .harness import FaultLab
-from .stores import PostgresCluster, RedisStore, postgres_missing
+from .stores import ClusterStore, PostgresCluster, RedisStore, postgres_missing
 
 BACKENDS = ["sqlite", "redis", "postgres", "redis-cluster"]
 CI_BACKENDS = ["sqlite", "redis", "postgres"]
@@ -71,6 +71,18 @@ def redis_store(request: pytest.FixtureRequest) -> Iterator[RedisStore]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not on PATH: no private Redis to kill")
     store = RedisStore(request.param)
+    request.addfinalizer(store.close)
+    store.start()
+    yield store
+
+
+@pytest.fixture
+def cluster_store(request: pytest.FixtureRequest) -> Iterator[ClusterStore]:
+    """A private three-master Redis Cluster in the durability mode given as the param, whose
+    nodes the test may kill; removed after the test, pass or fail."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        unavailable("redis-server and redis-cli are not on PATH: no private Redis Cluster to kill")
+    store = ClusterStore(request.param)
     request.addfinalizer(store.close)
     store.start()
     yield store

@@ -1,10 +1,11 @@
-"""Private stores the fault suite may kill: redis-server and PostgreSQL clusters of its own.
+"""Private stores the fault suite may kill: a redis-server, a Redis Cluster and PostgreSQL
+clusters of its own.
 
-Never the shared servers on 6379 / 5432: other people's tests run on those. Each store lives in
-a temporary directory of its own, on a free loopback port that stays the same across a restart
-(the workers reconnect to the URL they were started with). A port is free when chosen and can
-be taken before the server binds it: a first start that fails tries new ports (as
-tests/redis_support.py does for the cluster); a restart keeps its port.
+Never the shared servers on 6379 / 5432 nor the suite's shared Redis Cluster: other people's
+tests run on those. Each store lives in a temporary directory of its own, on free loopback ports
+that stay the same across a restart (the workers reconnect to the URL they were started with). A
+port is free when chosen and can be taken before the server binds it: a first start that fails
+tries new ports (as tests/redis_support.py does for the shared cluster); a restart keeps them.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import os
 import shutil
 import subprocess
 import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any, Generic, LiteralString, TypeVar
 
 import psycopg
 import redis
 
+from taskheap.backends.redis.client import DEFAULT_PREFIX
 from tests.ports import free_port
-from tests.redis_support import OwnRedis
+from tests.redis_support import OwnCluster, OwnRedis
 
 ATTEMPTS = 3  # first starts, on new ports each
 
@@ -32,21 +36,30 @@ REDIS_MODES: dict[str, tuple[str, ...]] = {
 }
 DURABLE_MODES = ("always", "everysec", "rdb")
 
+Server = TypeVar("Server", OwnRedis, OwnCluster)
 
-class RedisStore:
-    """A private redis-server in one durability mode: started, SIGKILLed, started again on the
-    same port and directory, and removed with its directory at `close()`."""
+
+class _PrivateRedis(ABC, Generic[Server]):
+    """What RedisStore and ClusterStore share: a durability mode, a directory of their own, a
+    first start on free ports (new ones if it fails), SIGKILL, a start again on the same ports
+    and files, and the removal of the directory at `close()`."""
+
+    kind = ""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.directory = Path(tempfile.mkdtemp(prefix=f"taskheap-redis-{mode}-"))
-        self.server: OwnRedis | None = None
+        self.directory = Path(tempfile.mkdtemp(prefix=f"taskheap-{self.kind}-{mode}-"))
+        self.server: Server | None = None
+
+    @abstractmethod
+    def _new(self, options: Sequence[str]) -> Server:
+        """A server (not started) in this directory, with these redis-server options."""
 
     @property
     def url(self) -> str:
         return self._server().url
 
-    def _server(self) -> OwnRedis:
+    def _server(self) -> Server:
         assert self.server is not None, "the store was never started"
         return self.server
 
@@ -56,24 +69,39 @@ class RedisStore:
             return
         problem: Exception | None = None
         for _ in range(ATTEMPTS):
-            server = OwnRedis(self.directory, *REDIS_MODES[self.mode], "--loglevel", "warning")
+            server = self._new((*REDIS_MODES[self.mode], "--loglevel", "warning"))
             try:
                 server.start()
-            except (OSError, RuntimeError, AssertionError) as exc:
+            except (OSError, subprocess.SubprocessError, RuntimeError, AssertionError) as exc:
                 problem = exc
                 server.crash()
                 continue
             self.server = server
             return
-        raise RuntimeError(f"cannot start redis-server ({self.mode}): {problem}")
+        raise RuntimeError(f"cannot start {self.kind} ({self.mode}): {problem}")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown save, no final fsync."""
+        """SIGKILL (every node of a cluster): no shutdown save, no final fsync."""
         self._server().crash()
 
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.crash()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class RedisStore(_PrivateRedis[OwnRedis]):
+    """A private redis-server in one durability mode: started, SIGKILLed, started again on the
+    same port and directory, and removed with its directory at `close()`."""
+
+    kind = "redis"
+
+    def _new(self, options: Sequence[str]) -> OwnRedis:
+        return OwnRedis(self.directory, *options)
 
     def client(self) -> redis.Redis:
         return self._server().client()
@@ -86,10 +114,27 @@ class RedisStore:
         with self.client() as client:
             return int(client.dbsize())
 
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.crash()
-        shutil.rmtree(self.directory, ignore_errors=True)
+
+class ClusterStore(_PrivateRedis[OwnCluster]):
+    """A private three-master Redis Cluster in one durability mode (every node in it): started,
+    its nodes SIGKILLed (one, or every one) and started again on the same ports and files, which
+    re-form the cluster by themselves; `start` returns once every node says cluster_state:ok."""
+
+    kind = "redis-cluster"
+
+    def _new(self, options: Sequence[str]) -> OwnCluster:
+        return OwnCluster(self.directory, options=options)
+
+    def client(self) -> redis.RedisCluster:
+        return redis.RedisCluster(host="127.0.0.1", port=self._server().nodes[0].port, decode_responses=True)
+
+    def node_of_queue(self, queue: str = "default", prefix: str = DEFAULT_PREFIX) -> OwnRedis:
+        """The node holding the queue's keys (their hash tag is `{<prefix>:<queue>}`)."""
+        return self._server().node_of(f"{{{prefix}:{queue}}}")
+
+    def restart_node(self, node: OwnRedis) -> None:
+        """SIGKILL one node and start it again, until every node says cluster_state:ok."""
+        self._server().restart([node])
 
 
 def _postgres_bin() -> Path | None:

@@ -1,13 +1,17 @@
 """The store killed and started again mid-run, with workers running and a producer enqueueing.
 
-Redis (SIGKILL) under appendfsync always, everysec and RDB-only; a private PostgreSQL cluster
+Redis (SIGKILL) under appendfsync always, everysec and RDB-only; a private three-master Redis
+Cluster, every node in one of those modes, whose node holding the queue's keys is SIGKILLed and
+started again (each mode; with redis-cli's even split of the slots it holds none of the global
+`{<prefix>}` keys), and whose every node is at once (always); a private PostgreSQL cluster
 stopped `-m immediate`; SQLite under synchronous=FULL and NORMAL with every process SIGKILLed;
-everything at once (workers, producer and the store server) on Redis (always) and PostgreSQL.
+everything at once (workers, producer and the store's servers) on Redis (always), the Redis
+Cluster (always) and PostgreSQL.
 
-After a store restart the workers are never restarted: they must reconnect. Recovery is from the
-store's restart (or, when everything was killed, from the restart of everything) until the first
-run started after it has finished its work.
-"""
+After a store restart the workers are never restarted: they must reconnect. A Cluster counts as
+started again once every node says cluster_state:ok (a restarted master answers CLUSTERDOWN for
+about 2 s first). Recovery is from the store's restart (or, when everything was killed, from the
+restart of everything) until the first run started after it has finished its work."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.faults.harness import CaseResult, record, repeats
 from tests.faults.store_runs import TIMEOUT, StoreRun, now
-from tests.faults.stores import DURABLE_MODES, PostgresCluster, RedisStore
+from tests.faults.stores import DURABLE_MODES, ClusterStore, PostgresCluster, RedisStore
 
 pytestmark = pytest.mark.faults
 
@@ -33,7 +37,8 @@ AFTER = 40  # runs started and finished after the restart, before the producer s
 #: What a SIGKILL of Redis may lose, by mode: the case measures it either way.
 MAY_LOSE = {"always": False, "everysec": True, "rdb": True}
 
-CI_REDIS_MODES = ("always",)  # the rest is faults_full
+#: The modes the CI subset runs (single Redis restarted; the Cluster's queue node); the rest: faults_full
+CI_REDIS_MODES = ("always",)
 REDIS_PARAMS = [
     pytest.param(mode, marks=() if mode in CI_REDIS_MODES else pytest.mark.faults_full)
     for mode in DURABLE_MODES
@@ -49,7 +54,7 @@ def runs() -> Iterator[list[StoreRun]]:
         run.close()
 
 
-Store = RedisStore | PostgresCluster
+Store = RedisStore | ClusterStore | PostgresCluster
 
 
 def _case(
@@ -89,6 +94,11 @@ def _case(
 def _restart(store: Store) -> Callable[[StoreRun], None]:
     """The store killed and started again under the running workers and producer."""
     return lambda run: store.restart()
+
+
+def _restart_queue_node(store: ClusterStore) -> Callable[[StoreRun], None]:
+    """The Cluster node holding the queue's keys killed and started again."""
+    return lambda run: store.restart_node(store.node_of_queue())
 
 
 def _kill_everything(store: Store) -> Callable[[StoreRun], None]:
@@ -158,3 +168,40 @@ def test_postgres_everything_killed_at_once(
     for attempt in range(repeats()):
         runs.append(run := _postgres_run(postgres_cluster, tmp_path / f"run-{attempt}"))
         _case(run, _kill_everything(postgres_cluster), "all-killed", "immediate", everything=True).check()
+
+
+def _cluster_run(store: ClusterStore, path: Path) -> StoreRun:
+    with store.client() as client:
+        client.flushall()  # every master's
+    return StoreRun(path, store.url)
+
+
+@pytest.mark.parametrize("cluster_store", REDIS_PARAMS, indirect=True)
+def test_cluster_queue_node_killed_and_restarted_under_running_workers(
+    cluster_store: ClusterStore, tmp_path: Path, runs: list[StoreRun]
+) -> None:
+    for attempt in range(repeats()):
+        runs.append(run := _cluster_run(cluster_store, tmp_path / f"run-{attempt}"))
+        fault = _restart_queue_node(cluster_store)
+        result = _case(run, fault, "node-restart", cluster_store.mode, everything=False)
+        result.check(may_lose=MAY_LOSE[cluster_store.mode])
+
+
+@pytest.mark.faults_full
+@pytest.mark.parametrize("cluster_store", ["always"], indirect=True)
+def test_cluster_every_node_killed_and_restarted_under_running_workers(
+    cluster_store: ClusterStore, tmp_path: Path, runs: list[StoreRun]
+) -> None:
+    for attempt in range(repeats()):
+        runs.append(run := _cluster_run(cluster_store, tmp_path / f"run-{attempt}"))
+        _case(run, _restart(cluster_store), "store-restart", cluster_store.mode, everything=False).check()
+
+
+@pytest.mark.faults_full
+@pytest.mark.parametrize("cluster_store", ["always"], indirect=True)
+def test_cluster_everything_killed_at_once(
+    cluster_store: ClusterStore, tmp_path: Path, runs: list[StoreRun]
+) -> None:
+    for attempt in range(repeats()):
+        runs.append(run := _cluster_run(cluster_store, tmp_path / f"run-{attempt}"))
+        _case(run, _kill_everything(cluster_store), "all-killed", cluster_store.mode, everything=True).check()

@@ -20,13 +20,13 @@ import redis
 import taskheap
 from taskheap.backends.base import NewJob
 from taskheap.backends.redis import RedisBackend
-from taskheap.errors import BackendError
+from taskheap.errors import BackendError, StoreUnreachable
 from taskheap.job import JobState
 
 from ..blocked import redis_blockers
 from ..conftest import unavailable, wait_for
 from ..ports import free_port
-from ..redis_support import DURABLE, OwnRedis, redis_url
+from ..redis_support import DURABLE, NO_PERSISTENCE, OwnCluster, OwnRedis, redis_url
 from ..worker.conftest import Lab
 
 
@@ -210,3 +210,32 @@ def _succeeded(lab: Lab) -> int:
 
 def _job(job_id: str, queue: str = "default") -> NewJob:
     return NewJob(job_id, "echo", queue, 5, 5.0, "{}", 1.0, None, 3, None, None)
+
+
+def test_a_cluster_that_is_down_or_gone_is_an_unreachable_store(tmp_path: Path) -> None:
+    """CLUSTERDOWN (a master failed, or is restarting) and "cannot be connected" (every node
+    gone) are outages, which the worker says once and waits out, not errors of each call."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        unavailable("redis-server and redis-cli are not on PATH: no Redis Cluster of the test's own")
+    cluster = OwnCluster(tmp_path, options=(*NO_PERSISTENCE, "--cluster-node-timeout", "500"))
+    try:
+        cluster.start()
+        backend = RedisBackend(f"{cluster.url}?prefix=down")
+        backend.migrate()
+        queue = cluster.node_of("{down:default}:inbox")
+        cluster.crash([node for node in cluster.nodes if node is not queue][:1])
+
+        def down() -> bool:
+            with queue.client() as client:
+                return client.cluster("INFO").get("cluster_state") == "fail"
+
+        wait_for(down, timeout=30, what="the cluster to see a master failed")
+        job = NewJob("0DOWN", "t", "default", 5, 5.0, "{}", 1.0, None, 0, None, None)
+        with pytest.raises(StoreUnreachable, match=r"CLUSTERDOWN|cluster is down"):
+            backend.enqueue([job])
+        cluster.crash()
+        with pytest.raises(StoreUnreachable):
+            backend.counts()
+        backend.close()
+    finally:
+        cluster.stop()

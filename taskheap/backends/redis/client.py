@@ -14,8 +14,8 @@ from redis import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -113,12 +113,23 @@ class Guard:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        if _unreachable(exc):
             raise StoreUnreachable(f"cannot reach Redis at {self.display_url}: {exc}") from None
         if isinstance(
             exc, RedisError | RedisClusterException
         ):  # the cluster client's own are not RedisErrors
             raise BackendError(f"Redis at {self.display_url}: {exc}") from None
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """Whether the error says the store cannot serve now: a connection that failed or timed out,
+    a Cluster that is down (CLUSTERDOWN: a master restarting, say), or the Cluster client's
+    "cannot be connected" (raised from the connection error of every node it tried)."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ClusterDownError):
+        return True
+    return isinstance(exc, RedisClusterException) and isinstance(
+        exc.__cause__, RedisConnectionError | RedisTimeoutError
+    )
 
 
 def parse_url(url: str) -> tuple[str, str, bool]:
