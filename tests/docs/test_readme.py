@@ -161,6 +161,12 @@ def _commands(block: Block) -> list[str]:
     return [line for line in block.text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _field(pattern: str, text: str, what: str) -> str:
+    match = re.search(pattern, text)
+    assert match, f"no {what} in {text!r}"
+    return match.group(0)
+
+
 def _registered(app: taskheap.App, process: subprocess.Popen[bytes], log: Path) -> bool:
     if process.poll() is not None:
         raise AssertionError(
@@ -180,7 +186,8 @@ def test_the_readme_session_runs_as_written_on_sqlite(tmp_path: Path) -> None:
     try:
         for block in blocks:
             session.run(block)
-        job_id = session.stdout_of(CLI_ENQUEUE).strip()
+        enqueued = session.stdout_of(CLI_ENQUEUE)
+        job_id = _field(r"\b[0-9A-Z]{26}\b", enqueued, "a job id")
         with closing(taskheap.App(f"sqlite:///{directory / DATABASE}")) as app:
             assert app.get_job(job_id).result(timeout=30.0) == 3  # the CLI's job ran add(1, 2)
             dead = {q: c["dead"] for q, c in app.admin.counts().items() if c["dead"]}
