@@ -44,9 +44,13 @@ VENV_BIN = Path(sys.executable).parent
 FENCE = re.compile(r"^```(\S*)$")
 MARKER = re.compile(r"^<!-- (.+) -->$")
 KINDS = re.compile(r"file: [\w.-]+|shell|shell: background|output|python: on the test servers|not run: .+")
-SESSION_KINDS = ("file", "shell", "output")
+SESSION_KINDS = ("file", "shell", "shell: background", "output")
 DATABASE = "jobs.db"  # the session's store: the README's tasks.py says sqlite:///jobs.db
 CLI_ENQUEUE = "taskheap -A tasks:app enqueue add --args '[1, 2]'"
+#: What the README says a command does, checked right after it runs (a later block may undo it).
+RIGHT_AFTER: dict[str, Callable[[taskheap.App], bool]] = {
+    "taskheap --url sqlite:///jobs.db queues pause mail": lambda app: "mail" in app.admin.paused(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,10 @@ class Session:
         )
         assert done.returncode == 0, f"{command!r} exited {done.returncode}:\n{done.stdout}{done.stderr}"
         self.ran.append((command, done.stdout))
+        for prefix, holds in RIGHT_AFTER.items():
+            if command.startswith(prefix):
+                with closing(taskheap.App(f"sqlite:///{self.directory / DATABASE}")) as app:
+                    assert holds(app), f"after {command!r}: {prefix!r} did not do what the README says"
         return done.stdout
 
     def _start(self, command: str) -> None:
@@ -181,7 +189,7 @@ def test_the_readme_session_runs_as_written_on_sqlite(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TASKHEAP_URL", "TASKHEAP_APP")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env['PATH']}"
     session = Session(directory, env)
-    blocks = [b for b in readme_blocks() if b.kind in SESSION_KINDS or b.kind == "shell: background"]
+    blocks = [b for b in readme_blocks() if b.kind in SESSION_KINDS]
     assert any(b.how == "file: tasks.py" for b in blocks) and f"sqlite:///{DATABASE}" in README.read_text()
     try:
         for block in blocks:
@@ -192,7 +200,7 @@ def test_the_readme_session_runs_as_written_on_sqlite(tmp_path: Path) -> None:
             assert app.get_job(job_id).result(timeout=30.0) == 3  # the CLI's job ran add(1, 2)
             dead = {q: c["dead"] for q, c in app.admin.counts().items() if c["dead"]}
             assert not dead, f"dead jobs: {dead}: {[j.error for j in app.admin.jobs(state='dead')]}"
-            assert "mail" in app.admin.paused()
+        assert all(any(c.startswith(prefix) for c, _ in session.ran) for prefix in RIGHT_AFTER)
     finally:
         failed = session.stop()
     assert not failed, "\n".join(failed)
