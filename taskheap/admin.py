@@ -4,7 +4,7 @@ all go through it, so they show the same thing from the durable store."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -89,9 +89,9 @@ class Overview:
 
     @property
     def slots(self) -> tuple[int, int]:
-        """(busy, total) worker slots."""
-        busy = sum(len(w["jobs"]) for w in self.workers)
-        return busy, sum(w["concurrency"] for w in self.workers)
+        """(busy, total) slots of the live workers (a lost worker's count as none)."""
+        live = [w for w in self.workers if not w["lost"]]
+        return sum(len(w["jobs"]) for w in live), sum(w["concurrency"] for w in live)
 
     def total(self, state: JobState) -> int:
         return sum(by_state.get(state, 0) for by_state in self.counts.values())
@@ -153,7 +153,10 @@ class Admin:
         return self.backend.queued_by_priority()
 
     def workers(self) -> list[dict[str, Any]]:
-        return [asdict(w) for w in self.backend.workers()]
+        """The registered workers, each with `lost`: True once it has missed its heartbeats for
+        longer than its lease (its jobs are then rescued; it counts as no capacity). A lost
+        worker is listed until the App's `worker_ttl` of silence, then forgotten."""
+        return [asdict(w) | {"lost": w.silent_for > w.lease} for w in self.backend.workers()]
 
     def stats(self) -> dict[str, Any]:
         return {"queues": self.counts(), "workers": self.workers(), "warnings": self.warnings()}
@@ -244,6 +247,20 @@ class Admin:
         target = _state(state)
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
+
+    def purge_waiting(self, queue: str, states: Iterable[JobState | str]) -> int:
+        """Delete `queue`'s jobs in `states`, each of queued, scheduled or retrying (jobs that
+        have not started); a job claimed meanwhile is running and stays. How many were deleted."""
+        targets = {_state(s) for s in states}
+        for target in targets:
+            _check(
+                target,
+                frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING}),
+                "purged from a queue",
+            )
+        return sum(
+            self.backend.purge(_selection(None, queue, state)) for state in ALL_STATES if state in targets
+        )
 
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id, self.store_time())

@@ -28,6 +28,7 @@ R = TypeVar("R")
 
 DEFAULT_URL = "sqlite:///taskheap.db"
 DEFAULT_RESULT_TTL = 7 * 24 * 3600.0
+DEFAULT_WORKER_TTL = 300.0
 
 
 class TaskDecorator(Protocol):
@@ -70,14 +71,21 @@ class App:
         *,
         lease: float = 30.0,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        worker_ttl: float = DEFAULT_WORKER_TTL,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         clock: Clock | None = None,
     ) -> None:
+        """`lease`: seconds a claimed job is a worker's without a heartbeat. `result_ttl`:
+        seconds finished jobs (succeeded, cancelled) are kept. `worker_ttl`: seconds a worker
+        that stopped sending heartbeats stays listed (as lost) before it is forgotten."""
         if lease <= 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease}")
+        if worker_ttl <= 0:
+            raise ValueError(f"worker_ttl must be > 0 seconds, got {worker_ttl}")
         self._url = url
         self.lease = lease
         self.result_ttl = result_ttl
+        self.worker_ttl = worker_ttl
         self.max_payload = max_payload
         self.clock = clock or SystemClock()  # enqueue times, and the labels of counted minutes
         self._explicit_clock = clock is not None

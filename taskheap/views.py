@@ -24,7 +24,7 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def render_status(stats: Mapping[str, Any], now: float) -> str:
+def render_status(stats: Mapping[str, Any]) -> str:
     header = f"{'queue':<16}" + "".join(f"{s:>11}" for s in ALL_STATES)
     lines = [header]
     for queue, counts in stats["queues"].items():
@@ -35,10 +35,11 @@ def render_status(stats: Mapping[str, Any], now: float) -> str:
     workers = stats["workers"]
     lines.append(f"{len(workers)} worker(s)")
     for w in workers:
-        age = now - w["last_seen"]
+        lost = "  LOST (missed its heartbeats: its jobs go to other workers)" if w["lost"] else ""
         lines.append(
             f"  {w['id']}  queues={','.join(w['queues'])}  concurrency={w['concurrency']}"
-            f"  running={len(w['jobs'])}  last heartbeat {age:.1f}s ago"
+            f"  running={len(w['jobs'])}  done/min={w['per_minute']}  last heartbeat"
+            f" {w['silent_for']:.1f}s ago{lost}"
         )
     for warning in stats.get("warnings", []):
         lines.append(f"warning: {warning}")

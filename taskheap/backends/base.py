@@ -57,6 +57,18 @@ class Completion(NamedTuple):
     result: str  # JSON
 
 
+class Postponement(NamedTuple):
+    """A claimed job given back unrun, its attempt not spent: scheduled again `delay` seconds
+    after `now` (the store's clock, as for leases). With `unknown_task`, the worker could not run
+    its task: the job's `unknown_since` is set to `now` unless it is set already (the first such
+    give-back is when the job's wait for a worker that knows the task began)."""
+
+    id: str
+    token: str
+    delay: float
+    unknown_task: bool = False
+
+
 class Failure(NamedTuple):
     id: str
     token: str
@@ -85,6 +97,10 @@ class JobRecord:
     error: str | None  # of the last failed attempt
     traceback: str | None
     meta: str | None = None  # as enqueued
+    #: When a worker first gave the job back because it did not know its task (`postpone`);
+    #: None until then. Kept through retries and on the finished job; a replayed dead job
+    #: starts without it.
+    unknown_since: float | None = None
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
@@ -122,6 +138,11 @@ class JobQuery:
 
 @dataclass(slots=True)
 class WorkerInfo:
+    """A worker as its heartbeats record it. `jobs`: the leases it renewed last. `tasks`: the
+    task names it can run (its app's). `processed`: the jobs it finished since it started (any
+    outcome), `per_minute` of them in the last 60 s. `silent_for` is not written: `workers()`
+    sets it, the seconds since `last_seen` by the store's clock when read."""
+
     id: str
     host: str
     pid: int
@@ -130,6 +151,11 @@ class WorkerInfo:
     started_at: float
     last_seen: float = 0.0
     jobs: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    lease: float = 30.0
+    processed: int = 0
+    per_minute: int = 0
+    silent_for: float = 0.0
 
 
 #: The minute under which callers keep all-time totals (far beyond any real minute), so

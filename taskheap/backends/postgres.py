@@ -66,6 +66,7 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
+    Postponement,
     WorkerInfo,
     record_from_columns,
 )
@@ -83,7 +84,7 @@ Step = tuple[str, Mapping[str, Any]]  # (name of a file in sql/, its parameters)
 #: second of them, never a job. A lost claim leaves the job queued, a lost promotion leaves it
 #: due; a lost completion or failure leaves it running under its lease, so the Rescuer takes
 #: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
-#: lease; lost counters undercount. Enqueue, release and the admin writes stay durable.
+#: lease; lost counters undercount. Enqueue, release, postpone and the admin writes stay durable.
 FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
 #: Statements that may run long by design, without the URL's deadline (migrations neither).
 UNBOUNDED = frozenset({"replay", "purge"})
@@ -272,6 +273,10 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
             "concurrency": worker.concurrency,
             "started_at": worker.started_at,
             "jobs": worker.jobs,
+            "tasks": worker.tasks,
+            "worker_lease": worker.lease,
+            "processed": worker.processed,
+            "per_minute": worker.per_minute,
             "ids": [job_id for job_id, _ in leases],
             "tokens": [token for _, token in leases],
             "lease": lease,
@@ -302,6 +307,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         if leases:
             ids, tokens = (list(column) for column in zip(*leases, strict=True))
             self._rowcount(("release", {"ids": ids, "tokens": tokens}))
+
+    def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
+        if not items:
+            return []
+        ids, tokens, delays, unknown_tasks = (list(column) for column in zip(*items, strict=True))
+        params = {"ids": ids, "tokens": tokens, "delays": _floats(delays), "unknown_tasks": unknown_tasks}
+        return [job_id for (job_id,) in self._rows(("postpone", {**params, "now": now}))]
 
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         deadline = time.monotonic() + timeout

@@ -31,6 +31,7 @@ from .base import (
     Lease,
     MinuteCount,
     NewJob,
+    Postponement,
     WorkerInfo,
 )
 from .checks import SelfCheck
@@ -100,6 +101,12 @@ class Backend(Protocol):
 
     def release(self, leases: Sequence[Lease]) -> None:
         """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
+        ...
+
+    def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
+        """Give claimed jobs whose token is current back unrun: scheduled, due `delay` seconds
+        after `now`, the attempt not spent (as `release`); with `unknown_task`, `unknown_since`
+        set to `now` if not set yet. Return the ids postponed."""
         ...
 
     def promote_due(self, now: float | None = None) -> int:
@@ -173,7 +180,10 @@ class Counters(Protocol):
 class Registry(Protocol):
     """The workers alive (each heartbeat records its worker) and the jobs they hold."""
 
-    def workers(self) -> list[WorkerInfo]: ...
+    def workers(self) -> list[WorkerInfo]:
+        """Every registered worker by start time, each with `silent_for` set: the seconds since
+        its last heartbeat by the store's clock now."""
+        ...
 
     def unregister(self, worker: str) -> None: ...
 
@@ -224,9 +234,10 @@ class AdminWrites(Protocol):
 
     def replay(self, query: JobQuery) -> int:
         """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
-        states are untouched): a dead job runs again from scratch (attempts reset, worker and
-        finish time cleared), a retrying job stops waiting out its backoff (due time cleared,
-        attempts kept). Failed attempts stay in the log either way."""
+        states are untouched): a dead job runs again from scratch (attempts reset, worker,
+        finish time and `unknown_since` cleared), a retrying job stops waiting out its backoff
+        (due time cleared, attempts and `unknown_since` kept). Failed attempts stay in the log
+        either way."""
         ...
 
     def purge(self, query: JobQuery) -> int:

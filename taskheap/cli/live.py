@@ -28,7 +28,8 @@ def top(env: Env, once: bool, width: int) -> None:
 @click.option(
     "--auth-token",
     envvar="TASKHEAP_DASHBOARD_TOKEN",
-    help="Require `Authorization: Bearer TOKEN` (or $…_TOKEN).",
+    help="Require a token: `Authorization: Bearer TOKEN`, or the login form in a browser"
+    " (or $TASKHEAP_DASHBOARD_TOKEN).",
 )
 @click.option(
     "--basic-auth",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
+from ..logs import FORMATS, LEVELS
+from ..logs import configure as configure_logs
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
 from ..worker.tally import Observer
+from ..worker.unknown import DEFAULT_TTL
 from .context import Env, pass_env
 
 
@@ -35,12 +37,41 @@ from .context import Env, pass_env
     help="Jobs to claim ahead of free slots. Default: as many as recent run times say will"
     " start within 20 ms (many for tiny jobs, none for slow ones); 0: never.",
 )
-@click.option("--burst", is_flag=True, help="Exit 0 once the queues hold no active job.")
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Exit 0 once the queues hold no active job (or only jobs of tasks this app does not define).",
+)
+@click.option(
+    "--unknown-task-ttl",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TTL,
+    show_default=True,
+    help="Seconds a job of a task this app does not define is given back for another worker"
+    " before it becomes dead, when no live worker of its queue defines the task.",
+)
 @click.option(
     "--grace",
     default=30.0,
     show_default=True,
     help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS),
+    default="info",
+    show_default=True,
+    help="info: the start, every failure, retry, dead letter and timeout, lost leases, outages and"
+    " a graceful stop's progress; debug adds each job's start and finish and tracebacks.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    envvar="TASKHEAP_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one object per line (ts, level, event, worker; job_id, task, queue, attempt"
+    " where there is a job). Or $TASKHEAP_LOG_FORMAT.",
 )
 @click.option(
     "--metrics-port",
@@ -55,10 +86,14 @@ def worker(
     pool: str,
     prefetch: int | None,
     burst: bool,
+    unknown_task_ttl: float,
     grace: float,
+    log_level: str,
+    log_format: str,
     metrics_port: int | None,
 ) -> int:
     """Run a worker process."""
+    configure_logs(log_level, log_format)
     app_path = env.require_app_path()
     names = [q.strip() for q in queues.split(",") if q.strip()]
     with _metrics(env, metrics_port) as observer:
@@ -70,6 +105,7 @@ def worker(
             app_path=app_path,
             prefetch=prefetch,
             burst=burst,
+            unknown_task_ttl=unknown_task_ttl,
             grace=grace,
             observer=observer,
         ).run()
@@ -155,7 +191,7 @@ def status(env: Env, as_json: bool) -> None:
         return
     from ..views import render_status
 
-    click.echo(render_status(stats, now=time.time()))
+    click.echo(render_status(stats))
 
 
 @click.command()

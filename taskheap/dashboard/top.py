@@ -199,7 +199,7 @@ def _activity_panel(overview: Overview) -> Panel:
 
 
 def _workers_panel(overview: Overview) -> Panel:
-    rows = ((w["id"], w["jobs"], overview.at - w["last_seen"]) for w in overview.workers)
+    rows = ((w["id"], w["jobs"], w["silent_for"]) for w in overview.workers)
     return Panel(workers_table(rows), title="workers", title_align="left")
 
 

@@ -83,9 +83,7 @@ class Monitor:
                 depth[priority] = depth.get(priority, 0) + n
         self.peak_depth = max([self.peak_depth, *depth.values()])
         elapsed = self._elapsed(states, now)
-        workers = tuple(
-            WorkerRow(w["id"], tuple(w["jobs"]), now - w["last_seen"]) for w in self.admin.workers()
-        )
+        workers = tuple(WorkerRow(w["id"], tuple(w["jobs"]), w["silent_for"]) for w in self.admin.workers())
         return Snapshot(
             elapsed=elapsed,
             states=states,

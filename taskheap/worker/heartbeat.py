@@ -19,6 +19,7 @@ class Heartbeat:
         held: Callable[[], Sequence[Lease]],
         on_lost: Callable[[set[str]], None],
         on_renewed: Callable[[set[str], float], None],
+        describe: Callable[[WorkerInfo], None],
     ) -> None:
         self.backend = backend
         self.info = info
@@ -26,10 +27,11 @@ class Heartbeat:
         self.held = held
         self.on_lost = on_lost
         self.on_renewed = on_renewed  # (ids, monotonic time the heartbeat was sent)
+        self.describe = describe  # fills in what the registry shows: jobs running, throughput
 
     def run_once(self, now: float | None = None) -> None:
         leases = list(self.held())
-        self.info.jobs = [lease.id for lease in leases]
+        self.describe(self.info)
         sent = time.monotonic()
         owned = self.backend.heartbeat(self.info, leases, self.lease, now)
         self.on_renewed(owned, sent)

@@ -77,6 +77,11 @@ class InFlight:
         with self._lock:
             return list(self._held.values())
 
+    def running(self) -> list[str]:
+        """The ids of the jobs started in a slot (not those waiting for one)."""
+        with self._lock:
+            return [h.job.id for h in self._held.values() if h.started is not None]
+
     def leases(self) -> list[Lease]:
         with self._lock:
             return [Lease(h.job.id, h.job.token) for h in self._held.values()]

@@ -62,7 +62,7 @@ class Pruner:
         registry: Registry,
         counters: Counters,
         result_ttl: float,
-        worker_ttl: float = 3600.0,
+        worker_ttl: float,
     ) -> None:
         self.backend = backend
         self.registry = registry

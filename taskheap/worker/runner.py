@@ -19,19 +19,26 @@ class Outcome(NamedTuple):
     result: str | None = None  # JSON of the return value, when it succeeded
     error: str | None = None
     traceback: str | None = None
-    final: bool = False  # True: retrying cannot help (unknown task, bad payload): dead at once
+    final: bool = False  # True: retrying cannot help (a bad payload): dead at once
+    unknown_task: bool = False  # True: this worker's app does not define the task (unknown.py)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
+UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it", unknown_task=True)
+
+
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
     """What a worker checks of a claimed job before it takes a slot, the store's row being
-    trusted no more than a producer (a row may have been written by hand): a priority in range,
-    a payload that is text within the App's limit. None if it passes; else its final Outcome.
-    An isinstance and a comparison or two: the JSON is decoded in the slot (`run_job`)."""
-    priority, payload = job.priority, job.payload
+    trusted no more than a producer (a row may have been written by hand): a task name that is
+    text, a priority in range, a payload that is text within the App's limit. None if it
+    passes; else its final Outcome. An isinstance and a comparison or two: the JSON is decoded
+    in the slot (`run_job`)."""
+    priority, payload, task = job.priority, job.payload, job.task
+    if not isinstance(task, str) or not (task.isascii() or _utf8(task)):
+        return Outcome(error=printable(f"undecodable task name: not UTF-8: {task!r}"), final=True)
     if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         if type(priority) is int:
             return Outcome(error=f"priority out of range: {priority}", final=True)
@@ -44,6 +51,16 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
             error=f"payload too large: {size} bytes, over the {max_payload}-byte limit", final=True
         )
     return _settings_refusal(job)
+
+
+def _utf8(text: str) -> bool:
+    """Whether the text is what UTF-8 bytes decode to: a byte that is not UTF-8, read with
+    surrogateescape, is a lone surrogate, which no task name of an App can hold."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _settings_refusal(job: ClaimedJob) -> Outcome | None:
@@ -67,8 +84,8 @@ def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
     """Whatever the task raises, BaseException included (SystemExit, say), is its failed
     Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it."""
     task = tasks.get(task_name)
-    if task is None:
-        return Outcome(error=f"unknown task {task_name!r}: this worker's app does not define it", final=True)
+    if task is None:  # the worker checked: a child process whose app differs (changed on disk)
+        return UNKNOWN_TASK
     try:
         args, kwargs = decode_payload(payload)
     except PayloadError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import Literal, NamedTuple, Protocol
 
@@ -97,3 +98,31 @@ class Tally:
         if self.observer is not None:
             for run in runs:
                 self.observer.settled(run)
+
+
+class RecentCount:
+    """A worker's finished jobs: in all, and in the last minute (counted per second, so that
+    adding costs a comparison and an addition). Added to by the loop, read by the heartbeat."""
+
+    WINDOW = 60
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._seconds: deque[list[int]] = deque()  # [second, count], oldest first
+
+    def add(self, n: int, now: float) -> None:
+        if not n:
+            return
+        self.total += n
+        second = int(now)
+        seconds = self._seconds
+        if seconds and seconds[-1][0] == second:
+            seconds[-1][1] += n
+        else:
+            seconds.append([second, n])
+            while seconds[0][0] <= second - self.WINDOW:
+                seconds.popleft()
+
+    def last_minute(self, now: float) -> int:
+        start = int(now) - self.WINDOW
+        return sum(n for second, n in list(self._seconds) if second > start)

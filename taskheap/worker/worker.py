@@ -32,17 +32,21 @@ from collections.abc import Callable, Collection, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .. import __version__
 from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
+from ..logs import bind_worker, redacted
 from ..retry import failure_of
+from . import events
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
-from .runner import Outcome, refusal
-from .tally import Observer, Settled, Tally, verdict
+from .runner import UNKNOWN_TASK, Outcome, refusal
+from .tally import Observer, RecentCount, Settled, Tally, verdict
+from .unknown import DEFAULT_TTL, UnknownTasks
 
 if TYPE_CHECKING:
     from ..app import App
@@ -55,6 +59,8 @@ PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
 RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
 HEARTBEAT_RETRY = 1.0  # after a failed heartbeat, the next comes this soon (at most the interval)
+REGISTRY_EVERY = 0.5  # a job started or finished: the registry says so within this many seconds
+GRACE_REPORT_EVERY = 5.0  # a graceful stop says what it waits for this often
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
@@ -73,6 +79,7 @@ class Worker:
         grace: float = 30.0,
         prefetch: int | None = None,
         observer: Observer | None = None,
+        unknown_task_ttl: float = DEFAULT_TTL,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -88,11 +95,20 @@ class Worker:
         self.grace = grace
         self.observer = observer
         self.prefetch = prefetch
+        self.pool_kind = pool
         self._mean_run: float | None = None  # seconds, a moving mean of recent runs
         self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.info = WorkerInfo(
-            self.id, socket.gethostname(), os.getpid(), self.queues, concurrency, time.time()
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            self.queues,
+            concurrency,
+            time.time(),
+            tasks=sorted(app.tasks),
+            lease=app.lease,
         )
+        self._finishes = RecentCount()
         self.rng = random.Random()
         self.inflight = InFlight()
         self.heartbeat_every = min(app.lease / 3, 10.0)
@@ -103,6 +119,8 @@ class Worker:
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
         self._interrupts = 0
+        self._registry_stale = threading.Event()  # set: a job started or finished since the last beat
+        self.unknown = UnknownTasks(backend, unknown_task_ttl, self.rng, app.store_time)
         self.claimer = Claimer(
             backend,
             self.queues,
@@ -116,8 +134,9 @@ class Worker:
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
-        self._pruner = Pruner(backend, backend, backend, app.result_ttl)
-        self._prune_every = min(PRUNE_EVERY, app.result_ttl)  # a short retention prunes as often
+        self._pruner = Pruner(backend, backend, backend, app.result_ttl, app.worker_ttl)
+        # a short retention prunes as often, and a short worker_ttl forgets silent workers soon
+        self._prune_every = min(PRUNE_EVERY, app.result_ttl, app.worker_ttl / 4)
         self._last_prune = 0.0
         self.tally = Tally(backend, observer)
         if pool == "process":
@@ -159,11 +178,14 @@ class Worker:
         """Claimed jobs (their claim sent at `claimed`, monotonic): in flight, then to the slots
         (in that order: a slot reports on it). A job failing the checks of what was read
         (`refusal`: priority, payload type and size) is reported dead at once instead,
-        acknowledged like any outcome, and takes no slot."""
+        acknowledged like any outcome, and takes no slot; so is one of a task this worker's app
+        does not define, which the loop gives back (unknown.py)."""
         self.inflight.add(jobs, claimed)
-        limit = self.app.max_payload
+        limit, tasks = self.app.max_payload, self.app.tasks
         for job in jobs:
             refused = refusal(job, limit)
+            if refused is None and job.task not in tasks:
+                refused = UNKNOWN_TASK
             if refused is None:
                 self.pool.submit(job)
             else:
@@ -186,6 +208,8 @@ class Worker:
             return False
         if self.inflight.start(job, now) is not None:
             self._wake.set()  # the loop's sleep was timed before this deadline existed
+        self._registry_stale.set()
+        events.job_started(job)
         if self.observer is not None:
             self.observer.started(job)
         return True
@@ -202,7 +226,13 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         self.pool.start()
         heartbeat = Heartbeat(
-            self.backend, self.info, self.app.lease, self.inflight.leases, self._lost, self._renewed
+            self.backend,
+            self.info,
+            self.app.lease,
+            self.inflight.leases,
+            self._lost,
+            self._renewed,
+            self._describe,
         )
 
         def beat() -> bool:
@@ -215,7 +245,9 @@ class Worker:
 
         self._guarded("heartbeat", beat)
         threads = [
-            self._every(self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY),
+            self._every(
+                self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY, early=self._registry_stale
+            ),
             self._every(min(self.store.patience / 8, 1.0), self.store.check, "watch"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
@@ -223,7 +255,10 @@ class Worker:
         for thread in threads:
             thread.start()
         self.claimer.begin()
-        log.info("worker %s serving %s", self.id, ",".join(self.queues))
+        bind_worker(self.id)
+        prefetch = "auto" if self.prefetch is None else str(self.prefetch)
+        settings = f"concurrency {self.concurrency}, {self.pool_kind} pool, prefetch {prefetch}"
+        events.started(self.id, __version__, redacted(self.backend.url), self.queues, settings)
         self._warn_of_the_store()
         try:
             self._loop()
@@ -242,6 +277,7 @@ class Worker:
             self.claimer.join(IDLE_WAIT + 1.0)
             for thread in threads:
                 thread.join(IDLE_WAIT + 1.0)
+            events.stopped(self.id)
         return 0
 
     def _warn_of_the_store(self) -> None:
@@ -262,20 +298,32 @@ class Worker:
         if self._interrupts > 1 and signum == signal.SIGINT:
             log.warning("second interrupt: exiting at once; leases will expire")
             os._exit(130)
-        log.info("stopping: no new claims, running jobs get %ss", self.grace)
         self.stop()
 
     def _every(
-        self, interval: float, duty: Callable[[], object], name: str, retry: float | None = None
+        self,
+        interval: float,
+        duty: Callable[[], object],
+        name: str,
+        retry: float | None = None,
+        early: threading.Event | None = None,
     ) -> threading.Thread:
         """A thread running `duty` every `interval` seconds (after a failure, `retry` if given;
-        a duty returning False failed)."""
+        a duty returning False failed); when `early` is set, sooner, but at most every
+        REGISTRY_EVERY seconds."""
+
+        tick = interval if early is None else min(REGISTRY_EVERY, interval)
 
         def loop() -> None:
-            wait = interval
-            while not self._finished.wait(wait):  # heartbeats go on through the grace period
+            due = interval  # seconds until the duty is due
+            while not self._finished.wait(min(due, tick)):  # heartbeats go on through the grace period
+                due -= min(due, tick)
+                if due > 0 and not (early is not None and early.is_set()):
+                    continue
+                if early is not None:
+                    early.clear()
                 ok = self._guarded(name, duty)
-                wait = interval if ok or retry is None else min(retry, interval)
+                due = interval if ok or retry is None else min(retry, interval)
 
         return threading.Thread(target=loop, name=f"taskheap-{name}", daemon=True)
 
@@ -303,7 +351,7 @@ class Worker:
                 continue
             free = self._free()
             if free > 0 and not self.claimer.handed_over:
-                if self.burst and not len(self.inflight) and self._queues_empty():
+                if self.burst and not len(self.inflight) and self._nothing_to_run():
                     return
                 self.claimer.hand_over(free)
             self._wake.wait(self._next_timeout())
@@ -329,9 +377,11 @@ class Worker:
         self._tally(_completed(completed, runs))
         return claimed > 0
 
-    def _queues_empty(self) -> bool:
+    def _nothing_to_run(self) -> bool:
+        """The queues hold no active job, or only jobs of tasks this worker cannot run."""
         try:
-            return self.app.admin.active_count(self.queues) == 0
+            active = self.app.admin.active_count(self.queues)
+            return active == 0 or self.unknown.only_unrunnable(active, self.queues)
         except BackendError as exc:
             self.store.failed("counting active jobs", exc)
             return False
@@ -353,11 +403,16 @@ class Worker:
         done: list[Completion] = []
         failed: list[Failure] = []
         runs: dict[str, _Run] = {}
+        unknown: list[ClaimedJob] = []
         while self._done:
             job, outcome, finished = self._done.popleft()
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
+            self._registry_stale.set()
+            if outcome.unknown_task:
+                unknown.append(job)
+                continue
             ran = held.ran(finished)
             runs[job.id] = (job, ran)
             if ran is not None:
@@ -370,7 +425,21 @@ class Worker:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
                 failed.append(self._failure(job, outcome))
+        if unknown:
+            failed += self._give_back(unknown, runs)
         return done, failed, runs
+
+    def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, _Run]) -> list[Failure]:
+        """Jobs of tasks this worker's app does not define go back to the store (unknown.py);
+        the failures of those that waited too long. Should the store not answer, their leases
+        lapse and the Rescuer queues them again."""
+        try:
+            dead = self.unknown.settle(jobs)
+        except BackendError as exc:
+            self.store.failed("giving back jobs of unknown tasks", exc)
+            return []
+        runs.update((f.id, (next(j for j in jobs if j.id == f.id), None)) for f in dead)
+        return dead
 
     def _failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
         return failure_of(job, outcome.error or "failed", outcome.traceback, self.rng, final=outcome.final)
@@ -402,17 +471,31 @@ class Worker:
                 delay = min(delay * 2, self.app.lease / 4, 5.0)
         self._refused(sent, accepted.union(completed))
         settled = _completed(completed, runs)
-        settled += [Settled(runs[f.id][0], verdict(f), runs[f.id][1]) for f in failed if f.id in accepted]
+        for f in failed:
+            if f.id in accepted:
+                events.failed(runs[f.id][0], f)
+                settled.append(Settled(runs[f.id][0], verdict(f), runs[f.id][1]))
         self._tally(settled)
 
     def _tally(self, settled: list[Settled]) -> None:
+        events.succeeded(s.job for s in settled if s.verdict == "completed")
         self.tally.add(settled, self.app.clock.now())
+        self._finishes.add(len(settled), time.monotonic())
+        if settled:
+            self._registry_stale.set()  # the counts too, not only the jobs taken off
+
+    def _describe(self, info: WorkerInfo) -> None:
+        """What the next heartbeat records of this worker beyond its leases."""
+        info.jobs = self.inflight.running()
+        info.processed = self._finishes.total
+        info.per_minute = self._finishes.last_minute(time.monotonic())
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
         overdue = self.inflight.overdue(now)
         for held in overdue:
             job = held.job
+            events.timed_out(job, self.pool_kind)
             self.pool.timed_out(job)
             self._done.append((job, _overran(job), now))
         if overdue:
@@ -428,16 +511,22 @@ class Worker:
             self.inflight.pop(job.id)
         if unstarted:
             self.backend.release([Lease(j.id, j.token) for j in unstarted])
+        events.stopping(self.grace, len(unstarted), [h.job for h in self.inflight.held()])
         deadline = time.monotonic() + self.grace
+        report = time.monotonic() + GRACE_REPORT_EVERY
         while len(self.inflight) and time.monotonic() < deadline:
             self._wake.clear()
             self._settle()
             self._enforce_timeouts()
+            if time.monotonic() >= report and len(self.inflight):
+                report += GRACE_REPORT_EVERY
+                events.still_waiting(deadline - time.monotonic(), [h.job for h in self.inflight.held()])
             if len(self.inflight):
                 self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
         self._settle()
         left = self.inflight.held()  # held (so their leases are renewed) until acknowledged
         if left:
+            events.grace_over(self.grace, [h.job for h in left])
             ended = time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
             runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
@@ -456,7 +545,7 @@ class Worker:
         the job over, which a heartbeat may not have seen yet). The accepted are among those
         sent, so equal counts say none was refused without building a set on every batch."""
         if len(accepted) < len(sent):
-            self._lost({outcome.id for outcome in sent}.difference(accepted))
+            events.refused({outcome.id for outcome in sent}.difference(accepted))
 
     def _lost(self, ids: set[str]) -> None:
         log.warning(

@@ -248,7 +248,7 @@ def test_one_pruning_pass_keeps_up_with_more_than_a_batch(app: taskheap.App, clo
     while jobs := claim(app, clock, limit=500):
         app.backend.complete([Completion(j.id, j.token, "null") for j in jobs], now=clock.now())
     clock.advance(100)
-    pruner = Pruner(app.backend, app.backend, app.backend, result_ttl=50)
+    pruner = Pruner(app.backend, app.backend, app.backend, result_ttl=50, worker_ttl=3600)
     assert pruner.run_once(now=clock.now()) == BATCH * 2 + 100
     assert not pruner.backlog
     assert app.backend.count_jobs(JobQuery()) == 0

@@ -43,7 +43,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     backend.complete([Completion(first.id, first.token, '"sent"')])
     backend.fail([Failure(second.id, second.token, "SMTPError: <relay> refused", "Traceback: line 1", None)])
     (run,) = backend.claim(["default"], "w1", 1, LEASE)
-    backend.heartbeat(WorkerInfo("w1", "host-a", 42, ["default"], 4, 0.0, 0.0, [run.id]), [], LEASE)
+    info = WorkerInfo("w1", "host-a", 42, ["default"], 4, 0.0, 0.0, [run.id], processed=12, per_minute=7)
+    backend.heartbeat(info, [], LEASE)
     record(backend, [Settled(first, "completed", 0.5), Settled(second, "dead", 0.25)], app.clock.now())
     queued = [add.options(priority=p).enqueue(p, p).id for p in (1, 7)]
     yield Store(app, queued, done.id, dead.id, running.id)

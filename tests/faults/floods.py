@@ -89,12 +89,19 @@ class Flood:
         ]
         with open(self.log, "wb") as log:
             self.worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # The memory baseline is of a worker at work, not of one still importing its modules:
+        # under load that takes longer than the first quarter of a CI-sized phase.
+        wait_for(self._serving, 60, "the flood worker to register")
         self.phases: list[Phase] = []
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, name="flood-sampler", daemon=True)
         self._sampler.start()
 
     # -- measuring ----------------------------------------------------------------------
+    def _serving(self) -> bool:
+        assert self.alive(), f"the flood worker exited:\n{self.log.read_text()}"
+        return any(w["pid"] == self.worker.pid for w in self.app.admin.workers())
+
     def held(self) -> int:
         """Succeeded jobs the store still keeps."""
         return self._count((JobState.SUCCEEDED,))

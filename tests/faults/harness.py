@@ -166,9 +166,12 @@ def reason_of(error: str | None) -> str:
 
 
 class FaultWorker:
-    """A worker subprocess: `python -m taskheap -A tests.faults.fault_tasks:app worker ...`."""
+    """A worker subprocess: `python -m taskheap -A tests.faults.fault_tasks:app worker ...`,
+    after `wrap` if given (a command that execs the rest, so that the PID stays the worker's)."""
 
-    def __init__(self, lab: FaultLab, args: Sequence[str], env: dict[str, str] | None) -> None:
+    def __init__(
+        self, lab: FaultLab, args: Sequence[str], env: dict[str, str] | None, wrap: Sequence[str] = ()
+    ) -> None:
         self.log = lab.path / f"worker-{len(lab.workers)}.log"
         environment = {
             **os.environ,
@@ -180,6 +183,7 @@ class FaultWorker:
         }
         environment.pop("TASKHEAP_APP", None)
         command = [
+            *wrap,
             sys.executable,
             "-m",
             "taskheap",
@@ -298,8 +302,8 @@ class FaultLab:
             keys.append(key)
         return keys
 
-    def worker(self, *args: str, env: dict[str, str] | None = None) -> FaultWorker:
-        process = FaultWorker(self, args, env)
+    def worker(self, *args: str, env: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> FaultWorker:
+        process = FaultWorker(self, args, env, wrap)
         self.workers.append(process)
         return process
 

@@ -3,7 +3,10 @@
 `Proxy(port)` listens on 127.0.0.1:<a free port> and forwards each connection to 127.0.0.1:port
 (the shared Redis or PostgreSQL: forwarding only, the servers themselves are never touched).
 A worker reaches the store through it by its URL (`proxy.url(url)`); the test's own App goes
-direct. The faults, each taking effect at once:
+direct. `Proxy(port, listener=sock)` serves a listening socket made elsewhere instead: one on
+127.0.0.1:port in a network namespace of the test's own, where a worker that connects to the
+address itself (a Redis Cluster client, to the nodes the cluster announces) finds the proxy.
+The faults, each taking effect at once:
 
 - `heal()`: pass everything through (the start state); buffered bytes flow again;
 - `blackhole()`: a partition. Every socket stays open and nothing is forwarded either way (the
@@ -91,9 +94,18 @@ def _close(sock: socket.socket) -> None:
 
 
 class Proxy:
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1", *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        target_port: int,
+        target_host: str = "127.0.0.1",
+        *,
+        seed: int | None = None,
+        listener: socket.socket | None = None,
+    ) -> None:
+        """`listener`: a listening socket to serve instead of one on a free loopback port (one
+        made in another network namespace, tests/faults/netns.py); the proxy closes it."""
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = listener or socket.create_server(("127.0.0.1", 0))
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._faults = Faults()

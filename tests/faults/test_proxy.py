@@ -1,19 +1,25 @@
 """The loopback proxy itself: each fault does what the partition cases rely on, on a real Redis
-(and PostgreSQL passes through)."""
+(and PostgreSQL passes through); and one serving a listener in a network namespace of the
+test's own (tests/faults/netns.py), as the Cluster's partition cases use it."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import redis
 
 from tests.conftest import unique, wait_for
+from tests.faults.netns import Namespace
 from tests.faults.proxy import Proxy
 from tests.postgres_support import postgres_url
 from tests.redis_support import redis_url
@@ -133,3 +139,50 @@ def test_postgresql_passes_through(tmp_path: Path) -> None:
     with Proxy.to(url) as proxy, psycopg.connect(proxy.url(url), connect_timeout=5) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
         assert proxy.accepted == 1
+
+
+#: run in the namespace: its PID, then what 127.0.0.1:<argv[1]> answers to a PING (or the error)
+PING_FROM_INSIDE = """
+import os, socket, sys
+print(os.getpid())
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as sock:
+        sock.sendall(b"PING\\r\\n")
+        print(sock.recv(64))
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def ping_from_inside(namespace: Namespace, port: int) -> str:
+    """What a PING to 127.0.0.1:port gets from a process in the namespace (which keeps its PID:
+    `ip netns exec` execs it)."""
+    command = [*namespace.exec_prefix(), sys.executable, "-c", PING_FROM_INSIDE, str(port)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    out, _ = child.communicate(timeout=30)
+    pid, answer = out.split()
+    assert int(pid) == child.pid
+    return answer
+
+
+@pytest.fixture
+def namespace() -> Iterator[Namespace]:
+    made = Namespace()
+    yield made
+    made.delete()
+
+
+def test_a_proxy_in_a_namespace_answers_for_the_server_at_its_own_address(
+    server: str, namespace: Namespace
+) -> None:
+    port = urlsplit(server).port
+    assert port is not None
+    assert ping_from_inside(namespace, port) == "ConnectionRefusedError", (
+        "the namespace's loopback is its own"
+    )
+    with Proxy(port, listener=namespace.listener(port)) as proxy:
+        assert ping_from_inside(namespace, port) == repr(b"+PONG\r\n")
+        assert proxy.accepted == 1
+    assert ping_from_inside(namespace, port) == "ConnectionRefusedError"
+    namespace.delete()
+    assert not os.path.exists(f"/run/netns/{namespace.name}")

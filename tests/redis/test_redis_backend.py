@@ -85,7 +85,10 @@ def test_enqueue_while_redis_is_down_raises_instead_of_dropping(server: OwnRedis
     ("scheme", "error"),
     [
         ("redis", "cannot reach Redis at redis://127.0.0.1:{port}/0: .*refused"),
-        ("redis+cluster", "Redis at redis://127.0.0.1:{port}/0: Redis Cluster cannot be connected.*refused"),
+        (
+            "redis+cluster",
+            "cannot reach Redis at redis://127.0.0.1:{port}/0: Redis Cluster cannot be connected.*refused",
+        ),
     ],
     ids=["redis", "redis-cluster"],
 )
@@ -93,7 +96,7 @@ def test_unreachable_redis_is_a_clear_error_at_enqueue(scheme: str, error: str) 
     port = free_port()
     app = taskheap.App(f"{scheme}://127.0.0.1:{port}/0?prefix=nowhere")
     echo = app.task(name="echo")(lambda x: x)
-    with pytest.raises(BackendError, match=error.format(port=port)):
+    with pytest.raises(StoreUnreachable, match=error.format(port=port)):
         echo.enqueue(1)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from taskheap.backends.base import JobQuery, NewJob
+from taskheap.backends.base import JobQuery, NewJob, Postponement, WorkerInfo
 from taskheap.backends.redis import RedisBackend
 from taskheap.backends.redis.client import Client
 from taskheap.backends.redis.keys import Keys
@@ -100,6 +100,52 @@ def test_a_store_of_the_previous_release_reads_and_claims_as_before(backend: Red
         assert reopened.counts() == {"default": {"running": 5}}
     finally:
         reopened.close()
+
+
+#: A worker as the registry of the previous release held it: its JSON, which readers of that
+#: release take whole (a field they do not know fails their read), and no details.
+EARLIER_WORKER = {
+    "id": "old",
+    "host": "h",
+    "pid": 1,
+    "queues": ["default"],
+    "concurrency": 2,
+    "started_at": 5.0,
+}
+
+
+def test_a_registry_and_jobs_of_the_previous_release_read_postpone_and_stay_readable_to_it(
+    backend: RedisBackend,
+) -> None:
+    """Postponing and the new worker fields needed no step: the job hash gains `unknown_since`,
+    the registry a details hash beside the first JSON, which stays what the previous release
+    reads."""
+    schema_1_store(backend)
+    backend.client.hset(backend.keys.workers, "old", json.dumps({**EARLIER_WORKER, "jobs": ["running"]}))
+    backend.client.zadd(backend.keys.seen, {"old": 100.0})
+    backend.migrate()
+    (old,) = backend.workers()
+    assert (old.jobs, old.last_seen, old.tasks, old.lease, old.processed) == (["running"], 100.0, [], 30.0, 0)
+    token = backend.client.hget(backend.keys.q("default") + "job:running", "token")
+    assert backend.postpone([Postponement("running", token, 5.0, unknown_task=True)], now=200.0) == [
+        "running"
+    ]
+    record = backend.get("running")
+    assert record is not None and record.state == JobState.SCHEDULED and record.unknown_since == 200.0
+    new = WorkerInfo("new", "h", 2, ["default"], 4, 6.0, tasks=["echo"], processed=9)
+    backend.heartbeat(new, [], LEASE, now=200.0)
+    first = json.loads(backend.client.hget(backend.keys.workers, "new"))
+    assert first.keys() == {*EARLIER_WORKER, "jobs"}, "what a reader of the previous release takes"
+    assert {w.id: (w.tasks, w.processed) for w in backend.workers()} == {"old": ([], 0), "new": (["echo"], 9)}
+    later = {"tasks": ["echo"], "lease": 30.0, "processed": 1, "per_minute": 1, "field_of_a_later_release": 1}
+    backend.client.hset(backend.keys.worker_details, "new", json.dumps(later))
+    assert [w.processed for w in backend.workers() if w.id == "new"] == [1], (
+        "what it does not know is left out"
+    )
+    backend.client.hdel(backend.keys.workers, "new")  # forgotten by a worker of the previous release
+    backend.client.zrem(backend.keys.seen, "new")
+    assert backend.forget_workers(1000.0, now=200.0) == 0
+    assert not backend.client.hexists(backend.keys.worker_details, "new"), "its details go at the next forget"
 
 
 def test_an_older_store_is_brought_up_step_by_step_and_once(backend: RedisBackend) -> None:

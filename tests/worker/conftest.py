@@ -23,7 +23,10 @@ import time
 
 import taskheap
 
-app = taskheap.App(lease=float(os.environ.get("TEST_LEASE", "30")))
+app = taskheap.App(
+    lease=float(os.environ.get("TEST_LEASE", "30")),
+    worker_ttl=float(os.environ.get("TEST_WORKER_TTL", "300")),
+)
 OUT = os.environ["TEST_OUT"]
 
 
@@ -103,7 +106,13 @@ def rendezvous(key, parties, seconds):
 
 class WorkerProcess:
     def __init__(
-        self, cwd: Path, url: str, *args: str, lease: float = 30.0, env: dict[str, str] | None = None
+        self,
+        cwd: Path,
+        url: str,
+        *args: str,
+        lease: float = 30.0,
+        env: dict[str, str] | None = None,
+        app: str = "testtasks:app",
     ) -> None:
         env = {
             **os.environ,
@@ -116,7 +125,7 @@ class WorkerProcess:
         self.log = cwd / f"worker-{id(self)}.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "taskheap", "-v", "-A", "testtasks:app", "worker", *args],
+                [sys.executable, "-m", "taskheap", "-v", "-A", app, "worker", *args],
                 cwd=cwd,
                 env=env,
                 stdout=log,
@@ -172,9 +181,11 @@ class Lab:
                 else:
                     os.environ[key] = value
 
-    def worker(self, *args: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        """A worker subprocess; `env` adds to (or overrides) its environment."""
-        process = WorkerProcess(self.path, self.url, *args, lease=self.lease, env=env)
+    def worker(
+        self, *args: str, env: dict[str, str] | None = None, app: str = "testtasks:app"
+    ) -> WorkerProcess:
+        """A worker subprocess; `env` adds to (or overrides) its environment; `app` is its -A."""
+        process = WorkerProcess(self.path, self.url, *args, lease=self.lease, env=env, app=app)
         self.workers.append(process)
         return process
 

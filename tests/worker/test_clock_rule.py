@@ -27,6 +27,7 @@ DECIDING = (  # the backend calls of a worker that take `now`
     "promote_due",
     "expired",
     "prune",
+    "postpone",
     "forget_workers",
 )
 

@@ -36,7 +36,7 @@ def _beat(app: taskheap.App, held: Callable[[], Sequence[Lease]]) -> list[set[st
     """One heartbeat over the leases `held` returns; the sets of ids it reported lost."""
     lost: list[set[str]] = []
     info = WorkerInfo("w1", "host", 1, ["default"], 1, time.time())
-    Heartbeat(app.backend, info, 30.0, held, lost.append, lambda ids, at: None).run_once()
+    Heartbeat(app.backend, info, 30.0, held, lost.append, lambda ids, at: None, lambda info: None).run_once()
     return lost
 
 

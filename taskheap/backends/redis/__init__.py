@@ -15,8 +15,9 @@ cancelled jobs by finish time (pruning), and one per state in id order (counts a
 ZLEXCOUNTs; listings page through them newest first), and the queue's per-minute outcome
 counters. Global keys live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`;
 written by ingest, on a Cluster by enqueue), the known queues, the pause flags and the worker
-registry (keys.py names them), the schema version and the migration lock. The scripts in `lua/`
-document their KEYS and ARGV (lib.lua lists a queue's keys).
+registry (a JSON per worker of the fields every release reads, its details beside it, its last
+heartbeat in a sorted set; keys.py names them), the schema version and the migration lock. The
+scripts in `lua/` document their KEYS and ARGV (lib.lua lists a queue's keys).
 
 Wire format. An inbox entry is a JSON array in a numbered version, the lowest that expresses the
 job (wire.py writes them, `take` in lib.lua reads them), and each version N >= 2 has a list of
@@ -39,7 +40,8 @@ field of its hash, returned by claim, expired, get and list_jobs.
 
 Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
 brings an older store up step by step under a short lock (safe from many processes at once) and
-refuses a store of a newer version. Still version 1: wire format 2 needed no step.
+refuses a store of a newer version. Still version 1: wire format 2, a job's `unknown_since` and
+the registry's details hash needed no step.
 
 Choices:
 - Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of
@@ -59,8 +61,10 @@ Choices:
   the ingest, never counted. Its queue's part of a call is atomic; the call's other queues get
   their pushes in the same round trip, and QueueFull names them.
 - Time: `now=None` means the Redis server's clock (TIME inside the script, and in the waits'
-  due-time check): one clock for every worker. A retry's delay arrives relative and the fail
-  script adds it to that clock; enqueue times are the producer's (its App clock).
+  due-time check): one clock for every worker. `workers()` reads the registry and the clock of its
+  node in one script, so a worker's silence is measured by the clock that stamped it. A retry's
+  delay arrives relative and the fail script adds it to that clock; enqueue times are the
+  producer's (its App clock).
 - A lease token is `<n>.<random>@<queue>`: acknowledgements route to their queue's slot with no
   lookup, and a token from an earlier run never matches the job's current one.
 - Claim over one queue is one script call. On a queue with nothing queued (an idle worker's
@@ -71,11 +75,11 @@ Choices:
 - Idle workers block on the inbox itself: BLMOVE takes its oldest entry into the queue's intake
   list (which ingest reads first), so one enqueued job wakes one worker and nothing is lost if
   that worker dies. Other scripts that make work runnable (release, replay, promote, resume, a
-  claim leaving jobs queued, a retry's new due time) push bounded empty markers to wake workers the
-  same way. A wait ends no later than the earliest due time. One blocking command waits on one
-  list, so a worker serving several queues blocks on each from a thread and connection of its
-  own, and the first to wake ends the others' waits (CLIENT UNBLOCK); on Redis Cluster it takes
-  turns of CLUSTER_TURN on each instead.
+  claim leaving jobs queued, a retry's or a postponement's new due time) push bounded empty
+  markers to wake workers the same way. A wait ends no later than the earliest due time. One
+  blocking command waits on one list, so a worker serving several queues blocks on each from a
+  thread and connection of its own, and the first to wake ends the others' waits (CLIENT
+  UNBLOCK); on Redis Cluster it takes turns of CLUSTER_TURN on each instead.
 - Retention is enforced by the Pruner over the finished set, not by key TTLs, so counts stay exact
   and dead letters are never evicted.
 - Listing merges the id-ordered sets of the queues and states asked for, newest first, within the

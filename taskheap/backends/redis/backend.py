@@ -4,12 +4,11 @@ and the admin writes, over the client, keys, wire format, waits and listing besi
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -27,6 +26,7 @@ from ..base import (
     Lease,
     MinuteCount,
     NewJob,
+    Postponement,
     WorkerInfo,
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
@@ -37,7 +37,18 @@ from .limits import LimitedEnqueue
 from .listing import Listing
 from .schema import migrate
 from .waits import Waiter
-from .wire import COUNTERS, INBOX, claim_calls, claimed, inbox_entries, num, queue_of, token_suffix
+from .wire import (
+    COUNTERS,
+    INBOX,
+    claim_calls,
+    claimed,
+    inbox_entries,
+    num,
+    queue_of,
+    registered,
+    token_suffix,
+    worker_json,
+)
 
 log = logging.getLogger("taskheap.redis")
 
@@ -299,15 +310,10 @@ class RedisBackend(FullBackend):
     def heartbeat(
         self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
     ) -> set[str]:
-        info = asdict(worker)
-        del info["last_seen"]
         with self._guard():
             batch = Batch(self.client)
-            batch.script(
-                self.scripts.register,
-                [self.keys.workers, self.keys.seen],
-                [worker.id, num(now), json.dumps(info)],
-            )
+            registration = [worker.id, num(now), *worker_json(worker)]
+            batch.script(self.scripts.register, self.keys.registry, registration)
             self._per_queue(batch, self.scripts.extend, [num(now), repr(float(lease))], leases)
             return {job_id for owned in batch.run()[1:] for job_id in owned}
 
@@ -317,6 +323,10 @@ class RedisBackend(FullBackend):
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         rows = [(f.id, f.token, f.error, f.traceback or "", num(f.retry_in)) for f in failures]
         return self._acknowledge(self.scripts.fail, [num(now), str(FAILED_ATTEMPTS_KEPT)], rows)
+
+    def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
+        rows = [(p.id, p.token, repr(float(p.delay)), "1" if p.unknown_task else "") for p in items]
+        return self._acknowledge(self.scripts.postpone, [num(now)], rows)
 
     def _acknowledge(self, script: Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
         with self._guard():
@@ -352,6 +362,7 @@ class RedisBackend(FullBackend):
             batch = Batch(self.client)
             batch.pipe.hdel(self.keys.workers, worker)
             batch.pipe.zrem(self.keys.seen, worker)
+            batch.pipe.hdel(self.keys.worker_details, worker)
             batch.run()
 
     # -- maintenance --------------------------------------------------------------------
@@ -401,8 +412,8 @@ class RedisBackend(FullBackend):
 
     def forget_workers(self, silence: float, now: float | None = None) -> int:
         with self._guard():
-            keys = [self.keys.workers, self.keys.seen]
-            return int(self.scripts.forget_workers(self.client, keys, [num(now), repr(float(silence))]))
+            args = [num(now), repr(float(silence))]
+            return int(self.scripts.forget_workers(self.client, self.keys.registry, args))
 
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
@@ -470,17 +481,7 @@ class RedisBackend(FullBackend):
 
     def workers(self) -> list[WorkerInfo]:
         with self._guard():
-            batch = Batch(self.client)
-            batch.pipe.hgetall(self.keys.workers)
-            batch.pipe.zrange(self.keys.seen, 0, -1, withscores=True)
-            infos, seen = batch.run()
-        last_seen = dict(seen)
-        workers = [
-            WorkerInfo(**json.loads(info), last_seen=last_seen[worker_id])
-            for worker_id, info in infos.items()
-            if worker_id in last_seen
-        ]
-        return sorted(workers, key=lambda w: w.started_at)
+            return registered(self.scripts.workers(self.client, self.keys.registry, []))
 
     def replay(self, query: JobQuery) -> int:
         states = [state for state in REPLAYABLE if query.state in (None, state)]

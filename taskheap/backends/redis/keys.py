@@ -10,14 +10,33 @@ class Keys:
     """The keys of one prefix: per queue under the hash tag `{<prefix>:<queue>}`, global ones
     under `{<prefix>}`."""
 
-    __slots__ = ("_prefix", "cluster", "index", "migrating", "pauses", "queues", "seen", "version", "workers")
+    __slots__ = (
+        "_prefix",
+        "cluster",
+        "index",
+        "migrating",
+        "pauses",
+        "queues",
+        "seen",
+        "version",
+        "worker_details",
+        "workers",
+    )
 
     def __init__(self, prefix: str, cluster: bool) -> None:
         self._prefix, self.cluster = prefix, cluster
         g = f"{{{prefix}}}:"
         self.index, self.queues, self.pauses = g + "queue-of", g + "queues", g + "paused"
         self.workers, self.seen, self.version = g + "workers", g + "workers:seen", g + "version"
+        # what a heartbeat records beyond the first fields, apart from `workers`, whose JSON
+        # readers of earlier versions take whole (they would refuse a field they do not know)
+        self.worker_details = g + "workers:details"
         self.migrating = g + "migrating"  # the lock of `migrate` (schema.py)
+
+    @property
+    def registry(self) -> list[str]:
+        """KEYS of the registry scripts: the workers hash, the last-seen zset, the details hash."""
+        return [self.workers, self.seen, self.worker_details]
 
     def q(self, queue: str) -> str:
         """The key prefix of one queue: its hash tag keeps all its keys on one Cluster slot."""

@@ -4,7 +4,10 @@ steps that bring an older store up to the current version, which `migrate` runs 
 Versions:
   1  the layout lua/lib.lua lists. Wire version 2 entries (jobs with meta) were added within it:
      they live on `inbox:v2`, which code before them never reads, and a job hash without `meta`
-     is a job without meta, so nothing older misreads anything and no step was needed.
+     is a job without meta, so nothing older misreads anything and no step was needed. So were
+     a job's `unknown_since` (postpone; a hash without it has none) and the registry's details
+     hash beside the workers' JSON (a worker without details reads with WorkerInfo's defaults,
+     and the JSON keeps the fields earlier readers know).
 
 A step is a function of the client and the keys that rewrites data for the next version. It is
 idempotent (a migrator that outlived its lock may run it again beside the next one) and takes

@@ -1,5 +1,6 @@
 """The wire format: the inbox entries an enqueue pushes (ingest in lua/lib.lua decodes them),
-the claim script's ARGV, lease tokens, and the records parsed from the scripts' replies."""
+the claim script's ARGV, lease tokens, the registry's JSON, and the records parsed from the
+scripts' replies."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 from json.encoder import encode_basestring as _quote  # Lua's cjson reads UTF-8 as is
 from typing import Any
 
 from ...job import FailedAttempt, JobState
-from ..base import ClaimedJob, JobRecord, NewJob
+from ..base import ClaimedJob, JobRecord, NewJob, WorkerInfo
 
 CLAIMED_FIELDS = 11
 INBOX = "inbox"  # the list of wire version 1 entries, which idle workers block on
 INBOX_V2 = "inbox:v2"  # wire version 2 entries: kept off INBOX, where older workers would misread them
 COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
+#: The WorkerInfo fields of the registry's first JSON (`Keys.workers`); those a heartbeat writes
+#: beside them go to `Keys.worker_details`; last_seen is the score of `Keys.seen`.
+WORKER_FIELDS = ("id", "host", "pid", "queues", "concurrency", "started_at", "jobs")
+_READ = {f.name for f in fields(WorkerInfo)} - {"last_seen", "silent_for"}
 
 
 def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
@@ -133,6 +139,7 @@ def job_record(fields: dict[str, str]) -> JobRecord:
         error=fields.get("error"),
         traceback=fields.get("traceback"),
         meta=fields.get("meta"),
+        unknown_since=_opt_parsed(fields.get("unknown_since")),
     )
 
 
@@ -149,3 +156,31 @@ def failed_attempt(entry: str) -> FailedAttempt:
         worker=fields["worker"],
         finished_at=float(fields["finished_at"]),
     )
+
+
+def worker_json(worker: WorkerInfo) -> tuple[str, str]:
+    """The worker's JSON for `Keys.workers` (WORKER_FIELDS) and for `Keys.worker_details` (the
+    fields written beyond them; silent_for and last_seen are not written)."""
+    info = asdict(worker)
+    first = {name: info.pop(name) for name in WORKER_FIELDS}
+    del info["last_seen"], info["silent_for"]
+    return json.dumps(first), json.dumps(info)
+
+
+def registered(reply: list[Any]) -> list[WorkerInfo]:
+    """The workers of the workers script's reply by start time, each silent for the seconds
+    since its last heartbeat by the server's clock (never below 0). A worker of an earlier
+    version has no details (WorkerInfo's defaults); fields a later version may add are left
+    out; a worker with no last-seen time (being forgotten) is not listed."""
+    now, infos, details, seen = reply
+    last_seen = {worker_id: float(at) for worker_id, at in zip(seen[::2], seen[1::2], strict=True)}
+    extra = dict(zip(details[::2], details[1::2], strict=True))
+    workers = []
+    for worker_id, info in zip(infos[::2], infos[1::2], strict=True):
+        if worker_id in last_seen:
+            stored = {**json.loads(extra.get(worker_id, "{}")), **json.loads(info)}
+            known = {name: value for name, value in stored.items() if name in _READ}
+            worker = WorkerInfo(**known, last_seen=last_seen[worker_id])
+            worker.silent_for = max(0.0, float(now) - worker.last_seen)
+            workers.append(worker)
+    return sorted(workers, key=lambda w: w.started_at)

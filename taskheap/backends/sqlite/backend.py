@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from ..base import (
     Lease,
     MinuteCount,
     NewJob,
+    Postponement,
     WorkerInfo,
 )
 from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
@@ -36,20 +36,28 @@ from .queries import (
     BY_TEXT,
     EXPIRED_SQL,
     FAIL_SQL,
+    FORGET_DETAILS_SQL,
     INSERT_SQL,
     MINUTE_COLUMNS,
+    POSTPONE_SQL,
     PROMOTE_SQL,
     QUEUE_NAMES,
     RECORD_COLUMNS,
+    REGISTER_DETAILS_SQL,
+    REGISTER_SQL,
     WAITING,
     WAITING_IN_QUEUE_SQL,
+    WORKERS_SQL,
     as_stored,
     claim_sql,
     fail_params,
     insert_rows,
     matching,
     minute_rows,
+    postpone_params,
     record_of,
+    worker_of,
+    worker_rows,
 )
 from .schema import MIGRATIONS
 
@@ -334,20 +342,10 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     ) -> set[str]:
         now = self._now(now)
         owned = set()
+        first, details = worker_rows(worker, now)
         with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    worker.id,
-                    worker.host,
-                    worker.pid,
-                    json.dumps(worker.queues),
-                    worker.concurrency,
-                    worker.started_at,
-                    now,
-                    json.dumps(worker.jobs),
-                ),
-            )
+            conn.execute(REGISTER_SQL, first)
+            conn.execute(REGISTER_DETAILS_SQL, details)
             for job_id, token in leases:
                 cur = conn.execute(
                     f"UPDATE jobs SET lease_until = ? WHERE id = {BY_TEXT} AND token = ?"
@@ -360,27 +358,25 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
 
     def complete(self, done: Sequence[Completion], now: float | None = None) -> list[str]:
         now = self._now(now)
-        accepted = []
-        with self._write() as conn:
-            for job_id, token, result in done:
-                cur = conn.execute(
-                    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, token = NULL,"
-                    f" lease_until = NULL WHERE id = {BY_TEXT} AND token = ? AND state = 'running'",
-                    (result, now, as_stored(job_id), token),
-                )
-                if cur.rowcount:
-                    accepted.append(job_id)
-        return accepted
+        return self._accepted(
+            "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, token = NULL,"
+            f" lease_until = NULL WHERE id = {BY_TEXT} AND token = ? AND state = 'running'",
+            [(job_id, (result, now, as_stored(job_id), token)) for job_id, token, result in done],
+        )
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         now = self._now(now)
-        accepted = []
+        return self._accepted(FAIL_SQL, [(f.id, fail_params(f, now)) for f in failures])
+
+    def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
+        now = self._now(now)
+        return self._accepted(POSTPONE_SQL, [(item.id, postpone_params(item, now)) for item in items])
+
+    def _accepted(self, statement: str, batch: Sequence[tuple[str, Any]]) -> list[str]:
+        """Run `statement` once per (id, parameters) of `batch` in one transaction; the ids of
+        the runs that changed their job (a stale token changes nothing)."""
         with self._write() as conn:
-            for failure in failures:
-                cur = conn.execute(FAIL_SQL, fail_params(failure, now))
-                if cur.rowcount:
-                    accepted.append(failure.id)
-        return accepted
+            return [job_id for job_id, params in batch if conn.execute(statement, params).rowcount]
 
     def release(self, leases: Sequence[Lease]) -> None:
         with self._write() as conn:
@@ -431,6 +427,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def unregister(self, worker: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker,))
+            conn.execute("DELETE FROM worker_details WHERE id = ?", (worker,))
 
     # -- maintenance --------------------------------------------------------------------
     def promote_due(self, now: float | None = None) -> int:
@@ -455,7 +452,9 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def forget_workers(self, silence: float, now: float | None = None) -> int:
         seen_before = self._now(now) - silence
         with self._write() as conn:
-            return conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
+            forgotten = conn.execute("DELETE FROM workers WHERE last_seen < ?", (seen_before,)).rowcount
+            conn.execute(FORGET_DETAILS_SQL)  # those forgotten here, and by an earlier version
+            return forgotten
 
     # -- per-minute counters ------------------------------------------------------------
     def record_minutes(self, rows: Sequence[MinuteCount]) -> None:
@@ -520,10 +519,9 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         return depth
 
     def workers(self) -> list[WorkerInfo]:
-        rows = self._read("SELECT * FROM workers ORDER BY started_at")
-        return [
-            WorkerInfo(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], json.loads(r[7])) for r in rows
-        ]
+        rows = self._read(WORKERS_SQL)
+        now = self.store_clock().now()
+        return [worker_of(row, now) for row in rows]
 
     def replay(self, query: JobQuery) -> int:
         source, params = matching(query)
@@ -531,7 +529,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             return conn.execute(
                 "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
                 " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
-                " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END"
+                " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
+                " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END"
                 f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
                 " WHERE state IN ('dead', 'retrying') LIMIT ?)",
                 (*params, query.limit),

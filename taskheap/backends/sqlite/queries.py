@@ -8,7 +8,16 @@ from functools import lru_cache
 from typing import Any
 
 from ...job import FAILED_ATTEMPTS_KEPT, JobState
-from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob, record_from_columns
+from ..base import (
+    Failure,
+    JobQuery,
+    JobRecord,
+    MinuteCount,
+    NewJob,
+    Postponement,
+    WorkerInfo,
+    record_from_columns,
+)
 
 #: The payload is read as text whatever it was stored as (a BLOB written by hand, say): the bytes
 #: as they are, decoded like all TEXT (`backend._LENIENT_TEXT`), so ClaimedJob.payload and
@@ -16,7 +25,7 @@ from ..base import Failure, JobQuery, JobRecord, MinuteCount, NewJob, record_fro
 PAYLOAD = "CAST(payload AS TEXT)"
 RECORD_COLUMNS = (
     f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
-    "started_at, finished_at, worker, result, error, traceback, meta, failed_attempts"
+    "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts"
 )
 CLAIMED_COLUMNS = f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta"
 WAITING = "state IN ('scheduled', 'retrying')"
@@ -50,6 +59,28 @@ FAIL_SQL = (
     " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
     " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
 )
+#: A claimed job given back unrun: scheduled, its attempt not spent (as a release), and the first
+#: give-back for an unknown task kept in `unknown_since`.
+POSTPONE_SQL = (
+    "UPDATE jobs SET state = 'scheduled', run_at = :now + :delay, attempts = attempts - 1,"
+    " token = NULL, lease_until = NULL, worker = NULL,"
+    " unknown_since = CASE WHEN :unknown_task THEN COALESCE(unknown_since, :now) ELSE unknown_since END"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
+)
+#: The registry: a worker's first columns in `workers`, the rest in `worker_details` (schema.py
+#: says why); a worker of an earlier version has no details, read as WorkerInfo's defaults.
+REGISTER_SQL = (
+    "INSERT OR REPLACE INTO workers (id, host, pid, queues, concurrency, started_at, last_seen, jobs)"
+    " VALUES (?,?,?,?,?,?,?,?)"
+)
+REGISTER_DETAILS_SQL = (
+    "INSERT OR REPLACE INTO worker_details (id, tasks, lease, processed, per_minute) VALUES (?,?,?,?,?)"
+)
+WORKERS_SQL = (
+    "SELECT w.id, host, pid, queues, concurrency, started_at, last_seen, jobs, tasks, lease, processed,"
+    " per_minute FROM workers AS w LEFT JOIN worker_details AS d ON d.id = w.id ORDER BY started_at"
+)
+FORGET_DETAILS_SQL = "DELETE FROM worker_details WHERE id NOT IN (SELECT id FROM workers)"
 #: How many jobs of a queue wait (queued, scheduled, retrying): a range count of the covering
 #: index by (queue, state), O(that many); a limited queue's enqueue runs it in its transaction.
 WAITING_IN_QUEUE_SQL = (
@@ -166,6 +197,43 @@ def fail_params(failure: Failure, now: float) -> dict[str, Any]:
         "now": now,
         "kept": FAILED_ATTEMPTS_KEPT,
     }
+
+
+def postpone_params(item: Postponement, now: float) -> dict[str, Any]:
+    return {
+        "id": as_stored(item.id),
+        "token": item.token,
+        "now": now,
+        "delay": item.delay,
+        "unknown_task": item.unknown_task,
+    }
+
+
+def worker_rows(worker: WorkerInfo, now: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The REGISTER_SQL and REGISTER_DETAILS_SQL rows of a heartbeat at `now`."""
+    first = (
+        worker.id,
+        worker.host,
+        worker.pid,
+        json.dumps(worker.queues),
+        worker.concurrency,
+        worker.started_at,
+        now,
+        json.dumps(worker.jobs),
+    )
+    return first, (worker.id, json.dumps(worker.tasks), worker.lease, worker.processed, worker.per_minute)
+
+
+def worker_of(row: Sequence[Any], now: float) -> WorkerInfo:
+    """A WORKERS_SQL row as read at `now` (the store's clock): silent since its last heartbeat."""
+    worker_id, host, pid, queues, concurrency, started_at, last_seen, jobs, *details = row
+    worker = WorkerInfo(worker_id, host, pid, json.loads(queues), concurrency, started_at, last_seen)
+    worker.jobs, worker.silent_for = json.loads(jobs), max(0.0, now - last_seen)
+    tasks, lease, processed, per_minute = details
+    if tasks is not None:  # None: registered by an earlier version, without details
+        worker.tasks = json.loads(tasks)
+        worker.lease, worker.processed, worker.per_minute = lease, processed, per_minute
+    return worker
 
 
 def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:

@@ -78,4 +78,18 @@ MIGRATIONS = (
         anchored_at REAL NOT NULL
     );
     """,
+    # When a worker first gave a job back for not knowing its task (`postpone`); and what a
+    # heartbeat records of its worker beyond the first columns, in a table of its own: the
+    # heartbeat of earlier versions fills `workers` by position, so a column added there would
+    # fail every heartbeat of such a worker still running beside this version's.
+    """
+    ALTER TABLE jobs ADD COLUMN unknown_since REAL;
+    CREATE TABLE worker_details (
+        id TEXT PRIMARY KEY,
+        tasks TEXT NOT NULL,
+        lease REAL NOT NULL,
+        processed INTEGER NOT NULL,
+        per_minute INTEGER NOT NULL
+    );
+    """,
 )

@@ -25,7 +25,8 @@
 --   inbox:unreadable list: entries that could not be read (not JSON, or not the fields of their
 --                 version), set aside intact by ingest (take) so their neighbours ingest; the
 --                 client turns each into a dead job with the reason (unreadable.lua)
---   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2)
+--   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2,
+--                 `unknown_since` from postpone)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
 --   queued        zset: runnable jobs, score = rank (ties run in id order)

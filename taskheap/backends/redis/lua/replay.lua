@@ -1,5 +1,5 @@
--- replay: dead jobs run again from scratch (queued, attempts reset); retrying jobs are queued
--- now (due time cleared, attempts kept). Both keep their rank and their failed attempts.
+-- replay: dead jobs run again from scratch (queued, attempts and unknown_since reset); retrying
+-- jobs are queued now (due time cleared, attempts and unknown_since kept). Both keep their rank and their failed attempts.
 -- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only): the script ingests
 -- (a bounded batch of) the inbox first
 -- ARGV: job ids (those neither dead nor retrying any more are skipped)
@@ -11,7 +11,7 @@ for _, id in ipairs(ARGV) do
   if state == 'dead' then
     move(id, 'dead', 'queued')
     redis.call('HSET', job_key(id), 'attempts', 0)
-    redis.call('HDEL', job_key(id), 'run_at', 'finished_at', 'worker')
+    redis.call('HDEL', job_key(id), 'run_at', 'finished_at', 'worker', 'unknown_since')
     replayed = replayed + 1
   elseif state == 'retrying' then
     move(id, 'retrying', 'queued')

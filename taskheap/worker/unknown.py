@@ -1,0 +1,116 @@
+"""UnknownTasks: what a worker does with a claimed job whose task its app does not define.
+
+In a rolling deploy a newer producer enqueues a task that an older worker has never heard of; a
+worker that knows it may be starting right now. So such a job is not run and not failed: it is
+given back (`Backend.postpone`: scheduled a few seconds later, its attempt not spent, so that it
+does not bounce straight back to the same worker) and the store keeps when that first happened
+(`unknown_since`). Only once it has waited `ttl` seconds (an hour by default) and no live worker
+serving its queue declares the task (the registry lists each worker's tasks) does it become dead,
+with an "unknown task" error that says so. The rare path: a record read, and once the wait is
+over a registry read, per job of an unknown task.
+
+A `--burst` worker asks `only_unrunnable` whether the active jobs left are all of tasks it cannot
+run, so that it does not wait out the hour for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
+
+from ..backends.base import ClaimedJob, Failure, JobQuery, Postponement
+from ..backends.protocols import AdminReads, Backend, Registry
+from ..job import ACTIVE
+
+log = logging.getLogger("taskheap.worker")
+
+DEFAULT_TTL = 3600.0
+RETRY_AFTER = (2.0, 3.0)  # seconds until a given-back job is due again: uniform in this range
+
+
+class Store(Backend, Registry, AdminReads, Protocol):
+    """What deciding about unknown tasks reads and writes."""
+
+
+class UnknownTasks:
+    def __init__(
+        self,
+        store: Store,
+        ttl: float,
+        rng: random.Random,
+        now: Callable[[], float | None],
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.rng = rng
+        self.now = now  # the App's store_time: None lets the store's clock decide
+        self.seen: set[tuple[str, str]] = set()  # (queue, task) of the unknown jobs claimed
+
+    def settle(self, jobs: Sequence[ClaimedJob]) -> list[Failure]:
+        """Give back every job of `jobs` (all of tasks unknown here) whose wait is not over; the
+        final failures of those whose wait is over, for the caller to report."""
+        postponed: list[Postponement] = []
+        dead: list[Failure] = []
+        for job in jobs:
+            self._note(job)
+            since = self._waiting_since(job)
+            if since is not None and self._elapsed(since) >= self.ttl and not self._declared(job):
+                when = dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="seconds")
+                error = (
+                    f"unknown task {job.task!r}: no live worker of queue {job.queue!r} has declared it"
+                    f" for {self.ttl:g}s (first given back at {when})"
+                )
+                dead.append(Failure(job.id, job.token, error, None, None))
+            else:
+                postponed.append(Postponement(job.id, job.token, self.rng.uniform(*RETRY_AFTER), True))
+        if postponed:
+            given_back = set(self.store.postpone(postponed, self.now()))
+            for item in postponed:
+                if item.id in given_back:
+                    log.debug("job %s given back, due again in %.1fs", item.id, item.delay)
+        return dead
+
+    def _note(self, job: ClaimedJob) -> None:
+        """Say once per queue and task that this worker gives such jobs back."""
+        if (job.queue, job.task) not in self.seen:
+            self.seen.add((job.queue, job.task))
+            log.info(
+                "task %r of queue %r is not defined by this worker's app: its jobs are given back"
+                " for a worker that defines it, attempts not spent (dead after %gs without one)",
+                job.task,
+                job.queue,
+                self.ttl,
+            )
+
+    def _waiting_since(self, job: ClaimedJob) -> float | None:
+        record = self.store.get(job.id)
+        return None if record is None else record.unknown_since
+
+    def _elapsed(self, since: float) -> float:
+        """Seconds since `since` by the clock the store wrote it with (this host's wall clock
+        where the store's own is not at hand: they agree to well within the hour)."""
+        now = self.now()
+        return (time.time() if now is None else now) - since
+
+    def _declared(self, job: ClaimedJob) -> bool:
+        """Whether a live worker that serves the job's queue declares its task."""
+        return any(
+            job.task in w.tasks and job.queue in w.queues and w.silent_for <= w.lease
+            for w in self.store.workers()
+        )
+
+    def only_unrunnable(self, active: int, queues: Collection[str]) -> bool:
+        """Whether the `active` jobs of `queues` are all of the unknown tasks met so far."""
+        if not self.seen:
+            return False
+        unrunnable = sum(
+            self.store.count_jobs(JobQuery(queue=queue, task=task, state=state))
+            for queue, task in self.seen
+            if queue in queues
+            for state in ACTIVE
+        )
+        return unrunnable >= active

@@ -1,0 +1,86 @@
+"""Migrating a PostgreSQL schema made by an earlier version: its rows read and work under the new
+fields, and a worker of that version still running beside this one goes on registering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
+from taskheap.backends.postgres import PostgresBackend, Statements, migrations
+from taskheap.job import JobState
+
+from ..postgres_support import postgres_url
+
+BEFORE_POSTPONE = 5  # the last migration before unknown_since and the new worker fields
+NOW = 1_700_000_000.0
+LEASE = 30.0
+#: The heartbeat's registration of the release of migration 5, which named the first columns.
+EARLIER_HEARTBEAT = (
+    "INSERT INTO {}.workers (id, host, pid, queues, concurrency, started_at, last_seen, jobs)"
+    " VALUES (%s, 'host', 1, ARRAY['default'], 2, %s, %s, ARRAY[]::text[])"
+    " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"
+)
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[PostgresBackend]:
+    backend = PostgresBackend(postgres_url(tmp_path))
+    yield backend
+    backend.close()
+
+
+def earlier_schema(backend: PostgresBackend) -> None:
+    """The schema at migration 5, recorded as the migrations of that release recorded it, with a
+    queued job and a worker registered by that release."""
+    statements = Statements(backend.schema)
+    with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+        conn.execute(statements["migrations_table"])
+        for version, name in migrations()[:BEFORE_POSTPONE]:
+            conn.execute(statements[name])
+            conn.execute(statements["record_migration"], {"version": version, "name": name})
+        earlier_heartbeat(conn, backend, "old", NOW)
+    backend.enqueue([NewJob("j1", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)])
+
+
+def earlier_heartbeat(
+    conn: psycopg.Connection[tuple[object, ...]], backend: PostgresBackend, worker: str, at: float
+) -> None:
+    conn.execute(sql.SQL(EARLIER_HEARTBEAT).format(sql.Identifier(backend.schema)), (worker, NOW - 60, at))
+
+
+def test_a_schema_of_the_previous_version_migrates_and_postpones_and_registers_the_new_fields(
+    backend: PostgresBackend,
+) -> None:
+    earlier_schema(backend)
+    backend.migrate()
+    (job,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
+    assert backend.postpone([Postponement(job.id, job.token, 10.0, unknown_task=True)], now=NOW) == [job.id]
+    record = backend.get(job.id)
+    assert record is not None and record.state == JobState.SCHEDULED and record.unknown_since == NOW
+    assert backend.counts()["default"] == {"scheduled": 1}
+    (old,) = backend.workers()
+    assert (old.id, old.tasks, old.lease, old.processed, old.per_minute) == ("old", [], 30.0, 0, 0)
+    new = WorkerInfo("new", "host", 2, ["default"], 4, NOW, tasks=["echo"], lease=5.0, processed=3)
+    backend.heartbeat(new, [], LEASE, now=NOW)
+    assert {w.id: w.tasks for w in backend.workers()} == {"old": [], "new": ["echo"]}
+
+
+def test_a_worker_of_the_previous_version_goes_on_registering_after_the_migration(
+    backend: PostgresBackend,
+) -> None:
+    earlier_schema(backend)
+    backend.migrate()
+    (job,) = backend.claim(["default"], "old", 1, LEASE, now=NOW)
+    with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+        earlier_heartbeat(conn, backend, "old", NOW + 5)
+    new = WorkerInfo("new", "h", 2, ["default"], 1, NOW, tasks=["echo"])
+    assert backend.heartbeat(new, [Lease(job.id, job.token)], LEASE, now=NOW + 5) == {job.id}
+    assert {w.id: (w.last_seen, w.tasks) for w in backend.workers()} == {
+        "old": (NOW + 5, []),
+        "new": (NOW + 5, ["echo"]),
+    }

@@ -1,0 +1,77 @@
+"""Migrating a SQLite store made by an earlier schema version: its rows read and work under the
+new fields, and a worker of that version still running beside this one goes on registering."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
+from taskheap.backends.sqlite import SQLiteBackend
+from taskheap.backends.sqlite.queries import INSERT_SQL, insert_rows
+from taskheap.backends.sqlite.schema import MIGRATIONS
+from taskheap.job import JobState
+
+BEFORE_POSTPONE = 5  # the schema version before unknown_since and the worker details
+NOW = 1_700_000_000.0
+LEASE = 30.0
+#: The heartbeat of schema 5's release, which filled `workers` by position.
+EARLIER_HEARTBEAT = "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)"
+
+
+def earlier_store(path: Path) -> None:
+    """A store at schema 5 with a queued job and a worker registered by its release."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:BEFORE_POSTPONE]:
+        conn.executescript(script)
+    conn.execute(f"PRAGMA user_version = {BEFORE_POSTPONE}")
+    job = NewJob("j1", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)
+    conn.executemany(INSERT_SQL, insert_rows([job], 0.0))
+    conn.execute(EARLIER_HEARTBEAT, earlier_worker("old", NOW))
+    conn.close()
+
+
+def earlier_worker(worker_id: str, now: float) -> tuple[object, ...]:
+    return (worker_id, "host", 1, json.dumps(["default"]), 2, NOW - 60, now, json.dumps([]))
+
+
+def test_a_store_of_the_previous_version_migrates_and_postpones_and_registers_the_new_fields(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "earlier.db"
+    earlier_store(path)
+    backend = SQLiteBackend(f"sqlite:///{path}")
+    backend.migrate()
+    assert backend._read("PRAGMA user_version")[0][0] == len(MIGRATIONS)
+    (job,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
+    assert backend.postpone([Postponement(job.id, job.token, 10.0, unknown_task=True)], now=NOW) == [job.id]
+    record = backend.get(job.id)
+    assert record is not None and record.state == JobState.SCHEDULED and record.unknown_since == NOW
+    (old,) = backend.workers()
+    assert (old.id, old.tasks, old.lease, old.processed, old.per_minute) == ("old", [], 30.0, 0, 0)
+    new = WorkerInfo("new", "host", 2, ["default"], 4, NOW, tasks=["echo"], lease=5.0, processed=3)
+    backend.heartbeat(new, [], LEASE, now=NOW)
+    assert {w.id: w.tasks for w in backend.workers()} == {"old": [], "new": ["echo"]}
+    backend.close()
+
+
+def test_a_worker_of_the_previous_version_goes_on_registering_after_the_migration(tmp_path: Path) -> None:
+    """Its heartbeat fills `workers` by position: the new fields live in a table of their own."""
+    path = tmp_path / "mixed.db"
+    earlier_store(path)
+    backend = SQLiteBackend(f"sqlite:///{path}")
+    backend.migrate()
+    (job,) = backend.claim(["default"], "old", 1, LEASE, now=NOW)
+    earlier = sqlite3.connect(path, isolation_level=None)
+    earlier.execute(EARLIER_HEARTBEAT, earlier_worker("old", NOW + 5))
+    earlier.close()
+    new = WorkerInfo("new", "h", 2, ["default"], 1, NOW)
+    assert backend.heartbeat(new, [Lease(job.id, job.token)], LEASE, now=NOW + 5) == {job.id}
+    assert {w.id: w.last_seen for w in backend.workers()} == {"old": NOW + 5, "new": NOW + 5}
+    earlier = sqlite3.connect(path, isolation_level=None)  # its Pruner forgets both workers
+    earlier.execute("DELETE FROM workers WHERE last_seen < ?", (NOW + 10,))
+    earlier.close()
+    assert backend.forget_workers(1.0, now=NOW + 10) == 0
+    assert backend._read("SELECT count(*) FROM worker_details")[0][0] == 0, "details of forgotten workers go"
+    backend.close()
