@@ -11,6 +11,7 @@ from .errors import (
     QueueFull,
     StoreUnreachable,
     TaskheapError,
+    UnknownQueue,
     UnknownTask,
 )
 from .handle import JobHandle
@@ -36,6 +37,7 @@ __all__ = [
     "StoreUnreachable",
     "Task",
     "TaskheapError",
+    "UnknownQueue",
     "UnknownTask",
 ]
 __version__ = "0.1.0"

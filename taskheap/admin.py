@@ -8,13 +8,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount
+from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, WorkerInfo
 from .backends.protocols import AdminBackend
 from .codec import decode_payload, decode_result
-from .errors import BackendError, JobNotFound, PayloadError
-from .job import ACTIVE, ALL_STATES, REPLAYABLE, JobInfo, JobState, first_id_at, last_id_before
+from .errors import BackendError, JobNotFound, PayloadError, UnknownQueue
+from .job import (
+    ACTIVE,
+    ALL_STATES,
+    QUEUE_NAME,
+    REPLAYABLE,
+    JobInfo,
+    JobState,
+    check_queue_name,
+    first_id_at,
+    last_id_before,
+)
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
+#: Jobs that have not started: what purging a queue deletes (`Admin.purge_waiting`).
+WAITING_TO_RUN = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING})
 #: States whose oldest job's age is a gauge: how long the oldest one has been waiting or stuck.
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.
@@ -97,6 +109,20 @@ class Overview:
         return sum(by_state.get(state, 0) for by_state in self.counts.values())
 
 
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """One known queue: its counts by state (zeros included), whether it is paused, and the ids
+    of the live workers serving it (a lost worker serves nothing)."""
+
+    name: str
+    counts: dict[str, int]
+    paused: bool
+    workers: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Admin:
     def __init__(self, backend: AdminBackend, store_time: Callable[[], float | None] = lambda: None) -> None:
         self.backend = backend
@@ -156,10 +182,37 @@ class Admin:
         """The registered workers, each with `lost`: True once it has missed its heartbeats for
         longer than its lease (its jobs are then rescued; it counts as no capacity). A lost
         worker is listed until the App's `worker_ttl` of silence, then forgotten."""
-        return [asdict(w) | {"lost": w.silent_for > w.lease} for w in self.backend.workers()]
+        return [asdict(w) | {"lost": _lost(w)} for w in self.backend.workers()]
 
     def stats(self) -> dict[str, Any]:
-        return {"queues": self.counts(), "workers": self.workers(), "warnings": self.warnings()}
+        return {
+            "queues": self.counts(),
+            "paused": sorted(self.paused()),
+            "workers": self.workers(),
+            "warnings": self.warnings(),
+        }
+
+    def queue_names(self, declared: Iterable[str] = ()) -> list[str]:
+        """Every queue the store knows, sorted: one holding jobs, paused (or ever paused), served
+        by a registered worker, or counted by an enqueue once (the all-time totals); and the
+        `declared` ones (the queues an App names)."""
+        backend = self.backend
+        return _known(backend.counts(), backend.paused(), backend.workers(), self.totals(), declared)
+
+    def queues(self, declared: Iterable[str] = ()) -> list[QueueInfo]:
+        """Every queue of `queue_names`, with its counts, pause and workers."""
+        counts, paused, workers = self.counts(), self.paused(), self.backend.workers()
+        names = _known(counts, paused, workers, self.totals(), declared)
+        zero = dict.fromkeys(map(str, ALL_STATES), 0)
+        return [
+            QueueInfo(
+                name,
+                counts.get(name, zero),
+                name in paused,
+                [w.id for w in workers if name in w.queues and not _lost(w)],
+            )
+            for name in names
+        ]
 
     def warnings(self) -> list[str]:
         """What about the store may lose jobs or expose them, each naming its fix and the code
@@ -248,28 +301,58 @@ class Admin:
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
 
-    def purge_waiting(self, queue: str, states: Iterable[JobState | str]) -> int:
-        """Delete `queue`'s jobs in `states`, each of queued, scheduled or retrying (jobs that
-        have not started); a job claimed meanwhile is running and stays. How many were deleted."""
-        targets = {_state(s) for s in states}
-        for target in targets:
-            _check(
-                target,
-                frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYING}),
-                "purged from a queue",
-            )
-        return sum(
-            self.backend.purge(_selection(None, queue, state)) for state in ALL_STATES if state in targets
-        )
-
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id, self.store_time())
 
-    def pause(self, queue: str) -> None:
+    def pause(self, queue: str, *, create: bool = True, declared: Iterable[str] = ()) -> None:
+        """Workers stop claiming from `queue` (running jobs finish). With `create=False` a queue
+        unknown to the store and not among `declared` (the queues an App names) is refused with
+        UnknownQueue; otherwise a new name is paused ahead of its first job (if it is valid)."""
+        self._known_or_new(queue, create, declared)
         self.backend.set_paused(queue, True)
 
-    def resume(self, queue: str) -> None:
+    def resume(self, queue: str, *, create: bool = True, declared: Iterable[str] = ()) -> None:
+        """Workers claim from `queue` again; `create` and `declared` as for `pause`."""
+        self._known_or_new(queue, create, declared)
         self.backend.set_paused(queue, False)
+
+    def _known_or_new(self, queue: str, create: bool, declared: Iterable[str]) -> None:
+        if create and QUEUE_NAME.fullmatch(queue):
+            return
+        known = self.queue_names(declared)
+        if queue in known:
+            return  # even a name from before names were checked: it can still be resumed
+        if create:
+            check_queue_name(queue)
+        raise UnknownQueue(f"no queue {queue!r}; known: {', '.join(known) or 'none'}")
+
+    def purge_waiting(self, queue: str, states: Iterable[JobState | str] = WAITING_TO_RUN) -> int:
+        """Delete `queue`'s jobs in `states` (default: every job that has not started: queued,
+        scheduled, retrying) for good; a job claimed meanwhile is running and stays. Returns
+        how many were deleted."""
+        targets = {_state(s) for s in states}
+        for target in targets:
+            _check(target, WAITING_TO_RUN, "purged from a queue")
+        chosen = [s for s in ALL_STATES if s in targets]
+        return sum(self.backend.purge(_selection(None, queue, state)) for state in chosen)
+
+
+def _lost(worker: WorkerInfo) -> bool:
+    """Silent for longer than its lease: its jobs are rescued, and it counts as no capacity."""
+    return worker.silent_for > worker.lease
+
+
+def _known(
+    counts: Iterable[str],
+    paused: Iterable[str],
+    workers: Iterable[WorkerInfo],
+    totals: Iterable[MinuteCount],
+    declared: Iterable[str],
+) -> list[str]:
+    names = {*counts, *paused, *declared}
+    names.update(queue for worker in workers for queue in worker.queues)
+    names.update(row.queue for row in totals)
+    return sorted(names)
 
 
 def _selection(ids: Sequence[str] | None, queue: str | None, state: JobState | None) -> JobQuery:

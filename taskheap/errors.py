@@ -49,6 +49,10 @@ class UnknownTask(ConfigError, LookupError):
     """The App defines no task by that name (or the short name fits more than one)."""
 
 
+class UnknownQueue(TaskheapError, LookupError):
+    """No queue by that name is known to the store: none of its jobs, pauses or workers."""
+
+
 class QueueFull(TaskheapError):
     """A queue declared with `max_length` has no room for an enqueue: its waiting jobs (queued,
     scheduled and retrying) plus the new ones would be more than `max_length`. The enqueue is

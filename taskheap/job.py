@@ -172,7 +172,7 @@ class JobInfo:
     status: JobState
     attempts: int
     enqueued_at: float
-    started_at: float | None
+    started_at: float | None  # of the last attempt
     finished_at: float | None
     error: str | None
     worker: str | None

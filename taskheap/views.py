@@ -31,6 +31,8 @@ def render_status(stats: Mapping[str, Any]) -> str:
         lines.append(f"{queue:<16}" + "".join(f"{counts.get(s, 0):>11}" for s in ALL_STATES))
     if len(lines) == 1:
         lines.append("(no jobs)")
+    if stats.get("paused"):
+        lines.append(f"paused: {', '.join(stats['paused'])}")
     lines.append("")
     workers = stats["workers"]
     lines.append(f"{len(workers)} worker(s)")

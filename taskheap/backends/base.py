@@ -90,7 +90,7 @@ class JobRecord:
     retries: int
     enqueued_at: float
     run_at: float | None
-    started_at: float | None
+    started_at: float | None  # when its last attempt was claimed (each claim sets it)
     finished_at: float | None
     worker: str | None
     result: str | None

@@ -7,33 +7,27 @@ import sys
 
 import click
 
-from ..errors import TaskheapError
-from .context import pass_env
-from .jobs import dlq, jobs, queues
+from ..errors import JobNotFound, TaskheapError
+from .context import APP_HELP, URL_HELP, Env, add_store_options, pass_env
+from .jobs import dlq, jobs
 from .live import dashboard, top
+from .queues import queues
 from .run import demo, enqueue, migrate, status, worker
 
 __all__ = ["cli", "main", "pass_env"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "-A",
-    "--app",
-    "app_path",
-    envvar="TASKHEAP_APP",
-    metavar="MODULE:ATTR",
-    help="The App to use, e.g. myproject.jobs:app (or $TASKHEAP_APP).",
-)
-@click.option(
-    "--url", help="Backend URL (default: the app's, else $TASKHEAP_URL, else sqlite:///taskheap.db)."
-)
+@click.version_option(package_name="taskheap", message="%(prog)s %(version)s")
+@click.option("-A", "--app", "app_path", envvar="TASKHEAP_APP", metavar="MODULE:ATTR", help=APP_HELP)
+@click.option("--url", help=URL_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 @click.pass_context
 def cli(ctx: click.Context, app_path: str | None, url: str | None, verbose: bool) -> None:
-    """taskheap: a fast, lossless task queue."""
-    from .context import Env
+    """taskheap: a fast, lossless task queue.
 
+    -A/--app and --url go before or after the command: `taskheap -A jobs:app worker` and
+    `taskheap worker -A jobs:app` are the same."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -41,8 +35,10 @@ def cli(ctx: click.Context, app_path: str | None, url: str | None, verbose: bool
     ctx.obj = Env(app_path, url)
 
 
-for command in (worker, status, enqueue, jobs, dlq, queues, migrate, top, dashboard, demo):
+for command in (worker, status, enqueue, jobs, dlq, queues, migrate, top, dashboard):
+    add_store_options(command)
     cli.add_command(command)
+cli.add_command(demo)  # its own store in a temporary directory
 
 
 def main() -> None:
@@ -50,9 +46,15 @@ def main() -> None:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except JobNotFound as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except TaskheapError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

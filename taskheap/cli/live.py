@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from .context import Env, pass_env
+from .context import CliError, Env, pass_env
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Print one plain-text snapshot and exit (for scripts).")
-@click.option("--width", default=120, show_default=True, help="With --once: the text width.")
+@click.option(
+    "--width", type=click.IntRange(min=40), default=120, show_default=True, help="With --once: the width."
+)
 @pass_env
 def top(env: Env, once: bool, width: int) -> None:
     """A live full-screen view of queues, workers and failures, with keys to act."""
     from ..dashboard.top import run_top, snapshot_text
 
+    if not once and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("taskheap top needs a terminal; use `taskheap top --once` for a plain snapshot")
+    admin = env.existing().admin
     if once:
-        click.echo(snapshot_text(env.app.admin, width).rstrip())
+        click.echo(snapshot_text(admin, width).rstrip())
     else:
-        run_top(env.app.admin)
+        run_top(admin)
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True, help="Port to serve on."
+)
 @click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
 @click.option(
     "--auth-token",
@@ -63,4 +72,5 @@ def dashboard(
             f"refusing to serve {host} without auth: give --auth-token or --basic-auth"
             " (or --insecure-no-auth if something else guards it)"
         )
-    uvicorn.run(create_app(env.app, auth=auth, read_only=read_only), host=host, port=port, log_level="info")
+    app = env.existing()
+    uvicorn.run(create_app(app, auth=auth, read_only=read_only), host=host, port=port, log_level="info")

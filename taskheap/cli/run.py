@@ -1,4 +1,4 @@
-"""Commands that run or feed work: worker, enqueue, status, demo."""
+"""Commands that run or feed work: worker, enqueue, migrate, status, demo."""
 
 from __future__ import annotations
 
@@ -9,20 +9,30 @@ from typing import Any
 
 import click
 
+from ..errors import UnknownTask
 from ..logs import FORMATS, LEVELS
 from ..logs import configure as configure_logs
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
 from ..worker.tally import Observer
 from ..worker.unknown import DEFAULT_TTL
-from .context import Env, pass_env
+from .context import CliError, Env, pass_env
+from .params import json_list, json_object, queue_list, queue_name
 
 
 @click.command()
 @click.option(
     "-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Jobs run at once."
 )
-@click.option("-q", "--queues", default="default", show_default=True, help="Comma-separated queues to serve.")
+@click.option(
+    "-q",
+    "--queues",
+    metavar="NAME,...",
+    callback=queue_list,
+    default="default",
+    show_default=True,
+    help="Comma-separated queues to serve, in order.",
+)
 @click.option(
     "--pool",
     type=click.Choice(["thread", "process"]),
@@ -82,7 +92,7 @@ from .context import Env, pass_env
 def worker(
     env: Env,
     concurrency: int,
-    queues: str,
+    queues: list[str],
     pool: str,
     prefetch: int | None,
     burst: bool,
@@ -95,11 +105,11 @@ def worker(
     """Run a worker process."""
     configure_logs(log_level, log_format)
     app_path = env.require_app_path()
-    names = [q.strip() for q in queues.split(",") if q.strip()]
+    env.note_default_store("using")
     with _metrics(env, metrics_port) as observer:
         return Worker(
             env.app,
-            queues=names,
+            queues=queues,
             concurrency=concurrency,
             pool=pool,
             app_path=app_path,
@@ -130,45 +140,59 @@ def _metrics(env: Env, port: int | None) -> Iterator[Observer | None]:
 
 @click.command()
 @click.argument("task")
-@click.option("--args", "args_json", default="[]", help="JSON list of positional arguments.")
-@click.option("--kwargs", "kwargs_json", default="{}", help="JSON object of keyword arguments.")
-@click.option("--priority", type=int, help="0..1000, lower runs first.")
+@click.option(
+    "--args",
+    metavar="JSON|@FILE|-",
+    callback=json_list,
+    default="[]",
+    help="JSON list of positional arguments; @FILE reads a file, - reads stdin.",
+)
+@click.option(
+    "--kwargs",
+    metavar="JSON|@FILE|-",
+    callback=json_object,
+    default="{}",
+    help="JSON object of keyword arguments; @FILE reads a file, - reads stdin.",
+)
+@click.option("--priority", type=int, help="0..1000, lower runs first (default: the task's).")
 @click.option("--delay", type=float, help="Seconds before the job is due.")
-@click.option("--queue", help="Queue name (default: the task's, else 'default').")
+@click.option("--queue", callback=queue_name, help="Queue name (default: the task's, else 'default').")
 @pass_env
 def enqueue(
     env: Env,
     task: str,
-    args_json: str,
-    kwargs_json: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
     priority: int | None,
     delay: float | None,
     queue: str | None,
 ) -> None:
-    """Enqueue a job of TASK by name; prints its id."""
-    args, kwargs = _json_arg("--args", args_json, list), _json_arg("--kwargs", kwargs_json, dict)
+    """Enqueue a job of TASK; prints its id.
+
+    With an app (-A), TASK is one of its tasks (a short name such as `add` for `tasks.add`
+    when only one fits) and the arguments must fit its signature; otherwise nothing is
+    enqueued. Without one, TASK is enqueued as given, unchecked."""
     app = env.app
-    known = app.tasks.get(task)
-    options = known.defaults if known else JobOptions()
+    if env.app_path:
+        try:
+            known = app.task_named(task)
+        except UnknownTask as exc:
+            raise CliError(str(exc)) from None
+        name, options = known.name, known.defaults
+    else:
+        name, options = task, JobOptions()
     overrides = {
         k: v for k, v in (("priority", priority), ("delay", delay), ("queue", queue)) if v is not None
     }
     try:
-        options = options.with_overrides(overrides)
-        handle = app.enqueue(JobSpec(task, tuple(args), kwargs, options))
+        handle = app.enqueue(JobSpec(name, tuple(args), kwargs, options.with_overrides(overrides)))
     except (TypeError, ValueError) as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(handle.id)
-
-
-def _json_arg(name: str, text: str, kind: type) -> Any:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{name} is not valid JSON: {exc}") from None
-    if not isinstance(value, kind):
-        raise click.BadParameter(f"{name} must be a JSON {'list' if kind is list else 'object'}")
-    return value
+    if not env.app_path:
+        unchecked = f"the task name {name!r} and its arguments were not checked"
+        click.echo(f"note: no app loaded (-A), so {unchecked}", err=True)
+    env.note_default_store()
 
 
 @click.command()
@@ -184,8 +208,8 @@ def migrate(env: Env) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
 @pass_env
 def status(env: Env, as_json: bool) -> None:
-    """Counts per queue and state, and the live workers."""
-    stats = env.app.stats()
+    """Counts per queue and state, the paused queues, the live workers."""
+    stats = env.existing().stats()
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return

@@ -65,15 +65,7 @@ def duration(seconds: float | None) -> str:
 
 
 def last_attempt_ran(job: JobInfo) -> float | None:
-    """How long the job's last attempt ran, when the store can tell: it keeps the first start
-    only, so a job that ran more than once has no figure here (see `total_time`)."""
-    if job.attempts == 1 and job.started_at is not None and job.finished_at is not None:
-        return job.finished_at - job.started_at
-    return None
-
-
-def total_time(job: JobInfo) -> float | None:
-    """First start to the end of the last attempt, backoffs included."""
+    """How long the job's last attempt ran: the store keeps that attempt's start."""
     if job.started_at is None or job.finished_at is None:
         return None
     return job.finished_at - job.started_at
@@ -116,7 +108,6 @@ class Renderer:
             short_when=short_when,
             duration=duration,
             last_attempt_ran=last_attempt_ran,
-            total_time=total_time,
             failed_last=failed_last,
             by_priority=by_priority,
             short_id=short_id,

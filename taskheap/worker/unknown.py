@@ -6,8 +6,8 @@ given back (`Backend.postpone`: scheduled a few seconds later, its attempt not s
 does not bounce straight back to the same worker) and the store keeps when that first happened
 (`unknown_since`). Only once it has waited `ttl` seconds (an hour by default) and no live worker
 serving its queue declares the task (the registry lists each worker's tasks) does it become dead,
-with an "unknown task" error that says so. The rare path: a record read, and once the wait is
-over a registry read, per job of an unknown task.
+with an "unknown task" error that says so. The rare path: per claimed batch of such jobs, one
+read of their records, a registry read once a wait is over, and one postpone.
 
 A `--burst` worker asks `only_unrunnable` whether the active jobs left are all of tasks it cannot
 run, so that it does not wait out the hour for them.
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
-from ..backends.base import ClaimedJob, Failure, JobQuery, Postponement
+from ..backends.base import ClaimedJob, Failure, JobQuery, Postponement, WorkerInfo
 from ..backends.protocols import AdminReads, Backend, Registry
 from ..job import ACTIVE
 
@@ -52,27 +52,35 @@ class UnknownTasks:
 
     def settle(self, jobs: Sequence[ClaimedJob]) -> list[Failure]:
         """Give back every job of `jobs` (all of tasks unknown here) whose wait is not over; the
-        final failures of those whose wait is over, for the caller to report."""
+        final failures of those whose wait is over, for the caller to report. One read of the
+        jobs' records, one of the registry if some wait is over, one postpone."""
+        for job in jobs:
+            self._note(job)
+        since = self._waiting_since(jobs)
+        workers: list[WorkerInfo] | None = None
         postponed: list[Postponement] = []
         dead: list[Failure] = []
         for job in jobs:
-            self._note(job)
-            since = self._waiting_since(job)
-            if since is not None and self._elapsed(since) >= self.ttl and not self._declared(job):
-                when = dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="seconds")
-                error = (
-                    f"unknown task {job.task!r}: no live worker of queue {job.queue!r} has declared it"
-                    f" for {self.ttl:g}s (first given back at {when})"
-                )
-                dead.append(Failure(job.id, job.token, error, None, None))
-            else:
-                postponed.append(Postponement(job.id, job.token, self.rng.uniform(*RETRY_AFTER), True))
+            first = since.get(job.id)
+            if first is not None and self._elapsed(first) >= self.ttl:
+                workers = self.store.workers() if workers is None else workers
+                if not _declared(job, workers):
+                    dead.append(Failure(job.id, job.token, self._error(job, first), None, None))
+                    continue
+            postponed.append(Postponement(job.id, job.token, self.rng.uniform(*RETRY_AFTER), True))
         if postponed:
             given_back = set(self.store.postpone(postponed, self.now()))
             for item in postponed:
                 if item.id in given_back:
                     log.debug("job %s given back, due again in %.1fs", item.id, item.delay)
         return dead
+
+    def _error(self, job: ClaimedJob, since: float) -> str:
+        when = dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="seconds")
+        return (
+            f"unknown task {job.task!r}: no live worker of queue {job.queue!r} has declared it"
+            f" for {self.ttl:g}s (first given back at {when})"
+        )
 
     def _note(self, job: ClaimedJob) -> None:
         """Say once per queue and task that this worker gives such jobs back."""
@@ -86,22 +94,16 @@ class UnknownTasks:
                 self.ttl,
             )
 
-    def _waiting_since(self, job: ClaimedJob) -> float | None:
-        record = self.store.get(job.id)
-        return None if record is None else record.unknown_since
+    def _waiting_since(self, jobs: Sequence[ClaimedJob]) -> dict[str, float]:
+        """Each job's `unknown_since`, for those given back before."""
+        query = JobQuery(ids=tuple(job.id for job in jobs), limit=len(jobs))
+        return {r.id: r.unknown_since for r in self.store.list_jobs(query) if r.unknown_since is not None}
 
     def _elapsed(self, since: float) -> float:
         """Seconds since `since` by the clock the store wrote it with (this host's wall clock
         where the store's own is not at hand: they agree to well within the hour)."""
         now = self.now()
         return (time.time() if now is None else now) - since
-
-    def _declared(self, job: ClaimedJob) -> bool:
-        """Whether a live worker that serves the job's queue declares its task."""
-        return any(
-            job.task in w.tasks and job.queue in w.queues and w.silent_for <= w.lease
-            for w in self.store.workers()
-        )
 
     def only_unrunnable(self, active: int, queues: Collection[str]) -> bool:
         """Whether the `active` jobs of `queues` are all of the unknown tasks met so far."""
@@ -114,3 +116,8 @@ class UnknownTasks:
             for state in ACTIVE
         )
         return unrunnable >= active
+
+
+def _declared(job: ClaimedJob, workers: Sequence[WorkerInfo]) -> bool:
+    """Whether a live worker that serves the job's queue declares its task."""
+    return any(job.task in w.tasks and job.queue in w.queues and w.silent_for <= w.lease for w in workers)

@@ -1,92 +1,127 @@
-"""The `taskheap` command, run as a real subprocess."""
+"""The `taskheap` command end to end: enqueue, work, inspect, the dead letters, and its errors."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import click
 import pytest
 
-APP_MODULE = """
-import taskheap
-app = taskheap.App()
-
-@app.task(name="mul", retries=0)
-def mul(x, y):
-    return x * y
-
-@app.task(name="fails", retries=0)
-def fails():
-    raise RuntimeError("nope")
-"""
+from taskheap.cli import cli as root
+from tests.cli.conftest import Cli
 
 
-@pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    (tmp_path / "cliapp.py").write_text(APP_MODULE)
-    env = {**os.environ, "TASKHEAP_URL": f"sqlite:///{tmp_path}/cli.db", "TASKHEAP_APP": "cliapp:app"}
-
-    def invoke(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "taskheap", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert (done.returncode == 0) == ok, done.stdout + done.stderr
-        return done
-
-    return invoke
-
-
-def test_enqueue_work_and_inspect_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
-    job_id = run("enqueue", "mul", "--args", "[6, 7]", "--priority", "1").stdout.strip()
-    failing = run("enqueue", "fails").stdout.strip()
-    run("worker", "--burst")
-    stats = json.loads(run("status", "--json").stdout)
+def test_enqueue_work_and_inspect_from_the_command_line(cli: Cli) -> None:
+    job_id = cli("enqueue", "add", "--args", "[6, 7]", "--priority", "1").stdout.strip()
+    failing = cli("enqueue", "fails").stdout.strip()
+    cli("worker", "--burst")
+    stats = json.loads(cli("status", "--json").stdout)
     assert stats["queues"]["default"]["succeeded"] == 1 and stats["queues"]["default"]["dead"] == 1
     assert stats["workers"] == []
-    shown = json.loads(run("jobs", "show", job_id, "--json").stdout)
-    assert shown["result"] == 42 and shown["priority"] == 1
-    assert failing in run("dlq", "list").stdout
-    assert "RuntimeError: nope" in run("dlq", "show", failing).stdout
-    shown = run("jobs", "show", failing).stdout
+    shown = json.loads(cli("jobs", "show", job_id, "--json").stdout)
+    assert shown["result"] == 13 and shown["priority"] == 1 and shown["task"] == "tasks.add"
+    assert failing in cli("dlq", "list").stdout
+    assert "RuntimeError: nope" in cli("dlq", "show", failing).stdout
+    shown = cli("jobs", "show", failing).stdout
     assert "failed attempts (1, oldest first)" in shown and 'raise RuntimeError("nope")' in shown
-    (attempt,) = json.loads(run("jobs", "show", failing, "--json").stdout)["failed_attempts"]
+    (attempt,) = json.loads(cli("jobs", "show", failing, "--json").stdout)["failed_attempts"]
     assert attempt["attempt"] == 1 and attempt["error"] == "RuntimeError: nope"
-    assert "replayed 1 job(s)" in run("dlq", "retry", failing).stdout
-    run("worker", "--burst")
-    assert "purged 1 dead job(s)" in run("dlq", "purge", "--yes").stdout
-    assert "queue" in run("status").stdout
+    assert "replayed 1 job(s)" in cli("dlq", "retry", failing).stdout
+    cli("worker", "--burst")
+    assert "purged 1 dead job(s)" in cli("dlq", "purge", "--yes").stdout
+    assert "queue" in cli("status").stdout
 
 
-def test_migrate_is_idempotent(run) -> None:  # type: ignore[no-untyped-def]
-    assert "schema up to date" in run("migrate").stdout
-    assert "schema up to date" in run("migrate").stdout
+def test_the_readme_enqueue_of_a_short_task_name_runs_under_a_worker(bare: Cli) -> None:
+    job_id = bare("-A", "tasks:app", "enqueue", "add", "--args", "[1, 2]").stdout.strip()
+    bare("-A", "tasks:app", "worker", "--burst")
+    shown = json.loads(bare("jobs", "show", job_id, "--json").stdout)
+    assert (shown["task"], shown["status"], shown["result"]) == ("tasks.add", "succeeded", 3)
 
 
-def test_bad_arguments_are_named(run) -> None:  # type: ignore[no-untyped-def]
-    assert "--args is not valid JSON" in run("enqueue", "mul", "--args", "[1,", ok=False).stderr
-    assert "0..1000" in run("enqueue", "mul", "--priority", "2000", ok=False).stderr
-    assert "not found" in run("jobs", "show", "NOPE", ok=False).stderr
-    assert "unknown job state" in run("jobs", "list", "--state", "weird", ok=False).stderr
+def test_version(bare: Cli) -> None:
+    assert bare("--version").stdout.strip() == "taskheap 0.1.0"
 
 
-def test_bad_url_is_a_clear_error(run) -> None:  # type: ignore[no-untyped-def]
-    done = run("--url", "nosuch://x", "status", ok=False)
+def test_migrate_is_idempotent(cli: Cli) -> None:
+    assert f"schema up to date: {cli.url}" in cli("migrate").stdout
+    assert "schema up to date" in cli("migrate").stdout
+
+
+def test_bad_arguments_are_named(cli: Cli) -> None:
+    assert "0..1000" in cli("enqueue", "add", "--args", "[1, 2]", "--priority", "2000", code=2).stderr
+    assert "'weird' is not one of" in cli("jobs", "list", "--state", "weird", code=2).stderr
+    assert "--limit" in cli("jobs", "list", "--limit", "0", code=2).stderr
+
+
+def test_bad_url_is_a_clear_error(cli: Cli) -> None:
+    done = cli("--url", "nosuch://x", "status", code=2)
     assert "unknown backend URL" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_paused_queue_is_skipped_by_workers(run) -> None:  # type: ignore[no-untyped-def]
-    run("queues", "pause", "default")
-    job_id = run("enqueue", "mul", "--args", "[1, 1]").stdout.strip()
-    status = json.loads(run("jobs", "show", job_id, "--json").stdout)["status"]
-    assert status == "queued"
-    run("queues", "resume", "default")
-    run("worker", "--burst")
-    assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "succeeded"
+def test_unknown_ids_are_not_found(cli: Cli) -> None:
+    cli("enqueue", "add", "--args", "[1, 2]")
+    for command in (("jobs", "show"), ("jobs", "cancel"), ("dlq", "show"), ("dlq", "retry")):
+        done = cli(*command, "01NOSUCHJOB0000000000000000", code=1)
+        assert done.stderr == "error: job 01NOSUCHJOB0000000000000000 not found\n", command
+
+
+def test_dlq_refuses_a_job_that_is_not_dead(cli: Cli) -> None:
+    job_id = cli("enqueue", "add", "--args", "[1, 2]").stdout.strip()
+    for command in ("show", "retry"):
+        done = cli("dlq", command, job_id, code=1)
+        assert done.stderr == f"error: job {job_id} is not dead, it is queued (taskheap jobs show {job_id})\n"
+    assert json.loads(cli("jobs", "show", job_id, "--json").stdout)["status"] == "queued"
+
+
+def test_cancel_says_why_a_running_or_finished_job_is_not_cancelled(cli: Cli) -> None:
+    job_id = cli("enqueue", "add", "--args", "[1, 2]").stdout.strip()
+    cli("worker", "--burst")
+    assert f"job {job_id} is succeeded: not cancelled" in cli("jobs", "cancel", job_id, code=1).stderr
+    waiting = cli("enqueue", "add", "--args", "[1, 2]", "--delay", "3600").stdout.strip()
+    assert cli("jobs", "cancel", waiting).stdout == f"cancelled {waiting}\n"
+
+
+@pytest.mark.parametrize("answer", ["n\n", ""], ids=["no", "end-of-input"])
+def test_declining_a_confirmation_aborts_with_exit_1(cli: Cli, answer: str) -> None:
+    failing = cli("enqueue", "fails").stdout.strip()
+    cli("worker", "--burst")
+    for command in (("dlq", "purge"), ("dlq", "retry", "--all")):
+        done = cli(*command, input=answer, code=1)
+        assert "1 dead job(s) in all queues" in done.stdout and done.stderr.endswith("aborted\n")
+    assert json.loads(cli("jobs", "show", failing, "--json").stdout)["status"] == "dead"
+    assert "replayed 1 job(s)" in cli("dlq", "retry", "--all", input="y\n").stdout
+
+
+def _commands(group: click.Group, path: str = "taskheap") -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = [(path, group)]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{path} {name}")
+        else:
+            found.append((f"{path} {name}", command))
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    for path, command in _commands(root):
+        assert command.help, f"{path} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{path} {param.opts[-1]} has no help"
+
+
+def test_every_command_but_demo_takes_app_and_url_after_its_name() -> None:
+    for path, command in _commands(root):
+        if not isinstance(command, click.Group) and path != "taskheap demo":
+            opts = {opt for param in command.params for opt in param.opts}
+            assert {"-A", "--app", "--url"} <= opts, path
+
+
+def test_docs_cli_md_describes_every_command() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    for path, command in _commands(root):
+        name = path.removeprefix("taskheap").strip()
+        if name and not isinstance(command, click.Group):
+            assert f"`{name}" in text, f"docs/cli.md does not describe `{name}`"

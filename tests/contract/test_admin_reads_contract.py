@@ -34,7 +34,7 @@ def test_counts_by_queue_and_state_and_priority(app: taskheap.App, clock: FixedC
 def test_stats_has_the_documented_shape(app: taskheap.App) -> None:
     declare(app).enqueue(1)
     stats = app.stats()
-    assert set(stats) == {"queues", "workers", "warnings"}
+    assert set(stats) == {"queues", "paused", "workers", "warnings"} and stats["paused"] == []
     assert all(isinstance(warning, str) for warning in stats["warnings"])
     assert stats["queues"]["default"] == {
         "queued": 1,

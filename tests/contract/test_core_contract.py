@@ -123,6 +123,20 @@ def test_failure_with_retry_time_waits_as_retrying(app: taskheap.App, clock: Fix
     assert [j.id for j in claim(app, clock)] == [job.id]
 
 
+def test_started_at_is_the_start_of_the_last_attempt(app: taskheap.App, clock: FixedClock) -> None:
+    """So that how long the last attempt ran is finished_at - started_at (the dashboard's)."""
+    echo = declare(app)
+    handle = echo.enqueue(1)
+    (job,) = claim(app, clock)
+    assert handle.info().started_at == clock.now()
+    app.backend.fail([Failure(job.id, job.token, "boom", None, 5.0)], now=clock.now())
+    clock.advance(60)
+    (again,) = claim(app, clock)
+    app.backend.complete([Completion(again.id, again.token, "1")], now=clock.now() + 2)
+    info = handle.info()
+    assert (info.started_at, info.finished_at) == (clock.now(), clock.now() + 2)
+
+
 def test_a_retry_falls_due_its_delay_after_the_failures_now(app: taskheap.App, clock: FixedClock) -> None:
     echo = declare(app)
     handle = echo.enqueue(1)

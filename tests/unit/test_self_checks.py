@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import taskheap
 from taskheap.backends.checks import (
     filesystem_of,
     is_loopback_host,
@@ -98,6 +99,7 @@ def test_status_shows_the_stores_warnings_and_how_to_silence_them(tmp_path: Path
     shared.mkdir()
     shared.chmod(0o777)
     url = f"sqlite:///{shared}/jobs.db"
+    taskheap.App(url).backend.close()  # the store exists: status never creates one
 
     def status(*args: str, silence: str = "") -> str:
         env = {"PATH": "/usr/bin:/bin", "TASKHEAP_SILENCE": silence}

@@ -32,7 +32,7 @@ UPDATE {schema}.jobs SET
     token = gen_random_uuid()::text,
     lease_until = clock.now + %(lease)s::float8,
     worker = %(worker)s,
-    started_at = coalesce(started_at, clock.now)
+    started_at = clock.now
 FROM clock
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING

@@ -109,7 +109,7 @@ def claim_sql(queue_count: int) -> str:
     )
     return (
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
-        " lease_until = ?2, worker = ?3, started_at = COALESCE(started_at, ?1)"
+        " lease_until = ?2, worker = ?3, started_at = ?1"
         f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
         f" RETURNING rank, id, {CLAIMED_COLUMNS}"
     )

@@ -65,9 +65,8 @@ else
   for i = 1, #popped, 2 do
     local id, rank = popped[i], popped[i + 1]
     local job = job_key(id)
-    local task, priority, payload, attempts, retries, backoff, timeout, started_at, meta = unpack(redis.call(
-      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'started_at',
-      'meta'))
+    local task, priority, payload, attempts, retries, backoff, timeout, meta = unpack(redis.call(
+      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'meta'))
     -- A hash written by hand may hold anything: attempts that are not a number go out as they are
     -- (the worker refuses the job, dead with the reason) instead of failing the script mid-claim.
     local counted = tonumber(attempts)
@@ -75,7 +74,7 @@ else
     local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank,
       meta or '')
     redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
-      'lease_until', lease_until, 'worker', ARGV[3], 'started_at', started_at or now_s)
+      'lease_until', lease_until, 'worker', ARGV[3], 'started_at', now_s)
     depths[priority] = (depths[priority] or 0) + 1
   end
   if #ids > 0 then
