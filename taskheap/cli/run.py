@@ -50,7 +50,8 @@ from .params import json_list, json_object, queue_list, queue_name
 @click.option(
     "--burst",
     is_flag=True,
-    help="Exit 0 once the queues hold no active job (or only jobs of tasks this app does not define).",
+    help="Exit 0 once the queues hold no job it could run (paused queues and tasks this app does not"
+    " define are left).",
 )
 @click.option(
     "--unknown-task-ttl",

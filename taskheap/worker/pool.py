@@ -21,6 +21,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback as tb
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
@@ -37,6 +38,7 @@ _O = TypeVar("_O", Outcome, Outcome | None)
 #: Seconds a slot waits for a new child to import the app before giving it jobs anyway (the
 #: first job's timeout, if it has one, then applies as before).
 CHILD_START_TIMEOUT = 60.0
+CHILD_EXIT_WAIT = 5.0  # seconds a child whose pipe closed gets to be reaped
 
 
 def _guarded(run: Callable[[ClaimedJob], _O], job: ClaimedJob) -> _O | Outcome:
@@ -229,8 +231,21 @@ class _ProcessSlot(threading.Thread):
         except (EOFError, OSError):
             if self.killed:
                 return None
+            return Outcome(error=f"worker child process died ({self._death()})")
+
+    def _death(self) -> str:
+        """How the child whose pipe closed ended. The pipe closes as the kernel tears the process
+        down; on a loaded machine its exit status can come a while later (1 s was once too short:
+        "exit code None"). Polled, not joined: `join(timeout)` waits on the child's sentinel,
+        and a child that closed it too makes `join` block until it exits."""
+        deadline = time.monotonic() + CHILD_EXIT_WAIT
+        while self._process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._process.exitcode is None:  # it closed its end of the pipe and lives on
+            self._process.kill()
             self._process.join(1)
-            return Outcome(error=f"worker child process died (exit code {self._process.exitcode})")
+            return f"it closed its pipe and was still running {CHILD_EXIT_WAIT:g}s later: killed"
+        return f"exit code {self._process.exitcode}"
 
     def _relaunch(self) -> Connection:
         self._shutdown()

@@ -208,7 +208,7 @@ class Worker:
             return False
         if self.inflight.start(job, now) is not None:
             self._wake.set()  # the loop's sleep was timed before this deadline existed
-        self._registry_stale.set()
+        self._registry_changed()
         events.job_started(job)
         if self.observer is not None:
             self.observer.started(job)
@@ -378,10 +378,14 @@ class Worker:
         return claimed > 0
 
     def _nothing_to_run(self) -> bool:
-        """The queues hold no active job, or only jobs of tasks this worker cannot run."""
+        """The queues hold no active job, or only jobs this worker cannot run: of paused queues,
+        or of tasks its app does not define."""
         try:
-            active = self.app.admin.active_count(self.queues)
-            return active == 0 or self.unknown.only_unrunnable(active, self.queues)
+            admin = self.app.admin
+            paused = admin.paused()
+            queues = [queue for queue in self.queues if queue not in paused]
+            active = admin.active_count(queues) if queues else 0
+            return active == 0 or self.unknown.only_unrunnable(active, queues)
         except BackendError as exc:
             self.store.failed("counting active jobs", exc)
             return False
@@ -409,7 +413,6 @@ class Worker:
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
-            self._registry_stale.set()
             if outcome.unknown_task:
                 unknown.append(job)
                 continue
@@ -427,6 +430,8 @@ class Worker:
                 failed.append(self._failure(job, outcome))
         if unknown:
             failed += self._give_back(unknown, runs)
+        if done or failed or unknown:
+            self._registry_changed()
         return done, failed, runs
 
     def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, _Run]) -> list[Failure]:
@@ -482,7 +487,13 @@ class Worker:
         self.tally.add(settled, self.app.clock.now())
         self._finishes.add(len(settled), time.monotonic())
         if settled:
-            self._registry_stale.set()  # the counts too, not only the jobs taken off
+            self._registry_changed()  # the counts too, not only the jobs taken off
+
+    def _registry_changed(self) -> None:
+        """The next heartbeat comes within REGISTRY_EVERY (a read first: most calls find the
+        event set already, and setting it takes a lock)."""
+        if not self._registry_stale.is_set():
+            self._registry_stale.set()
 
     def _describe(self, info: WorkerInfo) -> None:
         """What the next heartbeat records of this worker beyond its leases."""

@@ -92,6 +92,15 @@ def exits(code):
     raise SystemExit(code)
 
 
+@app.task(name="closes_pipe", retries=0)
+def closes_pipe():
+    """In a process-pool child: closes every descriptor it inherited, its pipe to the worker
+    among them, and lives on."""
+    mark("closes_pipe")
+    os.closerange(3, 65536)
+    time.sleep(60)
+
+
 @app.task(name="rendezvous")
 def rendezvous(key, parties, seconds):
     """Marks its start, then waits up to `seconds` for `parties` starts in all: True if they

@@ -26,6 +26,15 @@ def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
     assert info.worker and info.enqueued_at <= info.started_at <= info.finished_at
 
 
+def test_a_burst_worker_leaves_the_jobs_of_a_paused_queue_and_exits(lab: Lab) -> None:
+    held = lab.tasks.add.options(queue="held").enqueue(1, 1)
+    ran = lab.tasks.add.enqueue(2, 2)
+    lab.app.admin.pause("held")
+    worker = lab.worker("--burst", "--queues", "default,held")
+    assert worker.wait() == 0, worker.output()
+    assert ran.result(timeout=1) == 4 and held.status() == JobState.QUEUED
+
+
 def test_transient_failures_are_retried_with_backoff_until_success(lab: Lab) -> None:
     handle = lab.tasks.flaky.enqueue("flaky-key", 2)
     worker = lab.worker("--burst")
@@ -59,6 +68,20 @@ def test_a_malformed_payload_and_an_unencodable_result_die_while_the_worker_keep
     malformed = lab.app.get_job("0MALFORMED").info()
     assert malformed.status == JobState.DEAD and "malformed payload" in (malformed.error or "")
     assert "not JSON-serializable" in (bad_result.info().error or "")
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_a_child_that_closes_its_pipe_and_lives_on_is_killed_and_its_job_fails(lab: Lab) -> None:
+    job = lab.tasks.closes_pipe.enqueue()
+    after = lab.tasks.add.enqueue(1, 1)
+    worker = lab.worker("--pool", "process", "--concurrency", "1", "--burst")
+    assert worker.wait(timeout=60) == 0, worker.output()
+    info = job.info()
+    assert info.status == JobState.DEAD, info
+    assert (
+        info.error == "worker child process died (it closed its pipe and was still running 5s later: killed)"
+    )
+    assert after.result(timeout=1) == 2  # the slot goes on, with a new child
 
 
 @pytest.mark.parametrize("backend_url", EVERY_BACKEND, indirect=True)
