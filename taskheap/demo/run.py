@@ -1,18 +1,23 @@
 """run_demo: enqueue a mixed batch on SQLite in a temp dir, run real workers, show and sum up.
 
 Workers are `taskheap worker --burst` subprocesses: they exit by themselves once no job is
-active. Their stderr goes to a log in the temp dir, echoed at the end, so it cannot garble
-the live view.
+active. Their stderr goes to a log beside the database, so it cannot garble the live view; the
+logs of workers that failed are echoed at the end. The database is kept, and the demo ends with
+the commands that explore it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +33,7 @@ from ..app import App
 from ..job import JobInfo, JobState
 from ..task import JobSpec
 from . import tasks
-from .view import URGENT, Monitor, progress_line, render
+from .view import URGENT, Monitor, finished_after, progress_line, render
 
 SEED = 7
 PRIORITIES = range(1, 11)
@@ -42,20 +47,22 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if 
 def run_demo(job_count: int = 200, worker_count: int = 4, plain: bool = False) -> None:
     console = Console()
     live_console = console if console.is_terminal and not plain else None
-    with _exit_on(STOP_SIGNALS), tempfile.TemporaryDirectory(prefix="taskheap-demo-") as tmp:
-        workdir = Path(tmp)
-        url = f"sqlite:///{workdir / 'demo.db'}"
-        app = App(url)
-        try:
-            specs = demo_jobs(job_count, workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="taskheap-demo-"))
+    url = f"sqlite:///{workdir / 'demo.db'}"
+    app = App(url)
+    try:
+        with _exit_on(STOP_SIGNALS), tempfile.TemporaryDirectory(dir=workdir) as markers:
+            specs = demo_jobs(job_count, Path(markers))
             click.echo(_intro(specs, worker_count, url))
+            started = time.time()
             app.enqueue_many(specs)
-            _run_workers(app, worker_count, workdir, live_console)
+            _run_workers(app, worker_count, workdir, live_console, started)
             _check_finished(app)
-            summary = summarize(app.admin.jobs(limit=job_count))
-        finally:
-            app.close()
-    click.echo(summary.text())
+            summary = summarize(app.admin.jobs(limit=job_count), started)
+        click.echo(summary.text())
+    finally:
+        app.close()
+        click.echo(explore_text(url, workdir))
 
 
 @contextmanager
@@ -102,9 +109,9 @@ def _intro(specs: Sequence[JobSpec], worker_count: int, url: str) -> str:
     )
 
 
-def _run_workers(app: App, count: int, workdir: Path, console: Console | None) -> None:
+def _run_workers(app: App, count: int, workdir: Path, console: Console | None, started: float) -> None:
     """Start the workers, show progress until they all exit, kill them if interrupted."""
-    monitor = Monitor(app.admin, PRIORITIES)
+    monitor = Monitor(app.admin, PRIORITIES, started)
     workers = [_start_worker(app.url, workdir / f"worker-{n}.log") for n in range(count)]
     try:
         if console is not None:
@@ -158,13 +165,41 @@ def _check_finished(app: App) -> None:
 
 
 def _report_workers(workers: Sequence[subprocess.Popen[bytes]], workdir: Path) -> None:
-    for n, worker in enumerate(workers):
+    failed = [(n, w) for n, w in enumerate(workers) if w.returncode != 0]
+    for n, worker in failed:
         log = (workdir / f"worker-{n}.log").read_text(errors="replace").strip()
-        if log:
-            click.echo(f"worker {n} (pid {worker.pid}) logged:\n{log}", err=True)
-    failed = [str(w.returncode) for w in workers if w.returncode != 0]
+        click.echo(f"worker {n} (pid {worker.pid}) exited with {worker.returncode}:\n{log}", err=True)
     if failed:
-        raise click.ClickException(f"{len(failed)} worker(s) failed, exit codes {', '.join(failed)}")
+        codes = ", ".join(str(w.returncode) for _, w in failed)
+        raise click.ClickException(f"{len(failed)} worker(s) failed, exit codes {codes}")
+
+
+def explore_text(url: str, workdir: Path) -> str:
+    """Where the database stayed, and the commands that look into it."""
+    base = f"{_taskheap_command()} --url {shlex.quote(url)}"
+    dashboard = "then open http://127.0.0.1:8000"
+    if importlib.util.find_spec("uvicorn") is None:
+        dashboard = "needs: pip install 'taskheap[dashboard]'"
+    commands = [
+        ("top", "live terminal view; q quits"),
+        ("dlq list", "the dead letters"),
+        ("dashboard", f"web dashboard; {dashboard}"),
+    ]
+    lines = [f"The database is kept in {workdir} (worker logs beside it). Explore it:"]
+    lines += [f"  {base} {command:<9}  # {what}" for command, what in commands]
+    return "\n".join(lines)
+
+
+def _taskheap_command() -> str:
+    """How the user's shell runs this taskheap: `taskheap` when that is the one on PATH, else
+    this environment's script by its full path (`./dev demo` runs .venv's, not on PATH)."""
+    script = Path(sys.executable).parent / "taskheap"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m taskheap"
+    on_path = shutil.which("taskheap")
+    if on_path is not None and Path(on_path).samefile(script):
+        return "taskheap"
+    return shlex.quote(str(script))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +227,9 @@ class Summary:
         )
 
 
-def summarize(jobs: Sequence[JobInfo]) -> Summary:
-    """Counts, and the mean wait (first start - enqueue) of urgent jobs against FIFO: the same
-    start times handed out in enqueue (id) order."""
+def summarize(jobs: Sequence[JobInfo], started: float) -> Summary:
+    """Counts, the time from `started` to the last finish, and the mean wait (first start -
+    enqueue) of urgent jobs against FIFO: the same start times handed out in enqueue (id) order."""
     runs = sorted(((j, j.started_at) for j in jobs if j.started_at is not None), key=lambda r: r[0].id)
     fifo_starts = sorted(start for _, start in runs)
     urgent = [
@@ -202,13 +237,12 @@ def summarize(jobs: Sequence[JobInfo]) -> Summary:
         for (job, start), fifo_start in zip(runs, fifo_starts, strict=True)
         if job.priority in URGENT
     ]
-    finished = [j.finished_at for j in jobs if j.finished_at is not None]
     return Summary(
         total=len(jobs),
         done=sum(j.status == JobState.SUCCEEDED for j in jobs),
         retried=sum(j.attempts > 1 for j in jobs),
         dead=sum(j.status == JobState.DEAD for j in jobs),
-        elapsed=max(finished, default=0.0) - min((j.enqueued_at for j in jobs), default=0.0),
+        elapsed=finished_after(jobs, started),
         urgent_wait=fmean(start - enqueued for enqueued, start, _ in urgent),
         fifo_urgent_wait=fmean(fifo_start - enqueued for enqueued, _, fifo_start in urgent),
     )

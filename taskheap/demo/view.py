@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..admin import Admin
-from ..job import JobState
+from ..job import ACTIVE, JobInfo, JobState
 from ..views import bar, workers_table
 
 BAR_WIDTH = 20
@@ -61,23 +61,28 @@ class Throughput:
 
 
 class Monitor:
-    """Snapshots from the admin API, remembering what throughput and the bar scale need."""
+    """Snapshots from the admin API, remembering what throughput and the bar scale need.
 
-    def __init__(self, admin: Admin, priorities: Iterable[int]) -> None:
+    Time counts from `started` (wall clock, as the store's timestamps are) and stops at the last
+    job's finish once no job is active, so the last snapshot says what the summary says."""
+
+    def __init__(self, admin: Admin, priorities: Iterable[int], started: float) -> None:
         self.admin = admin
         self.priorities = tuple(priorities)
-        self.started = time.monotonic()
+        self.started = started
+        self.finished_after: float | None = None
         self.peak_depth = 1
         self.throughput = Throughput()
 
     def snapshot(self) -> Snapshot:
+        now = time.time()  # before the counts: a job they show active finishes after `now`
         states = _states(self.admin.counts())
         depth = dict.fromkeys(self.priorities, 0)
         for by_priority in self.admin.queued_by_priority().values():
             for priority, n in by_priority.items():
                 depth[priority] = depth.get(priority, 0) + n
         self.peak_depth = max([self.peak_depth, *depth.values()])
-        elapsed = time.monotonic() - self.started
+        elapsed = self._elapsed(states, now)
         workers = tuple(WorkerRow(w["id"], tuple(w["jobs"]), w["silent_for"]) for w in self.admin.workers())
         return Snapshot(
             elapsed=elapsed,
@@ -87,6 +92,17 @@ class Monitor:
             workers=workers,
             throughput=self.throughput.update(elapsed, states.get(JobState.SUCCEEDED, 0)),
         )
+
+    def _elapsed(self, states: Mapping[JobState, int], now: float) -> float:
+        if self.finished_after is None and not any(states[s] for s in ACTIVE):
+            jobs = self.admin.jobs(limit=sum(states.values()))
+            self.finished_after = finished_after(jobs, self.started)
+        return now - self.started if self.finished_after is None else self.finished_after
+
+
+def finished_after(jobs: Sequence[JobInfo], started: float) -> float:
+    """Seconds from `started` to the last finish among `jobs` (0 if none finished)."""
+    return max((j.finished_at for j in jobs if j.finished_at is not None), default=started) - started
 
 
 def _states(queues: Mapping[str, Mapping[str, int]]) -> dict[JobState, int]:
