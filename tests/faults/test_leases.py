@@ -35,8 +35,13 @@ def pause_run(lab: FaultLab) -> CaseResult:
     wait_for(lambda: "lost the lease" in paused.output(), 30, "the paused worker told its leases were lost")
     lab.drain(SETTLE)
     assert paused.alive() and other.alive(), paused.output() + other.output()
-    finished = {e.pid for e in lab.ledger.events() if e.kind == "done"}
-    assert paused.pid in finished, "the paused worker never finished its runs: nothing stale was sent"
+    events = lab.ledger.events()
+    finished = {e.pid for e in events if e.kind == "done"}
+    assert paused.pid in finished, (
+        "the paused worker never finished its runs: nothing stale was sent\n"
+        + "\n".join(f"{e.at:.3f} {e.kind} {e.key} pid={e.pid}" for e in events)
+        + f"\nSIGSTOP at {at:.3f}\n--- paused ---\n{paused.output()}\n--- other ---\n{other.output()}"
+    )
     result = lab.verdict("pause past the lease", recovery_s=[takeover - at])
     assert result.duplicate_starts == 2, result
     return result
