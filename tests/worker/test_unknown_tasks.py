@@ -78,6 +78,7 @@ def test_while_a_live_worker_of_the_queue_declares_the_task_the_job_waits_for_it
     older = lab.worker("--unknown-task-ttl", "0.1")
     wait_for(lambda: lab.marks("newer"), timeout=60, what="the newer worker to run the job")
     assert busy.result(timeout=30) == "busy"
+    assert lab.app.get_job(job_id).result(timeout=30) == 42  # its mark is written as it starts
     info = lab.app.get_job(job_id).info()
     assert (info.status, info.result, info.attempts) == (JobState.SUCCEEDED, 42, 1)
     assert "is not defined by this worker's app" in older.output()
