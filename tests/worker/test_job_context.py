@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+import taskheap
 from taskheap import current_job
 from taskheap.job import JobState
 from taskheap.task import JobOptions, JobSpec
@@ -103,3 +104,17 @@ def test_retry_snooze_and_fail_reach_the_store_from_either_pool(lab: Lab, pool: 
 def test_current_job_outside_a_job_raises_lookup_error() -> None:
     with pytest.raises(LookupError, match="not inside a taskheap job"):
         current_job()
+
+
+def test_retry_rules_and_delays_are_checked_where_they_are_written() -> None:
+    app = taskheap.App("sqlite:///:memory:")
+    with pytest.raises(TypeError, match="retry_on must be a tuple of exception classes, got <class"):
+        app.task(retry_on=ConnectionError)(lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dont_retry_on must be a tuple of exception classes"):
+        app.task(dont_retry_on=("ValueError",))(lambda: None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Snooze delay must be a number of seconds >= 0, got -1"):
+        taskheap.Snooze(-1)
+    with pytest.raises(ValueError, match="Retry delay must be a number of seconds >= 0, got inf"):
+        taskheap.Retry(float("inf"))
+    assert not issubclass(taskheap.JobControl, Exception)
+    assert all(issubclass(c, taskheap.JobControl) for c in (taskheap.Retry, taskheap.Snooze, taskheap.Fail))
