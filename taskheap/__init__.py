@@ -1,6 +1,7 @@
 """taskheap: a fast, lossless distributed task queue."""
 
 from .app import App, QueueConfig
+from .context import Fail, JobContext, JobControl, Retry, Snooze, current_job
 from .errors import (
     BackendError,
     ConfigError,
@@ -24,7 +25,10 @@ __all__ = [
     "BackendError",
     "Backoff",
     "ConfigError",
+    "Fail",
     "JobCancelled",
+    "JobContext",
+    "JobControl",
     "JobFailed",
     "JobHandle",
     "JobInfo",
@@ -34,10 +38,13 @@ __all__ = [
     "PayloadError",
     "QueueConfig",
     "QueueFull",
+    "Retry",
+    "Snooze",
     "StoreUnreachable",
     "Task",
     "TaskheapError",
     "UnknownQueue",
     "UnknownTask",
+    "current_job",
 ]
 __version__ = "0.1.0"

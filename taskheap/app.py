@@ -148,6 +148,8 @@ class App:
         retries: int = 3,
         backoff: float | Backoff = 1.0,
         timeout: float | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        dont_retry_on: tuple[type[BaseException], ...] = (),
     ) -> TaskDecorator: ...
 
     def task(
@@ -160,14 +162,18 @@ class App:
         retries: int = 3,
         backoff: float | Backoff = 1.0,
         timeout: float | None = None,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        dont_retry_on: tuple[type[BaseException], ...] = (),
     ) -> Any:
+        """Declare a task. An exception it raises that is not in `retry_on` (when given), or
+        is in `dont_retry_on`, makes the job dead at once, whatever retries are left."""
         options = JobOptions(queue, priority, retries, Backoff.coerce(backoff), timeout)
 
         def register(fn: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{fn.__module__}.{fn.__qualname__}"
             if task_name in self.tasks and self.tasks[task_name].fn is not fn:
                 raise ValueError(f"task name {task_name!r} is already registered")
-            task = Task(self, fn, task_name, options)
+            task = Task(self, fn, task_name, options, retry_on=retry_on, dont_retry_on=dont_retry_on)
             self.tasks[task_name] = task
             return task
 

@@ -47,6 +47,11 @@ class Backoff:
         return cls(float(base), float(factor), float(cap), bool(jitter))
 
     @classmethod
+    def fixed(cls, delay: float) -> Backoff:
+        """Always `delay` seconds."""
+        return cls(delay, 1.0, delay, jitter=False)
+
+    @classmethod
     def coerce(cls, value: float | Backoff) -> Backoff:
         return value if isinstance(value, Backoff) else cls(base=float(value))
 
@@ -64,14 +69,21 @@ def retry_delay(attempts: int, retries: int, backoff: Backoff, rng: random.Rando
 
 
 def failure_of(
-    job: ClaimedJob, error: str, traceback: str | None, rng: random.Random, *, final: bool = False
+    job: ClaimedJob,
+    error: str,
+    traceback: str | None,
+    rng: random.Random,
+    *,
+    final: bool = False,
+    delay: float | None = None,
 ) -> Failure:
-    """The Failure to report for a failed attempt of `job`: retried after its backoff while
-    retries are left, else dead; `final` makes it dead at once (retrying cannot help)."""
+    """The Failure to report for a failed attempt of `job`: retried after its backoff (or after
+    `delay` seconds, when given: a task's `Retry(delay)`) while retries are left, else dead;
+    `final` makes it dead at once (retrying cannot help)."""
     retry_in = None
     if not final:
         try:
-            backoff = Backoff.from_json(job.backoff)
+            backoff = Backoff.from_json(job.backoff) if delay is None else Backoff.fixed(delay)
         except (TypeError, ValueError):  # a row written by hand: no policy to retry by
             return Failure(
                 job.id, job.token, f"{error} (dead: malformed backoff {job.backoff!r})", traceback, None

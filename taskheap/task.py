@@ -105,14 +105,42 @@ class CallCheck:
             raise TypeError(f"task {task!r} cannot take these arguments: {exc}") from None
 
 
-class Task(Generic[P, R]):
-    """A declared function. Calling it runs it inline; `enqueue` runs it on a worker."""
+ExceptionTypes = tuple[type[BaseException], ...]
 
-    def __init__(self, app: Enqueuer, fn: Callable[P, R], name: str, options: JobOptions) -> None:
+
+def exception_types(rule: str, types: ExceptionTypes | None) -> ExceptionTypes | None:
+    """`types` checked as a `retry_on` / `dont_retry_on` rule: a tuple of exception classes."""
+    if types is None:
+        return None
+    if not isinstance(types, tuple) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in types
+    ):
+        raise TypeError(f"{rule} must be a tuple of exception classes, got {types!r}")
+    return types
+
+
+class Task(Generic[P, R]):
+    """A declared function. Calling it runs it inline; `enqueue` runs it on a worker.
+
+    `retry_on` (when given) lists the exceptions that may be retried, `dont_retry_on` those
+    that may not: any other makes the job dead at once, whatever retries are left."""
+
+    def __init__(
+        self,
+        app: Enqueuer,
+        fn: Callable[P, R],
+        name: str,
+        options: JobOptions,
+        *,
+        retry_on: ExceptionTypes | None = None,
+        dont_retry_on: ExceptionTypes = (),
+    ) -> None:
         self.app = app
         self.fn = fn
         self.name = name
         self.defaults = options
+        self.retry_on = exception_types("retry_on", retry_on)
+        self.dont_retry_on = exception_types("dont_retry_on", dont_retry_on) or ()
         self.call_check = CallCheck(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
@@ -122,6 +150,14 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.defaults.queue}>"
+
+    def retry_refusal(self, exc: BaseException) -> str | None:
+        """Which rule makes `exc` dead without retrying, or None: it follows `retries`."""
+        if isinstance(exc, self.dont_retry_on):
+            return "in dont_retry_on"
+        if self.retry_on is not None and not isinstance(exc, self.retry_on):
+            return "not in retry_on"
+        return None
 
     def job(self, *args: P.args, **kwargs: P.kwargs) -> JobSpec:
         """The job described, not checked: its arguments are bound when it is enqueued."""

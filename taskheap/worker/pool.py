@@ -119,7 +119,7 @@ class ThreadPool(_Inbox):
             self.report(job, outcome)
 
     def _run(self, job: ClaimedJob) -> Outcome:
-        return run_job(self.tasks, job.task, job.payload)
+        return run_job(self.tasks, job)
 
     def timed_out(self, job: ClaimedJob) -> None:
         self._abandoned.add(job.id)
@@ -226,7 +226,7 @@ class _ProcessSlot(threading.Thread):
 
     def _run_in_child(self, conn: Connection, job: ClaimedJob) -> Outcome | None:
         try:
-            conn.send_bytes(json.dumps([job.task, job.payload]).encode())
+            conn.send_bytes(json.dumps(_for_child(job)).encode())
             return Outcome(*json.loads(conn.recv_bytes()))
         except (EOFError, OSError):
             if self.killed:
@@ -269,14 +269,24 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
     conn.send_bytes(b"ready")
     while True:
         try:
-            task_name, payload = json.loads(conn.recv_bytes())
+            job = _from_parent(json.loads(conn.recv_bytes()))
         except EOFError:
             return
         try:
-            outcome = run_job(tasks, task_name, payload)
+            outcome = run_job(tasks, job)
         except BaseException as exc:  # as in _guarded: the job is reported, the child goes on
             outcome = _slot_failure(exc)
         conn.send_bytes(json.dumps(list(outcome)).encode())
+
+
+def _for_child(job: ClaimedJob) -> list[Any]:
+    """What a child needs of a job to run it and answer `current_job()`."""
+    return [job.task, job.payload, job.id, job.queue, job.priority, job.attempts, job.retries]
+
+
+def _from_parent(sent: list[Any]) -> ClaimedJob:
+    task, payload, job_id, queue, priority, attempts, retries = sent
+    return ClaimedJob(job_id, task, queue, priority, payload, attempts, retries, None, None, "")
 
 
 PR_SET_PDEATHSIG = 1

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
 from ..codec import decode_payload, encode_result, oversized, printable
+from ..context import Fail, Retry, Snooze, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
 from ..retry import Backoff
@@ -21,6 +22,9 @@ class Outcome(NamedTuple):
     traceback: str | None = None
     final: bool = False  # True: retrying cannot help (a bad payload): dead at once
     unknown_task: bool = False  # True: this worker's app does not define the task (unknown.py)
+    #: Seconds until it runs again: Retry(delay)'s, instead of the backoff; or Snooze's
+    delay: float | None = None
+    snoozed: bool = False  # True: Snooze: given back unrun after `delay`, the attempt not spent
 
     @property
     def ok(self) -> bool:
@@ -80,21 +84,42 @@ def _settings_refusal(job: ClaimedJob) -> Outcome | None:
     return None
 
 
-def run_job(tasks: Mapping[str, Any], task_name: str, payload: str) -> Outcome:
+def run_job(tasks: Mapping[str, Any], job: ClaimedJob) -> Outcome:
     """Whatever the task raises, BaseException included (SystemExit, say), is its failed
-    Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it."""
-    task = tasks.get(task_name)
+    Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it.
+    A JobControl it raises (Retry, Snooze, Fail) says what becomes of the job; the task's
+    `retry_on` / `dont_retry_on` whether any other exception may be retried."""
+    task = tasks.get(job.task)
     if task is None:  # the worker checked: a child process whose app differs (changed on disk)
         return UNKNOWN_TASK
     try:
-        args, kwargs = decode_payload(payload)
+        args, kwargs = decode_payload(job.payload)
     except PayloadError as exc:
         return Outcome(error=str(exc), final=True)
+    running = running_job.set(job)
     try:
         value = task.fn(*args, **kwargs)
+    except Snooze as exc:
+        return Outcome(delay=exc.delay, snoozed=True)
+    except Retry as exc:
+        return Outcome(error=f"Retry: {exc}", traceback=_traceback(), delay=exc.delay)
+    except Fail as exc:
+        return Outcome(error=printable(f"Fail: {exc.reason}"), traceback=_traceback(), final=True)
     except BaseException as exc:
-        return Outcome(error=printable(f"{type(exc).__name__}: {exc}"), traceback=printable(tb.format_exc()))
+        error = printable(f"{type(exc).__name__}: {exc}")
+        rule = task.retry_refusal(exc)
+        if rule is not None:
+            return Outcome(
+                error=f"{error} ({rule}: dead without retrying)", traceback=_traceback(), final=True
+            )
+        return Outcome(error=error, traceback=_traceback())
+    finally:
+        running_job.reset(running)
     try:
         return Outcome(result=encode_result(value))
     except TypeError as exc:
         return Outcome(error=str(exc), final=True)
+
+
+def _traceback() -> str:
+    return printable(tb.format_exc())

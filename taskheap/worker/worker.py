@@ -33,7 +33,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..backends.base import ClaimedJob, Completion, Failure, Lease, WorkerInfo
+from ..backends.base import ClaimedJob, Completion, Failure, Lease, Postponement, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..logs import bind_worker, redacted
 from ..retry import failure_of
@@ -64,6 +64,7 @@ GRACE_REPORT_EVERY = 5.0  # a graceful stop says what it waits for this often
 
 
 _Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
+_Sent = Completion | Failure | Postponement  # what the loop reports of a finished job
 
 
 class Worker:
@@ -404,6 +405,7 @@ class Worker:
         failed: list[Failure] = []
         runs: dict[str, _Run] = {}
         unknown: list[ClaimedJob] = []
+        snoozed: list[Postponement] = []
         while self._done:
             job, outcome, finished = self._done.popleft()
             held = self.inflight.pop(job.id)
@@ -413,9 +415,12 @@ class Worker:
                 unknown.append(job)
                 continue
             ran = held.ran(finished)
-            runs[job.id] = (job, ran)
             if ran is not None:
                 self._learn_run_time(ran)
+            if outcome.snoozed:
+                snoozed.append(Postponement(job.id, job.token, outcome.delay or 0.0))
+                continue
+            runs[job.id] = (job, ran)
             if outcome.ok and held.deadline is not None and finished > held.deadline:
                 # It returned past its timeout before the loop could fail it: a C call holding
                 # the GIL keeps the loop from running until it returns (the thread pool).
@@ -426,7 +431,9 @@ class Worker:
                 failed.append(self._failure(job, outcome))
         if unknown:
             failed += self._give_back(unknown, runs)
-        if done or failed or unknown:
+        if snoozed:
+            self._snooze(snoozed)
+        if done or failed or unknown or snoozed:
             self._registry_changed()
         return done, failed, runs
 
@@ -442,8 +449,19 @@ class Worker:
         runs.update((f.id, (next(j for j in jobs if j.id == f.id), None)) for f in dead)
         return dead
 
+    def _snooze(self, items: list[Postponement]) -> None:
+        """Jobs whose task raised Snooze go back unrun, the attempt not spent. Should the store
+        not answer, their leases lapse and the Rescuer queues them again (an attempt lost)."""
+        try:
+            given_back = self.backend.postpone(items, self.app.store_time())
+        except BackendError as exc:
+            self.store.failed("giving back snoozed jobs", exc)
+            return
+        self._refused(items, given_back)
+
     def _failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
-        return failure_of(job, outcome.error or "failed", outcome.traceback, self.rng, final=outcome.final)
+        error = outcome.error or "failed"
+        return failure_of(job, error, outcome.traceback, self.rng, final=outcome.final, delay=outcome.delay)
 
     def _acknowledge(
         self,
@@ -547,7 +565,7 @@ class Worker:
         self.inflight.renewed(ids, sent)
         self.store.answered()
 
-    def _refused(self, sent: Sequence[Completion | Failure], accepted: Collection[str]) -> None:
+    def _refused(self, sent: Sequence[_Sent], accepted: Collection[str]) -> None:
         """Outcomes the store refused: their lease was lost (it expired and another worker took
         the job over, which a heartbeat may not have seen yet). The accepted are among those
         sent, so equal counts say none was refused without building a set on every batch."""

@@ -1,0 +1,86 @@
+"""What a running task can ask of its job (`current_job()`), and what it can tell the worker
+by raising (`Retry`, `Snooze`, `Fail`).
+
+The worker sets the running job in a contextvar around each run, in thread slots and in a
+process slot's child alike; the JobContext is built only when a task asks for it, so a job that
+never asks costs one contextvar set and reset.
+"""
+
+from __future__ import annotations
+
+import math
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends.base import ClaimedJob
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """The running job: `attempt` is 1 on the first run; `retries` the retries allowed in
+    total (a job runs at most `retries + 1` times, snoozes aside)."""
+
+    id: str
+    task: str
+    queue: str
+    priority: int
+    attempt: int
+    retries: int
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+#: The claimed job running in this context: set and reset around each run by the worker
+#: (worker/runner.py), read by `current_job()`.
+running_job: ContextVar[ClaimedJob] = ContextVar("taskheap_running_job")
+
+
+def current_job() -> JobContext:
+    """The JobContext of the job this code runs in; LookupError outside a job."""
+    try:
+        job = running_job.get()
+    except LookupError:
+        raise LookupError("current_job(): not inside a taskheap job") from None
+    return JobContext(job.id, job.task, job.queue, job.priority, job.attempts, job.retries)
+
+
+class JobControl(BaseException):
+    """Raised by a task to tell the worker what becomes of its job. A BaseException, so that a
+    task's `except Exception:` does not swallow it."""
+
+
+class Fail(JobControl):
+    """Dead now, whatever retries are left; the job's error is "Fail: <reason>"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Retry(JobControl):
+    """A failed attempt, run again in `delay` seconds while retries are left (else dead);
+    `delay=None`: after the task's backoff, as any failure."""
+
+    def __init__(self, delay: float | None = None) -> None:
+        super().__init__(delay)
+        self.delay = None if delay is None else _seconds("Retry", delay)
+
+    def __str__(self) -> str:
+        return "after the backoff" if self.delay is None else f"in {self.delay:g}s"
+
+
+class Snooze(JobControl):
+    """Run again in `delay` seconds; this attempt is not spent and no failure is logged."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.delay = _seconds("Snooze", delay)
+
+    def __str__(self) -> str:
+        return f"for {self.delay:g}s"
+
+
+def _seconds(name: str, delay: float) -> float:
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < math.inf:
+        raise ValueError(f"{name} delay must be a number of seconds >= 0, got {delay!r}")
+    return float(delay)
