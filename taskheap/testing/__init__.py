@@ -79,7 +79,8 @@ def drain(
     seconds."""
     chosen = _checked(queues)
     deadline = time.monotonic() + timeout
-    clock = app.clock if advance_clock and isinstance(app.clock, FixedClock) else None
+    given = app.clock if isinstance(app.clock, FixedClock) and app.store_time() is not None else None
+    clock = given if advance_clock else None  # the App's own FixedClock (store_time reads it)
     runs = _Runs(app)
     while served := chosen or app.admin.queue_names(app.queues):
         worker = _DrainWorker(app, served, runs)
