@@ -186,7 +186,10 @@ class _Watch:
 
     def until_idle(self, deadline: float, timeout: float, running: Callable[[], bool]) -> bool:
         """Return when nothing is runnable: True if a queue the worker does not serve now holds
-        work (drain starts a worker for it), False when done."""
+        work (drain starts a worker for it), False when done. Idle is seen on two reads in a
+        row: a store that counts queue by queue (Redis) may read one queue before a job was
+        enqueued there and the queue of the job that enqueued it after that job ended."""
+        seen_idle = False
         while True:
             if not running():
                 raise RuntimeError("drain: the worker stopped on its own (its error is logged above)")
@@ -197,8 +200,14 @@ class _Watch:
             if self.every_queue and self._work_elsewhere(counts):
                 return True
             served = [q for q in self.served if q in counts]
-            busy = any(counts[q].get(s) for q in served for s in (JobState.QUEUED, JobState.RUNNING))
-            if not busy and not self._promoted(served):
+            if any(counts[q].get(s) for q in served for s in (JobState.QUEUED, JobState.RUNNING)):
+                seen_idle = False
+            elif not seen_idle:
+                seen_idle = True
+                continue
+            elif self._promoted(served):
+                seen_idle = False
+            else:
                 if self.fail_fast:
                     self._raise_first_dead(every_job=True)
                 return False
@@ -213,13 +222,14 @@ class _Watch:
         )
 
     def _promoted(self, served: Sequence[str]) -> bool:
-        """Nothing queued or running: queue the waiting jobs now due, moving the clock (if
-        drain may) to the first due time; True if any was queued."""
+        """Nothing queued or running: queue the waiting jobs of this App's tasks now due, moving
+        the clock (if drain may) to the first due time; True if any is due (the next look sees
+        it queued, by this promotion or the worker's own)."""
         due = [
             info.run_at
             for state in WAITING
             for info in self.app.admin.find(JobFilter(state=state), limit=_EVERYTHING)
-            if info.queue in served and info.run_at is not None
+            if info.queue in served and info.run_at is not None and info.task in self.app.tasks
         ]
         if not due:
             return False
@@ -228,7 +238,8 @@ class _Watch:
             if self.clock is None:
                 return False
             self.clock.value = min(due)
-        return self.app.backend.promote_due(self.app.store_time()) > 0
+        self.app.backend.promote_due(self.app.store_time())
+        return True
 
     def _raise_first_dead(self, every_job: bool = False) -> None:
         """Raise for the first ran job found dead: those whose task raised, or with `every_job`

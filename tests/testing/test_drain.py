@@ -13,6 +13,7 @@ import pytest
 import taskheap
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
+from taskheap.task import JobOptions, JobSpec
 from taskheap.testing import JobDied, drain, enqueued
 from taskheap.worker import Worker
 
@@ -244,3 +245,12 @@ def test_drain_on_the_system_clock_runs_what_is_due_and_leaves_later_jobs(tmp_pa
     assert later.info().status is JobState.SCHEDULED
     assert threading.active_count() < 20  # the worker's threads ended with it
     app.close()
+
+
+def test_jobs_of_tasks_the_app_does_not_define_are_given_back_not_waited_for(app: taskheap.App) -> None:
+    app.enqueue(JobSpec("elsewhere.report", (), {}, JobOptions()))
+    started = time.monotonic()
+    assert drain(app) == {}
+    assert time.monotonic() - started < 5.0
+    (job,) = enqueued(app, task="elsewhere.report")
+    assert (job.status, job.attempts) == (JobState.SCHEDULED, 0)  # as a worker gives it back
