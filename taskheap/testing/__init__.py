@@ -242,13 +242,15 @@ class _Watch:
         return True
 
     def _raise_first_dead(self, every_job: bool = False) -> None:
-        """Raise for the first ran job found dead: those whose task raised, or with `every_job`
-        every job ran."""
-        ids = self.runs.ids if every_job else self.runs.errors
-        unsettled = [i for i in ids if i not in self._checked]
-        for job_id, info in self.runs.states(unsettled).items():
-            if info.status is JobState.DEAD:
+        """Raise for the first ran job found dead: of those whose task raised, or with
+        `every_job` of every job ran."""
+        ran = tuple(self.runs.ids if every_job else self.runs.errors)  # the slot adds to them
+        unsettled = [i for i in ran if i not in self._checked]
+        found = self.runs.states(unsettled)
+        for job_id in unsettled:
+            info = found.get(job_id)
+            if info is not None and info.status is JobState.DEAD:
                 error = self.runs.errors.get(job_id)
                 raise error if error is not None else JobDied(info)
-            if info.status in TERMINAL:
+            if info is not None and info.status in TERMINAL:
                 self._checked.add(job_id)
