@@ -50,8 +50,7 @@ from .params import json_list, json_object, queue_list, queue_name
 @click.option(
     "--burst",
     is_flag=True,
-    help="Exit 0 once the queues hold no job it could run (paused queues and tasks this app does not"
-    " define are left).",
+    help="Exit 0 once the queues hold no active job (or only jobs of tasks this app does not define).",
 )
 @click.option(
     "--unknown-task-ttl",

@@ -378,14 +378,10 @@ class Worker:
         return claimed > 0
 
     def _nothing_to_run(self) -> bool:
-        """The queues hold no active job, or only jobs this worker cannot run: of paused queues,
-        or of tasks its app does not define."""
+        """The queues hold no active job, or only jobs of tasks this worker cannot run."""
         try:
-            admin = self.app.admin
-            paused = admin.paused()
-            queues = [queue for queue in self.queues if queue not in paused]
-            active = admin.active_count(queues) if queues else 0
-            return active == 0 or self.unknown.only_unrunnable(active, queues)
+            active = self.app.admin.active_count(self.queues)
+            return active == 0 or self.unknown.only_unrunnable(active, self.queues)
         except BackendError as exc:
             self.store.failed("counting active jobs", exc)
             return False

@@ -26,15 +26,6 @@ def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
     assert info.worker and info.enqueued_at <= info.started_at <= info.finished_at
 
 
-def test_a_burst_worker_leaves_the_jobs_of_a_paused_queue_and_exits(lab: Lab) -> None:
-    held = lab.tasks.add.options(queue="held").enqueue(1, 1)
-    ran = lab.tasks.add.enqueue(2, 2)
-    lab.app.admin.pause("held")
-    worker = lab.worker("--burst", "--queues", "default,held")
-    assert worker.wait() == 0, worker.output()
-    assert ran.result(timeout=1) == 4 and held.status() == JobState.QUEUED
-
-
 def test_transient_failures_are_retried_with_backoff_until_success(lab: Lab) -> None:
     handle = lab.tasks.flaky.enqueue("flaky-key", 2)
     worker = lab.worker("--burst")
