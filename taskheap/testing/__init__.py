@@ -186,10 +186,11 @@ class _Watch:
 
     def until_idle(self, deadline: float, timeout: float, running: Callable[[], bool]) -> bool:
         """Return when nothing is runnable: True if a queue the worker does not serve now holds
-        work (drain starts a worker for it), False when done. Idle is seen on two reads in a
-        row: a store that counts queue by queue (Redis) may read one queue before a job was
-        enqueued there and the queue of the job that enqueued it after that job ended."""
-        seen_idle = False
+        work (drain starts a worker for it), False when done. Idle is two reads in a row, a poll
+        apart, with no job started between them: a store's counts are not one snapshot (Redis
+        ingests its inboxes, then counts state by state), so a job that enqueues the next and
+        ends fast can fall between one read's steps, and the next job between the next's."""
+        seen_idle, started = False, 0
         while True:
             if not running():
                 raise RuntimeError("drain: the worker stopped on its own (its error is logged above)")
@@ -203,10 +204,9 @@ class _Watch:
             if any(counts[q].get(s) for q in served for s in (JobState.QUEUED, JobState.RUNNING)):
                 seen_idle = False
             elif not seen_idle:
-                seen_idle = True
-                continue
-            elif self._promoted(served):
-                seen_idle = False
+                seen_idle, started = True, len(self.runs.ids)
+            elif len(self.runs.ids) != started or self._promoted(served):
+                seen_idle = False  # a job started since the first read (it missed it), or one fell due
             else:
                 if self.fail_fast:
                     self._raise_first_dead(every_job=True)
