@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
-from ..codec import decode_payload, encode_result, oversized, printable
+from ..codec import decode_payload, encode_result, oversized, printable, storable
 from ..context import Fail, Retry, Snooze, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
@@ -41,7 +41,7 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
     passes; else its final Outcome. An isinstance and a comparison or two: the JSON is decoded
     in the slot (`run_job`)."""
     priority, payload, task = job.priority, job.payload, job.task
-    if not isinstance(task, str) or not (task.isascii() or _utf8(task)):
+    if not isinstance(task, str) or not storable(task):
         return Outcome(error=printable(f"undecodable task name: not UTF-8: {task!r}"), final=True)
     if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         if type(priority) is int:
@@ -55,16 +55,6 @@ def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
             error=f"payload too large: {size} bytes, over the {max_payload}-byte limit", final=True
         )
     return _settings_refusal(job)
-
-
-def _utf8(text: str) -> bool:
-    """Whether the text is what UTF-8 bytes decode to: a byte that is not UTF-8, read with
-    surrogateescape, is a lone surrogate, which no task name of an App can hold."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _settings_refusal(job: ClaimedJob) -> Outcome | None:
