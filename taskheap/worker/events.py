@@ -3,7 +3,7 @@
 Info: the start banner, every failure with its error and what follows (a retry and when, or a
 dead letter), every timeout, outcomes refused as stale, and a graceful stop's progress. Debug:
 each job's start and success, and a failure's traceback (also stored with the job). Never a
-payload. The store's outages are health.py's, lost leases worker.py's.
+payload. The store's outages are health.py's.
 """
 
 from __future__ import annotations
@@ -78,8 +78,14 @@ def timed_out(job: ClaimedJob, pool: str) -> None:
     )
 
 
+def lost(ids: Iterable[str]) -> None:
+    """Leases a heartbeat found gone: their jobs were taken over after expiry."""
+    ids = sorted(ids)
+    log.warning("lost the lease of %d job(s) (taken over after expiry): %s", len(ids), ", ".join(ids))
+
+
 def refused(ids: Iterable[str]) -> None:
-    """Outcomes the store refused: the heartbeat's "lost the lease" (worker.py), seen later."""
+    """Outcomes the store refused: the heartbeat's "lost the lease" (`lost`), seen later."""
     ids = sorted(ids)
     log.warning(
         "lost the lease of %d job(s): their outcome was refused as stale (taken over after expiry): %s",

@@ -231,7 +231,7 @@ class Worker:
             self.info,
             self.app.lease,
             self.inflight.leases,
-            self._lost,
+            events.lost,
             self._renewed,
             self._describe,
         )
@@ -446,7 +446,8 @@ class Worker:
         except BackendError as exc:
             self.store.failed("giving back jobs of unknown tasks", exc)
             return []
-        runs.update((f.id, (next(j for j in jobs if j.id == f.id), None)) for f in dead)
+        by_id = {job.id: job for job in jobs}
+        runs.update((f.id, (by_id[f.id], None)) for f in dead)
         return dead
 
     def _snooze(self, items: list[Postponement]) -> None:
@@ -571,11 +572,6 @@ class Worker:
         sent, so equal counts say none was refused without building a set on every batch."""
         if len(accepted) < len(sent):
             events.refused({outcome.id for outcome in sent}.difference(accepted))
-
-    def _lost(self, ids: set[str]) -> None:
-        log.warning(
-            "lost the lease of %d job(s) (taken over after expiry): %s", len(ids), ", ".join(sorted(ids))
-        )
 
     def _maintain(self) -> None:
         self._rescuer.run_once(self.app.store_time())
