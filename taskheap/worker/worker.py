@@ -1,9 +1,10 @@
 """Worker: the process lifecycle, the loop, signals, and graceful or forced stop.
 
 Threads and what each owns:
-- the loop (the thread that calls `run`): acknowledges finished jobs in batches (complete /
-  fail with the retry policy), fails jobs that overrun their timeout, and claims for the free
-  slots with each acknowledgement while work flows (the Claimer's busy side);
+- the loop (the thread that calls `run`): acknowledges finished jobs in batches (settle.py:
+  complete / fail with the retry policy / postpone), fails jobs that overrun their timeout,
+  and claims for the free slots with each acknowledgement while work flows (the Claimer's
+  busy side);
 - the waker (the Claimer's): claims while the queues are dry, blocking in the store until work
   arrives (claimer.py documents the hand-over between the two);
 - the slots (pool.py): run one job at a time each;
@@ -28,15 +29,14 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..backends.base import ClaimedJob, Completion, Failure, Lease, Postponement, WorkerInfo
+from ..backends.base import ClaimedJob, Lease, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..logs import bind_worker, redacted
-from ..retry import failure_of
 from . import events
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
@@ -45,7 +45,8 @@ from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
 from .pool import ProcessPool, ThreadPool
 from .runner import UNKNOWN_TASK, Outcome, refusal
-from .tally import Observer, RecentCount, Settled, Tally, verdict
+from .settle import Finished, Settler, completions, overran, refused
+from .tally import Observer, Tally
 from .unknown import DEFAULT_TTL, UnknownTasks
 
 if TYPE_CHECKING:
@@ -61,10 +62,6 @@ RUN_TIME_WEIGHT = 0.1  # weight of each new run in the moving mean of run times
 HEARTBEAT_RETRY = 1.0  # after a failed heartbeat, the next comes this soon (at most the interval)
 REGISTRY_EVERY = 0.5  # a job started or finished: the registry says so within this many seconds
 GRACE_REPORT_EVERY = 5.0  # a graceful stop says what it waits for this often
-
-
-_Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
-_Sent = Completion | Failure | Postponement  # what the loop reports of a finished job
 
 
 class Worker:
@@ -109,13 +106,12 @@ class Worker:
             tasks=sorted(app.tasks),
             lease=app.lease,
         )
-        self._finishes = RecentCount()
         self.rng = random.Random()
         self.inflight = InFlight()
         self.heartbeat_every = min(app.lease / 3, 10.0)
         # two heartbeats unanswered: a healthy store answers each within milliseconds
         self.store = StoreWatch(2 * self.heartbeat_every, lambda: len(self.inflight))
-        self._done: deque[tuple[ClaimedJob, Outcome, float]] = deque()  # (…, monotonic end)
+        self._done: deque[Finished] = deque()
         self._wake = threading.Event()  # set: the loop has something to do
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
@@ -140,6 +136,19 @@ class Worker:
         self._prune_every = min(PRUNE_EVERY, app.result_ttl, app.worker_ttl / 4)
         self._last_prune = 0.0
         self.tally = Tally(backend, observer)
+        self.settler = Settler(
+            backend,
+            self.inflight,
+            self.store,
+            self.unknown,
+            self.tally,
+            self.rng,
+            lease=app.lease,
+            store_time=app.store_time,
+            clock_now=app.clock.now,
+            learn_run_time=self._learn_run_time,
+            changed=self._registry_changed,
+        )
         if pool == "process":
             assert app_path is not None
             self.pool: ThreadPool | ProcessPool = ProcessPool(
@@ -360,22 +369,23 @@ class Worker:
     def _settle_and_claim(self) -> bool:
         """Acknowledge finished jobs and claim for the free slots in one round trip (failures,
         rare, go first on their own); True if jobs were claimed."""
-        done, failed, runs = self._collect()
+        settler = self.settler
+        done, failed, runs = settler.collect(self._done)
         if failed:
-            self._acknowledge([], failed, runs)
+            settler.acknowledge([], failed, runs)
         free = self._free()
         if free <= 0:
-            self._acknowledge(done, [], runs)
+            settler.acknowledge(done, [], runs)
             return False
         try:
             completed, claimed = self.claimer.claim(done, free)
         except BackendError as exc:
             self.store.failed("claim", exc)
-            self._acknowledge(done, [], runs)
+            settler.acknowledge(done, [], runs)
             self._stopping.wait(0.5)
             return False
-        self._refused(done, completed)
-        self._tally(_completed(completed, runs))
+        refused(done, completed)
+        settler.count(completions(completed, runs))
         return claimed > 0
 
     def _nothing_to_run(self) -> bool:
@@ -397,112 +407,7 @@ class Worker:
     def _settle(self) -> None:
         """Acknowledge every finished job: one complete and one fail round trip for the batch."""
         if self._done:
-            self._acknowledge(*self._collect())
-
-    def _collect(self) -> tuple[list[Completion], list[Failure], dict[str, _Run]]:
-        """Take the finished jobs off the in-flight table, as completions and failures."""
-        done: list[Completion] = []
-        failed: list[Failure] = []
-        runs: dict[str, _Run] = {}
-        unknown: list[ClaimedJob] = []
-        snoozed: list[Postponement] = []
-        while self._done:
-            job, outcome, finished = self._done.popleft()
-            held = self.inflight.pop(job.id)
-            if held is None:
-                continue  # already failed by timeout
-            if outcome.unknown_task:
-                unknown.append(job)
-                continue
-            ran = held.ran(finished)
-            if ran is not None:
-                self._learn_run_time(ran)
-            if outcome.snoozed:
-                snoozed.append(Postponement(job.id, job.token, outcome.delay or 0.0))
-                continue
-            runs[job.id] = (job, ran)
-            if outcome.ok and held.deadline is not None and finished > held.deadline:
-                # It returned past its timeout before the loop could fail it: a C call holding
-                # the GIL keeps the loop from running until it returns (the thread pool).
-                outcome = _overran(job)
-            if outcome.ok:
-                done.append(Completion(job.id, job.token, outcome.result or "null"))
-            else:
-                failed.append(self._failure(job, outcome))
-        if unknown:
-            failed += self._give_back(unknown, runs)
-        if snoozed:
-            self._snooze(snoozed)
-        if done or failed or unknown or snoozed:
-            self._registry_changed()
-        return done, failed, runs
-
-    def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, _Run]) -> list[Failure]:
-        """Jobs of tasks this worker's app does not define go back to the store (unknown.py);
-        the failures of those that waited too long. Should the store not answer, their leases
-        lapse and the Rescuer queues them again."""
-        try:
-            dead = self.unknown.settle(jobs)
-        except BackendError as exc:
-            self.store.failed("giving back jobs of unknown tasks", exc)
-            return []
-        by_id = {job.id: job for job in jobs}
-        runs.update((f.id, (by_id[f.id], None)) for f in dead)
-        return dead
-
-    def _snooze(self, items: list[Postponement]) -> None:
-        """Jobs whose task raised Snooze go back unrun, the attempt not spent. Should the store
-        not answer, their leases lapse and the Rescuer queues them again (an attempt lost)."""
-        try:
-            given_back = self.backend.postpone(items, self.app.store_time())
-        except BackendError as exc:
-            self.store.failed("giving back snoozed jobs", exc)
-            return
-        self._refused(items, given_back)
-
-    def _failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
-        error = outcome.error or "failed"
-        return failure_of(job, error, outcome.traceback, self.rng, final=outcome.final, delay=outcome.delay)
-
-    def _acknowledge(
-        self,
-        done: list[Completion],
-        failed: list[Failure],
-        runs: dict[str, _Run],
-    ) -> None:
-        """Report outcomes; while the backend is down keep trying (the lease may lapse, and
-        then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
-        completed: list[str] = []
-        accepted: set[str] = set()
-        sent: list[Completion | Failure] = [*done, *failed]
-        delay = 0.1
-        while True:
-            try:
-                if done:
-                    completed = self.backend.complete(done, self.app.store_time())
-                    done = []
-                if failed:
-                    accepted = set(self.backend.fail(failed, self.app.store_time()))
-                break
-            except BackendError as exc:
-                self.store.failed("acknowledging", exc)
-                time.sleep(delay)
-                # never so long that the store is back for long before the next try
-                delay = min(delay * 2, self.app.lease / 4, 5.0)
-        self._refused(sent, accepted.union(completed))
-        settled = _completed(completed, runs)
-        for f in failed:
-            if f.id in accepted:
-                events.failed(runs[f.id][0], f)
-                settled.append(Settled(runs[f.id][0], verdict(f), runs[f.id][1]))
-        self._tally(settled)
-
-    def _tally(self, settled: list[Settled]) -> None:
-        events.succeeded(s.job for s in settled if s.verdict == "completed")
-        self.tally.add(settled, self.app.clock.now())
-        self._finishes.add(len(settled), time.monotonic())
-        if settled:
-            self._registry_changed()  # the counts too, not only the jobs taken off
+            self.settler.acknowledge(*self.settler.collect(self._done))
 
     def _registry_changed(self) -> None:
         """The next heartbeat comes within REGISTRY_EVERY (a read first: most calls find the
@@ -513,8 +418,8 @@ class Worker:
     def _describe(self, info: WorkerInfo) -> None:
         """What the next heartbeat records of this worker beyond its leases."""
         info.jobs = self.inflight.running()
-        info.processed = self._finishes.total
-        info.per_minute = self._finishes.last_minute(time.monotonic())
+        info.processed = self.settler.finishes.total
+        info.per_minute = self.settler.finishes.last_minute(time.monotonic())
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
@@ -523,7 +428,7 @@ class Worker:
             job = held.job
             events.timed_out(job, self.pool_kind)
             self.pool.timed_out(job)
-            self._done.append((job, _overran(job), now))
+            self._done.append((job, overran(job), now))
         if overdue:
             self._settle()
 
@@ -556,7 +461,7 @@ class Worker:
             ended = time.monotonic()
             stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
             runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
-            self._acknowledge([], [self._failure(h.job, stopped) for h in left], runs)
+            self.settler.acknowledge([], [self.settler.failure(h.job, stopped) for h in left], runs)
             for h in left:
                 self.inflight.pop(h.job.id)
 
@@ -566,24 +471,9 @@ class Worker:
         self.inflight.renewed(ids, sent)
         self.store.answered()
 
-    def _refused(self, sent: Sequence[_Sent], accepted: Collection[str]) -> None:
-        """Outcomes the store refused: their lease was lost (it expired and another worker took
-        the job over, which a heartbeat may not have seen yet). The accepted are among those
-        sent, so equal counts say none was refused without building a set on every batch."""
-        if len(accepted) < len(sent):
-            events.refused({outcome.id for outcome in sent}.difference(accepted))
-
     def _maintain(self) -> None:
         self._rescuer.run_once(self.app.store_time())
         self._promoter.run_once(self.app.store_time())
         if self._pruner.backlog or time.monotonic() - self._last_prune >= self._prune_every:
             self._last_prune = time.monotonic()
             self._pruner.run_once(self.app.store_time())
-
-
-def _completed(ids: list[str], runs: dict[str, _Run]) -> list[Settled]:
-    return [Settled(runs[i][0], "completed", runs[i][1]) for i in ids]
-
-
-def _overran(job: ClaimedJob) -> Outcome:
-    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout:g}s timeout")

@@ -1,0 +1,178 @@
+"""Settler: what becomes of each finished job, said to the store.
+
+The loop hands it the finished jobs (job, Outcome, when it ended); it takes each off the
+in-flight table and routes it: completions and failures (the retry policy decides between
+retrying and dead) are acknowledged in one round trip each for the batch; snoozed jobs and jobs
+of tasks this worker does not define go back to the store unrun (`postpone`). What the store
+accepted is tallied and logged; what it refused was a lease lost meanwhile.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+
+from ..backends.base import ClaimedJob, Completion, Failure, Postponement
+from ..backends.protocols import Backend
+from ..errors import BackendError
+from ..retry import failure_of
+from . import events
+from .health import StoreWatch
+from .inflight import InFlight
+from .runner import Outcome
+from .tally import RecentCount, Settled, Tally, verdict
+from .unknown import UnknownTasks
+
+Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
+Finished = tuple[ClaimedJob, Outcome, float]  # a job, its outcome, when it ended (monotonic)
+_Sent = Completion | Failure | Postponement  # what is reported of a finished job
+
+
+class Settler:
+    def __init__(
+        self,
+        backend: Backend,
+        inflight: InFlight,
+        store: StoreWatch,
+        unknown: UnknownTasks,
+        tally: Tally,
+        rng: random.Random,
+        *,
+        lease: float,
+        store_time: Callable[[], float | None],
+        clock_now: Callable[[], float],
+        learn_run_time: Callable[[float], None],
+        changed: Callable[[], None],
+    ) -> None:
+        self.backend = backend
+        self.inflight = inflight
+        self.store = store
+        self.unknown = unknown
+        self.tally = tally
+        self.rng = rng
+        self.lease = lease
+        self.store_time = store_time
+        self.clock_now = clock_now
+        self.learn_run_time = learn_run_time
+        self.changed = changed  # a job was taken off, or the counts moved: the registry should say so
+        self.finishes = RecentCount()
+
+    def collect(self, finished: deque[Finished]) -> tuple[list[Completion], list[Failure], dict[str, Run]]:
+        """Take the finished jobs off the in-flight table, as completions and failures; the
+        snoozed and the unknown go back to the store here."""
+        done: list[Completion] = []
+        failed: list[Failure] = []
+        runs: dict[str, Run] = {}
+        unknown: list[ClaimedJob] = []
+        snoozed: list[Postponement] = []
+        while finished:
+            job, outcome, ended = finished.popleft()
+            held = self.inflight.pop(job.id)
+            if held is None:
+                continue  # already failed by timeout
+            if outcome.unknown_task:
+                unknown.append(job)
+                continue
+            ran = held.ran(ended)
+            if ran is not None:
+                self.learn_run_time(ran)
+            if outcome.snoozed:
+                snoozed.append(Postponement(job.id, job.token, outcome.delay or 0.0))
+                continue
+            runs[job.id] = (job, ran)
+            if outcome.ok and held.deadline is not None and ended > held.deadline:
+                # It returned past its timeout before the loop could fail it: a C call holding
+                # the GIL keeps the loop from running until it returns (the thread pool).
+                outcome = overran(job)
+            if outcome.ok:
+                done.append(Completion(job.id, job.token, outcome.result or "null"))
+            else:
+                failed.append(self.failure(job, outcome))
+        if unknown:
+            failed += self._give_back(unknown, runs)
+        if snoozed:
+            self._snooze(snoozed)
+        if done or failed or unknown or snoozed:
+            self.changed()
+        return done, failed, runs
+
+    def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, Run]) -> list[Failure]:
+        """Jobs of tasks this worker's app does not define go back to the store (unknown.py);
+        the failures of those that waited too long. Should the store not answer, their leases
+        lapse and the Rescuer queues them again."""
+        try:
+            dead = self.unknown.settle(jobs)
+        except BackendError as exc:
+            self.store.failed("giving back jobs of unknown tasks", exc)
+            return []
+        by_id = {job.id: job for job in jobs}
+        runs.update((f.id, (by_id[f.id], None)) for f in dead)
+        return dead
+
+    def _snooze(self, items: list[Postponement]) -> None:
+        """Jobs whose task raised Snooze go back unrun, the attempt not spent. Should the store
+        not answer, their leases lapse and the Rescuer queues them again (an attempt lost)."""
+        try:
+            given_back = self.backend.postpone(items, self.store_time())
+        except BackendError as exc:
+            self.store.failed("giving back snoozed jobs", exc)
+            return
+        refused(items, given_back)
+
+    def failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
+        error = outcome.error or "failed"
+        return failure_of(job, error, outcome.traceback, self.rng, final=outcome.final, delay=outcome.delay)
+
+    def acknowledge(self, done: list[Completion], failed: list[Failure], runs: dict[str, Run]) -> None:
+        """Report outcomes; while the backend is down keep trying (the lease may lapse, and
+        then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
+        completed: list[str] = []
+        accepted: set[str] = set()
+        sent: list[Completion | Failure] = [*done, *failed]
+        delay = 0.1
+        while True:
+            try:
+                if done:
+                    completed = self.backend.complete(done, self.store_time())
+                    done = []
+                if failed:
+                    accepted = set(self.backend.fail(failed, self.store_time()))
+                break
+            except BackendError as exc:
+                self.store.failed("acknowledging", exc)
+                time.sleep(delay)
+                # never so long that the store is back for long before the next try
+                delay = min(delay * 2, self.lease / 4, 5.0)
+        refused(sent, accepted.union(completed))
+        settled = completions(completed, runs)
+        for f in failed:
+            if f.id in accepted:
+                events.failed(runs[f.id][0], f)
+                settled.append(Settled(runs[f.id][0], verdict(f), runs[f.id][1]))
+        self.count(settled)
+
+    def count(self, settled: list[Settled]) -> None:
+        """Log, tally and count the runs the store accepted."""
+        events.succeeded(s.job for s in settled if s.verdict == "completed")
+        self.tally.add(settled, self.clock_now())
+        self.finishes.add(len(settled), time.monotonic())
+        if settled:
+            self.changed()  # the counts too, not only the jobs taken off
+
+
+def refused(sent: Sequence[_Sent], accepted: Collection[str]) -> None:
+    """Outcomes the store refused: their lease was lost (it expired and another worker took the
+    job over, which a heartbeat may not have seen yet). The accepted are among those sent, so
+    equal counts say none was refused without building a set on every batch."""
+    if len(accepted) < len(sent):
+        events.refused({outcome.id for outcome in sent}.difference(accepted))
+
+
+def completions(ids: list[str], runs: dict[str, Run]) -> list[Settled]:
+    return [Settled(runs[i][0], "completed", runs[i][1]) for i in ids]
+
+
+def overran(job: ClaimedJob) -> Outcome:
+    return Outcome(error=f"TimeoutError: job ran longer than its {job.timeout:g}s timeout")
