@@ -17,6 +17,7 @@ from .errors import (
 )
 from .handle import JobHandle
 from .job import JobInfo, JobState
+from .middleware import Enqueueing, Middleware, RunResult
 from .retry import Backoff
 from .task import JobSpec, Task
 
@@ -25,6 +26,7 @@ __all__ = [
     "BackendError",
     "Backoff",
     "ConfigError",
+    "Enqueueing",
     "Fail",
     "JobCancelled",
     "JobContext",
@@ -35,10 +37,12 @@ __all__ = [
     "JobNotFound",
     "JobSpec",
     "JobState",
+    "Middleware",
     "PayloadError",
     "QueueConfig",
     "QueueFull",
     "Retry",
+    "RunResult",
     "Snooze",
     "StoreUnreachable",
     "Task",

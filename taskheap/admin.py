@@ -10,7 +10,7 @@ from typing import Any
 
 from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, WorkerInfo
 from .backends.protocols import AdminBackend
-from .codec import decode_payload, decode_result
+from .codec import decode_payload, decode_result, headers_of
 from .errors import BackendError, JobNotFound, PayloadError, UnknownQueue
 from .job import (
     ACTIVE,
@@ -385,6 +385,10 @@ def to_info(record: JobRecord) -> JobInfo:
         result = decode_result(record.result)
     except ValueError:
         result = None
+    try:
+        headers = headers_of(record.meta)
+    except PayloadError:  # a row written by hand: its run says what is wrong
+        headers = {}
     return JobInfo(
         id=record.id,
         task=record.task,
@@ -404,4 +408,5 @@ def to_info(record: JobRecord) -> JobInfo:
         result=result,
         traceback=record.traceback,
         failed_attempts=record.failed_attempts,
+        headers=headers,
     )

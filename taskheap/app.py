@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,10 +16,11 @@ from .backends import open_backend
 from .backends.base import NewJob
 from .backends.protocols import FullBackend, TransactionalEnqueue
 from .clock import Clock, SystemClock
-from .codec import DEFAULT_MAX_PAYLOAD, encode_payload
+from .codec import DEFAULT_MAX_PAYLOAD, encode_meta, encode_payload
 from .errors import ConfigError, UnknownTask
 from .handle import JobHandle
 from .job import IdGenerator, check_queue_name
+from .middleware import Chain, Enqueueing, Middleware
 from .retry import Backoff
 from .task import JobOptions, JobSpec, Task
 
@@ -74,10 +75,12 @@ class App:
         worker_ttl: float = DEFAULT_WORKER_TTL,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         clock: Clock | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         """`lease`: seconds a claimed job is a worker's without a heartbeat. `result_ttl`:
         seconds finished jobs (succeeded, cancelled) are kept. `worker_ttl`: seconds a worker
-        that stopped sending heartbeats stays listed (as lost) before it is forgotten."""
+        that stopped sending heartbeats stays listed (as lost) before it is forgotten.
+        `middleware`: hooks at each enqueue and around each run (taskheap.middleware)."""
         if lease <= 0:
             raise ValueError(f"lease must be > 0 seconds, got {lease}")
         if worker_ttl <= 0:
@@ -87,6 +90,7 @@ class App:
         self.result_ttl = result_ttl
         self.worker_ttl = worker_ttl
         self.max_payload = max_payload
+        self.middleware = Chain(middleware)
         self.clock = clock or SystemClock()  # enqueue times, and the labels of counted minutes
         self._explicit_clock = clock is not None
         self.tasks: dict[str, Task[Any, Any]] = {}
@@ -273,6 +277,7 @@ class App:
         jobs = []
         tasks = self.tasks
         bound: set[tuple[str, int]] = set()  # (task, positional count) of calls without kwargs that bind
+        hooked = self.middleware.at_enqueue
         for spec, job_id in zip(specs, self._ids.new_many(len(specs)), strict=True):
             call = None if spec.kwargs else (spec.task, len(spec.args))
             if call is None or call not in bound:  # a bulk of one task checks its first job only
@@ -287,12 +292,30 @@ class App:
                 shape = shapes[id(o)] = self._shape(o, now)
             queue, priority, rank, run_at, retries, backoff, timeout = shape
             payload = encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload)
+            meta = self._meta(spec, queue, priority) if hooked or o.headers else None
             jobs.append(
                 NewJob(
-                    job_id, spec.task, queue, priority, rank, payload, now, run_at, retries, backoff, timeout
+                    job_id,
+                    spec.task,
+                    queue,
+                    priority,
+                    rank,
+                    payload,
+                    now,
+                    run_at,
+                    retries,
+                    backoff,
+                    timeout,
+                    meta,
                 )
             )
         return jobs
+
+    def _meta(self, spec: JobSpec, queue: str, priority: int) -> str | None:
+        """The job's meta: its headers, from its options and then the middleware's enqueue hooks."""
+        job = Enqueueing(spec.task, queue, priority, spec.args, spec.kwargs, dict(spec.options.headers or {}))
+        self.middleware.enqueue(job)
+        return encode_meta(job.headers)
 
     def _shape(self, o: JobOptions, now: float) -> _Shape:
         rank = (self.queues.get(o.queue) or _STRICT).rank(o.priority, now)

@@ -150,3 +150,29 @@ def _json(text: str, what: str) -> Any:
         raise PayloadError(f"{what}: not JSON ({exc})") from None
     except RecursionError:  # the C decoder stops at the recursion limit: the stack is unwound
         raise PayloadError(f"{what}: nested too deep") from None
+
+
+HEADERS = "headers"  # the key of a job's headers in its meta (docs/architecture.md)
+
+
+def encode_meta(headers: dict[str, Any]) -> str | None:
+    """A job's meta holding its headers; None when it has none. TypeError when they are not JSON."""
+    if not headers:
+        return None
+    try:
+        return _encode({HEADERS: headers})
+    except _NOT_JSON as exc:
+        raise TypeError(f"job headers must be JSON-serializable: {exc}") from None
+
+
+def headers_of(meta: str | None) -> dict[str, Any]:
+    """The headers in a job's stored meta; PayloadError saying what is wrong with a malformed one."""
+    if meta is None:
+        return {}
+    data = _json(meta, "malformed meta")
+    if not isinstance(data, dict):
+        raise PayloadError("malformed meta: expected a JSON object")
+    headers = data.get(HEADERS, {})
+    if not isinstance(headers, dict):
+        raise PayloadError("malformed meta: 'headers' must be an object")
+    return headers

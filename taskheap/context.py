@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import ClaimedJob
+from .codec import headers_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,14 @@ def current_job() -> JobContext:
         job = running_job.get()
     except LookupError:
         raise LookupError("current_job(): not inside a taskheap job") from None
-    return JobContext(job.id, job.task, job.queue, job.priority, job.attempts, job.retries)
+    return context_of(job)
+
+
+def context_of(job: ClaimedJob) -> JobContext:
+    """The JobContext of a claimed job whose meta the worker has read (a malformed one has made
+    the job dead before it ran)."""
+    headers = headers_of(job.meta)
+    return JobContext(job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers)
 
 
 class JobControl(BaseException):

@@ -184,6 +184,7 @@ class JobInfo:
     traceback: str | None  # of the last failed attempt, as `error`
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
+    headers: dict[str, Any] = field(default_factory=dict)  # as enqueued (options, middleware)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
@@ -29,6 +29,7 @@ class JobOptions:
     timeout: float | None = None
     delay: float | None = None
     eta: dt.datetime | None = None
+    headers: Mapping[str, Any] | None = None  # stored with the job (`current_job().headers`)
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -39,6 +40,8 @@ class JobOptions:
         if self.delay is not None and self.eta is not None:
             raise ValueError("give delay or eta, not both")
         check_queue_name(self.queue)
+        if self.headers is not None and not isinstance(self.headers, Mapping):
+            raise TypeError(f"headers must be a mapping of names to JSON values, got {self.headers!r}")
 
     def with_overrides(self, overrides: dict[str, Any]) -> JobOptions:
         if "backoff" in overrides:
@@ -167,7 +170,7 @@ class Task(Generic[P, R]):
         return self.app.enqueue(self.job(*args, **kwargs))
 
     def options(self, *, connection: Any = None, **overrides: Any) -> BoundOptions[P, R]:
-        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta; and
+        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta, headers; and
         `connection`, your own open database transaction to enqueue in (see App.enqueue_many)."""
         return BoundOptions(self, self.defaults.with_overrides(overrides), connection)
 

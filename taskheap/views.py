@@ -74,6 +74,8 @@ def render_job(job: JobInfo) -> str:
         ("result", json.dumps(job.result)),
         ("error", job.error or "-"),
     ]
+    if job.headers:
+        fields.insert(8, ("headers", json.dumps(job.headers)))
     text = "\n".join(f"{name:>9}: {value}" for name, value in fields)
     if job.failed_attempts:
         text += "\n" + render_failed_attempts(job.failed_attempts)

@@ -163,7 +163,7 @@ class _DrainWorker(Worker):
 
     def __init__(self, app: App, queues: Sequence[str], runs: _Runs) -> None:
         super().__init__(app, queues=queues, concurrency=1, observer=runs)
-        self.pool = ThreadPool(runs.recording(app.tasks), 1, self._started, self._report)
+        self.pool = ThreadPool(runs.recording(app.tasks), app.middleware, 1, self._started, self._report)
         self.claimer.turn = CLAIM_TURN
 
 

@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from ..backends.base import ClaimedJob
+from ..middleware import Chain
 from .runner import Outcome, run_job
 
 Report = Callable[[ClaimedJob, Outcome], None]
@@ -90,8 +91,11 @@ class ThreadPool(_Inbox):
     """With threads a timed-out function cannot be stopped: the job is failed at once and a new
     slot replaces the old, but the old thread runs on until the function returns."""
 
-    def __init__(self, tasks: Mapping[str, Any], size: int, started: Started, report: Report) -> None:
+    def __init__(
+        self, tasks: Mapping[str, Any], middleware: Chain, size: int, started: Started, report: Report
+    ) -> None:
         self.tasks = tasks
+        self.middleware = middleware
         self.size = size
         self.started = started
         self.report = report
@@ -119,7 +123,7 @@ class ThreadPool(_Inbox):
             self.report(job, outcome)
 
     def _run(self, job: ClaimedJob) -> Outcome:
-        return run_job(self.tasks, job)
+        return run_job(self.tasks, job, self.middleware)
 
     def timed_out(self, job: ClaimedJob) -> None:
         self._abandoned.add(job.id)
@@ -265,7 +269,8 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent worker decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    tasks = load_app(app_path).tasks
+    app = load_app(app_path)
+    tasks, middleware = app.tasks, app.middleware
     conn.send_bytes(b"ready")
     while True:
         try:
@@ -273,7 +278,7 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
         except EOFError:
             return
         try:
-            outcome = run_job(tasks, job)
+            outcome = run_job(tasks, job, middleware)
         except BaseException as exc:  # as in _guarded: the job is reported, the child goes on
             outcome = _slot_failure(exc)
         conn.send_bytes(json.dumps(list(outcome)).encode())
@@ -281,12 +286,12 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
 
 def _for_child(job: ClaimedJob) -> list[Any]:
     """What a child needs of a job to run it and answer `current_job()`."""
-    return [job.task, job.payload, job.id, job.queue, job.priority, job.attempts, job.retries]
+    return [job.task, job.payload, job.id, job.queue, job.priority, job.attempts, job.retries, job.meta]
 
 
 def _from_parent(sent: list[Any]) -> ClaimedJob:
-    task, payload, job_id, queue, priority, attempts, retries = sent
-    return ClaimedJob(job_id, task, queue, priority, payload, attempts, retries, None, None, "")
+    task, payload, job_id, queue, priority, attempts, retries, meta = sent
+    return ClaimedJob(job_id, task, queue, priority, payload, attempts, retries, None, None, "", meta)
 
 
 PR_SET_PDEATHSIG = 1

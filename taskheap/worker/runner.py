@@ -4,16 +4,21 @@ claimed job passes before it may take a slot."""
 from __future__ import annotations
 
 import math
+import time
 import traceback as tb
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
-from ..codec import decode_payload, encode_result, oversized, printable, storable
-from ..context import Fail, Retry, Snooze, running_job
+from ..codec import decode_payload, encode_result, headers_of, oversized, printable, storable
+from ..context import Fail, JobControl, Retry, Snooze, context_of, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
+from ..middleware import Chain, RunResult
 from ..retry import Backoff
+from ..task import Task
+
+NO_MIDDLEWARE = Chain()
 
 
 class Outcome(NamedTuple):
@@ -74,41 +79,68 @@ def _settings_refusal(job: ClaimedJob) -> Outcome | None:
     return None
 
 
-def run_job(tasks: Mapping[str, Any], job: ClaimedJob) -> Outcome:
+def run_job(tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MIDDLEWARE) -> Outcome:
     """Whatever the task raises, BaseException included (SystemExit, say), is its failed
-    Outcome, and so is a payload that cannot be decoded: no job takes its slot down with it.
-    A JobControl it raises (Retry, Snooze, Fail) says what becomes of the job; the task's
-    `retry_on` / `dont_retry_on` whether any other exception may be retried."""
+    Outcome, and so is a payload (or meta) that cannot be decoded: no job takes its slot down
+    with it. The middleware's run hooks run around the function, in this context."""
     task = tasks.get(job.task)
     if task is None:  # the worker checked: a child process whose app differs (changed on disk)
         return UNKNOWN_TASK
     try:
         args, kwargs = decode_payload(job.payload)
+        if job.meta is not None:
+            headers_of(job.meta)
     except PayloadError as exc:
         return Outcome(error=str(exc), final=True)
     running = running_job.set(job)
     try:
-        value = task.fn(*args, **kwargs)
-    except Snooze as exc:
-        return Outcome(delay=exc.delay, snoozed=True)
-    except Retry as exc:
-        return Outcome(error=f"Retry: {exc}", traceback=_traceback(), delay=exc.delay)
-    except Fail as exc:
-        return Outcome(error=printable(f"Fail: {exc.reason}"), traceback=_traceback(), final=True)
-    except BaseException as exc:
-        error = printable(f"{type(exc).__name__}: {exc}")
-        rule = task.retry_refusal(exc)
-        if rule is not None:
-            return Outcome(
-                error=f"{error} ({rule}: dead without retrying)", traceback=_traceback(), final=True
-            )
-        return Outcome(error=error, traceback=_traceback())
+        if not middleware.around_runs:
+            try:
+                value = task.fn(*args, **kwargs)
+            except BaseException as exc:
+                return failed(task, exc)
+            return succeeded(value)
+        context = context_of(job)
+        try:
+            middleware.before_run(context)
+        except JobControl as exc:  # a middleware decided the job without running it
+            return failed(task, exc)
+        began = time.perf_counter()
+        try:
+            value = task.fn(*args, **kwargs)
+        except BaseException as exc:
+            outcome = failed(task, exc)
+            middleware.after_run(context, RunResult(False, None, exc, time.perf_counter() - began))
+            return outcome
+        middleware.after_run(context, RunResult(True, value, None, time.perf_counter() - began))
+        return succeeded(value)
     finally:
         running_job.reset(running)
+
+
+def succeeded(value: Any) -> Outcome:
+    """The Outcome of a run that returned `value`: dead if it cannot be stored as JSON."""
     try:
         return Outcome(result=encode_result(value))
     except TypeError as exc:
         return Outcome(error=str(exc), final=True)
+
+
+def failed(task: Task[Any, Any], exc: BaseException) -> Outcome:
+    """The Outcome of a run that raised `exc` (called in its except block, for the traceback):
+    a JobControl says what becomes of the job; the task's `retry_on` / `dont_retry_on` whether
+    any other exception may be retried."""
+    if isinstance(exc, Snooze):
+        return Outcome(delay=exc.delay, snoozed=True)
+    if isinstance(exc, Retry):
+        return Outcome(error=f"Retry: {exc}", traceback=_traceback(), delay=exc.delay)
+    if isinstance(exc, Fail):
+        return Outcome(error=printable(f"Fail: {exc.reason}"), traceback=_traceback(), final=True)
+    error = printable(f"{type(exc).__name__}: {exc}")
+    rule = task.retry_refusal(exc)
+    if rule is not None:
+        return Outcome(error=f"{error} ({rule}: dead without retrying)", traceback=_traceback(), final=True)
+    return Outcome(error=error, traceback=_traceback())
 
 
 def _traceback() -> str:

@@ -155,7 +155,7 @@ class Worker:
                 app_path, concurrency, self._started, self._report
             )
         else:
-            self.pool = ThreadPool(app.tasks, concurrency, self._started, self._report)
+            self.pool = ThreadPool(app.tasks, app.middleware, concurrency, self._started, self._report)
 
     @property
     def capacity(self) -> int:

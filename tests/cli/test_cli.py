@@ -125,3 +125,17 @@ def test_docs_cli_md_describes_every_command() -> None:
         name = path.removeprefix("taskheap").strip()
         if name and not isinstance(command, click.Group):
             assert f"`{name}" in text, f"docs/cli.md does not describe `{name}`"
+
+
+def test_jobs_show_prints_a_jobs_headers(cli: Cli) -> None:
+    app = cli.app()
+    add = app.task(name="tasks.add")(lambda x, y: x + y)
+    with_headers = add.options(headers={"tenant": "acme", "trace": "t-1"}).enqueue(1, 2).id
+    without = add.enqueue(3, 4).id
+    app.close()
+    assert '  headers: {"tenant": "acme", "trace": "t-1"}' in cli("jobs", "show", with_headers).stdout
+    assert "headers:" not in cli("jobs", "show", without).stdout
+    assert json.loads(cli("jobs", "show", with_headers, "--json").stdout)["headers"] == {
+        "tenant": "acme",
+        "trace": "t-1",
+    }

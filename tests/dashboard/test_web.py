@@ -384,3 +384,11 @@ def test_read_only_counts_a_queue_purge_but_offers_no_button(store: Store) -> No
     confirm = client.get("/queues/default/purge").text
     assert re.search(r'class="count">2<', confirm) and 'method="post"' not in confirm
     assert client.post("/queues/default/purge", data={"csrf_token": "x"}).status_code == 403
+
+
+def test_job_detail_shows_headers_escaped(client: TestClient, store: Store) -> None:
+    job = store.app.tasks["add"].options(headers={"tenant": "<b>acme</b>"}).enqueue(1, 2)
+    text = client.get(f"/jobs/{job.id}").text
+    escaped = '{\n  "tenant": "\\u003cb\\u003eacme\\u003c/b\\u003e"\n}'
+    assert f'<dd class="headers"><pre>{escaped}</pre></dd>' in text
+    assert 'class="headers"' not in client.get(f"/jobs/{store.done}").text
