@@ -219,6 +219,18 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return URL_FACTORIES[request.param](tmp_path)
 
 
+#: For a long multi-process test: SQLite in the default suite, the servers behind `slow`.
+SQLITE_BY_DEFAULT = pytest.mark.parametrize(
+    "backend_url",
+    [
+        pytest.param(name, marks=() if name == "sqlite" else pytest.mark.slow)
+        for name in EVERY_BACKEND
+        if name != "redis-cluster"
+    ],
+    indirect=True,
+)
+
+
 @pytest.fixture
 def lab(tmp_path: Path, backend_url: str) -> Iterator[Lab]:
     lab = Lab(tmp_path, backend_url)

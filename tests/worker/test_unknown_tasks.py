@@ -13,7 +13,7 @@ from taskheap.job import JobState
 from taskheap.task import JobOptions, JobSpec
 
 from ..conftest import wait_for
-from .conftest import Lab
+from .conftest import SQLITE_BY_DEFAULT, Lab
 
 NEWER_TASKS = """
 from testtasks import app, mark
@@ -68,6 +68,7 @@ def test_the_job_is_dead_once_the_wait_is_over_with_no_worker_declaring_its_task
     assert older.wait() == 0
 
 
+@SQLITE_BY_DEFAULT
 def test_while_a_live_worker_of_the_queue_declares_the_task_the_job_waits_for_it(lab: Lab) -> None:
     """The newer worker is busy (one slot, a long job) while the older one, whose wait is
     nearly nil, keeps meeting the job: declared by a live worker, so it waits, and runs."""
@@ -87,6 +88,7 @@ def test_while_a_live_worker_of_the_queue_declares_the_task_the_job_waits_for_it
         assert worker.wait() == 0
 
 
+@SQLITE_BY_DEFAULT
 def test_the_registry_shows_declared_tasks_and_the_jobs_running_now(lab: Lab) -> None:
     """The lab's lease is 30 s, so heartbeats come every 10 s: the registry follows a job's
     start and finish much sooner than that."""
@@ -114,6 +116,7 @@ def test_the_registry_shows_declared_tasks_and_the_jobs_running_now(lab: Lab) ->
     assert worker.wait() == 0
 
 
+@SQLITE_BY_DEFAULT
 def test_a_silent_worker_is_shown_lost_then_forgotten(short_lease_lab: Lab) -> None:
     lab = short_lease_lab
     silent = lab.worker(env={"TEST_WORKER_TTL": "4"})

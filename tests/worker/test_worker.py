@@ -181,7 +181,6 @@ def test_process_pool_runs_jobs(lab: Lab) -> None:
     assert [h.result(timeout=1) for h in handles] == [2 * i for i in range(10)]
 
 
-@pytest.mark.slow
 def test_three_workers_run_every_job_exactly_once(lab: Lab) -> None:
     total = 9000
     for start in range(0, total, 1000):
