@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,23 @@ def test_jobs_of_tasks_the_app_does_not_define_are_given_back_not_waited_for(app
     assert time.monotonic() - started < 5.0
     (job,) = enqueued(app, task="elsewhere.report")
     assert (job.status, job.attempts) == (JobState.SCHEDULED, 0)  # as a worker gives it back
+
+
+def test_moving_the_clock_past_the_result_ttl_prunes_nothing(tmp_path: Path, clock: FixedClock) -> None:
+    """SQLite only: what prunes is the worker, above the seam."""
+    app = taskheap.App(f"sqlite:///{tmp_path}/jobs.db", clock=clock, result_ttl=10.0)
+
+    @app.task
+    def quick() -> str:
+        return "kept"
+
+    @app.task
+    def later() -> None:
+        time.sleep(2.5)  # the worker's maintenance, every second, runs meanwhile
+
+    first = quick.enqueue()
+    later.options(delay=3600).enqueue()
+    assert drain(app) == {"succeeded": 2}
+    assert clock.now() - first.info().finished_at >= 3600  # far past its result_ttl, and still there
+    assert first.result(timeout=1) == "kept"
+    app.close()
