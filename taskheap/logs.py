@@ -13,7 +13,6 @@ import json
 import logging
 import os
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -92,22 +91,3 @@ def configure(level: str = "info", fmt: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-
-
-SECRET_KEYS = ("password", "token", "secret", "key")
-
-
-def redacted(url: str) -> str:
-    """The URL with its password, and any query value named like a secret, shown as ***."""
-    parts = urlsplit(url)
-    if parts.password:
-        url = url.replace(f":{parts.password}@", ":***@", 1)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(_secret(key) for key, _ in query):
-        masked = [(key, "***" if _secret(key) else value) for key, value in query]
-        url = url.partition("?")[0] + "?" + urlencode(masked, safe="*")
-    return url
-
-
-def _secret(key: str) -> bool:
-    return any(word in key.lower() for word in SECRET_KEYS)

@@ -55,6 +55,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import BackendError, ConfigError, QueueFull, StoreUnreachable
 from ..job import FAILED_ATTEMPTS_KEPT, JobState
+from ..urls import redacted
 from .base import (
     ALL_TIME,
     ClaimedJob,
@@ -73,7 +74,7 @@ from .base import (
 from .checks import SelfCheck, plaintext_check, unsilenced
 from .counting import limited
 from .postgres_connections import Connection, Connections
-from .postgres_url import parse_url, redacted
+from .postgres_url import parse_url
 from .protocols import FullBackend, TransactionalEnqueue
 
 T = TypeVar("T")
@@ -95,7 +96,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size, self.deadline = parse_url(url)
-        self.where = redacted(url)
+        self.where = redacted(url, query=False)
         self.channel = f"taskheap:{self.schema}"
         self._statements = Statements(self.schema)
         self._connections = Connections(

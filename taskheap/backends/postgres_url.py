@@ -67,11 +67,3 @@ def parse_url(url: str) -> PostgresURL:
     defaults = [("application_name", f"taskheap:{schema}"), *DEAD_PEER]
     libpq += [(key, value) for key, value in defaults if key not in given]
     return PostgresURL(urlunsplit(parts._replace(query=urlencode(libpq))), schema, pool_size, deadline)
-
-
-def redacted(url: str) -> str:
-    """The URL without password or query, for messages."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..backends.base import ClaimedJob, Lease, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
-from ..logs import bind_worker, redacted
+from ..logs import bind_worker
+from ..urls import redacted
 from . import events
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch

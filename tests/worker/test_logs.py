@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from taskheap.logs import redacted
+from taskheap.urls import redacted
 
 from ..conftest import wait_for
 from .conftest import Lab
@@ -99,3 +99,5 @@ def test_urls_are_logged_without_their_secrets() -> None:
         "postgresql://app:***@db/app?password=***&schema=s"
     )
     assert redacted("sqlite:///taskheap.db") == "sqlite:///taskheap.db"
+    assert redacted("redis://:hunter2@host:6379/0?prefix=app", query=False) == "redis://:***@host:6379/0"
+    assert redacted("postgresql://app:pw@db/app?schema=s", query=False) == "postgresql://app:***@db/app"

@@ -16,6 +16,7 @@ from redis import Redis
 from redis.exceptions import ResponseError
 
 from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, IdGenerator, JobState
+from ...urls import redacted
 from ..base import (
     ClaimedJob,
     Completion,
@@ -31,7 +32,7 @@ from ..base import (
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..protocols import FullBackend
-from .client import Batch, Client, Guard, Script, Scripts, connect, display, parse_url
+from .client import Batch, Client, Guard, Script, Scripts, connect, parse_url
 from .keys import Keys
 from .limits import LimitedEnqueue
 from .listing import Listing
@@ -62,7 +63,7 @@ class RedisBackend(FullBackend):
     def __init__(self, url: str) -> None:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
-        self.display_url = display(client_url)
+        self.display_url = redacted(client_url, query=False)
         self._address = urlsplit(client_url)
         with self._guard():  # a cluster client connects at once, to learn the slots
             self.client: Client = connect(client_url, self.cluster)

@@ -149,15 +149,6 @@ def parse_url(url: str) -> tuple[str, str, bool]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix, cluster
 
 
-def display(client_url: str) -> str:
-    """The URL without its query and with the password masked, for error messages."""
-    parts = urlsplit(client_url)
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 #: TCP keepalive probes after 5 s idle, every 2 s, 3 unanswered: where the platform names them.
 _KEEPALIVE = {
     option: value
