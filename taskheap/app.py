@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -245,6 +246,20 @@ class App:
         else:
             self._transactional_backend().enqueue_in(connection, jobs, limits or None, self.store_time())
         return [JobHandle(self, job.id) for job in jobs]
+
+    async def aenqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle:
+        (handle,) = await self.aenqueue_many([spec], connection=connection)
+        return handle
+
+    async def aenqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None) -> list[JobHandle]:
+        """`enqueue_many` from async code: its round trip runs in a thread (asyncio.to_thread),
+        not on the caller's event loop. With a `connection` (or inside `app.transaction`) it
+        runs in the calling thread, the connection's own (drivers' connections are not shared
+        across threads): it then blocks the loop for the insert."""
+        specs = list(specs)
+        if connection is None and self._transaction.get() is None:
+            return await asyncio.to_thread(self.enqueue_many, specs)
+        return self.enqueue_many(specs, connection=connection)
 
     def _limits_of(self, jobs: list[NewJob]) -> dict[str, int]:
         """The max_length of each limited queue among the jobs' queues."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
 from .admin import Admin
+from .backends.base import JobRecord
 from .codec import decode_result
 from .errors import JobCancelled, JobFailed, JobNotFound
 from .job import JobInfo, JobState
@@ -50,15 +52,38 @@ class JobHandle:
         admin = self.app.admin
         while True:
             record = admin.record(self.id)
-            if record is None:
-                raise JobNotFound(f"job {self.id} not found (pruned after its retention?)")
-            if record.state == JobState.SUCCEEDED:
-                return decode_result(record.result)
-            if record.state == JobState.DEAD:
-                raise JobFailed(self.id, record.error, record.traceback)
-            if record.state == JobState.CANCELLED:
-                raise JobCancelled(f"job {self.id} was cancelled")
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {self.id} not finished after {timeout}s ({record.state})")
+            if (succeeded := self._succeeded(record, deadline, timeout)) is not None:
+                return decode_result(succeeded.result)
             time.sleep(poll)
             poll = min(poll * 1.5, 0.1)
+
+    async def aresult(self, timeout: float | None = None, poll: float = 0.005) -> Any:
+        """`result` from async code: each read of the store runs in a thread (asyncio.to_thread)
+        and the waits between them are `asyncio.sleep`, so the caller's loop is never blocked."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = await asyncio.to_thread(self._record)
+            if (succeeded := self._succeeded(record, deadline, timeout)) is not None:
+                return decode_result(succeeded.result)
+            await asyncio.sleep(poll)
+            poll = min(poll * 1.5, 0.1)
+
+    def _record(self) -> JobRecord | None:
+        return self.app.admin.record(self.id)
+
+    def _succeeded(
+        self, record: JobRecord | None, deadline: float | None, timeout: float | None
+    ) -> JobRecord | None:
+        """The record if the job succeeded, None while it has not ended; raises if it ended
+        otherwise, or when the wait is over."""
+        if record is None:
+            raise JobNotFound(f"job {self.id} not found (pruned after its retention?)")
+        if record.state == JobState.SUCCEEDED:
+            return record
+        if record.state == JobState.DEAD:
+            raise JobFailed(self.id, record.error, record.traceback)
+        if record.state == JobState.CANCELLED:
+            raise JobCancelled(f"job {self.id} was cancelled")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {self.id} not finished after {timeout}s ({record.state})")
+        return None

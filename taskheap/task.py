@@ -75,6 +75,7 @@ class Enqueuer(Protocol):
     """What a Task enqueues through (an App)."""
 
     def enqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle: ...
+    async def aenqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle: ...
 
 
 class CallCheck:
@@ -145,6 +146,9 @@ class Task(Generic[P, R]):
         self.retry_on = exception_types("retry_on", retry_on)
         self.dont_retry_on = exception_types("dont_retry_on", dont_retry_on) or ()
         self.call_check = CallCheck(fn)
+        #: `async def`: its jobs run on the worker's event loop (a decorated one too, if the
+        #: decorator sets __wrapped__, as functools.wraps does)
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(inspect.unwrap(fn))
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -169,6 +173,10 @@ class Task(Generic[P, R]):
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         return self.app.enqueue(self.job(*args, **kwargs))
 
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """`enqueue` from async code, without blocking the caller's event loop."""
+        return await self.app.aenqueue(self.job(*args, **kwargs))
+
     def options(self, *, connection: Any = None, **overrides: Any) -> BoundOptions[P, R]:
         """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta, headers; and
         `connection`, your own open database transaction to enqueue in (see App.enqueue_many)."""
@@ -186,3 +194,6 @@ class BoundOptions(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         return self.task.app.enqueue(self.job(*args, **kwargs), connection=self.connection)
+
+    async def aenqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        return await self.task.app.aenqueue(self.job(*args, **kwargs), connection=self.connection)

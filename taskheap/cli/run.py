@@ -14,6 +14,7 @@ from ..logs import FORMATS, LEVELS
 from ..logs import configure as configure_logs
 from ..task import JobOptions, JobSpec
 from ..worker import Worker
+from ..worker.async_pool import ASYNC_CONCURRENCY
 from ..worker.tally import Observer
 from ..worker.unknown import DEFAULT_TTL
 from .context import CliError, Env, pass_env
@@ -23,6 +24,13 @@ from .params import json_list, json_object, queue_list, queue_name
 @click.command()
 @click.option(
     "-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Jobs run at once."
+)
+@click.option(
+    "--async-concurrency",
+    type=click.IntRange(min=1),
+    default=ASYNC_CONCURRENCY,
+    show_default=True,
+    help="async def tasks' coroutines run at once on the worker's event loop (beside --concurrency).",
 )
 @click.option(
     "-q",
@@ -92,6 +100,7 @@ from .params import json_list, json_object, queue_list, queue_name
 def worker(
     env: Env,
     concurrency: int,
+    async_concurrency: int,
     queues: list[str],
     pool: str,
     prefetch: int | None,
@@ -111,6 +120,7 @@ def worker(
             env.app,
             queues=queues,
             concurrency=concurrency,
+            async_concurrency=async_concurrency,
             pool=pool,
             app_path=app_path,
             prefetch=prefetch,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import math
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..admin import JobFilter, to_info
 from ..backends.base import ClaimedJob, JobQuery
 from ..clock import FixedClock
+from ..context import current_job
 from ..job import ACTIVE, TERMINAL, WAITING, JobInfo, JobState, check_queue_name
 from ..task import Task
 from ..worker.pool import ThreadPool
@@ -117,11 +119,9 @@ class _Runs:
         self.app = app
         self.ids: dict[str, None] = {}  # in the order first run
         self.errors: dict[str, BaseException] = {}
-        self._current = threading.local()
 
     def started(self, job: ClaimedJob) -> None:
         self.ids[job.id] = None
-        self._current.job = job.id
 
     def settled(self, run: Settled) -> None:
         """The store says the outcome: drain reads it there."""
@@ -136,15 +136,30 @@ class _Runs:
         return copies
 
     def _recorded(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except BaseException as exc:
+                    self._raised(exc)
+                    raise
+
+            return run_async
+
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
             except BaseException as exc:
-                self.errors[self._current.job] = exc
+                self._raised(exc)
                 raise
 
         return run
+
+    def _raised(self, exc: BaseException) -> None:
+        self.errors[current_job().id] = exc
 
     def states(self, ids: Iterable[str]) -> dict[str, JobInfo]:
         wanted = tuple(ids)
@@ -164,7 +179,10 @@ class _DrainWorker(Worker):
 
     def __init__(self, app: App, queues: Sequence[str], runs: _Runs) -> None:
         super().__init__(app, queues=queues, concurrency=1, observer=runs)
-        self.pool = ThreadPool(runs.recording(app.tasks), app.middleware, 1, self._started, self._report)
+        tasks = runs.recording(app.tasks)
+        self.pool = self._beside_loop(
+            ThreadPool(tasks, app.middleware, 1, self._started, self._report), tasks
+        )
         self.claimer.turn = CLAIM_TURN
         # Never prune: a clock moved past the App's result_ttl would delete finished jobs the
         # test has yet to look at.

@@ -66,8 +66,7 @@ def failed(job: ClaimedJob, failure: Failure) -> None:
         log.debug("traceback of job %s:\n%s", job.id, failure.traceback.rstrip(), extra=job_fields(job))
 
 
-def timed_out(job: ClaimedJob, pool: str) -> None:
-    action = "its child process killed" if pool == "process" else "its thread abandoned, a new slot started"
+def timed_out(job: ClaimedJob, action: str) -> None:
     log.info(
         "job %s (%s) ran past its %gs timeout: %s",
         job.id,

@@ -3,7 +3,8 @@
 A pool pulls claimed jobs from its inbox, calls `started(job)` as each would begin (False: it must
 not, its lease has lapsed: the slot skips it without a report) and
 `report(job, outcome)` as each ends. `timed_out(job)` abandons a job that ran too long: its
-slot is replaced, and whatever it later returns is dropped.
+slot is replaced, and whatever it later returns is dropped; it says what became of the run, for
+the log. `async def` tasks run on an event loop beside these pools (async_pool.py).
 
 No job can take a slot down: `run_job` turns whatever a task does into an Outcome, and should a
 slot's own code still raise while it runs a job, the job is reported failed with that error
@@ -25,7 +26,7 @@ import time
 import traceback as tb
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..backends.base import ClaimedJob
 from ..middleware import Chain
@@ -49,22 +50,32 @@ def _guarded(run: Callable[[ClaimedJob], _O], job: ClaimedJob) -> _O | Outcome:
         return run(job)
     except BaseException as exc:
         log.error("a slot failed running job %s", job.id, exc_info=True)
-        return _slot_failure(exc)
+        return slot_failure(exc)
 
 
-def _may_start(started: Started, job: ClaimedJob, report: Report) -> bool:
+def may_start(started: Started, job: ClaimedJob, report: Report) -> bool:
     """`started(job)`; if it raises (the worker's own failure), the job is reported failed, not
     lost with the slot."""
     try:
         return started(job)
     except BaseException as exc:
         log.error("a slot failed starting job %s", job.id, exc_info=True)
-        report(job, _slot_failure(exc))
+        report(job, slot_failure(exc))
         return False
 
 
-def _slot_failure(exc: BaseException) -> Outcome:
+def slot_failure(exc: BaseException) -> Outcome:
     return Outcome(error=f"worker slot failed: {type(exc).__name__}: {exc}", traceback=tb.format_exc())
+
+
+class Slots(Protocol):
+    """What the worker runs jobs through: a pool, or a pool and the event loop (async_pool.py)."""
+
+    def submit(self, job: ClaimedJob) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def take_unstarted(self) -> list[ClaimedJob]: ...
+    def timed_out(self, job: ClaimedJob) -> str: ...
 
 
 class _Inbox:
@@ -114,7 +125,7 @@ class ThreadPool(_Inbox):
 
     def _slot(self) -> None:
         while (job := self.inbox.get()) is not None:
-            if not _may_start(self.started, job, self.report):
+            if not may_start(self.started, job, self.report):
                 continue
             outcome = _guarded(self._run, job)
             if job.id in self._abandoned:
@@ -125,9 +136,10 @@ class ThreadPool(_Inbox):
     def _run(self, job: ClaimedJob) -> Outcome:
         return run_job(self.tasks, job, self.middleware)
 
-    def timed_out(self, job: ClaimedJob) -> None:
+    def timed_out(self, job: ClaimedJob) -> str:
         self._abandoned.add(job.id)
         self._spawn()
+        return "its thread abandoned, a new slot started"
 
     def stop(self) -> None:
         for _ in self._threads:
@@ -152,9 +164,10 @@ class ProcessPool(_Inbox):
             self._slots.append(slot)
             slot.start()
 
-    def timed_out(self, job: ClaimedJob) -> None:
+    def timed_out(self, job: ClaimedJob) -> str:
         for slot in self._slots:
             slot.kill(job.id)
+        return "its child process killed"
 
     def stop(self) -> None:
         for _ in self._slots:
@@ -204,7 +217,7 @@ class _ProcessSlot(threading.Thread):
         self._launch()
         try:
             while (job := self.pool.inbox.get()) is not None:
-                if not _may_start(self.pool.started, job, self.pool.report):
+                if not may_start(self.pool.started, job, self.pool.report):
                     continue
                 with self._current_lock:
                     self.current, self.killed = job, False
@@ -280,7 +293,7 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
         try:
             outcome = run_job(tasks, job, middleware)
         except BaseException as exc:  # as in _guarded: the job is reported, the child goes on
-            outcome = _slot_failure(exc)
+            outcome = slot_failure(exc)
         conn.send_bytes(json.dumps(list(outcome)).encode())
 
 

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
 from ..codec import decode_payload, encode_result, headers_of, oversized, printable, storable
-from ..context import Fail, JobControl, Retry, Snooze, context_of, running_job
+from ..context import Fail, JobContext, JobControl, Retry, Snooze, context_of, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
 from ..middleware import Chain, RunResult
@@ -83,6 +83,60 @@ def run_job(tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MI
     """Whatever the task raises, BaseException included (SystemExit, say), is its failed
     Outcome, and so is a payload (or meta) that cannot be decoded: no job takes its slot down
     with it. The middleware's run hooks run around the function, in this context."""
+    call = _call(tasks, job)
+    if isinstance(call, Outcome):
+        return call
+    task, args, kwargs = call
+    running = running_job.set(job)
+    try:
+        if not middleware.around_runs:
+            try:
+                value = task.fn(*args, **kwargs)
+            except BaseException as exc:
+                return failed(task, exc)
+            return succeeded(value)
+        begun = _before(middleware, task, job)
+        if isinstance(begun, Outcome):
+            return begun
+        try:
+            value = task.fn(*args, **kwargs)
+        except BaseException as exc:
+            return _after(middleware, task, begun, exc=exc)
+        return _after(middleware, task, begun, value)
+    finally:
+        running_job.reset(running)
+
+
+async def run_async_job(
+    tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MIDDLEWARE
+) -> Outcome:
+    """`run_job` for an `async def` task, awaited on the worker's event loop in the job's own
+    asyncio Task: the context `current_job()` and the middleware's run hooks see."""
+    call = _call(tasks, job)
+    if isinstance(call, Outcome):
+        return call
+    task, args, kwargs = call
+    running_job.set(job)  # in the asyncio Task's own context, which ends with it
+    if not middleware.around_runs:
+        try:
+            value = await task.fn(*args, **kwargs)
+        except BaseException as exc:
+            return failed(task, exc)
+        return succeeded(value)
+    begun = _before(middleware, task, job)
+    if isinstance(begun, Outcome):
+        return begun
+    try:
+        value = await task.fn(*args, **kwargs)
+    except BaseException as exc:
+        return _after(middleware, task, begun, exc=exc)
+    return _after(middleware, task, begun, value)
+
+
+def _call(
+    tasks: Mapping[str, Any], job: ClaimedJob
+) -> tuple[Task[Any, Any], list[Any], dict[str, Any]] | Outcome:
+    """The task and the arguments to call it with, or the Outcome of a job that cannot run."""
     task = tasks.get(job.task)
     if task is None:  # the worker checked: a child process whose app differs (changed on disk)
         return UNKNOWN_TASK
@@ -92,30 +146,38 @@ def run_job(tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MI
             headers_of(job.meta)
     except PayloadError as exc:
         return Outcome(error=str(exc), final=True)
-    running = running_job.set(job)
+    return task, args, kwargs
+
+
+_Begun = tuple[JobContext, float]  # the context the run hooks see, and when the function began
+
+
+def _before(middleware: Chain, task: Task[Any, Any], job: ClaimedJob) -> _Begun | Outcome:
+    """Run the before_run hooks: the run's context and start, or the Outcome a hook decided."""
+    context = context_of(job)
     try:
-        if not middleware.around_runs:
-            try:
-                value = task.fn(*args, **kwargs)
-            except BaseException as exc:
-                return failed(task, exc)
-            return succeeded(value)
-        context = context_of(job)
-        try:
-            middleware.before_run(context)
-        except JobControl as exc:  # a middleware decided the job without running it
-            return failed(task, exc)
-        began = time.perf_counter()
-        try:
-            value = task.fn(*args, **kwargs)
-        except BaseException as exc:
-            outcome = failed(task, exc)
-            middleware.after_run(context, RunResult(False, None, exc, time.perf_counter() - began))
-            return outcome
-        middleware.after_run(context, RunResult(True, value, None, time.perf_counter() - began))
-        return succeeded(value)
-    finally:
-        running_job.reset(running)
+        middleware.before_run(context)
+    except JobControl as exc:  # a middleware decided the job without running it
+        return failed(task, exc)
+    return context, time.perf_counter()
+
+
+def _after(
+    middleware: Chain,
+    task: Task[Any, Any],
+    begun: _Begun,
+    value: Any = None,
+    exc: BaseException | None = None,
+) -> Outcome:
+    """Run the after_run hooks on the function's return `value`, or what it raised (`exc`: called
+    in the except block, for the traceback); the run's Outcome."""
+    context, began = begun
+    if exc is not None:
+        outcome = failed(task, exc)
+        middleware.after_run(context, RunResult(False, None, exc, time.perf_counter() - began))
+        return outcome
+    middleware.after_run(context, RunResult(True, value, None, time.perf_counter() - began))
+    return succeeded(value)
 
 
 def succeeded(value: Any) -> Outcome:

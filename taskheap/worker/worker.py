@@ -8,6 +8,8 @@ Threads and what each owns:
 - the waker (the Claimer's): claims while the queues are dry, blocking in the store until work
   arrives (claimer.py documents the hand-over between the two);
 - the slots (pool.py): run one job at a time each;
+- async (async_pool.py, when the app has `async def` tasks): one event loop running their
+  coroutines, up to `async_concurrency` at once; loop-lag (loop_lag.py) warns of a blocked loop;
 - heartbeat: renews every lease held in one round trip and marks the worker alive; its answers
   tell whether the store is reachable (health.py: one warning per outage, one at its end);
 - watch: sees a store that has not answered for two heartbeats (health.py), touching nothing;
@@ -29,9 +31,9 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..backends.base import ClaimedJob, Lease, WorkerInfo
@@ -39,12 +41,13 @@ from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..logs import bind_worker
 from ..urls import redacted
 from . import events
+from .async_pool import ASYNC_CONCURRENCY, beside_loop
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
 from .maintenance import Promoter, Pruner, Rescuer
-from .pool import ProcessPool, ThreadPool
+from .pool import ProcessPool, Slots, ThreadPool
 from .runner import UNKNOWN_TASK, Outcome, refusal
 from .settle import Finished, Settler, completions, overran, refused
 from .tally import Observer, Tally
@@ -52,6 +55,7 @@ from .unknown import DEFAULT_TTL, UnknownTasks
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..task import Task
 
 log = logging.getLogger("taskheap.worker")
 
@@ -79,9 +83,12 @@ class Worker:
         prefetch: int | None = None,
         observer: Observer | None = None,
         unknown_task_ttl: float = DEFAULT_TTL,
+        async_concurrency: int = ASYNC_CONCURRENCY,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        if async_concurrency < 1:
+            raise ConfigError(f"async_concurrency must be >= 1, got {async_concurrency}")
         if pool not in ("thread", "process"):
             raise ConfigError(f"pool must be 'thread' or 'process', got {pool!r}")
         if pool == "process" and not app_path:
@@ -150,18 +157,32 @@ class Worker:
             learn_run_time=self._learn_run_time,
             changed=self._registry_changed,
         )
+        self.async_concurrency = async_concurrency
         if pool == "process":
             assert app_path is not None
-            self.pool: ThreadPool | ProcessPool = ProcessPool(
-                app_path, concurrency, self._started, self._report
-            )
+            sync: Slots = ProcessPool(app_path, concurrency, self._started, self._report)
         else:
-            self.pool = ThreadPool(app.tasks, app.middleware, concurrency, self._started, self._report)
+            sync = ThreadPool(app.tasks, app.middleware, concurrency, self._started, self._report)
+        self.pool = self._beside_loop(sync, app.tasks)
+
+    def _beside_loop(self, sync: Slots, tasks: Mapping[str, Task[Any, Any]]) -> Slots:
+        """The pools to run `tasks` on: `sync`, and the event loop if any task is async. Its
+        slots count with the sync ones (`slots`): a sync job claimed while only async slots
+        are free waits in the sync inbox, leased, as a prefetched one does."""
+        pools = beside_loop(
+            sync, tasks, self.app.middleware, self.async_concurrency, self._started, self._report, self._lost
+        )
+        self.slots = self.concurrency + (self.async_concurrency if pools is not sync else 0)
+        return pools
+
+    def _lost(self, slots: int) -> None:
+        """A coroutine ignoring its cancellation holds a slot (+1) until it ends (-1)."""
+        self.slots -= slots
 
     @property
     def capacity(self) -> int:
-        """Jobs this worker may hold: a slot each, plus those claimed ahead."""
-        return self.concurrency + self._ahead()
+        """Jobs this worker may hold: a slot each (sync and async), plus those claimed ahead."""
+        return self.slots + self._ahead()
 
     def _free(self) -> int:
         return self.capacity - len(self.inflight)
@@ -175,8 +196,8 @@ class Worker:
             return self.prefetch
         if self._mean_run is None:
             return 0
-        ahead = PREFETCH_WAIT * self.concurrency / max(self._mean_run, 1e-6)
-        return min(int(ahead), PREFETCH_PER_SLOT * self.concurrency)
+        ahead = PREFETCH_WAIT * self.slots / max(self._mean_run, 1e-6)
+        return min(int(ahead), PREFETCH_PER_SLOT * self.slots)
 
     def _learn_run_time(self, seconds: float) -> None:
         if self._mean_run is None:
@@ -269,6 +290,8 @@ class Worker:
         bind_worker(self.id)
         prefetch = "auto" if self.prefetch is None else str(self.prefetch)
         settings = f"concurrency {self.concurrency}, {self.pool_kind} pool, prefetch {prefetch}"
+        if self.slots > self.concurrency:
+            settings += f", async concurrency {self.async_concurrency}"
         events.started(self.id, __version__, redacted(self.backend.url), self.queues, settings)
         self._warn_of_the_store()
         try:
@@ -427,8 +450,7 @@ class Worker:
         overdue = self.inflight.overdue(now)
         for held in overdue:
             job = held.job
-            events.timed_out(job, self.pool_kind)
-            self.pool.timed_out(job)
+            events.timed_out(job, self.pool.timed_out(job))
             self._done.append((job, overran(job), now))
         if overdue:
             self._settle()
