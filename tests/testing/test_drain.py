@@ -3,6 +3,7 @@ test's process, a FixedClock stands in for backoff sleeps, and outcomes are a wo
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
@@ -277,3 +278,29 @@ def test_moving_the_clock_past_the_result_ttl_prunes_nothing(tmp_path: Path, clo
     assert clock.now() - first.info().finished_at >= 3600  # far past its result_ttl, and still there
     assert first.result(timeout=1) == "kept"
     app.close()
+
+
+def test_drain_runs_async_tasks_with_their_context_retries_and_fail_fast(app: taskheap.App) -> None:
+    attempts: list[int] = []
+
+    @app.task(retries=2, backoff=taskheap.Backoff(base=60.0, jitter=False))
+    async def fetch(n: int) -> list[int]:
+        await asyncio.sleep(0)
+        attempts.append(taskheap.current_job().attempt)
+        if len(attempts) == 1:
+            raise ConnectionError("first attempt fails")
+        return [n, taskheap.current_job().attempt]
+
+    @app.task(retries=0)
+    async def explode() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("async missing")
+
+    handle = fetch.enqueue(3)
+    assert drain(app) == {"succeeded": 1}  # the retry's backoff run by moving the clock
+    assert handle.info().result == [3, 2] and attempts == [1, 2]
+
+    explode.enqueue()
+    with pytest.raises(KeyError, match="async missing") as raised:
+        drain(app, fail_fast=True)
+    assert "explode" in [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]

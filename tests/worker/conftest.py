@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 import taskheap
 
-from ..conftest import URL_FACTORIES
+from ..conftest import URL_FACTORIES, wait_for
 
 TASKS_MODULE = '''
 import os
@@ -168,21 +169,24 @@ class Lab:
         self.url = url
         self.lease = lease
         (path / "testtasks.py").write_text(TASKS_MODULE)
-        self.tasks = self._import_tasks()
+        self._apps: list[taskheap.App] = []
+        self.tasks = self.import_tasks("testtasks")
         self.app: taskheap.App = self.tasks.app
-        self.app.url = url
         self.workers: list[WorkerProcess] = []
 
-    def _import_tasks(self) -> Any:
-        """The same task module the workers run, bound to this lab's backend."""
+    def import_tasks(self, module: str) -> Any:
+        """A task module of this directory, as the workers run it, its App bound to this lab's
+        backend (the lab closes it)."""
         saved = {k: os.environ.get(k) for k in ("TASKHEAP_URL", "TEST_OUT", "TEST_LEASE")}
         os.environ.update(TASKHEAP_URL=self.url, TEST_OUT=str(self.path), TEST_LEASE=str(self.lease))
         try:
-            spec = importlib.util.spec_from_file_location(f"testtasks_{id(self)}", self.path / "testtasks.py")
+            spec = importlib.util.spec_from_file_location(f"{module}_{id(self)}", self.path / f"{module}.py")
             assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
+            loaded = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(loaded)
+            loaded.app.url = self.url
+            self._apps.append(loaded.app)
+            return loaded
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -205,7 +209,27 @@ class Lab:
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
-        self.app.close()
+        for app in self._apps:
+            app.close()
+
+
+def three_workers_run_every_job_exactly_once(
+    lab: Lab, odd: Any, even: Any, app: str = "testtasks:app", total: int = 9000
+) -> None:
+    """`total` jobs, of the task `odd` for odd numbers and `even` for even ones (each recording
+    its run in runs-<pid>.log), drained by three workers together: each ran exactly once."""
+    for start in range(0, total, 1000):
+        lab.app.enqueue_many([(odd if i % 2 else even).job(i) for i in range(start, start + 1000)])
+    lab.app.admin.pause("default")  # until all three are up: none drains the queue alone
+    workers = [lab.worker("--concurrency", "4", "--burst", app=app) for _ in range(3)]
+    wait_for(lambda: len(lab.app.admin.workers()) == 3, what="three workers registered")
+    lab.app.admin.resume("default")
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.output()
+    runs = Counter(line for log in lab.path.glob("runs-*.log") for line in log.read_text().split())
+    assert len(runs) == total and set(runs.values()) == {1}
+    assert lab.app.stats()["queues"]["default"]["succeeded"] == total
+    assert len(list(lab.path.glob("runs-*.log"))) == 3, "all three workers took part"
 
 
 EVERY_BACKEND = sorted(URL_FACTORIES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from collections import Counter
 
 import pytest
 
@@ -12,7 +11,7 @@ from taskheap.backends.base import NewJob
 from taskheap.job import JobState
 
 from ..conftest import wait_for
-from .conftest import EVERY_BACKEND, Lab
+from .conftest import EVERY_BACKEND, Lab, three_workers_run_every_job_exactly_once
 
 
 def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
@@ -182,19 +181,7 @@ def test_process_pool_runs_jobs(lab: Lab) -> None:
 
 
 def test_three_workers_run_every_job_exactly_once(lab: Lab) -> None:
-    total = 9000
-    for start in range(0, total, 1000):
-        lab.app.enqueue_many([lab.tasks.record.job(i) for i in range(start, start + 1000)])
-    lab.app.admin.pause("default")  # until all three are up: none drains the queue alone
-    workers = [lab.worker("--concurrency", "4", "--burst") for _ in range(3)]
-    wait_for(lambda: len(lab.app.admin.workers()) == 3, what="three workers registered")
-    lab.app.admin.resume("default")
-    for worker in workers:
-        assert worker.wait(timeout=120) == 0, worker.output()
-    runs = Counter(line for log in lab.path.glob("runs-*.log") for line in log.read_text().split())
-    assert len(runs) == total and set(runs.values()) == {1}
-    assert lab.app.stats()["queues"]["default"]["succeeded"] == total
-    assert len(list(lab.path.glob("runs-*.log"))) == 3, "all three workers took part"
+    three_workers_run_every_job_exactly_once(lab, lab.tasks.record, lab.tasks.record)
 
 
 def test_a_better_job_enqueued_later_overtakes_waiting_slow_jobs(lab: Lab) -> None:
