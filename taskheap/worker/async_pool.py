@@ -34,21 +34,11 @@ CANCEL_DEADLINE = 1.0  # seconds a cancelled coroutine gets to end before it is 
 Lost = Callable[[int], None]  # slots lost (+1) to a coroutine that ignores its cancellation, or back (-1)
 
 
-def beside_loop(
-    sync: Slots,
-    tasks: Mapping[str, Any],
-    middleware: Chain,
-    size: int,
-    started: Started,
-    report: Report,
-    lost: Lost,
-) -> Slots:
-    """`sync` alone when no task is `async def` (the sync path exactly as without this module);
-    else `sync` and an event loop of `size` slots for the async tasks."""
-    names = frozenset(name for name, task in tasks.items() if task.is_async)
-    if not names:
-        return sync
-    return Pools(sync, AsyncPool(tasks, middleware, size, started, report, lost), names)
+def beside_loop(sync: Slots, loop: AsyncPool) -> Slots:
+    """`sync` alone when none of the loop's tasks is `async def` (the sync path exactly as
+    without this module, the loop never started); else both."""
+    names = frozenset(name for name, task in loop.tasks.items() if task.is_async)
+    return Pools(sync, loop, names) if names else sync
 
 
 class Pools:

@@ -89,20 +89,14 @@ def run_job(tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MI
     task, args, kwargs = call
     running = running_job.set(job)
     try:
-        if not middleware.around_runs:
-            try:
-                value = task.fn(*args, **kwargs)
-            except BaseException as exc:
-                return failed(task, exc)
-            return succeeded(value)
-        begun = _before(middleware, task, job)
+        begun = _before(middleware, task, job) if middleware.around_runs else None
         if isinstance(begun, Outcome):
             return begun
         try:
             value = task.fn(*args, **kwargs)
         except BaseException as exc:
-            return _after(middleware, task, begun, exc=exc)
-        return _after(middleware, task, begun, value)
+            return _raised(middleware, task, begun, exc)
+        return _returned(middleware, begun, value)
     finally:
         running_job.reset(running)
 
@@ -117,25 +111,20 @@ async def run_async_job(
         return call
     task, args, kwargs = call
     running_job.set(job)  # in the asyncio Task's own context, which ends with it
-    if not middleware.around_runs:
-        try:
-            value = await task.fn(*args, **kwargs)
-        except BaseException as exc:
-            return failed(task, exc)
-        return succeeded(value)
-    begun = _before(middleware, task, job)
+    begun = _before(middleware, task, job) if middleware.around_runs else None
     if isinstance(begun, Outcome):
         return begun
     try:
         value = await task.fn(*args, **kwargs)
     except BaseException as exc:
-        return _after(middleware, task, begun, exc=exc)
-    return _after(middleware, task, begun, value)
+        return _raised(middleware, task, begun, exc)
+    return _returned(middleware, begun, value)
 
 
-def _call(
-    tasks: Mapping[str, Any], job: ClaimedJob
-) -> tuple[Task[Any, Any], list[Any], dict[str, Any]] | Outcome:
+_Call = tuple[Task[Any, Any], list[Any], dict[str, Any]]  # a task and the arguments to call it with
+
+
+def _call(tasks: Mapping[str, Any], job: ClaimedJob) -> _Call | Outcome:
     """The task and the arguments to call it with, or the Outcome of a job that cannot run."""
     task = tasks.get(job.task)
     if task is None:  # the worker checked: a child process whose app differs (changed on disk)
@@ -149,7 +138,8 @@ def _call(
     return task, args, kwargs
 
 
-_Begun = tuple[JobContext, float]  # the context the run hooks see, and when the function began
+#: The context the run hooks see and when the function began; None without run hooks.
+_Begun = tuple[JobContext, float] | None
 
 
 def _before(middleware: Chain, task: Task[Any, Any], job: ClaimedJob) -> _Begun | Outcome:
@@ -162,21 +152,19 @@ def _before(middleware: Chain, task: Task[Any, Any], job: ClaimedJob) -> _Begun 
     return context, time.perf_counter()
 
 
-def _after(
-    middleware: Chain,
-    task: Task[Any, Any],
-    begun: _Begun,
-    value: Any = None,
-    exc: BaseException | None = None,
-) -> Outcome:
-    """Run the after_run hooks on the function's return `value`, or what it raised (`exc`: called
-    in the except block, for the traceback); the run's Outcome."""
-    context, began = begun
-    if exc is not None:
-        outcome = failed(task, exc)
-        middleware.after_run(context, RunResult(False, None, exc, time.perf_counter() - began))
-        return outcome
-    middleware.after_run(context, RunResult(True, value, None, time.perf_counter() - began))
+def _raised(middleware: Chain, task: Task[Any, Any], begun: _Begun, exc: BaseException) -> Outcome:
+    """The Outcome of a function that raised `exc`, after the after_run hooks (called in the
+    except block, for the traceback)."""
+    outcome = failed(task, exc)
+    if begun is not None:
+        middleware.after_run(begun[0], RunResult(False, None, exc, time.perf_counter() - begun[1]))
+    return outcome
+
+
+def _returned(middleware: Chain, begun: _Begun, value: Any) -> Outcome:
+    """The Outcome of a function that returned `value`, after the after_run hooks."""
+    if begun is not None:
+        middleware.after_run(begun[0], RunResult(True, value, None, time.perf_counter() - begun[1]))
     return succeeded(value)
 
 

@@ -41,7 +41,7 @@ from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..logs import bind_worker
 from ..urls import redacted
 from . import events
-from .async_pool import ASYNC_CONCURRENCY, beside_loop
+from .async_pool import ASYNC_CONCURRENCY, AsyncPool, beside_loop
 from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
@@ -169,9 +169,10 @@ class Worker:
         """The pools to run `tasks` on: `sync`, and the event loop if any task is async. Its
         slots count with the sync ones (`slots`): a sync job claimed while only async slots
         are free waits in the sync inbox, leased, as a prefetched one does."""
-        pools = beside_loop(
-            sync, tasks, self.app.middleware, self.async_concurrency, self._started, self._report, self._lost
+        loop = AsyncPool(
+            tasks, self.app.middleware, self.async_concurrency, self._started, self._report, self._lost
         )
+        pools = beside_loop(sync, loop)
         self.slots = self.concurrency + (self.async_concurrency if pools is not sync else 0)
         return pools
 

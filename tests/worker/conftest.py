@@ -213,6 +213,24 @@ class Lab:
             app.close()
 
 
+def a_sigkilled_workers_job_runs_again_after_lease_expiry(
+    lab: Lab, sleepy: Any, app: str = "testtasks:app"
+) -> None:
+    """A job of `sleepy` (slow on its first run only, marking each start and finish) whose worker
+    was SIGKILLed runs again on another once its lease lapses."""
+    handle = sleepy.enqueue("crash", 60)
+    victim = lab.worker(app=app)
+    wait_for(lambda: lab.marks("crash.start"), what="the job to start")
+    victim.signal(signal.SIGKILL)
+    victim.wait()
+    rescuer = lab.worker("--burst", app=app)
+    assert rescuer.wait(timeout=30) == 0, rescuer.output()
+    assert handle.result(timeout=1) == "crash"
+    assert len(lab.marks("crash.start")) == 2 and len(lab.marks("crash.done")) == 1
+    info = handle.info()
+    assert info.attempts == 2 and "lease expired" in (info.error or "")
+
+
 def three_workers_run_every_job_exactly_once(
     lab: Lab, odd: Any, even: Any, app: str = "testtasks:app", total: int = 9000
 ) -> None:

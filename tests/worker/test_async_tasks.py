@@ -15,7 +15,12 @@ import pytest
 from taskheap.job import JobState
 
 from ..conftest import URL_FACTORIES, wait_for
-from .conftest import EVERY_BACKEND, Lab, three_workers_run_every_job_exactly_once
+from .conftest import (
+    EVERY_BACKEND,
+    Lab,
+    a_sigkilled_workers_job_runs_again_after_lease_expiry,
+    three_workers_run_every_job_exactly_once,
+)
 
 ASYNC_TASKS = '''
 import asyncio
@@ -352,17 +357,7 @@ def test_a_coroutine_outliving_the_grace_period_is_failed_not_lost(alab: AsyncLa
 )
 def test_a_sigkilled_workers_coroutine_runs_again_after_lease_expiry(short_lease_alab: AsyncLab) -> None:
     alab = short_lease_alab
-    handle = alab.tasks.asleepy.enqueue("crash", 60)
-    victim = alab.worker()
-    wait_for(lambda: alab.marks("crash.start"), what="the coroutine to start")
-    victim.signal(signal.SIGKILL)
-    victim.wait()
-    rescuer = alab.worker("--burst")
-    assert rescuer.wait(timeout=30) == 0, rescuer.output()
-    assert handle.result(timeout=1) == "crash"
-    assert len(alab.marks("crash.start")) == 2 and len(alab.marks("crash.done")) == 1
-    info = handle.info()
-    assert info.attempts == 2 and "lease expired" in (info.error or "")
+    a_sigkilled_workers_job_runs_again_after_lease_expiry(alab.lab, alab.tasks.asleepy, app=APP)
 
 
 @pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)

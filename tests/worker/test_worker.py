@@ -11,7 +11,12 @@ from taskheap.backends.base import NewJob
 from taskheap.job import JobState
 
 from ..conftest import wait_for
-from .conftest import EVERY_BACKEND, Lab, three_workers_run_every_job_exactly_once
+from .conftest import (
+    EVERY_BACKEND,
+    Lab,
+    a_sigkilled_workers_job_runs_again_after_lease_expiry,
+    three_workers_run_every_job_exactly_once,
+)
 
 
 def test_worker_runs_jobs_and_stores_their_results(lab: Lab) -> None:
@@ -76,18 +81,7 @@ def test_a_child_that_closes_its_pipe_and_lives_on_is_killed_and_its_job_fails(l
 
 @pytest.mark.parametrize("backend_url", EVERY_BACKEND, indirect=True)
 def test_sigkilled_worker_job_runs_again_after_lease_expiry(short_lease_lab: Lab) -> None:
-    lab = short_lease_lab
-    handle = lab.tasks.sleepy.enqueue("crash", 60)
-    victim = lab.worker()
-    wait_for(lambda: lab.marks("crash.start"), what="the job to start")
-    victim.signal(signal.SIGKILL)
-    victim.wait()
-    rescuer = lab.worker("--burst")
-    assert rescuer.wait(timeout=30) == 0, rescuer.output()
-    assert handle.result(timeout=1) == "crash"
-    assert len(lab.marks("crash.start")) == 2 and len(lab.marks("crash.done")) == 1
-    info = handle.info()
-    assert info.attempts == 2 and "lease expired" in (info.error or "")
+    a_sigkilled_workers_job_runs_again_after_lease_expiry(short_lease_lab, short_lease_lab.tasks.sleepy)
 
 
 def running(pid: int) -> bool:
