@@ -19,6 +19,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..backends.base import ClaimedJob
@@ -94,9 +95,14 @@ class AsyncPool:
         self._abandoned: set[str] = set()  # timed out: what they return is dropped
         self._stuck: set[str] = set()  # reported for ignoring their cancellation
         self._thread = threading.Thread(target=self._serve, name="taskheap-async", daemon=True)
+        self._threads: ThreadPoolExecutor
 
     def start(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # `asyncio.to_thread` from the tasks (blocking code, aenqueue, aresult): a thread for
+        # each coroutine that may run, made as needed, not the default's few per core
+        self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="taskheap-async-to-thread")
+        self.loop.set_default_executor(self._threads)
         self.lag = LoopLag(self.loop, self._blocker)
         self._thread.start()
         self.lag.start()
@@ -112,12 +118,14 @@ class AsyncPool:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_forever()
+            self.size = 0  # closing: no job starts
             left = [task for _, task in self._running.values()]
             for task in left:
                 task.cancel()
             if left:
                 self.loop.run_until_complete(asyncio.wait(left, timeout=CANCEL_DEADLINE))
         finally:
+            self._threads.shutdown(wait=False, cancel_futures=True)
             self.loop.close()
 
     def submit(self, job: ClaimedJob) -> None:
@@ -164,10 +172,13 @@ class AsyncPool:
         return "its coroutine cancelled"
 
     def _cancel(self, job_id: str) -> None:
-        if job_id not in self._running:
+        """(On the loop.) The job's first step ran before this: `_fill` queued it, ahead of any
+        timeout's call, so the cancellation lands inside `_run`, which frees the slot."""
+        running = self._running.get(job_id)
+        if running is None:
             return  # it ended meanwhile; the worker drops its report
         self._abandoned.add(job_id)
-        self._running[job_id][1].cancel()
+        running[1].cancel()
         self.loop.call_later(CANCEL_DEADLINE, self._check_cancelled, job_id)
 
     def _check_cancelled(self, job_id: str) -> None:

@@ -25,6 +25,7 @@ from .conftest import (
 ASYNC_TASKS = '''
 import asyncio
 import os
+import threading
 import time
 
 import taskheap
@@ -147,6 +148,24 @@ async def asleepy(key, seconds):
         await asyncio.sleep(seconds)
     mark(key + ".done")
     return key
+
+
+PARTIES = 40  # more than the default executor's most threads (32)
+BARRIER = threading.Barrier(PARTIES, timeout=10)
+
+
+def meet():
+    try:
+        BARRIER.wait()
+    except threading.BrokenBarrierError:
+        return False
+    return True
+
+
+@app.task(name="meets")
+async def meets():
+    """Blocking code run the recommended way: all PARTIES calls must wait in threads at once."""
+    return await asyncio.to_thread(meet)
 
 
 RUNNING = [0, 0]  # coroutines of `bounded` running now, and the most seen at once
@@ -304,6 +323,14 @@ def test_async_concurrency_bounds_the_coroutines_run_at_once(alab: AsyncLab) -> 
     worker = alab.worker("--async-concurrency", "2", "--burst")
     assert worker.wait(30) == 0, worker.output()
     assert max(h.result(timeout=1) for h in handles) == 2
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
+def test_to_thread_in_async_tasks_has_a_thread_for_each_async_slot(alab: AsyncLab) -> None:
+    handles = [alab.tasks.meets.enqueue() for _ in range(alab.tasks.PARTIES)]
+    worker = alab.worker("--async-concurrency", str(alab.tasks.PARTIES), "--burst")
+    assert worker.wait(30) == 0, worker.output()
+    assert [h.result(timeout=1) for h in handles] == [True] * alab.tasks.PARTIES
 
 
 def run_mixed(alab: AsyncLab, total: int) -> None:
