@@ -174,6 +174,7 @@ class Worker:
         )
         pools = beside_loop(sync, loop)
         self.slots = self.concurrency + (self.async_concurrency if pools is not sync else 0)
+        self.info.concurrency = self.slots  # the registry's "jobs / slots"
         return pools
 
     def _lost(self, slots: int) -> None:

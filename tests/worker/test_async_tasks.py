@@ -366,7 +366,6 @@ def test_sigterm_lets_running_coroutines_finish_and_returns_unstarted_ones(alab:
     assert [(h.status(), h.info().attempts) for h in waiting] == [("queued", 0)] * 3, worker.output()
 
 
-@pytest.mark.parametrize("backend_url", ["sqlite"], indirect=True)
 def test_a_coroutine_outliving_the_grace_period_is_failed_not_lost(alab: AsyncLab) -> None:
     slow = alab.tasks.cancellable.options(retries=1).enqueue("stuck", 30)
     worker = alab.worker("--grace", "0.3")
