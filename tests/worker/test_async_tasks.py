@@ -14,9 +14,10 @@ import pytest
 
 from taskheap.job import JobState
 
-from ..conftest import URL_FACTORIES, wait_for
+from ..conftest import wait_for
 from .conftest import (
     EVERY_BACKEND,
+    SQLITE_BY_DEFAULT,
     Lab,
     a_sigkilled_workers_job_runs_again_after_lease_expiry,
     three_workers_run_every_job_exactly_once,
@@ -198,11 +199,6 @@ def record(i):
 '''
 
 APP = "asynctasks:app"
-SQLITE_ELSE_SLOW = [
-    pytest.param(name, marks=[] if name == "sqlite" else [pytest.mark.slow])
-    for name in sorted(URL_FACTORIES)
-    if name != "redis-cluster"
-]
 
 
 class AsyncLab:
@@ -286,7 +282,7 @@ def test_a_coroutine_ignoring_its_cancellation_is_reported_and_keeps_its_slot(al
     assert f"job {stuck.id} (stubborn), cancelled on its timeout, ended: its slot is free" in output
 
 
-@pytest.mark.parametrize("backend_url", SQLITE_ELSE_SLOW, indirect=True)
+@SQLITE_BY_DEFAULT
 def test_a_blocked_loop_keeps_every_lease_and_the_warning_names_the_job(short_lease_alab: AsyncLab) -> None:
     """Leases of 1 s and a coroutine blocking the loop for 3 s: heartbeats run on the worker's
     threads, so no job is rescued and run twice, the blocker's nor those waiting on the loop."""
@@ -395,7 +391,7 @@ def test_async_tasks_run_on_the_parents_loop_beside_a_process_pool(alab: AsyncLa
     assert added.result(timeout=1)[0] == 3 and via_asyncio_run.result(timeout=1) == 10
 
 
-@pytest.mark.slow
+@SQLITE_BY_DEFAULT
 def test_three_workers_run_every_async_job_exactly_once(alab: AsyncLab) -> None:
     """The sync workers' harness, half its jobs async."""
     three_workers_run_every_job_exactly_once(alab.lab, alab.tasks.arecord, alab.tasks.record, app=APP)
