@@ -66,20 +66,28 @@ async def aflaky(key, failures):
     return "recovered"
 
 
+CONTROLS = {  # kind -> (attempt, snoozed before) -> the JobControl to raise, if any
+    "fail": lambda attempt, snoozed: taskheap.Fail("permanent: bad url"),
+    "snooze": lambda attempt, snoozed: None if snoozed else taskheap.Snooze(0.2),
+    "retry": lambda attempt, snoozed: taskheap.Retry(delay=0.2) if attempt == 1 else None,
+}
+
+
 @app.task(name="acontrolled", retries=3, backoff=0.0, retry_on=(ConnectionError,))
 async def acontrolled(kind):
-    attempt = taskheap.current_job().attempt
-    await asyncio.sleep(0)
+    """Raises its kind's JobControl after an await, inside an `except Exception` that must not
+    swallow it; "not_listed": an error that retry_on refuses."""
     if kind == "not_listed":
         raise ValueError("not a ConnectionError")
+    attempt = taskheap.current_job().attempt
+    snoozed = os.path.join(OUT, "snoozed")
+    control = CONTROLS[kind](attempt, os.path.exists(snoozed))
     try:
-        if kind == "fail":
-            raise taskheap.Fail("permanent: bad url")
-        if kind == "snooze" and not os.path.exists(os.path.join(OUT, "snoozed")):
-            open(os.path.join(OUT, "snoozed"), "w").close()
-            raise taskheap.Snooze(0.2)
-        if kind == "retry" and attempt == 1:
-            raise taskheap.Retry(delay=0.2)
+        await asyncio.sleep(0)
+        if control is not None:
+            if kind == "snooze":
+                open(snoozed, "w").close()
+            raise control
     except Exception:
         return "swallowed"
     return attempt
