@@ -124,6 +124,7 @@ class Worker:
         self._stopping = threading.Event()  # no new claims
         self._finished = threading.Event()  # the background duties end too (after the grace)
         self._interrupts = 0
+        self._signalled = threading.Event()  # set by the signal handler only (_on_signal)
         self._registry_stale = threading.Event()  # set: a job started or finished since the last beat
         self.unknown = UnknownTasks(backend, unknown_task_ttl, self.rng, app.store_time)
         self.claimer = Claimer(
@@ -255,6 +256,8 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped (or, with burst, until the queues are empty); the exit code."""
+        signals = threading.Thread(target=self._act_on_signals, name="taskheap-signals", daemon=True)
+        signals.start()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -311,7 +314,7 @@ class Worker:
                 log.warning("could not unregister worker: %s", exc)
             # Their backend calls must end before the caller may close the store under them.
             self.claimer.join(IDLE_WAIT + 1.0)
-            for thread in threads:
+            for thread in [*threads, signals]:
                 thread.join(IDLE_WAIT + 1.0)
             events.stopped(self.id)
         return 0
@@ -330,11 +333,21 @@ class Worker:
         self._wake.set()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM or SIGINT: stop, by the signals thread. The handler runs in the main thread
+        between two of its bytecodes, maybe inside the loop's own `Event` calls, whose lock is
+        not reentrant: setting one here could wait forever on the lock its own thread holds.
+        `_signalled` is the one Event the main thread never touches but here."""
         self._interrupts += 1
         if self._interrupts > 1 and signum == signal.SIGINT:
             log.warning("second interrupt: exiting at once; leases will expire")
             os._exit(130)
-        self.stop()
+        self._signalled.set()
+
+    def _act_on_signals(self) -> None:
+        while not self._finished.is_set():
+            if self._signalled.wait(IDLE_WAIT):
+                self._signalled.clear()
+                self.stop()
 
     def _every(
         self,
