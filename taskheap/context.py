@@ -1,5 +1,5 @@
 """What a running task can ask of its job (`current_job()`), and what it can tell the worker
-by raising (`Retry`, `Snooze`, `Fail`).
+by raising (`Retry`, `Snooze`, `Fail`, `Cancel`).
 
 The worker sets the running job in a contextvar around each run, in thread slots and in a
 process slot's child alike; the JobContext is built only when a task asks for it, so a job that
@@ -59,6 +59,14 @@ class JobControl(BaseException):
 
 class Fail(JobControl):
     """Dead now, whatever retries are left; the job's error is "Fail: <reason>"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Cancel(JobControl):
+    """Cancelled now, not retried and not a dead letter; the job's error is the reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

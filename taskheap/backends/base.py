@@ -69,6 +69,15 @@ class Postponement(NamedTuple):
     unknown_task: bool = False
 
 
+class Cancellation(NamedTuple):
+    """A claimed job ended `cancelled` with `reason` as its error: its task raised Cancel, or it
+    expired before its first start ("expired"). No failed attempt is logged."""
+
+    id: str
+    token: str
+    reason: str
+
+
 class Failure(NamedTuple):
     id: str
     token: str
@@ -175,6 +184,7 @@ class MinuteCount:
     retried: int = 0  # failed runs (errors, timeouts, lost workers) that will run again
     dead: int = 0  # failed runs that became dead letters
     enqueued: int = 0  # new jobs (delayed ones included)
+    cancelled: int = 0  # runs that raised Cancel, and jobs that expired before their first start
 
     @property
     def failed(self) -> int:

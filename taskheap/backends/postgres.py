@@ -58,6 +58,7 @@ from ..job import FAILED_ATTEMPTS_KEPT, JobState
 from ..urls import redacted
 from .base import (
     ALL_TIME,
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
@@ -316,6 +317,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         params = {"ids": ids, "tokens": tokens, "delays": _floats(delays), "unknown_tasks": unknown_tasks}
         return [job_id for (job_id,) in self._rows(("postpone", {**params, "now": now}))]
 
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        if not items:
+            return []
+        ids, tokens, reasons = (list(column) for column in zip(*items, strict=True))
+        params = {"ids": ids, "tokens": tokens, "reasons": reasons, "now": now}
+        return [job_id for (job_id,) in self._rows(("cancel_claimed", params))]
+
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         deadline = time.monotonic() + timeout
         with self._listener_lock:
@@ -558,6 +566,7 @@ def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
         "retried": [r.retried for r in rows],
         "dead": [r.dead for r in rows],
         "enqueued": [r.enqueued for r in rows],
+        "cancelled": [r.cancelled for r in rows],
     }
 
 

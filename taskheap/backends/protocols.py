@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..job import JobState
 from .base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
@@ -97,6 +98,12 @@ class Backend(Protocol):
         Each accepted failure becomes the job's `error`/`traceback` and is appended to its
         `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
         FAILED_ATTEMPTS_KEPT, in the same write as the state change."""
+        ...
+
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        """Cancel the claimed jobs whose token is current: `cancelled`, `error` the reason,
+        finished at `now`, the lease dropped, the attempts as claimed, no failed attempt logged
+        (pruned after the retention as succeeded jobs are). Return the ids cancelled."""
         ...
 
     def release(self, leases: Sequence[Lease]) -> None:

@@ -1,7 +1,8 @@
 """What a worker says about its jobs and itself, at the levels `--log-level` picks (logs.py).
 
 Info: the start banner, every failure with its error and what follows (a retry and when, or a
-dead letter), every timeout, outcomes refused as stale, and a graceful stop's progress. Debug:
+dead letter), every cancellation with its reason, every timeout, outcomes refused as stale, and
+a graceful stop's progress. Debug:
 each job's start and success, and a failure's traceback (also stored with the job). Never a
 payload. The store's outages are health.py's.
 """
@@ -64,6 +65,18 @@ def failed(job: ClaimedJob, failure: Failure) -> None:
         )
     if failure.traceback and log.isEnabledFor(logging.DEBUG):
         log.debug("traceback of job %s:\n%s", job.id, failure.traceback.rstrip(), extra=job_fields(job))
+
+
+def cancelled(job: ClaimedJob, reason: str) -> None:
+    """A cancellation the store accepted (the task raised Cancel, or the job expired)."""
+    log.info(
+        "job %s (%s) cancelled on attempt %d: %s",
+        job.id,
+        job.task,
+        job.attempts,
+        reason,
+        extra=job_fields(job, error=reason),
+    )
 
 
 def timed_out(job: ClaimedJob, pool: str) -> None:

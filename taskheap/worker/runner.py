@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
 from ..codec import decode_payload, encode_result, headers_of, oversized, printable, storable
-from ..context import Fail, JobControl, Retry, Snooze, context_of, running_job
+from ..context import Cancel, Fail, JobControl, Retry, Snooze, context_of, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
 from ..middleware import Chain, RunResult
@@ -30,6 +30,7 @@ class Outcome(NamedTuple):
     #: Seconds until it runs again: Retry(delay)'s, instead of the backoff; or Snooze's
     delay: float | None = None
     snoozed: bool = False  # True: Snooze: given back unrun after `delay`, the attempt not spent
+    cancelled: bool = False  # True: Cancel: cancelled, `error` the reason
 
     @property
     def ok(self) -> bool:
@@ -134,6 +135,8 @@ def failed(task: Task[Any, Any], exc: BaseException) -> Outcome:
         return Outcome(delay=exc.delay, snoozed=True)
     if isinstance(exc, Retry):
         return Outcome(error=f"Retry: {exc}", traceback=_traceback(), delay=exc.delay)
+    if isinstance(exc, Cancel):
+        return Outcome(error=printable(str(exc.reason)), cancelled=True)
     if isinstance(exc, Fail):
         return Outcome(error=printable(f"Fail: {exc.reason}"), traceback=_traceback(), final=True)
     error = printable(f"{type(exc).__name__}: {exc}")

@@ -22,7 +22,7 @@ from ..errors import BackendError
 
 log = logging.getLogger("taskheap.worker")
 
-Verdict = Literal["completed", "retried", "dead"]
+Verdict = Literal["completed", "retried", "dead", "cancelled"]
 
 
 class Settled(NamedTuple):

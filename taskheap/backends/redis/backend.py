@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, IdGenerator, JobState
 from ...urls import redacted
 from ..base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
@@ -328,6 +329,9 @@ class RedisBackend(FullBackend):
     def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
         rows = [(p.id, p.token, repr(float(p.delay)), "1" if p.unknown_task else "") for p in items]
         return self._acknowledge(self.scripts.postpone, [num(now)], rows)
+
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        return self._acknowledge(self.scripts.cancel_claimed, [num(now)], items)
 
     def _acknowledge(self, script: Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
         with self._guard():

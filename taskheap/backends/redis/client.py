@@ -57,6 +57,7 @@ class Scripts:
         self.fail = Script("fail", lib)
         self.release = Script("release", lib)
         self.postpone = Script("postpone", lib)
+        self.cancel_claimed = Script("cancel_claimed", lib)
         self.promote = Script("promote", lib)
         self.expired = Script("expired", lib)
         self.prune = Script("prune", lib)

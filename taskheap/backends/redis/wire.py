@@ -18,7 +18,7 @@ from ..base import ClaimedJob, JobRecord, NewJob, WorkerInfo
 CLAIMED_FIELDS = 11
 INBOX = "inbox"  # the list of wire version 1 entries, which idle workers block on
 INBOX_V2 = "inbox:v2"  # wire version 2 entries: kept off INBOX, where older workers would misread them
-COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
+COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, as COUNTERS in lib.lua
 #: The WorkerInfo fields of the registry's first JSON (`Keys.workers`); those a heartbeat writes
 #: beside them go to `Keys.worker_details`; last_seen is the score of `Keys.seen`.
 WORKER_FIELDS = ("id", "host", "pid", "queues", "concurrency", "started_at", "jobs")

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ...errors import BackendError, ConfigError, QueueFull
 from ...job import JobState
 from ..base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
@@ -34,6 +35,7 @@ from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_a
 from .queries import (
     ADD_MINUTES_SQL,
     BY_TEXT,
+    CANCEL_CLAIMED_SQL,
     EXPIRED_SQL,
     FAIL_SQL,
     FORGET_DETAILS_SQL,
@@ -49,6 +51,7 @@ from .queries import (
     WAITING_IN_QUEUE_SQL,
     WORKERS_SQL,
     as_stored,
+    cancel_params,
     claim_sql,
     fail_params,
     insert_rows,
@@ -371,6 +374,10 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
         now = self._now(now)
         return self._accepted(POSTPONE_SQL, [(item.id, postpone_params(item, now)) for item in items])
+
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        now = self._now(now)
+        return self._accepted(CANCEL_CLAIMED_SQL, [(c.id, cancel_params(c, now)) for c in items])
 
     def _accepted(self, statement: str, batch: Sequence[tuple[str, Any]]) -> list[str]:
         """Run `statement` once per (id, parameters) of `batch` in one transaction; the ids of

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...job import FAILED_ATTEMPTS_KEPT, JobState
 from ..base import (
+    Cancellation,
     Failure,
     JobQuery,
     JobRecord,
@@ -42,12 +43,14 @@ INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
     " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
+MINUTE_COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, in order
+MINUTE_COLUMNS = "minute, queue, task, " + ", ".join(MINUTE_COUNTERS)
 ADD_MINUTES_SQL = (
-    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,{BY_TEXT},{BY_TEXT},?,?,?,?)"
+    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,{BY_TEXT},{BY_TEXT},?,?,?,?,?)"
     " ON CONFLICT (minute, queue, task)"
     " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
-    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
+    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued,"
+    " cancelled = cancelled + excluded.cancelled"
 )
 #: A failed run: the new state, and the attempt appended to the log (the oldest one dropped when
 #: the log is full; removing path `$[#]`, past the end, removes nothing).
@@ -65,6 +68,12 @@ POSTPONE_SQL = (
     "UPDATE jobs SET state = 'scheduled', run_at = :now + :delay, attempts = attempts - 1,"
     " token = NULL, lease_until = NULL, worker = NULL,"
     " unknown_since = CASE WHEN :unknown_task THEN COALESCE(unknown_since, :now) ELSE unknown_since END"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
+)
+#: A claimed job cancelled: finished, the reason its error, its attempts and log as they are.
+CANCEL_CLAIMED_SQL = (
+    "UPDATE jobs SET state = 'cancelled', error = :reason, traceback = NULL, finished_at = :now,"
+    " run_at = NULL, token = NULL, lease_until = NULL"
     " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
 )
 #: The registry: a worker's first columns in `workers`, the rest in `worker_details` (schema.py
@@ -199,6 +208,10 @@ def fail_params(failure: Failure, now: float) -> dict[str, Any]:
     }
 
 
+def cancel_params(item: Cancellation, now: float) -> dict[str, Any]:
+    return {"id": as_stored(item.id), "token": item.token, "reason": item.reason, "now": now}
+
+
 def postpone_params(item: Postponement, now: float) -> dict[str, Any]:
     return {
         "id": as_stored(item.id),
@@ -238,7 +251,7 @@ def worker_of(row: Sequence[Any], now: float) -> WorkerInfo:
 
 def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
     return [
-        (r.minute, as_stored(r.queue), as_stored(r.task), r.completed, r.retried, r.dead, r.enqueued)
+        (r.minute, as_stored(r.queue), as_stored(r.task), *(getattr(r, c) for c in MINUTE_COUNTERS))
         for r in rows
     ]
 

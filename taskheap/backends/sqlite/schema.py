@@ -92,4 +92,7 @@ MIGRATIONS = (
         per_minute INTEGER NOT NULL
     );
     """,
+    """
+    ALTER TABLE minutes ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -43,7 +43,7 @@ local WAKE_CAP = 128
 local WIRE_VERSION = 2 -- the newest inbox entry version ingest reads (above)
 local INGEST_BATCH = 5000 -- inbox entries one script call ingests at most (about 50 ms of work)
 local ALL_TIME = '1099511627776' -- base.ALL_TIME: the all-time row of the per-minute counters
-local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued' }
+local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued', 'cancelled' }
 local ORDER = {
   queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
   running = 'leases', succeeded = 'finished', cancelled = 'finished',
