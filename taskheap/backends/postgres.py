@@ -62,6 +62,7 @@ from .base import (
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -378,6 +379,9 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def promote_due(self, now: float | None = None) -> int:
         return int(self._rows(("promote_due", {"now": now}))[0][0])
 
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        return [Expired(*row) for row in self._rows(("expire_due", {"limit": limit, "now": now}))]
+
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         return [ClaimedJob(*row) for row in self._rows(("expired", {"limit": limit, "now": now}))]
 
@@ -505,6 +509,7 @@ def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:
         "enqueued_at": _floats(j.enqueued_at for j in jobs),
         "run_at": _floats(j.run_at for j in jobs),
         "metas": [j.meta for j in jobs],
+        "expires_at": _floats(j.expires_at for j in jobs),
     }
 
 

@@ -38,6 +38,7 @@ class Outcome(NamedTuple):
 
 
 UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it", unknown_task=True)
+EXPIRED = Outcome(error="expired", cancelled=True)  # claimed for its first attempt past its expiry
 
 
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
@@ -70,6 +71,10 @@ def _settings_refusal(job: ClaimedJob) -> Outcome | None:
         return Outcome(error=printable(f"retries not a whole number >= 0: {retries!r}"), final=True)
     if type(attempts) is not int or attempts < 1:
         return Outcome(error=printable(f"attempts not a whole number >= 1: {attempts!r}"), final=True)
+    if not (isinstance(job.enqueued_at, int | float) and math.isfinite(job.enqueued_at)):
+        return Outcome(
+            error=printable(f"enqueued_at not a number of seconds: {job.enqueued_at!r}"), final=True
+        )
     if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
         return Outcome(error=printable(f"timeout not a number of seconds > 0: {timeout!r}"), final=True)
     if job.backoff is not None:

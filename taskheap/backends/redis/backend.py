@@ -22,6 +22,7 @@ from ..base import (
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -385,6 +386,17 @@ class RedisBackend(FullBackend):
                 total += sum(promoted)
                 pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
         return total
+
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        """Up to `limit` due members of each queue's `expiring` set taken in one round trip."""
+        with self._guard():
+            queues = self._known_queues()
+            replies = self._per_known_queue(self.scripts.expire_due, queues, [num(now), str(limit)])
+        return [
+            Expired(job_id, queue, task)
+            for queue, reply in zip(queues, replies, strict=True)
+            for job_id, task in zip(reply[::2], reply[1::2], strict=True)
+        ]
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         with self._guard():

@@ -60,6 +60,7 @@ class Scripts:
         self.cancel_claimed = Script("cancel_claimed", lib)
         self.promote = Script("promote", lib)
         self.expired = Script("expired", lib)
+        self.expire_due = Script("expire_due", lib)
         self.prune = Script("prune", lib)
         self.purge = Script("purge", lib)
         self.replay = Script("replay", lib)

@@ -19,6 +19,7 @@ from ..base import (
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -36,6 +37,7 @@ from .queries import (
     ADD_MINUTES_SQL,
     BY_TEXT,
     CANCEL_CLAIMED_SQL,
+    EXPIRE_DUE_SQL,
     EXPIRED_SQL,
     FAIL_SQL,
     FORGET_DETAILS_SQL,
@@ -447,6 +449,11 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         rows = self._read(EXPIRED_SQL, (now, limit))
         return [ClaimedJob(*row) for row in rows]
 
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        now = self._now(now)
+        with self._write() as conn:
+            return [Expired(*row) for row in conn.execute(EXPIRE_DUE_SQL, (now, limit)).fetchall()]
+
     def prune(self, retention: float, limit: int, now: float | None = None) -> int:
         finished_before = self._now(now) - retention
         with self._write() as conn:
@@ -537,7 +544,8 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
                 " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
                 " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
-                " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END"
+                " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
+                " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
                 f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
                 " WHERE state IN ('dead', 'retrying') LIMIT ?)",
                 (*params, query.limit),

@@ -28,7 +28,10 @@ RECORD_COLUMNS = (
     f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
     "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts"
 )
-CLAIMED_COLUMNS = f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta"
+CLAIMED_COLUMNS = (
+    f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta, enqueued_at"
+)
+UNSTARTED = "expires_at IS NOT NULL AND attempts = 0 AND state IN ('queued', 'scheduled')"  # jobs_expiring's
 WAITING = "state IN ('scheduled', 'retrying')"
 #: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
 QUEUE_NAMES = (
@@ -41,7 +44,7 @@ BY_TEXT = "CAST(? AS TEXT)"
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
 INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " enqueued_at, run_at, meta, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 MINUTE_COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, in order
 MINUTE_COLUMNS = "minute, queue, task, " + ", ".join(MINUTE_COUNTERS)
@@ -99,6 +102,12 @@ WAITING_IN_QUEUE_SQL = (
 PROMOTE_SQL = (
     f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {WAITING} AND run_at <= ?"
 )
+#: Unstarted waiting jobs past their expiry, cancelled "expired" (?1 now, ?2 limit).
+EXPIRE_DUE_SQL = (
+    "UPDATE jobs SET state = 'cancelled', error = 'expired', finished_at = ?1, run_at = NULL"
+    f" WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_expiring WHERE {UNSTARTED}"
+    " AND expires_at <= ?1 LIMIT ?2) RETURNING id, queue, task"
+)
 EXPIRED_SQL = (
     f"SELECT {CLAIMED_COLUMNS} FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND lease_until < ?"
     " ORDER BY lease_until LIMIT ?"
@@ -120,7 +129,7 @@ def claim_sql(queue_count: int) -> str:
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
         " lease_until = ?2, worker = ?3, started_at = ?1"
         f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
-        f" RETURNING rank, id, {CLAIMED_COLUMNS}"
+        f" RETURNING rank, id, {CLAIMED_COLUMNS}, IFNULL(attempts = 1 AND expires_at <= ?1, 0)"
     )
 
 
@@ -138,7 +147,7 @@ def matching(query: JobQuery) -> tuple[str, list[Any]]:
 
 
 def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
-    """The INSERT_SQL rows, enqueued_at and run_at moved by `shift` seconds (onto the store's
+    """The INSERT_SQL rows, enqueued_at, run_at and expires_at moved by `shift` seconds (onto the store's
     clock). Ranks stay: a strict queue's is the priority, an aging one's orders by the
     producer's clock."""
     return [
@@ -156,6 +165,7 @@ def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
             j.enqueued_at + shift,
             None if j.run_at is None else j.run_at + shift,
             j.meta,
+            None if j.expires_at is None else j.expires_at + shift,
         )
         for j in jobs
     ]
