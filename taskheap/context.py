@@ -52,7 +52,7 @@ def context_of(job: ClaimedJob) -> JobContext:
     the job dead before it ran)."""
     headers = headers_of(job.meta)
     return JobContext(
-        job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers, job.enqueued_at
+        job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers, float(job.enqueued_at)
     )
 
 

@@ -28,7 +28,7 @@ def seen(fail_first):
     job = taskheap.current_job()
     with open(os.path.join(OUT, "seen.jsonl"), "a") as f:
         f.write(json.dumps([job.id, job.task, job.queue, job.priority, job.attempt, job.retries,
-                            job.headers, os.getpid()]) + "\\n")
+                            job.headers, os.getpid(), job.enqueued_at]) + "\\n")
     if fail_first and job.attempt == 1:
         raise ConnectionError("first run fails")
     return job.attempt
@@ -77,6 +77,9 @@ def test_current_job_in_a_worker_is_the_running_job(lab: Lab, pool: str) -> None
     for row in rows:
         assert row[1:4] == ["seen", "ctx", 7] and row[5] == 2 and row[6] == {}
     assert (worker.proc.pid in {row[7] for row in rows}) == (pool == "thread")
+    for row in rows:
+        stored = lab.app.backend.get(row[0])
+        assert stored is not None and row[8] == stored.enqueued_at and isinstance(row[8], float)
     assert lab.app.get_job(retried).result(timeout=1) == 2
 
 

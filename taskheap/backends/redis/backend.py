@@ -388,14 +388,18 @@ class RedisBackend(FullBackend):
         return total
 
     def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
-        """Up to `limit` due members of each queue's `expiring` set taken in one round trip."""
+        """Each queue's inbox ingested (a batch) and up to `limit` due members of its
+        `expiring` set taken, in one round trip."""
         with self._guard():
             queues = self._known_queues()
-            replies = self._per_known_queue(self.scripts.expire_due, queues, [num(now), str(limit)])
+            batch = Batch(self.client)
+            for queue in queues:
+                batch.script(self.scripts.expire_due, self.keys.queue_keys(queue), [num(now), str(limit)])
+            cancelled = [self._result(q, reply) for q, reply in zip(queues, batch.run(), strict=True)]
         return [
             Expired(job_id, queue, task)
-            for queue, reply in zip(queues, replies, strict=True)
-            for job_id, task in zip(reply[::2], reply[1::2], strict=True)
+            for queue, pairs in zip(queues, cancelled, strict=True)
+            for job_id, task in zip(pairs[::2], pairs[1::2], strict=True)
         ]
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:

@@ -61,6 +61,7 @@ from .queries import (
     minute_rows,
     postpone_params,
     record_of,
+    replay_sql,
     worker_of,
     worker_rows,
 )
@@ -540,16 +541,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def replay(self, query: JobQuery) -> int:
         source, params = matching(query)
         with self._write() as conn:
-            return conn.execute(
-                "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
-                " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
-                " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
-                " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
-                " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
-                f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
-                " WHERE state IN ('dead', 'retrying') LIMIT ?)",
-                (*params, query.limit),
-            ).rowcount
+            return conn.execute(replay_sql(source), (*params, query.limit)).rowcount
 
     def purge(self, query: JobQuery) -> int:
         source, params = matching(query)

@@ -133,6 +133,21 @@ def claim_sql(queue_count: int) -> str:
     )
 
 
+def replay_sql(source: str) -> str:
+    """Dead and retrying jobs of `source` (a `matching` FROM source) queued now: a dead job from
+    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is.
+    Parameters: those of `source`, then the limit."""
+    return (
+        "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
+        " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
+        " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
+        " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
+        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
+        f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
+        " WHERE state IN ('dead', 'retrying') LIMIT ?)"
+    )
+
+
 def matching(query: JobQuery) -> tuple[str, list[Any]]:
     """A FROM source of the jobs matching `query`; with `text`, only among the `scan` newest
     jobs passing the other filters."""
