@@ -12,7 +12,6 @@ from taskheap.backends.base import (
     ALL_TIME,
     Cancellation,
     Completion,
-    Failure,
     JobRecord,
     Lease,
     MinuteCount,
@@ -21,7 +20,7 @@ from taskheap.backends.base import (
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
 
-from .helpers import claim, declare, run_and_fail
+from .helpers import claim, declare, rerun_of_the_first, run_and_fail
 
 
 def record(app: taskheap.App, job_id: str) -> JobRecord:
@@ -65,16 +64,10 @@ def test_a_cancelled_retry_keeps_its_attempts_and_the_failures_logged_before(
 
 
 def test_a_stale_token_cancels_nothing_and_a_newer_run_goes_on(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    echo.enqueue(1)
-    echo.enqueue(2)
-    first, other = claim(app, clock)
-    app.backend.fail([Failure(first.id, first.token, "lost", None, 0.0)], now=clock.now())
-    app.backend.promote_due(now=clock.now())
-    (rerun,) = claim(app, clock)
+    first, other, rerun = rerun_of_the_first(app, clock)
     stale = [Cancellation(first.id, first.token, "old run"), Cancellation(other.id, rerun.token, "wrong")]
     assert app.backend.cancel_claimed(stale, now=clock.now()) == []
-    assert record(app, first.id).state == JobState.RUNNING and record(app, first.id).error == "lost"
+    assert record(app, first.id).state == JobState.RUNNING and record(app, first.id).error == "boom"
     assert record(app, other.id).state == JobState.RUNNING
     assert app.backend.complete([Completion(rerun.id, rerun.token, "1")], now=clock.now()) == [rerun.id]
     assert app.backend.cancel_claimed([Cancellation(rerun.id, rerun.token, "late")], now=clock.now()) == []

@@ -46,18 +46,24 @@ def test_scrape_reads_depth_ages_workers_and_all_time_counters_from_the_store(st
     assert 'taskheap_oldest_job_age_seconds{queue="emails",state="dead"}' in text
 
 
+def run_burst(lab: Lab) -> CollectorRegistry:
+    """A burst worker on the lab's app, in a thread, with its metrics in a fresh registry."""
+    registry = CollectorRegistry()
+    worker = Worker(lab.app, burst=True, concurrency=2, observer=WorkerMetrics(registry))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+    return registry
+
+
 def test_worker_metrics_count_its_runs_and_time_them(tmp_path: Path) -> None:
     lab = Lab(tmp_path, sqlite_url(tmp_path))
     try:
         for i in range(3):
             lab.tasks.add.enqueue(i, i)
         lab.tasks.always_fails.options(retries=0).enqueue()
-        registry = CollectorRegistry()
-        worker = Worker(lab.app, burst=True, concurrency=2, observer=WorkerMetrics(registry))
-        thread = threading.Thread(target=worker.run)
-        thread.start()
-        thread.join(30)
-        text = scrape(registry)
+        text = scrape(run_burst(lab))
     finally:
         lab.close()
     assert 'taskheap_worker_jobs_completed_total{queue="default",task="add"} 3.0' in text
@@ -76,12 +82,7 @@ def test_worker_metrics_count_cancelled_runs_apart_from_failures(tmp_path: Path)
             raise taskheap.Cancel("superseded")
 
         obsolete.enqueue()
-        registry = CollectorRegistry()
-        worker = Worker(lab.app, burst=True, concurrency=2, observer=WorkerMetrics(registry))
-        thread = threading.Thread(target=worker.run)
-        thread.start()
-        thread.join(30)
-        text = scrape(registry)
+        text = scrape(run_burst(lab))
         store_text = scrape(admin_registry(lab.app.admin))
     finally:
         lab.close()
