@@ -1,10 +1,10 @@
 """What a worker says about its jobs and itself, at the levels `--log-level` picks (logs.py).
 
 Info: the start banner, every failure with its error and what follows (a retry and when, or a
-dead letter), every cancellation with its reason, every timeout, outcomes refused as stale, and
-a graceful stop's progress. Debug:
-each job's start and success, and a failure's traceback (also stored with the job). Never a
-payload. The store's outages are health.py's.
+dead letter), every cancellation with its reason (and the jobs that expired unstarted), every
+timeout, outcomes refused as stale, and a graceful stop's progress. Debug: each job's start and
+success, and a failure's traceback (also stored with the job). Never a payload. The store's
+outages are health.py's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from ..backends.base import ClaimedJob, Failure
+from ..backends.base import ClaimedJob, Expired, Failure
 from ..logs import job_fields
 
 log = logging.getLogger("taskheap.worker")
@@ -76,6 +76,15 @@ def cancelled(job: ClaimedJob, reason: str) -> None:
         job.attempts,
         reason,
         extra=job_fields(job, error=reason),
+    )
+
+
+def expired(jobs: Sequence[Expired]) -> None:
+    """Waiting jobs the maintenance cancelled: never started by their expiry."""
+    log.info(
+        "%d job(s) not started by their expiry, cancelled (expired): %s",
+        len(jobs),
+        ", ".join(job.id for job in jobs),
     )
 
 

@@ -16,6 +16,7 @@ import time
 
 from ..backends.protocols import Backend, Counters, Registry
 from ..retry import failure_of
+from . import events
 from .tally import Settled, record, record_expired, verdict
 
 BATCH = 500
@@ -64,6 +65,7 @@ class Expirer:
     def run_once(self, now: float | None = None) -> int:
         expired = self.backend.expire_due(BATCH, now)
         if expired:
+            events.expired(expired)
             record_expired(self.counters, expired, _labels(now))
         return len(expired)
 

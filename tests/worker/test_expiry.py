@@ -49,6 +49,7 @@ def test_maintenance_cancels_an_expired_job_no_claim_reaches(lab: Lab) -> None:
     wait_for(lambda: counted() == 1, timeout=30, what="the expiry counted as cancelled")
     worker.stop()
     assert runs(lab) == []
+    assert f"1 job(s) not started by their expiry, cancelled (expired): {handle.id}" in worker.output()
 
 
 def test_a_claim_past_the_expiry_is_cancelled_through_the_lease_without_a_slot(lab: Lab) -> None:
