@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from taskheap.backends.base import JobQuery, NewJob
+from taskheap.backends.base import Completion, JobQuery, Lease, NewJob, Postponement
 from taskheap.backends.redis import RedisBackend, inbox_entries
 from taskheap.errors import QueueFull
 from taskheap.job import JobState
@@ -125,6 +125,25 @@ def test_a_job_with_an_expiry_is_written_in_wire_format_3_off_the_older_lists(ba
     assert claimed["x"].past_expiry and claimed["y"].past_expiry and not claimed["old"].past_expiry
     assert backend.client.hget(backend.keys.q("default") + "job:x", "expires_at") == "90.0"
     assert backend.client.llen(backend.keys.q("default") + "inbox:v3") == 0
+
+
+@pytest.mark.parametrize("path", ["fresh", "queued"])
+def test_the_expiring_set_holds_only_unstarted_jobs(backend: RedisBackend, path: str) -> None:
+    """A claim takes a first attempt off it, a give-back with no attempt spent puts it back:
+    finished jobs with a long expiry do not pile up there."""
+    expiring_key = backend.keys.q("default") + "expiring"
+    backend.enqueue([expiring("x", expires_at=1e9), expiring("y", expires_at=1e9)])
+    if path == "queued":
+        assert backend.counts() == {"default": {"queued": 2}}
+        assert backend.client.zcard(expiring_key) == 2
+    x, y = backend.claim(["default"], "w", 2, LEASE, now=60.0)
+    assert backend.client.zcard(expiring_key) == 0
+    backend.release([Lease(x.id, x.token)])
+    backend.postpone([Postponement(y.id, y.token, 5.0)], now=60.0)
+    assert backend.client.zrange(expiring_key, 0, -1) == ["x", "y"]
+    x, y = backend.claim(["default"], "w", 2, LEASE, now=70.0)
+    backend.complete([Completion(x.id, x.token, "1"), Completion(y.id, y.token, "1")], now=70.0)
+    assert backend.client.zcard(expiring_key) == 0
 
 
 def test_a_limited_enqueue_counts_and_pushes_jobs_of_every_wire_version(backend: RedisBackend) -> None:

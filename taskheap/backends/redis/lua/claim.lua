@@ -26,6 +26,7 @@ promote(now_s, 1000)
 local limit = tonumber(ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
 local out, ids, leases, listed = { 0, aside }, {}, {}, {}
+local started = {} -- first attempts of jobs with an expiry: off `expiring`
 
 -- Lease a job: its token (listing it among the running and returning it).
 local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank, meta, enqueued_at,
@@ -36,6 +37,9 @@ local function lease(id, task, priority, payload, attempts, retries, backoff, ti
   append(listed, 0, id)
   local expiry = first and expires_at and tonumber(expires_at)
   local past_expiry = expiry and expiry <= now and '1' or ''
+  if first and expires_at then
+    started[#started + 1] = id
+  end
   for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta,
     enqueued_at, past_expiry }) do
     out[#out + 1] = value
@@ -93,6 +97,7 @@ end
 if #ids > 0 then
   bulk('ZADD', Q .. 'state:running', listed)
   bulk('ZADD', Q .. 'leases', leases)
+  bulk('ZREM', Q .. 'expiring', started)
 end
 if #ids == limit and redis.call('ZCARD', Q .. 'queued') > 0 then
   wake(1) -- jobs are left: pass the wake-up on to the next idle worker

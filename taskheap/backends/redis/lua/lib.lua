@@ -36,9 +36,10 @@
 --   waiting       zset: scheduled and retrying jobs, score = due time
 --   leases        zset: running jobs, score = lease expiry
 --   finished      zset: succeeded and cancelled jobs, score = finish time (pruned by retention)
---   expiring      zset: jobs stored with an expiry, score = expires_at; a member stays until its
---                 time, when expire_due cancels it if it is still waiting unstarted (attempts 0,
---                 queued or scheduled) and drops it either way
+--   expiring      zset: unstarted jobs with an expiry, score = expires_at: added by ingest, taken
+--                 off by the claim of a first attempt, put back by a give-back that leaves no
+--                 attempt spent (release, postpone: unspent); a member whose job was cancelled or
+--                 deleted meanwhile stays until its time, when expire_due drops it
 --   state:<state> zset: every job in that state, score 0 (lexical id order: listing, counts)
 --   priorities    hash: priority -> number of queued jobs
 --   paused        string: present while the queue is paused
@@ -172,6 +173,17 @@ end
 -- Clear a finished or returned run's lease.
 local function end_lease(id)
   redis.call('HDEL', job_key(id), 'token', 'lease_until')
+end
+
+-- A claimed job given back with `attempts` (its count now) spent: with none spent, it waits
+-- unstarted again, so its expiry, if any, applies again (claim took it off `expiring`).
+local function unspent(id, attempts)
+  if attempts == 0 then
+    local expires_at = redis.call('HGET', job_key(id), 'expires_at')
+    if expires_at then
+      redis.call('ZADD', Q .. 'expiring', expires_at, id)
+    end
+  end
 end
 
 -- True if the job is running under this lease token.
@@ -403,7 +415,9 @@ local function store(jobs, runs)
     if meta and meta ~= '' then append(fields, 'meta', meta) end
     if expires_at then
       append(fields, 'expires_at', expires_at)
-      append(expiring, expires_at, id)
+      if not run then
+        append(expiring, expires_at, id)
+      end
     end
     if run then
       for _, value in ipairs(run) do
