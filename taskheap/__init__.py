@@ -1,7 +1,7 @@
 """taskheap: a fast, lossless distributed task queue."""
 
 from .app import App, QueueConfig
-from .context import Fail, JobContext, JobControl, Retry, Snooze, current_job
+from .context import Cancel, Fail, JobContext, JobControl, Retry, Snooze, current_job
 from .errors import (
     BackendError,
     ConfigError,
@@ -25,6 +25,7 @@ __all__ = [
     "App",
     "BackendError",
     "Backoff",
+    "Cancel",
     "ConfigError",
     "Enqueueing",
     "Fail",

@@ -76,6 +76,7 @@ class Minute:
     completed: int = 0
     retried: int = 0
     dead: int = 0
+    cancelled: int = 0  # runs that raised Cancel, and jobs that expired before their first start
 
     @property
     def failed(self) -> int:
@@ -238,10 +239,10 @@ class Admin:
         """Run outcomes per minute over the last `minutes` (this one included), oldest first."""
         last = int(now // 60) * 60
         first = last - (minutes - 1) * 60
-        sums = {m: [0, 0, 0] for m in range(first, last + 1, 60)}
+        sums = {m: [0, 0, 0, 0] for m in range(first, last + 1, 60)}
         for row in self.backend.minutes(first):
             if row.minute in sums and queue in (None, row.queue):
-                for i, n in enumerate((row.completed, row.retried, row.dead)):
+                for i, n in enumerate((row.completed, row.retried, row.dead, row.cancelled)):
                     sums[row.minute][i] += n
         return [Minute(m, *total) for m, total in sums.items()]
 

@@ -57,7 +57,7 @@ class QueueConfig:
 _STRICT = QueueConfig("")  # the rule of every queue declared without aging
 
 # What a job's options decide: queue, priority, rank, run_at, retries, stored backoff, timeout.
-_Shape = tuple[str, int, float, float | None, int, str | None, float | None]
+_Shape = tuple[str, int, float, float | None, int, str | None, float | None, float | None]
 
 
 @lru_cache(maxsize=256)
@@ -305,7 +305,7 @@ class App:
             shape = shapes.get(id(o))  # the specs hold their options alive: ids stay unique
             if shape is None:
                 shape = shapes[id(o)] = self._shape(o, now)
-            queue, priority, rank, run_at, retries, backoff, timeout = shape
+            queue, priority, rank, run_at, retries, backoff, timeout, expires_at = shape
             payload = encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload)
             meta = self._meta(spec, queue, priority) if hooked or o.headers else None
             jobs.append(
@@ -322,6 +322,7 @@ class App:
                     backoff,
                     timeout,
                     meta,
+                    expires_at=expires_at,
                 )
             )
         return jobs
@@ -334,7 +335,8 @@ class App:
 
     def _shape(self, o: JobOptions, now: float) -> _Shape:
         rank = (self.queues.get(o.queue) or _STRICT).rank(o.priority, now)
-        return o.queue, o.priority, rank, o.run_at(now), o.retries, _stored_backoff(o.backoff), o.timeout
+        backoff = _stored_backoff(o.backoff)
+        return o.queue, o.priority, rank, o.run_at(now), o.retries, backoff, o.timeout, o.expires_at(now)
 
     # -- reading ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobHandle:

@@ -1,5 +1,5 @@
 """What a running task can ask of its job (`current_job()`), and what it can tell the worker
-by raising (`Retry`, `Snooze`, `Fail`).
+by raising (`Retry`, `Snooze`, `Fail`, `Cancel`).
 
 The worker sets the running job in a contextvar around each run, in thread slots and in a
 process slot's child alike; the JobContext is built only when a task asks for it, so a job that
@@ -20,7 +20,8 @@ from .codec import headers_of
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """The running job: `attempt` is 1 on the first run; `retries` the retries allowed in
-    total (a job runs at most `retries + 1` times, snoozes aside)."""
+    total (a job runs at most `retries + 1` times, snoozes aside); `enqueued_at` when it was
+    enqueued (epoch seconds, by the producer's App clock)."""
 
     id: str
     task: str
@@ -29,6 +30,7 @@ class JobContext:
     attempt: int
     retries: int
     headers: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: float = 0.0
 
 
 #: The claimed job running in this context: set and reset around each run by the worker
@@ -49,7 +51,9 @@ def context_of(job: ClaimedJob) -> JobContext:
     """The JobContext of a claimed job whose meta the worker has read (a malformed one has made
     the job dead before it ran)."""
     headers = headers_of(job.meta)
-    return JobContext(job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers)
+    return JobContext(
+        job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers, float(job.enqueued_at)
+    )
 
 
 class JobControl(BaseException):
@@ -59,6 +63,14 @@ class JobControl(BaseException):
 
 class Fail(JobControl):
     """Dead now, whatever retries are left; the job's error is "Fail: <reason>"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Cancel(JobControl):
+    """Cancelled now, not retried and not a dead letter; the job's error is the reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

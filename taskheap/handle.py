@@ -47,7 +47,8 @@ class JobHandle:
         return self.app.admin.cancel(self.id)
 
     def result(self, timeout: float | None = None, poll: float = 0.005) -> Any:
-        """Wait for the job to finish; its return value, JobFailed if dead, TimeoutError."""
+        """Wait for the job to finish; its return value, JobFailed if dead, JobCancelled
+        (naming the reason, if any) if cancelled, TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         admin = self.app.admin
         while True:
@@ -83,7 +84,8 @@ class JobHandle:
         if record.state == JobState.DEAD:
             raise JobFailed(self.id, record.error, record.traceback)
         if record.state == JobState.CANCELLED:
-            raise JobCancelled(f"job {self.id} was cancelled")
+            reason = f": {record.error}" if record.error else ""
+            raise JobCancelled(f"job {self.id} was cancelled{reason}")
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"job {self.id} not finished after {timeout}s ({record.state})")
         return None

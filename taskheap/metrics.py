@@ -7,7 +7,8 @@ this process's own counters and its job duration and queue-wait histograms. Each
 built per dashboard or per worker: nothing registers in prometheus_client's global registry.
 
 Counters: `enqueued` counts new jobs (store-wide only: workers enqueue nothing); `completed`,
-`retried` and `dead` count runs by outcome; `failed` = retried + dead.
+`retried`, `dead` and `cancelled` count runs by outcome (`cancelled` also the jobs that expired
+before their first start); `failed` = retried + dead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .backends.base import ClaimedJob
 from .job import id_time
 from .worker.tally import Settled
 
-OUTCOMES = ("completed", "failed", "retried", "dead")
+OUTCOMES = ("completed", "failed", "retried", "dead", "cancelled")
 STORE_COUNTERS = {"enqueued": "Jobs enqueued", **{outcome: f"Job runs {outcome}" for outcome in OUTCOMES}}
 WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
@@ -106,7 +107,7 @@ class WorkerMetrics:
     def settled(self, run: Settled) -> None:
         labels = (run.job.queue, run.job.task)
         self.outcomes[run.verdict].labels(*labels).inc()
-        if run.verdict != "completed":
+        if run.verdict in ("retried", "dead"):
             self.outcomes["failed"].labels(*labels).inc()
         if run.ran is not None:
             self.duration.labels(*labels).observe(run.ran)

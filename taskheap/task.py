@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
@@ -30,6 +31,9 @@ class JobOptions:
     delay: float | None = None
     eta: dt.datetime | None = None
     headers: Mapping[str, Any] | None = None  # stored with the job (`current_job().headers`)
+    #: Seconds from enqueue, or a datetime (naive: local time): a job not started by then is
+    #: never run; it ends cancelled, "expired". A retrying job does not expire.
+    expires: float | dt.datetime | None = None
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -39,6 +43,7 @@ class JobOptions:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.delay is not None and self.eta is not None:
             raise ValueError("give delay or eta, not both")
+        check_expires(self.expires)
         check_queue_name(self.queue)
         if self.headers is not None and not isinstance(self.headers, Mapping):
             raise TypeError(f"headers must be a mapping of names to JSON values, got {self.headers!r}")
@@ -59,6 +64,25 @@ class JobOptions:
             due = self.eta.timestamp()  # a naive datetime is read as local time
             return due if due > now else None
         return None
+
+    def expires_at(self, now: float) -> float | None:
+        """When the job expires unless started by then; None when it never does."""
+        if self.expires is None:
+            return None
+        if isinstance(self.expires, dt.datetime):
+            return self.expires.timestamp()  # a naive datetime is read as local time
+        return now + self.expires
+
+
+def check_expires(expires: object) -> None:
+    if expires is None or isinstance(expires, dt.datetime):
+        return
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise TypeError(
+            f"expires must be seconds from enqueue or a datetime, got {type(expires).__name__}: {expires!r}"
+        )
+    if not 0 < expires < math.inf:
+        raise ValueError(f"expires must be a number of seconds > 0, got {expires!r}")
 
 
 @dataclass(frozen=True, slots=True)

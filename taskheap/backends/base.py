@@ -29,6 +29,9 @@ class NewJob:
     #: A JSON object of what the job carries for its run and for the admin views but that no
     #: claim or index reads (headers, ...); None when it has none, never '' (docs/architecture.md).
     meta: str | None = None
+    #: None: it never expires; else (the producer's clock, as enqueued_at) a job not started by
+    #: then is never run: it ends cancelled, "expired" (docs/state-machine.md).
+    expires_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -44,6 +47,10 @@ class ClaimedJob:
     timeout: float | None
     token: str
     meta: str | None = None  # as enqueued
+    enqueued_at: float = 0.0  # as stored
+    #: True: claimed for its first attempt at or after its expires_at (by the store's clock, in
+    #: the claim itself): the worker cancels it unrun, "expired".
+    past_expiry: bool = False
 
 
 class Lease(NamedTuple):
@@ -67,6 +74,23 @@ class Postponement(NamedTuple):
     token: str
     delay: float
     unknown_task: bool = False
+
+
+class Cancellation(NamedTuple):
+    """A claimed job ended `cancelled` with `reason` as its error: its task raised Cancel, or it
+    expired before its first start ("expired"). No failed attempt is logged."""
+
+    id: str
+    token: str
+    reason: str
+
+
+class Expired(NamedTuple):
+    """A job `expire_due` cancelled, for the per-minute counters."""
+
+    id: str
+    queue: str
+    task: str
 
 
 class Failure(NamedTuple):
@@ -175,6 +199,7 @@ class MinuteCount:
     retried: int = 0  # failed runs (errors, timeouts, lost workers) that will run again
     dead: int = 0  # failed runs that became dead letters
     enqueued: int = 0  # new jobs (delayed ones included)
+    cancelled: int = 0  # runs that raised Cancel, and jobs that expired before their first start
 
     @property
     def failed(self) -> int:

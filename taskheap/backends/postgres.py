@@ -58,9 +58,11 @@ from ..job import FAILED_ATTEMPTS_KEPT, JobState
 from ..urls import redacted
 from .base import (
     ALL_TIME,
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -316,6 +318,13 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         params = {"ids": ids, "tokens": tokens, "delays": _floats(delays), "unknown_tasks": unknown_tasks}
         return [job_id for (job_id,) in self._rows(("postpone", {**params, "now": now}))]
 
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        if not items:
+            return []
+        ids, tokens, reasons = (list(column) for column in zip(*items, strict=True))
+        params = {"ids": ids, "tokens": tokens, "reasons": reasons, "now": now}
+        return [job_id for (job_id,) in self._rows(("cancel_claimed", params))]
+
     def wait_for_work(self, queues: Sequence[str], timeout: float, now: float | None = None) -> None:
         deadline = time.monotonic() + timeout
         with self._listener_lock:
@@ -369,6 +378,9 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     # -- maintenance --------------------------------------------------------------------
     def promote_due(self, now: float | None = None) -> int:
         return int(self._rows(("promote_due", {"now": now}))[0][0])
+
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        return [Expired(*row) for row in self._rows(("expire_due", {"limit": limit, "now": now}))]
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         return [ClaimedJob(*row) for row in self._rows(("expired", {"limit": limit, "now": now}))]
@@ -497,6 +509,7 @@ def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:
         "enqueued_at": _floats(j.enqueued_at for j in jobs),
         "run_at": _floats(j.run_at for j in jobs),
         "metas": [j.meta for j in jobs],
+        "expires_at": _floats(j.expires_at for j in jobs),
     }
 
 
@@ -558,6 +571,7 @@ def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
         "retried": [r.retried for r in rows],
         "dead": [r.dead for r in rows],
         "enqueued": [r.enqueued for r in rows],
+        "cancelled": [r.cancelled for r in rows],
     }
 
 

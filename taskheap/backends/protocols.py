@@ -22,9 +22,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..job import JobState
 from .base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -76,7 +78,9 @@ class Backend(Protocol):
     ) -> list[ClaimedJob]:
         """Lease the best `limit` runnable jobs of `queues` by (rank, id), each with a fresh token.
 
-        Due scheduled and retrying jobs are promoted first; paused queues are skipped.
+        Due scheduled and retrying jobs are promoted first; paused queues are skipped. A job
+        claimed for its first attempt at or after its `expires_at` (by `now`) is leased like any
+        other, `past_expiry` set: the worker cancels it unrun (`cancel_claimed`).
         """
         ...
 
@@ -99,6 +103,12 @@ class Backend(Protocol):
         FAILED_ATTEMPTS_KEPT, in the same write as the state change."""
         ...
 
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        """Cancel the claimed jobs whose token is current: `cancelled`, `error` the reason,
+        finished at `now`, the lease dropped, the attempts as claimed, no failed attempt logged
+        (pruned after the retention as succeeded jobs are). Return the ids cancelled."""
+        ...
+
     def release(self, leases: Sequence[Lease]) -> None:
         """Give claimed, unstarted jobs back untouched: queued again, the attempt not spent."""
         ...
@@ -111,6 +121,12 @@ class Backend(Protocol):
 
     def promote_due(self, now: float | None = None) -> int:
         """Queue the scheduled and retrying jobs that are due; how many."""
+        ...
+
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        """Cancel, with the error "expired", up to `limit` waiting jobs (queued or scheduled)
+        never started (no attempt spent) whose `expires_at` is at or before `now`, in one atomic
+        step; return them. Retrying and running jobs never expire."""
         ...
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:

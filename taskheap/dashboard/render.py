@@ -94,6 +94,16 @@ def failed_last(job: JobInfo) -> bool:
     return job.status in FAILED_LAST and bool(job.error)
 
 
+def cancel_reason(job: JobInfo) -> str | None:
+    """Why a cancelled job was cancelled (its task's Cancel reason, or "expired"); None when it
+    was cancelled from outside, its error being its last failed attempt's."""
+    if job.status != JobState.CANCELLED or not job.error:
+        return None
+    if job.failed_attempts and job.failed_attempts[-1].error == job.error:
+        return None
+    return job.error
+
+
 class Renderer:
     """The templates, and the admin API's blocking reads run off the event loop."""
 
@@ -109,6 +119,7 @@ class Renderer:
             duration=duration,
             last_attempt_ran=last_attempt_ran,
             failed_last=failed_last,
+            cancel_reason=cancel_reason,
             by_priority=by_priority,
             short_id=short_id,
             id_time=id_time,

@@ -337,6 +337,7 @@ def _activity_panel(overview: Overview, width: int, lines: int) -> Panel:
     figures = (
         ("done/min   ", [m.completed for m in overview.activity], last.completed if last else 0, "green"),
         ("failed/min ", [m.failed for m in overview.activity], last.failed if last else 0, "red"),
+        ("cancel/min ", [m.cancelled for m in overview.activity], last.cancelled if last else 0, "yellow"),
     )
     text = Text(no_wrap=True, overflow="crop")
     for n, (label, values, now, style) in enumerate(figures):
@@ -344,7 +345,7 @@ def _activity_panel(overview: Overview, width: int, lines: int) -> Panel:
         text.append(label).append(sparkline(values[-minutes:] if minutes else []), style=style).append(
             f" {now}"
         )
-        if n == 0:
+        if n < len(figures) - 1:
             text.append("\n")
     return Panel(text, title="last hour", title_align="left", height=lines, width=width)
 

@@ -98,12 +98,14 @@ class Site:
         minutes = [m.minute for m in overview.activity]
         runs = [float(m.completed + m.failed) for m in overview.activity]
         failure_rate = [m.failure_rate * 100 for m in overview.activity]
+        cancelled = [float(m.cancelled) for m in overview.activity]
         return self.render.page(
             request,
             "overview.html",
             o=overview,
             throughput=chart(minutes, runs),
             failures=chart(minutes, failure_rate, top=100.0, unit=lambda v: f"{v:.0f}%"),
+            cancelled=chart(minutes, cancelled),
         )
 
     async def live(self, request: Request) -> Response:

@@ -1,9 +1,10 @@
 """What a worker says about its jobs and itself, at the levels `--log-level` picks (logs.py).
 
 Info: the start banner, every failure with its error and what follows (a retry and when, or a
-dead letter), every timeout, outcomes refused as stale, and a graceful stop's progress. Debug:
-each job's start and success, and a failure's traceback (also stored with the job). Never a
-payload. The store's outages are health.py's.
+dead letter), every cancellation with its reason (and the jobs that expired unstarted), every
+timeout, outcomes refused as stale, and a graceful stop's progress. Debug: each job's start and
+success, and a failure's traceback (also stored with the job). Never a payload. The store's
+outages are health.py's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from ..backends.base import ClaimedJob, Failure
+from ..backends.base import ClaimedJob, Expired, Failure
 from ..logs import job_fields
 
 log = logging.getLogger("taskheap.worker")
@@ -64,6 +65,27 @@ def failed(job: ClaimedJob, failure: Failure) -> None:
         )
     if failure.traceback and log.isEnabledFor(logging.DEBUG):
         log.debug("traceback of job %s:\n%s", job.id, failure.traceback.rstrip(), extra=job_fields(job))
+
+
+def cancelled(job: ClaimedJob, reason: str) -> None:
+    """A cancellation the store accepted (the task raised Cancel, or the job expired)."""
+    log.info(
+        "job %s (%s) cancelled on attempt %d: %s",
+        job.id,
+        job.task,
+        job.attempts,
+        reason,
+        extra=job_fields(job, error=reason),
+    )
+
+
+def expired(jobs: Sequence[Expired]) -> None:
+    """Waiting jobs the maintenance cancelled: never started by their expiry."""
+    log.info(
+        "%d job(s) not started by their expiry, cancelled (expired): %s",
+        len(jobs),
+        ", ".join(job.id for job in jobs),
+    )
 
 
 def timed_out(job: ClaimedJob, action: str) -> None:

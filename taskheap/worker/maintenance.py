@@ -3,7 +3,8 @@
 
 Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
 and the job is retried (or dead) by the same rule as a failure (`retry.failure_of`). Promoter:
-due scheduled and retrying jobs become queued. Pruner: finished jobs past their retention,
+due scheduled and retrying jobs become queued. Expirer: waiting jobs never started whose expiry
+passed end cancelled, "expired" (counted as cancelled). Pruner: finished jobs past their retention,
 workers long gone, and per-minute counters older than a day. Lost runs are counted in the
 per-minute counters too.
 """
@@ -15,7 +16,8 @@ import time
 
 from ..backends.protocols import Backend, Counters, Registry
 from ..retry import failure_of
-from .tally import Settled, record, verdict
+from . import events
+from .tally import Settled, record, record_expired, verdict
 
 BATCH = 500
 #: Seconds of batches one pruning pass may take: a backlog left is pruned at the next tick. As
@@ -53,6 +55,19 @@ class Promoter:
 
     def run_once(self, now: float | None = None) -> int:
         return self.backend.promote_due(now)
+
+
+class Expirer:
+    def __init__(self, backend: Backend, counters: Counters) -> None:
+        self.backend = backend
+        self.counters = counters
+
+    def run_once(self, now: float | None = None) -> int:
+        expired = self.backend.expire_due(BATCH, now)
+        if expired:
+            events.expired(expired)
+            record_expired(self.counters, expired, _labels(now))
+        return len(expired)
 
 
 class Pruner:

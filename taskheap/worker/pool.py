@@ -299,12 +299,15 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
 
 def _for_child(job: ClaimedJob) -> list[Any]:
     """What a child needs of a job to run it and answer `current_job()`."""
-    return [job.task, job.payload, job.id, job.queue, job.priority, job.attempts, job.retries, job.meta]
+    fields = (job.task, job.payload, job.id, job.queue, job.priority, job.attempts, job.retries)
+    return [*fields, job.meta, job.enqueued_at]
 
 
 def _from_parent(sent: list[Any]) -> ClaimedJob:
-    task, payload, job_id, queue, priority, attempts, retries, meta = sent
-    return ClaimedJob(job_id, task, queue, priority, payload, attempts, retries, None, None, "", meta)
+    task, payload, job_id, queue, priority, attempts, retries, meta, enqueued_at = sent
+    return ClaimedJob(
+        job_id, task, queue, priority, payload, attempts, retries, None, None, "", meta, enqueued_at
+    )
 
 
 PR_SET_PDEATHSIG = 1

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from ..backends.base import ClaimedJob
 from ..codec import decode_payload, encode_result, headers_of, oversized, printable, storable
-from ..context import Fail, JobContext, JobControl, Retry, Snooze, context_of, running_job
+from ..context import Cancel, Fail, JobContext, JobControl, Retry, Snooze, context_of, running_job
 from ..errors import PayloadError
 from ..job import MAX_PRIORITY, MIN_PRIORITY
 from ..middleware import Chain, RunResult
@@ -30,6 +30,7 @@ class Outcome(NamedTuple):
     #: Seconds until it runs again: Retry(delay)'s, instead of the backoff; or Snooze's
     delay: float | None = None
     snoozed: bool = False  # True: Snooze: given back unrun after `delay`, the attempt not spent
+    cancelled: bool = False  # True: Cancel: cancelled, `error` the reason
 
     @property
     def ok(self) -> bool:
@@ -37,6 +38,7 @@ class Outcome(NamedTuple):
 
 
 UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it", unknown_task=True)
+EXPIRED = Outcome(error="expired", cancelled=True)  # claimed for its first attempt past its expiry
 
 
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:
@@ -69,6 +71,10 @@ def _settings_refusal(job: ClaimedJob) -> Outcome | None:
         return Outcome(error=printable(f"retries not a whole number >= 0: {retries!r}"), final=True)
     if type(attempts) is not int or attempts < 1:
         return Outcome(error=printable(f"attempts not a whole number >= 1: {attempts!r}"), final=True)
+    if not (isinstance(job.enqueued_at, int | float) and math.isfinite(job.enqueued_at)):
+        return Outcome(
+            error=printable(f"enqueued_at not a number of seconds: {job.enqueued_at!r}"), final=True
+        )
     if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
         return Outcome(error=printable(f"timeout not a number of seconds > 0: {timeout!r}"), final=True)
     if job.backoff is not None:
@@ -184,6 +190,8 @@ def failed(task: Task[Any, Any], exc: BaseException) -> Outcome:
         return Outcome(delay=exc.delay, snoozed=True)
     if isinstance(exc, Retry):
         return Outcome(error=f"Retry: {exc}", traceback=_traceback(), delay=exc.delay)
+    if isinstance(exc, Cancel):
+        return Outcome(error=printable(str(exc.reason)), cancelled=True)
     if isinstance(exc, Fail):
         return Outcome(error=printable(f"Fail: {exc.reason}"), traceback=_traceback(), final=True)
     error = printable(f"{type(exc).__name__}: {exc}")

@@ -3,7 +3,8 @@
 The loop hands it the finished jobs (job, Outcome, when it ended); it takes each off the
 in-flight table and routes it: completions and failures (the retry policy decides between
 retrying and dead) are acknowledged in one round trip each for the batch; snoozed jobs and jobs
-of tasks this worker does not define go back to the store unrun (`postpone`). What the store
+of tasks this worker does not define go back to the store unrun (`postpone`); jobs whose task
+raised Cancel, and those claimed past their expiry, end cancelled (`cancel_claimed`). What the store
 accepted is tallied and logged; what it refused was a lease lost meanwhile.
 """
 
@@ -14,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 
-from ..backends.base import ClaimedJob, Completion, Failure, Postponement
+from ..backends.base import Cancellation, ClaimedJob, Completion, Failure, Postponement
 from ..backends.protocols import Backend
 from ..errors import BackendError
 from ..retry import failure_of
@@ -27,7 +28,7 @@ from .unknown import UnknownTasks
 
 Run = tuple[ClaimedJob, float | None]  # a finished job and how long its function ran
 Finished = tuple[ClaimedJob, Outcome, float]  # a job, its outcome, when it ended (monotonic)
-_Sent = Completion | Failure | Postponement  # what is reported of a finished job
+_Sent = Completion | Failure | Postponement | Cancellation  # what is reported of a finished job
 
 
 class Settler:
@@ -61,12 +62,13 @@ class Settler:
 
     def collect(self, finished: deque[Finished]) -> tuple[list[Completion], list[Failure], dict[str, Run]]:
         """Take the finished jobs off the in-flight table, as completions and failures; the
-        snoozed and the unknown go back to the store here."""
+        snoozed and the unknown go back to the store here, and the cancelled are cancelled."""
         done: list[Completion] = []
         failed: list[Failure] = []
         runs: dict[str, Run] = {}
         unknown: list[ClaimedJob] = []
         snoozed: list[Postponement] = []
+        cancelled: dict[str, tuple[Cancellation, Settled]] = {}
         while finished:
             job, outcome, ended = finished.popleft()
             held = self.inflight.pop(job.id)
@@ -81,6 +83,10 @@ class Settler:
             if outcome.snoozed:
                 snoozed.append(Postponement(job.id, job.token, outcome.delay or 0.0))
                 continue
+            if outcome.cancelled:
+                reason = Cancellation(job.id, job.token, outcome.error or "")
+                cancelled[job.id] = (reason, Settled(job, "cancelled", ran))
+                continue
             runs[job.id] = (job, ran)
             if outcome.ok and held.deadline is not None and ended > held.deadline:
                 # It returned past its timeout before the loop could fail it: a C call holding
@@ -94,7 +100,9 @@ class Settler:
             failed += self._give_back(unknown, runs)
         if snoozed:
             self._snooze(snoozed)
-        if done or failed or unknown or snoozed:
+        if cancelled:
+            self._cancel(cancelled)
+        if done or failed or unknown or snoozed or cancelled:
             self.changed()
         return done, failed, runs
 
@@ -120,6 +128,21 @@ class Settler:
             self.store.failed("giving back snoozed jobs", exc)
             return
         refused(items, given_back)
+
+    def _cancel(self, items: dict[str, tuple[Cancellation, Settled]]) -> None:
+        """Jobs whose task raised Cancel, or claimed past their expiry, end cancelled. Should
+        the store not answer, their leases lapse and the Rescuer takes them back as lost runs."""
+        sent = [item for item, _ in items.values()]
+        try:
+            accepted = self.backend.cancel_claimed(sent, self.store_time())
+        except BackendError as exc:
+            self.store.failed("cancelling jobs", exc)
+            return
+        refused(sent, accepted)
+        settled = [items[job_id][1] for job_id in accepted]
+        for run in settled:
+            events.cancelled(run.job, items[run.job.id][0].reason)
+        self.count(settled)
 
     def failure(self, job: ClaimedJob, outcome: Outcome) -> Failure:
         error = outcome.error or "failed"

@@ -5,7 +5,7 @@ Runs count in one row per (queue, task) for their minute and the same again unde
 running totals. A Worker adds each settled batch to its Tally in memory and flushes it about once
 a second and when it stops: one `record_minutes` round trip per flush, none on the claim loop.
 The observer hears of runs when they are flushed, so what a worker reports is already stored.
-The Rescuer's lost runs, rare, are recorded at once.
+The Rescuer's lost runs and the jobs the Expirer cancels, rare, are recorded at once.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple, Protocol
 
-from ..backends.base import ALL_TIME, ClaimedJob, Failure, MinuteCount
+from ..backends.base import ALL_TIME, ClaimedJob, Expired, Failure, MinuteCount
 from ..backends.protocols import Counters
 from ..errors import BackendError
 
 log = logging.getLogger("taskheap.worker")
 
-Verdict = Literal["completed", "retried", "dead"]
+Verdict = Literal["completed", "retried", "dead", "cancelled"]
 
 
 class Settled(NamedTuple):
@@ -48,18 +48,32 @@ _Rows = dict[tuple[int, str, str], MinuteCount]
 
 def _count(rows: _Rows, runs: Sequence[Settled], now: float) -> None:
     """Add the runs to `rows` under the minute of `now` and under ALL_TIME."""
+    _add(rows, ((run.job.queue, run.job.task, run.verdict) for run in runs), now)
+
+
+def _add(rows: _Rows, outcomes: Iterable[tuple[str, str, Verdict]], now: float) -> None:
+    """Add one to the counter of each (queue, task, verdict) under the minute of `now` and
+    under ALL_TIME."""
     minute = int(now // 60) * 60
-    for run in runs:
+    for queue, task, outcome in outcomes:
         for at in (minute, ALL_TIME):
-            key = (at, run.job.queue, run.job.task)
-            row = rows.setdefault(key, MinuteCount(at, run.job.queue, run.job.task))
-            setattr(row, run.verdict, getattr(row, run.verdict) + 1)
+            row = rows.get((at, queue, task))
+            if row is None:
+                row = rows[(at, queue, task)] = MinuteCount(at, queue, task)
+            setattr(row, outcome, getattr(row, outcome) + 1)
 
 
 def record(counters: Counters, runs: Sequence[Settled], now: float) -> None:
     """Record the runs at once."""
     rows: _Rows = {}
     _count(rows, runs, now)
+    _write(counters, list(rows.values()))
+
+
+def record_expired(counters: Counters, expired: Sequence[Expired], now: float) -> None:
+    """Record jobs that expired unstarted as cancelled, at once."""
+    rows: _Rows = {}
+    _add(rows, ((job.queue, job.task, "cancelled") for job in expired), now)
     _write(counters, list(rows.values()))
 
 

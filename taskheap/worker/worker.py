@@ -13,7 +13,7 @@ Threads and what each owns:
 - heartbeat: renews every lease held in one round trip and marks the worker alive; its answers
   tell whether the store is reachable (health.py: one warning per outage, one at its end);
 - watch: sees a store that has not answered for two heartbeats (health.py), touching nothing;
-- maintenance: Rescuer, Promoter and Pruner (maintenance.py);
+- maintenance: Rescuer, Promoter, Expirer and Pruner (maintenance.py);
 - tally: writes the per-minute counters about once a second, off the loop.
 The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
 (runner.refusal: what the store holds is trusted no more than a producer). On SIGTERM/SIGINT:
@@ -46,9 +46,9 @@ from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
-from .maintenance import Promoter, Pruner, Rescuer
+from .maintenance import Expirer, Promoter, Pruner, Rescuer
 from .pool import ProcessPool, Slots, ThreadPool
-from .runner import UNKNOWN_TASK, Outcome, refusal
+from .runner import EXPIRED, UNKNOWN_TASK, Outcome, refusal
 from .settle import Finished, Settler, completions, overran, refused
 from .tally import Observer, Tally
 from .unknown import DEFAULT_TTL, UnknownTasks
@@ -140,6 +140,7 @@ class Worker:
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
+        self._expirer = Expirer(backend, backend)
         self._pruner = Pruner(backend, backend, backend, app.result_ttl, app.worker_ttl)
         # a short retention prunes as often, and a short worker_ttl forgets silent workers soon
         self._prune_every = min(PRUNE_EVERY, app.result_ttl, app.worker_ttl / 4)
@@ -214,11 +215,12 @@ class Worker:
         (in that order: a slot reports on it). A job failing the checks of what was read
         (`refusal`: priority, payload type and size) is reported dead at once instead,
         acknowledged like any outcome, and takes no slot; so is one of a task this worker's app
-        does not define, which the loop gives back (unknown.py)."""
+        does not define, which the loop gives back (unknown.py); and one claimed past its expiry
+        is cancelled unrun."""
         self.inflight.add(jobs, claimed)
         limit, tasks = self.app.max_payload, self.app.tasks
         for job in jobs:
-            refused = refusal(job, limit)
+            refused = EXPIRED if job.past_expiry else refusal(job, limit)
             if refused is None and job.task not in tasks:
                 refused = UNKNOWN_TASK
             if refused is None:
@@ -512,6 +514,7 @@ class Worker:
     def _maintain(self) -> None:
         self._rescuer.run_once(self.app.store_time())
         self._promoter.run_once(self.app.store_time())
+        self._expirer.run_once(self.app.store_time())
         if self._pruner.backlog or time.monotonic() - self._last_prune >= self._prune_every:
             self._last_prune = time.monotonic()
             self._pruner.run_once(self.app.store_time())

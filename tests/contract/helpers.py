@@ -89,6 +89,20 @@ def run_and_fail(
     return job
 
 
+def rerun_of_the_first(app: taskheap.App, clock: FixedClock) -> tuple[ClaimedJob, ClaimedJob, ClaimedJob]:
+    """Two echo jobs claimed; the first failed and claimed again: (its first run, the other job,
+    its rerun). The first run's token is stale, and so is the rerun's for the other job."""
+    echo = declare(app)
+    echo.enqueue(1)
+    echo.enqueue(2)
+    first, other = claim(app, clock)
+    app.backend.fail([Failure(first.id, first.token, "boom", None, 0.0)], now=clock.now())
+    app.backend.promote_due(now=clock.now())
+    (rerun,) = claim(app, clock)
+    assert rerun.id == first.id
+    return first, other, rerun
+
+
 def job_id(n: int) -> str:
     return encode_id(1000 + n, 7)
 

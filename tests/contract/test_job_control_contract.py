@@ -1,4 +1,4 @@
-"""What a task's Retry, Snooze and Fail, and its `retry_on` / `dont_retry_on` rules, leave in
+"""What a task's Retry, Snooze, Fail and Cancel, and its `retry_on` / `dont_retry_on` rules, leave in
 the store, through a real (in-process, thread-pool) worker's outcome flow on every backend: the
 job's state, the attempts spent or not, the stored error and the failed attempts logged. The
 App runs on the FixedClock, so a delay is exact and nothing becomes due until the test moves
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import taskheap
-from taskheap import Fail, Retry, Snooze, current_job
+from taskheap import Cancel, Fail, Retry, Snooze, current_job
 from taskheap.clock import FixedClock
 from taskheap.job import JobInfo, JobState
 from taskheap.worker import Worker
@@ -152,3 +152,31 @@ def test_an_exception_in_dont_retry_on_is_dead_at_once(app: taskheap.App, worker
     info = settled(handle, JobState.DEAD)
     assert info.attempts == 1
     assert info.error == "KeyError: 'missing' (in dont_retry_on: dead without retrying)"
+
+
+def test_cancel_ends_the_job_cancelled_with_its_reason_counted_and_never_retried(
+    app: taskheap.App, worker: Callable[[], None]
+) -> None:
+    runs: list[int] = []
+
+    @app.task(name="cancels", retries=5)
+    def cancels() -> None:
+        runs.append(current_job().attempt)
+        try:
+            raise Cancel("superseded")
+        except Exception:  # a task's catch-all does not swallow it
+            pass
+
+    handle = cancels.enqueue()
+    worker()
+    info = settled(handle, JobState.CANCELLED)
+    assert info.error == "superseded" and info.attempts == 1 and info.failed_attempts == []
+    assert info.finished_at is not None and runs == [1]
+    with pytest.raises(taskheap.JobCancelled, match="superseded"):
+        handle.result(timeout=5)
+
+    def counted() -> int:
+        return sum(row.cancelled for row in app.admin.totals() if row.task == "cancels")
+
+    wait_for(lambda: counted() == 1, timeout=30, what="the cancelled run counted")
+    assert sum(row.dead + row.retried for row in app.admin.totals()) == 0

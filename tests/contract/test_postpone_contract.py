@@ -7,11 +7,11 @@ counts, listings, cancel and purge."""
 from __future__ import annotations
 
 import taskheap
-from taskheap.backends.base import Completion, Failure, JobQuery, JobRecord, Postponement
+from taskheap.backends.base import Completion, JobQuery, JobRecord, Postponement
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
 
-from .helpers import LEASE, LONG_WAIT, Waiter, args_of, claim, declare, run_and_fail
+from .helpers import LEASE, LONG_WAIT, Waiter, args_of, claim, declare, rerun_of_the_first, run_and_fail
 
 
 def test_a_postponed_job_is_scheduled_until_its_delay_then_claimed_with_the_same_attempt(
@@ -53,14 +53,7 @@ def test_a_postponed_retry_keeps_the_attempts_its_failures_spent(
 
 
 def test_a_stale_token_postpones_nothing(app: taskheap.App, clock: FixedClock) -> None:
-    echo = declare(app)
-    echo.enqueue(1)
-    echo.enqueue(2)
-    first, other = claim(app, clock)
-    app.backend.fail([Failure(first.id, first.token, "boom", None, 0.0)], now=clock.now())
-    app.backend.promote_due(now=clock.now())
-    (rerun,) = claim(app, clock)
-    assert rerun.id == first.id
+    first, other, rerun = rerun_of_the_first(app, clock)
     stale = [Postponement(first.id, first.token, 60.0), Postponement(other.id, rerun.token, 60.0)]
     assert app.backend.postpone(stale, now=clock.now()) == []
     for job_id, attempts in ((first.id, 2), (other.id, 1)):

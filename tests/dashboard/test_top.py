@@ -14,11 +14,11 @@ import pytest
 from rich.console import Console
 
 import taskheap
-from taskheap.backends.base import Failure
+from taskheap.backends.base import Failure, WorkerInfo
 from taskheap.dashboard.top import Top
 from taskheap.job import JobState
 from tests.conftest import wait_for
-from tests.dashboard.conftest import Store, retrying_job
+from tests.dashboard.conftest import LEASE, Store, retrying_job
 
 TASKHEAP = str(Path(sys.executable).with_name("taskheap"))
 PG_DOWN = "\x1b[6~"
@@ -61,6 +61,14 @@ def test_shows_queues_priorities_activity_workers_and_failures(top: Top, store: 
     assert "w1" in text and store.running[-6:] in text and "s ago" in text
     assert store.dead in text and "SMTPError: <relay> refused" in text
     assert "slots 1/4" in text
+
+
+def test_the_activity_panel_shows_cancellations_when_it_has_the_room(store: Store) -> None:
+    second = WorkerInfo("w2", "host-b", 43, ["default"], 2, 0.0)
+    store.app.backend.heartbeat(second, [], LEASE)  # two workers: the panel has five lines
+    view = Top(store.app.admin)
+    view.refresh()
+    assert "cancel/min" in screen(view)
 
 
 def test_enter_opens_the_selected_failure_and_esc_closes_it(top: Top, store: Store) -> None:

@@ -9,11 +9,12 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from taskheap.backends.base import Completion, WorkerInfo
+from taskheap.backends.base import Cancellation, Completion, WorkerInfo
 from taskheap.cli import cli
 from taskheap.dashboard.security import is_loopback
 from taskheap.dashboard.web import create_app
 from taskheap.job import JobState
+from taskheap.worker.tally import Settled, record
 from tests.dashboard.conftest import LEASE, Store, retrying_job
 
 SCRIPT = "<script>alert(1)</script>"
@@ -35,7 +36,8 @@ def test_overview_shows_depth_by_state_and_priority_charts_and_slots(client: Tes
     assert 'data-queue="default"' in text and 'data-queue="emails"' in text
     assert "P1: 1" in text and "P7: 1" in text
     assert "1 busy / 4" in text
-    assert text.count("<polyline") == 2 and "Throughput" in text and "Failure rate" in text
+    assert text.count("<polyline") == 3 and "Throughput" in text and "Failure rate" in text
+    assert "Cancelled" in text
 
 
 def test_live_updates_stream_the_overview_as_server_sent_events(client: TestClient) -> None:
@@ -318,8 +320,8 @@ def test_bulk_actions_are_hidden_when_the_list_is_empty(client: TestClient, stor
 def test_overview_charts_have_time_and_value_axes_and_labels(client: TestClient) -> None:
     text = client.get("/").text
     charts = re.findall(r'<svg class="chart".*?</svg>', text, re.S)
-    assert len(charts) == 2
-    throughput, failures = charts
+    assert len(charts) == 3
+    throughput, failures, cancelled = charts
     times = re.findall(r'<text class="time-tick"[^>]*>(\d\d:\d\d)</text>', throughput)
     assert len(times) == 6 and all(t.endswith("0") for t in times), times
     assert re.findall(r'<text class="value-tick"[^>]*>([^<]+)</text>', throughput) == ["0", "1", "2"]
@@ -328,6 +330,23 @@ def test_overview_charts_have_time_and_value_axes_and_labels(client: TestClient)
     assert len(re.findall(r"<circle class=\"point\"[^>]*><title>\d\d:\d\d · \d+</title>", throughput)) == 60
     assert re.findall(r'<text class="value-tick"[^>]*>([^<]+)</text>', failures) == ["0%", "50%", "100%"]
     assert re.search(r'<text class="(last|peak)"[^>]*>(peak )?50%</text>', failures)
+    assert re.search(r'<text class="(last|peak)"[^>]*>(peak )?0</text>', cancelled)
+
+
+def test_cancelled_jobs_are_charted_and_their_reason_shown(client: TestClient, store: Store) -> None:
+    backend = store.app.backend
+    obsolete = store.app.task(name="obsolete")(lambda: None)
+    handle = obsolete.options(priority=0).enqueue()
+    (run,) = backend.claim(["default"], "w2", 1, LEASE)
+    assert run.id == handle.id
+    assert backend.cancel_claimed([Cancellation(run.id, run.token, "superseded <v2>")]) == [run.id]
+    record(backend, [Settled(run, "cancelled", 0.1)], store.app.clock.now())
+    charts = re.findall(r'<svg class="chart".*?</svg>', client.get("/").text, re.S)
+    assert re.search(r'<text class="(last|peak)"[^>]*>(peak )?1</text>', charts[2])
+    page = client.get(f"/jobs/{run.id}").text
+    assert '<dd class="reason">superseded &lt;v2&gt;</dd>' in page
+    store.app.admin.cancel(store.queued[0])
+    assert 'class="reason"' not in client.get(f"/jobs/{store.queued[0]}").text
 
 
 def purge_form(client: TestClient, page: str) -> tuple[str, str]:

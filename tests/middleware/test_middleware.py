@@ -184,6 +184,30 @@ def test_before_run_may_decide_the_job_without_running_it(make_app: MakeApp) -> 
     assert handle.info().failed_attempts == []
 
 
+class Obsolete(Middleware):
+    """Cancels the jobs of a retired tenant before they run."""
+
+    def before_run(self, job: JobContext) -> None:
+        if job.headers.get("tenant") == "retired":
+            raise taskheap.Cancel("tenant retired")
+
+
+def test_before_run_may_cancel_the_job_unrun_with_its_reason(make_app: MakeApp) -> None:
+    app = make_app(Tenant(), Obsolete())
+    runs: list[str] = []
+
+    @app.task
+    def work(tenant: str) -> None:
+        runs.append(tenant)
+
+    retired, kept = work.enqueue(tenant="retired"), work.enqueue(tenant="kept")
+    assert drain(app) == {"cancelled": 1, "succeeded": 1}
+    assert runs == ["kept"]
+    info = retired.info()
+    assert (info.status, info.error, info.failed_attempts) == (JobState.CANCELLED, "tenant retired", [])
+    assert kept.status() == JobState.SUCCEEDED
+
+
 def test_correlation_id_follows_a_job_into_the_jobs_it_enqueues(make_app: MakeApp) -> None:
     app = make_app(CorrelationId())
 

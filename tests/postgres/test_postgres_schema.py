@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
+from taskheap.backends.base import Lease, Postponement, WorkerInfo
 from taskheap.backends.postgres import PostgresBackend, Statements, migrations
 from taskheap.job import JobState
 
@@ -25,6 +25,11 @@ EARLIER_HEARTBEAT = (
     " VALUES (%s, 'host', 1, ARRAY['default'], 2, %s, %s, ARRAY[]::text[])"
     " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"
 )
+#: A job as the releases before expiry inserted it (by named columns, no expires_at).
+EARLIER_ENQUEUE = (
+    "INSERT INTO {}.jobs (id, task, queue, priority, rank, state, payload, retries, enqueued_at)"
+    " VALUES (%s, 'echo', 'default', 5, 5.0, 'queued', '{{}}', 3, %s)"
+)
 
 
 @pytest.fixture
@@ -34,17 +39,23 @@ def backend(tmp_path: Path) -> Iterator[PostgresBackend]:
     backend.close()
 
 
-def earlier_schema(backend: PostgresBackend) -> None:
-    """The schema at migration 5, recorded as the migrations of that release recorded it, with a
-    queued job and a worker registered by that release."""
+def earlier_schema(backend: PostgresBackend, version: int = BEFORE_POSTPONE) -> None:
+    """The schema at migration `version` (5 by default), recorded as the migrations of that
+    release recorded it, with a queued job enqueued and a worker registered by that release."""
     statements = Statements(backend.schema)
     with psycopg.connect(backend.conninfo, autocommit=True) as conn:
         conn.execute(statements["migrations_table"])
-        for version, name in migrations()[:BEFORE_POSTPONE]:
+        for number, name in migrations()[:version]:
             conn.execute(statements[name])
-            conn.execute(statements["record_migration"], {"version": version, "name": name})
+            conn.execute(statements["record_migration"], {"version": number, "name": name})
         earlier_heartbeat(conn, backend, "old", NOW)
-    backend.enqueue([NewJob("j1", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)])
+        earlier_enqueue(conn, backend, "j1")
+
+
+def earlier_enqueue(
+    conn: psycopg.Connection[tuple[object, ...]], backend: PostgresBackend, job_id: str
+) -> None:
+    conn.execute(sql.SQL(EARLIER_ENQUEUE).format(sql.Identifier(backend.schema)), (job_id, NOW))
 
 
 def earlier_heartbeat(
@@ -84,3 +95,28 @@ def test_a_worker_of_the_previous_version_goes_on_registering_after_the_migratio
         "old": (NOW + 5, []),
         "new": (NOW + 5, ["echo"]),
     }
+
+
+BEFORE_EXPIRY = 6  # the last migration before the cancelled counter and expires_at
+
+
+def test_a_schema_from_before_expiry_migrates_its_jobs_never_expire_and_its_counters_read(
+    backend: PostgresBackend,
+) -> None:
+    earlier_schema(backend, BEFORE_EXPIRY)
+    with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.minutes (minute, queue, task, completed) VALUES (60, 'default', 'echo', 4)"
+            ).format(sql.Identifier(backend.schema))
+        )
+    backend.migrate()
+    assert backend.expire_due(10, now=NOW + 10**9) == []
+    (job,) = backend.claim(["default"], "new", 1, LEASE, now=NOW + 10**9)
+    assert job.enqueued_at == NOW and not job.past_expiry
+    (row,) = [r for r in backend.minutes(0) if r.minute == 60]
+    assert (row.completed, row.cancelled) == (4, 0)
+    with psycopg.connect(backend.conninfo, autocommit=True) as conn:  # its producers enqueue on
+        earlier_enqueue(conn, backend, "j2")
+    (again,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
+    assert again.id == "j2" and not again.past_expiry

@@ -65,6 +65,8 @@ BAD: list[tuple[str, bytes]] = [  # (what is wrong, the entry)
         "queue default:x is not the queue of the inbox it was pushed onto",
         v1("bad-q2", queue="default:x").encode(),
     ),
+    ("expected 13 fields, got 12", ("[3," + v1("bad-v3-short")[1:-1] + ', ""]').encode()),
+    ("expires_at is not a number", ("[3," + v1("bad-v3-expiry")[1:-1] + ', "", "soon"]').encode()),
 ]
 
 
@@ -171,15 +173,17 @@ def test_job_fields_rewritten_by_hand_are_claimed_as_they_are_for_the_worker_to_
         backend,
         v1("bad-attempts"),
         v1("bad-numbers"),
+        v1("bad-enqueued"),
         v1("ok"),
-        healthy=("bad-attempts", "bad-numbers", "ok"),
+        healthy=("bad-attempts", "bad-numbers", "bad-enqueued", "ok"),
     )
     backend.promote_due()  # ingests
     job_key = backend.keys.q("default") + "job:"
     backend.client.hset(job_key + "bad-attempts", "attempts", "several")
     backend.client.hset(job_key + "bad-numbers", mapping={"retries": "lots", "timeout": "soon"})
+    backend.client.hset(job_key + "bad-enqueued", "enqueued_at", "yesterday")
     claimed = {job.id: job for job in backend.claim(["default"], "w", 10, LEASE)}
-    assert set(claimed) == {"bad-attempts", "bad-numbers", "ok"}
+    assert set(claimed) == {"bad-attempts", "bad-numbers", "bad-enqueued", "ok"}
     refused = {job_id: refusal(job, DEFAULT_MAX_PAYLOAD) for job_id, job in claimed.items()}
     assert refused["ok"] is None
     assert refused["bad-attempts"] is not None and refused["bad-attempts"].error == (
@@ -187,6 +191,9 @@ def test_job_fields_rewritten_by_hand_are_claimed_as_they_are_for_the_worker_to_
     )
     assert refused["bad-numbers"] is not None and refused["bad-numbers"].error == (
         "retries not a whole number >= 0: 'lots'"
+    )
+    assert refused["bad-enqueued"] is not None and refused["bad-enqueued"].error == (
+        "enqueued_at not a number of seconds: 'yesterday'"
     )
 
 

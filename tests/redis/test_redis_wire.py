@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from taskheap.backends.base import JobQuery, NewJob
+from taskheap.backends.base import Completion, JobQuery, Lease, NewJob, Postponement
 from taskheap.backends.redis import RedisBackend, inbox_entries
+from taskheap.errors import QueueFull
 from taskheap.job import JobState
 
 META = '{"headers": {"trace": "t-1"},\n "sig": "\\"é\\\\"}'  # quotes, a backslash, é, a newline
@@ -101,11 +102,71 @@ def test_meta_comes_back_from_both_claim_paths_expired_get_and_list_jobs(
         assert {r.id: r.meta for r in records if r is not None} == {"with": META, "without": None}
 
 
+def expiring(job_id: str, meta: str | None = None, expires_at: float = 90.0) -> NewJob:
+    j = job(job_id, meta)
+    j.expires_at = expires_at
+    return j
+
+
+def test_a_job_with_an_expiry_is_written_in_wire_format_3_off_the_older_lists(backend: RedisBackend) -> None:
+    """Workers before wire format 3 read only inbox and inbox:v2: a job with an expiry goes to
+    `inbox:v3` (meta or not), with a marker on the inbox; ingest stores its expiry."""
+    (plain,) = inbox_entries([job("a")])[("default", "inbox")]
+    (entry,) = inbox_entries([expiring("a", META)])[("default", "inbox:v3")]
+    assert json.loads(entry) == [3, *json.loads(plain), META, "90.0"]
+    (bare,) = inbox_entries([expiring("b")])[("default", "inbox:v3")]
+    assert json.loads(bare)[-2:] == ["", "90.0"]
+    backend.enqueue([job("old"), expiring("x", META), expiring("y")])
+    inbox = backend.client.lrange(backend.keys.q("default") + "inbox", 0, -1)
+    assert [e if e == "" else json.loads(e)[0] for e in inbox] == ["old", ""]
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v2") == 0
+    claimed = {c.id: c for c in backend.claim(["default"], "w", 10, LEASE, now=90.0)}
+    assert sorted(claimed) == ["old", "x", "y"] and claimed["x"].meta == META and claimed["y"].meta is None
+    assert claimed["x"].past_expiry and claimed["y"].past_expiry and not claimed["old"].past_expiry
+    assert backend.client.hget(backend.keys.q("default") + "job:x", "expires_at") == "90.0"
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v3") == 0
+
+
+@pytest.mark.parametrize("path", ["fresh", "queued"])
+def test_the_expiring_set_holds_only_unstarted_jobs(backend: RedisBackend, path: str) -> None:
+    """A claim takes a first attempt off it, a give-back with no attempt spent puts it back:
+    finished jobs with a long expiry do not pile up there."""
+    expiring_key = backend.keys.q("default") + "expiring"
+    backend.enqueue([expiring("x", expires_at=1e9), expiring("y", expires_at=1e9)])
+    if path == "queued":
+        assert backend.counts() == {"default": {"queued": 2}}
+        assert backend.client.zcard(expiring_key) == 2
+    x, y = backend.claim(["default"], "w", 2, LEASE, now=60.0)
+    assert backend.client.zcard(expiring_key) == 0
+    backend.release([Lease(x.id, x.token)])
+    backend.postpone([Postponement(y.id, y.token, 5.0)], now=60.0)
+    assert backend.client.zrange(expiring_key, 0, -1) == ["x", "y"]
+    x, y = backend.claim(["default"], "w", 2, LEASE, now=70.0)
+    backend.complete([Completion(x.id, x.token, "1"), Completion(y.id, y.token, "1")], now=70.0)
+    assert backend.client.zcard(expiring_key) == 0
+
+
+def test_a_limited_enqueue_counts_and_pushes_jobs_of_every_wire_version(backend: RedisBackend) -> None:
+    backend.enqueue([job("a"), job("b", META), expiring("c")], limits={"default": 3})
+    with pytest.raises(QueueFull):
+        backend.enqueue([expiring("d")], limits={"default": 3})
+    backend.enqueue([job("a"), job("b", META), expiring("c")], limits={"default": 3})  # a retried call
+    assert backend.count_jobs(JobQuery()) == 3
+    claimed = {c.id: c for c in backend.claim(["default"], "w", 10, LEASE, now=60.0)}
+    assert sorted(claimed) == ["a", "b", "c"] and claimed["b"].meta == META
+    assert [e.id for e in backend.expire_due(10, now=100.0)] == [], "c started: it no longer expires"
+    other = expiring("e")
+    other.queue = "other"
+    for _ in range(2):  # a retried call whose first entry is of wire version 3: not refused, not twice
+        backend.enqueue([other], limits={"other": 1})
+    assert backend.count_jobs(JobQuery(queue="other")) == 1
+
+
 def aside(backend: RedisBackend, version: str) -> list[str]:
     return list(backend.client.lrange(backend.keys.aside("default", version), 0, -1))
 
 
-def newer(job_id: str, version: int = 3) -> str:
+def newer(job_id: str, version: int = 4) -> str:
     return json.dumps(
         [version, job_id, "echo", "default", "5", "1.0", "{}", "60.0", "", "3", "", "", "", "x"]
     )
@@ -123,18 +184,18 @@ READERS: dict[str, Callable[[RedisBackend], object]] = {
 def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_them_ingest(
     backend: RedisBackend, reader: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kept = [newer("v3-a"), newer("v3-b"), newer("v4", version=4)]
+    kept = [newer("v4-a"), newer("v4-b"), newer("v5", version=5)]
     push(backend, v1("old"), kept[0])
     backend.enqueue([job("new", META)])  # onto inbox:v2, with a marker on the inbox
     push(backend, kept[1], kept[2])
     with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
         READERS[reader](backend)
-    assert aside(backend, "3") == kept[:2] and aside(backend, "4") == kept[2:]
+    assert aside(backend, "4") == kept[:2] and aside(backend, "5") == kept[2:]
     warnings = {r.getMessage() for r in caplog.records if "need a newer taskheap" in r.getMessage()}
     assert warnings == {
         f"{n} inbox entries of queue default need a newer taskheap (wire format v{version}): kept in"
         f" {backend.keys.aside('default', version)} for a newer worker"
-        for n, version in ((2, "3"), (1, "4"))
+        for n, version in ((2, "4"), (1, "5"))
     }
     assert len([r for r in caplog.records if "need a newer taskheap" in r.getMessage()]) == 2
     assert backend.client.llen(backend.keys.q("default") + "inbox") == 0
@@ -146,15 +207,15 @@ def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_
             ("old", None),
         ]
     assert backend.counts() == {"default": {"running": 2}}
-    assert aside(backend, "3") == kept[:2]  # nothing lost, nothing taken twice
+    assert aside(backend, "4") == kept[:2]  # nothing lost, nothing taken twice
 
 
 def test_a_newer_entry_in_a_long_inbox_does_not_stop_the_ingest_behind_it(backend: RedisBackend) -> None:
     backend.enqueue([job(f"a-{i:05d}") for i in range(6000)])
-    push(backend, newer("v3"))
+    push(backend, newer("v4"))
     backend.enqueue([job("urgent", rank=0.0)])
     assert [c.id for c in backend.claim(["default"], "w", 1, LEASE)] == ["urgent"]
-    assert aside(backend, "3") == [newer("v3")]
+    assert aside(backend, "4") == [newer("v4")]
     assert backend.count_jobs(JobQuery()) == 6001
 
 

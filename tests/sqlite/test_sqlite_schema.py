@@ -9,7 +9,7 @@ from pathlib import Path
 
 from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
 from taskheap.backends.sqlite import SQLiteBackend
-from taskheap.backends.sqlite.queries import INSERT_SQL, insert_rows
+from taskheap.backends.sqlite.queries import insert_rows
 from taskheap.backends.sqlite.schema import MIGRATIONS
 from taskheap.job import JobState
 
@@ -18,16 +18,22 @@ NOW = 1_700_000_000.0
 LEASE = 30.0
 #: The heartbeat of schema 5's release, which filled `workers` by position.
 EARLIER_HEARTBEAT = "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)"
+#: The enqueue of the releases before expiry (schema 4 on: meta, no expires_at).
+EARLIER_INSERT = (
+    "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
+    " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 
-def earlier_store(path: Path) -> None:
-    """A store at schema 5 with a queued job and a worker registered by its release."""
+def earlier_store(path: Path, version: int = BEFORE_POSTPONE) -> None:
+    """A store at schema `version` (5 by default) with a queued job and a worker registered by
+    its release."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:BEFORE_POSTPONE]:
+    for script in MIGRATIONS[:version]:
         conn.executescript(script)
-    conn.execute(f"PRAGMA user_version = {BEFORE_POSTPONE}")
+    conn.execute(f"PRAGMA user_version = {version}")
     job = NewJob("j1", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)
-    conn.executemany(INSERT_SQL, insert_rows([job], 0.0))
+    conn.executemany(EARLIER_INSERT, [row[:-1] for row in insert_rows([job], 0.0)])
     conn.execute(EARLIER_HEARTBEAT, earlier_worker("old", NOW))
     conn.close()
 
@@ -74,4 +80,39 @@ def test_a_worker_of_the_previous_version_goes_on_registering_after_the_migratio
     earlier.close()
     assert backend.forget_workers(1.0, now=NOW + 10) == 0
     assert backend._read("SELECT count(*) FROM worker_details")[0][0] == 0, "details of forgotten workers go"
+    backend.close()
+
+
+BEFORE_EXPIRY = 6  # the schema version before the cancelled counter and expires_at
+
+
+def test_a_store_from_before_expiry_migrates_its_jobs_never_expire_and_its_counters_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "before-expiry.db"
+    earlier_store(path, BEFORE_EXPIRY)
+    earlier = sqlite3.connect(path, isolation_level=None)
+    earlier.execute("INSERT INTO minutes (minute, queue, task, completed) VALUES (60, 'default', 'echo', 4)")
+    earlier.close()
+    backend = SQLiteBackend(f"sqlite:///{path}")
+    backend.migrate()
+    assert backend._read("PRAGMA user_version")[0][0] == len(MIGRATIONS)
+    assert backend.expire_due(10, now=NOW + 10**9) == []
+    (job,) = backend.claim(["default"], "new", 1, LEASE, now=NOW + 10**9)
+    assert job.enqueued_at == NOW and not job.past_expiry
+    (row,) = backend.minutes(0)
+    assert (row.completed, row.cancelled) == (4, 0)
+    earlier = sqlite3.connect(path, isolation_level=None)  # a producer of that release enqueues on
+    earlier.executemany(
+        EARLIER_INSERT,
+        [
+            r[:-1]
+            for r in insert_rows(
+                [NewJob("j2", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)], 0.0
+            )
+        ],
+    )
+    earlier.close()
+    (again,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
+    assert again.id == "j2" and not again.past_expiry
     backend.close()

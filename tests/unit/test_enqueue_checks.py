@@ -3,6 +3,7 @@ signature, and queue names no worker could serve; and how a short task name reso
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 import taskheap
 from taskheap.job import JobState
+from taskheap.task import JobOptions
 
 
 @pytest.fixture
@@ -111,3 +113,12 @@ def test_a_short_task_name_resolves_when_only_one_task_ends_with_it(app: taskhea
     with pytest.raises(taskheap.UnknownTask) as unknown:
         app.task_named("ad")
     assert str(unknown.value) == "unknown task 'ad'; this app defines: billing.charge, mail.charge, tasks.add"
+
+
+def test_an_expiry_is_seconds_from_enqueue_or_the_instant_of_a_datetime() -> None:
+    naive = dt.datetime(2030, 1, 2, 3, 4, 5)
+    aware = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert JobOptions(expires=90).expires_at(1000.0) == 1090.0
+    assert JobOptions(expires=naive).expires_at(1000.0) == naive.timestamp(), "local time, as eta"
+    assert JobOptions(expires=aware).expires_at(1000.0) == aware.timestamp()
+    assert JobOptions().expires_at(1000.0) is None

@@ -1,5 +1,5 @@
 """The task context and the control-flow exceptions in real worker processes, in thread slots
-and in a process slot's child: what `current_job()` saw, and Retry, Snooze and Fail carried
+and in a process slot's child: what `current_job()` saw, and Retry, Snooze, Fail and Cancel carried
 back to the worker and into the store."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def seen(fail_first):
     job = taskheap.current_job()
     with open(os.path.join(OUT, "seen.jsonl"), "a") as f:
         f.write(json.dumps([job.id, job.task, job.queue, job.priority, job.attempt, job.retries,
-                            job.headers, os.getpid()]) + "\\n")
+                            job.headers, os.getpid(), job.enqueued_at]) + "\\n")
     if fail_first and job.attempt == 1:
         raise ConnectionError("first run fails")
     return job.attempt
@@ -45,6 +45,8 @@ def controlled(kind):
             raise taskheap.Snooze(0.2)
         if kind == "retry" and attempt == 1:
             raise taskheap.Retry(delay=0.2)
+        if kind == "cancel":
+            raise taskheap.Cancel("superseded by a newer upload")
     except Exception:
         return "swallowed"
     return attempt
@@ -75,12 +77,16 @@ def test_current_job_in_a_worker_is_the_running_job(lab: Lab, pool: str) -> None
     for row in rows:
         assert row[1:4] == ["seen", "ctx", 7] and row[5] == 2 and row[6] == {}
     assert (worker.proc.pid in {row[7] for row in rows}) == (pool == "thread")
+    for row in rows:
+        stored = lab.app.backend.get(row[0])
+        assert stored is not None and row[8] == stored.enqueued_at and isinstance(row[8], float)
     assert lab.app.get_job(retried).result(timeout=1) == 2
 
 
 @pytest.mark.parametrize("pool", ["thread", "process"])
-def test_retry_snooze_and_fail_reach_the_store_from_either_pool(lab: Lab, pool: str) -> None:
+def test_retry_snooze_fail_and_cancel_reach_the_store_from_either_pool(lab: Lab, pool: str) -> None:
     failed = enqueue(lab, "controlled", "fail")
+    cancelled = enqueue(lab, "controlled", "cancel")
     snoozed = enqueue(lab, "controlled", "snooze")
     retried = enqueue(lab, "controlled", "retry")
     worker = lab.worker(
@@ -99,6 +105,14 @@ def test_retry_snooze_and_fail_reach_the_store_from_either_pool(lab: Lab, pool: 
     again = lab.app.get_job(retried).info()
     assert (again.status, again.result, again.attempts) == (JobState.SUCCEEDED, 2, 2)
     assert [(a.attempt, a.error) for a in again.failed_attempts] == [(1, "Retry: in 0.2s")]
+    gone = lab.app.get_job(cancelled).info()
+    assert (gone.status, gone.attempts, gone.error, gone.failed_attempts) == (
+        JobState.CANCELLED,
+        1,
+        "superseded by a newer upload",
+        [],
+    )
+    assert "cancelled on attempt 1: superseded by a newer upload" in worker.output()
 
 
 def test_current_job_outside_a_job_raises_lookup_error() -> None:
@@ -117,4 +131,5 @@ def test_retry_rules_and_delays_are_checked_where_they_are_written() -> None:
     with pytest.raises(ValueError, match="Retry delay must be a number of seconds >= 0, got inf"):
         taskheap.Retry(float("inf"))
     assert not issubclass(taskheap.JobControl, Exception)
-    assert all(issubclass(c, taskheap.JobControl) for c in (taskheap.Retry, taskheap.Snooze, taskheap.Fail))
+    controls = (taskheap.Retry, taskheap.Snooze, taskheap.Fail, taskheap.Cancel)
+    assert all(issubclass(c, taskheap.JobControl) for c in controls)

@@ -11,7 +11,8 @@ Layout. Each queue's keys share the hash tag `{<prefix>:<queue>}` (one Redis Clu
 inbox list of enqueued jobs not yet ingested, a hash per job, a sorted set of queued jobs scored
 by rank (equal ranks run in id order, the member order of equal scores), a sorted set of
 scheduled and retrying jobs by due time, of running jobs by lease expiry, of succeeded and
-cancelled jobs by finish time (pruning), and one per state in id order (counts are ZCARDs or
+cancelled jobs by finish time (pruning), of jobs stored with an expiry by their expiry (the
+Expirer's), and one per state in id order (counts are ZCARDs or
 ZLEXCOUNTs; listings page through them newest first), and the queue's per-minute outcome
 counters. Global keys live under `{<prefix>}`: the id -> queue index (for `get` and `cancel`;
 written by ingest, on a Cluster by enqueue), the known queues, the pause flags and the worker
@@ -23,8 +24,10 @@ Wire format. An inbox entry is a JSON array in a numbered version, the lowest th
 job (wire.py writes them, `take` in lib.lua reads them), and each version N >= 2 has a list of
 its own, so a worker only ever pops the versions it reads: version 1, the 11 fields as strings,
 the id first, on `inbox` (every job without meta; what every release wrote, read forever);
-version 2, the number 2, those 11 strings, then meta, on `inbox:v2` (a job with meta), with a
-wake-up marker pushed onto `inbox` after it. Workers of earlier releases never read `inbox:v2`:
+version 2, the number 2, those 11 strings, then meta, on `inbox:v2` (a job with meta); version
+3, the number 3, those 11 strings, meta ('' for none), then expires_at, on `inbox:v3` (a job
+with an expiry); each with a wake-up marker pushed onto `inbox` after it. Workers of earlier
+releases never read `inbox:v2` or `inbox:v3`:
 they neither misread nor lose those entries, a newer worker ingests them. An entry of a version
 newer than the code knows found on a list it reads is neither ingested nor dropped: it is moved,
 intact, onto the queue's `inbox:v<N>` list, counted in the script's reply (the client logs a
@@ -36,12 +39,14 @@ turns each into a dead job whose error says what was wrong and whose payload is 
 (unreadable.lua; any worker's maintenance finishes what a client that died in between left).
 Replies are decoded with `surrogateescape`: a byte that is not UTF-8 reads as a surrogate rather
 than failing the reply, and the job holding it is refused above the seam. A job's meta is a
-field of its hash, returned by claim, expired, get and list_jobs.
+field of its hash, returned by claim, expired, get and list_jobs; so is its `expires_at`, which
+claim compares with its clock for a first attempt (the reply's past_expiry).
 
 Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
 brings an older store up step by step under a short lock (safe from many processes at once) and
-refuses a store of a newer version. Still version 1: wire format 2, a job's `unknown_since` and
-the registry's details hash needed no step.
+refuses a store of a newer version. Still version 1: wire formats 2 and 3, a job's
+`unknown_since` and `expires_at`, the `expiring` zset, the `cancelled` counter hash and the
+registry's details hash needed no step.
 
 Choices:
 - Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of

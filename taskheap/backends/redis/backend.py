@@ -18,9 +18,11 @@ from redis.exceptions import ResponseError
 from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, IdGenerator, JobState
 from ...urls import redacted
 from ..base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -329,6 +331,9 @@ class RedisBackend(FullBackend):
         rows = [(p.id, p.token, repr(float(p.delay)), "1" if p.unknown_task else "") for p in items]
         return self._acknowledge(self.scripts.postpone, [num(now)], rows)
 
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        return self._acknowledge(self.scripts.cancel_claimed, [num(now)], items)
+
     def _acknowledge(self, script: Script, head: list[str], rows: Sequence[tuple[str, ...]]) -> list[str]:
         with self._guard():
             batch = Batch(self.client)
@@ -381,6 +386,21 @@ class RedisBackend(FullBackend):
                 total += sum(promoted)
                 pending = [queue for queue, n in zip(pending, promoted, strict=True) if n == PROMOTE_BATCH]
         return total
+
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        """Each queue's inbox ingested (a batch) and up to `limit` due members of its
+        `expiring` set taken, in one round trip."""
+        with self._guard():
+            queues = self._known_queues()
+            batch = Batch(self.client)
+            for queue in queues:
+                batch.script(self.scripts.expire_due, self.keys.queue_keys(queue), [num(now), str(limit)])
+            cancelled = [self._result(q, reply) for q, reply in zip(queues, batch.run(), strict=True)]
+        return [
+            Expired(job_id, queue, task)
+            for queue, pairs in zip(queues, cancelled, strict=True)
+            for job_id, task in zip(pairs[::2], pairs[1::2], strict=True)
+        ]
 
     def expired(self, limit: int, now: float | None = None) -> list[ClaimedJob]:
         with self._guard():

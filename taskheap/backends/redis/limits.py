@@ -14,7 +14,7 @@ from ..base import NewJob
 from ..counting import limited
 from .client import Batch, Client, Script
 from .keys import Keys
-from .wire import INBOX, inbox_entries
+from .wire import INBOX, INBOX_V2, INBOX_V3, inbox_entries
 
 
 class LimitedEnqueue:
@@ -33,7 +33,9 @@ class LimitedEnqueue:
 
     def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int]) -> None:
         room = limited(jobs, limits)
-        calls: dict[str, tuple[list[str], list[str]]] = {queue: ([], []) for queue in room}
+        calls: dict[str, dict[str, list[str]]] = {
+            queue: {INBOX: [], INBOX_V2: [], INBOX_V3: []} for queue in room
+        }
         batch = Batch(self.client)
         if self.keys.cluster:  # the id index is on another slot: written first, as a bare enqueue does
             batch.pipe.hset(self.keys.index, mapping={j.id: j.queue for j in jobs})
@@ -42,13 +44,22 @@ class LimitedEnqueue:
         batch.pipe.sadd(self.keys.queues, *queues)
         for (queue, inbox), entries in by_list.items():
             if queue in calls:
-                v1, v2 = calls[queue]
-                (v1 if inbox == INBOX else v2).extend(entries)
+                calls[queue][inbox].extend(entries)
             else:
                 batch.pipe.rpush(self.keys.q(queue) + inbox, *entries)
                 if inbox != INBOX:  # idle workers block on the inbox: wake one for these
                     batch.pipe.rpush(self.keys.q(queue) + INBOX, "")
-        args = {q: [str(room[q][0]), str(len(v1)), *v1, *v2] for q, (v1, v2) in calls.items()}
+        args = {
+            q: [
+                str(room[q][0]),
+                str(len(v[INBOX])),
+                str(len(v[INBOX_V2])),
+                *v[INBOX],
+                *v[INBOX_V2],
+                *v[INBOX_V3],
+            ]
+            for q, v in calls.items()
+        }
         for queue, argv in args.items():
             batch.script(self.script, self.keys.queue_keys(queue), argv)
         results = batch.run()

@@ -7,7 +7,11 @@ Versions:
      is a job without meta, so nothing older misreads anything and no step was needed. So were
      a job's `unknown_since` (postpone; a hash without it has none) and the registry's details
      hash beside the workers' JSON (a worker without details reads with WorkerInfo's defaults,
-     and the JSON keeps the fields earlier readers know).
+     and the JSON keeps the fields earlier readers know). So were wire version 3 entries (jobs
+     with an expiry, on `inbox:v3`, which code before them never reads), a job's `expires_at`
+     (a hash without it never expires), the per-queue `expiring` zset, and the `cancelled`
+     per-minute counter (`minutes:cancelled`, a hash that reads as 0 where absent; workers
+     before it write the other counters only).
 
 A step is a function of the client and the keys that rewrites data for the next version. It is
 idempotent (a migrator that outlived its lock may run it again beside the next one) and takes

@@ -15,10 +15,11 @@ from typing import Any
 from ...job import FailedAttempt, JobState
 from ..base import ClaimedJob, JobRecord, NewJob, WorkerInfo
 
-CLAIMED_FIELDS = 11
+CLAIMED_FIELDS = 13
 INBOX = "inbox"  # the list of wire version 1 entries, which idle workers block on
 INBOX_V2 = "inbox:v2"  # wire version 2 entries: kept off INBOX, where older workers would misread them
-COUNTERS = ("completed", "retried", "dead", "enqueued")  # MinuteCount's, as COUNTERS in lib.lua
+INBOX_V3 = "inbox:v3"  # wire version 3 entries (jobs with an expiry), kept off the lists older workers read
+COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, as COUNTERS in lib.lua
 #: The WorkerInfo fields of the registry's first JSON (`Keys.workers`); those a heartbeat writes
 #: beside them go to `Keys.worker_details`; last_seen is the score of `Keys.seen`.
 WORKER_FIELDS = ("id", "host", "pid", "queues", "concurrency", "started_at", "jobs")
@@ -28,12 +29,13 @@ _READ = {f.name for f in fields(WorkerInfo)} - {"last_seen", "silent_for"}
 def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
     """Per (queue, list), its jobs as inbox entries (see lib.lua), each in the lowest wire format
     version that expresses it: version 1, a JSON array of 11 strings (floats in repr, exact), on
-    INBOX, for a job without meta (None or ''); version 2, `[2, ` those 11 strings, meta`]`, on
-    INBOX_V2, for one with meta. Workers before version 2 never read INBOX_V2, so they neither
-    misread nor lose those: a newer worker ingests them. Spelled out rather than run through an
-    encoder (ids and numbers need no escaping, the other strings go through the encoder's own
-    quoting). All but the id, the payload and the meta is usually the same for a batch's jobs:
-    spelled once per distinct set."""
+    INBOX, for a job without meta (None or '') or expiry; version 2, `[2, ` those 11 strings,
+    meta`]`, on INBOX_V2, for one with meta; version 3, `[3, ` those 11 strings, meta ('' for
+    none), expires_at`]`, on INBOX_V3, for one with an expiry. Workers before a version never
+    read its list, so they neither misread nor lose those: a newer worker ingests them. Spelled
+    out rather than run through an encoder (ids and numbers need no escaping, the other strings
+    go through the encoder's own quoting). All but the id, the payload and the meta is usually
+    the same for a batch's jobs: spelled once per distinct set."""
     by_list: dict[tuple[str, str], list[str]] = {}
     spelled: dict[tuple[Any, ...], tuple[str, str]] = {}
     for j in jobs:
@@ -56,7 +58,11 @@ def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
                 f'"{num(j.timeout)}"]',
             )
         head, tail = parts
-        if not j.meta:
+        if j.expires_at is not None:
+            meta = _quote(j.meta or "")
+            entry = f'[3,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{meta},"{num(j.expires_at)}"]'
+            by_list.setdefault((j.queue, INBOX_V3), []).append(entry)
+        elif not j.meta:
             by_list.setdefault((j.queue, INBOX), []).append(f'["{j.id}{head}{_quote(j.payload)}{tail}')
         else:
             entry = f'[2,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{_quote(j.meta)}]'
@@ -89,9 +95,21 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
     the job dead with the reason; its neighbours in the reply are untouched."""
     jobs = []
     for start in range(0, len(fields), CLAIMED_FIELDS):
-        job_id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta = fields[
-            start : start + CLAIMED_FIELDS
-        ]
+        (
+            job_id,
+            task,
+            priority,
+            payload,
+            attempts,
+            retries,
+            backoff,
+            timeout,
+            token,
+            rank,
+            meta,
+            enqueued_at,
+            past,
+        ) = fields[start : start + CLAIMED_FIELDS]
         job = ClaimedJob(
             job_id,
             task,
@@ -104,6 +122,8 @@ def claimed(fields: list[Any], queue: str) -> list[tuple[float, ClaimedJob]]:
             _opt_parsed(timeout),
             token,
             meta or None,
+            _parsed(float, enqueued_at),
+            past == "1",
         )
         rank_value = _parsed(float, rank)
         jobs.append((rank_value if isinstance(rank_value, float) else math.inf, job))

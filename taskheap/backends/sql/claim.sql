@@ -5,7 +5,8 @@
 -- The picked ids are updated through the primary key (`= ANY(ARRAY(…))`): a join to the CTE
 -- would let the planner hash-join a sequential scan of the jobs while the table is small.
 -- Parameters: queues, worker, limit, lease (seconds), now (NULL: the database clock).
--- Returns rank first (to order the batch), then the ClaimedJob fields.
+-- Returns rank first (to order the batch), then the ClaimedJob fields (past_expiry: a first
+-- attempt claimed at or after the job's expiry, which the worker cancels unrun).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
 ),
@@ -37,4 +38,5 @@ FROM clock
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING
     jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
-    jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta
+    jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta, jobs.enqueued_at,
+    coalesce(jobs.attempts = 1 AND jobs.expires_at <= clock.now, false)

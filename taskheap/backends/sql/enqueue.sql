@@ -8,17 +8,22 @@
 -- Parameters: one array per column, all of the same length; all_time (ALL_TIME).
 WITH inserted AS (
     INSERT INTO {schema}.jobs (
-        id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at, meta
+        id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at, meta,
+        expires_at
     )
     SELECT
         id, task, queue, priority, rank,
         CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-        payload, retries, backoff, timeout, enqueued_at, run_at, meta
+        payload, retries, backoff, timeout, enqueued_at, run_at, meta, expires_at
     FROM unnest(
         %(ids)s::text[], %(tasks)s::text[], %(queues)s::text[], %(priorities)s::int[],
         %(ranks)s::float8[], %(payloads)s::text[], %(retries)s::int[], %(backoffs)s::text[],
-        %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[], %(metas)s::text[]
-    ) AS batch (id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at, meta)
+        %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[], %(metas)s::text[],
+        %(expires_at)s::float8[]
+    ) AS batch (
+        id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at, meta,
+        expires_at
+    )
     ON CONFLICT (id) DO NOTHING
     RETURNING queue, task, enqueued_at
 )

@@ -3,12 +3,13 @@
 -- now: this statement's snapshot sees them either here or in `minutes`, never in both).
 -- Parameters: since.
 SELECT minute, queue, task,
-    sum(completed)::bigint, sum(retried)::bigint, sum(dead)::bigint, sum(enqueued)::bigint
+    sum(completed)::bigint, sum(retried)::bigint, sum(dead)::bigint, sum(enqueued)::bigint,
+    sum(cancelled)::bigint
 FROM (
-    SELECT minute, queue, task, completed, retried, dead, enqueued
+    SELECT minute, queue, task, completed, retried, dead, enqueued, cancelled
     FROM {schema}.minutes WHERE minute >= %(since)s::bigint
     UNION ALL
-    SELECT minute, queue, task, 0, 0, 0, enqueued
+    SELECT minute, queue, task, 0, 0, 0, enqueued, 0
     FROM {schema}.minute_deltas WHERE minute >= %(since)s::bigint
 ) AS counters
 GROUP BY minute, queue, task

@@ -15,9 +15,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ...errors import BackendError, ConfigError, QueueFull
 from ...job import JobState
 from ..base import (
+    Cancellation,
     ClaimedJob,
     Completion,
     Counts,
+    Expired,
     Failure,
     JobQuery,
     JobRecord,
@@ -34,6 +36,8 @@ from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_a
 from .queries import (
     ADD_MINUTES_SQL,
     BY_TEXT,
+    CANCEL_CLAIMED_SQL,
+    EXPIRE_DUE_SQL,
     EXPIRED_SQL,
     FAIL_SQL,
     FORGET_DETAILS_SQL,
@@ -49,6 +53,7 @@ from .queries import (
     WAITING_IN_QUEUE_SQL,
     WORKERS_SQL,
     as_stored,
+    cancel_params,
     claim_sql,
     fail_params,
     insert_rows,
@@ -56,6 +61,7 @@ from .queries import (
     minute_rows,
     postpone_params,
     record_of,
+    replay_sql,
     worker_of,
     worker_rows,
 )
@@ -372,6 +378,10 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         now = self._now(now)
         return self._accepted(POSTPONE_SQL, [(item.id, postpone_params(item, now)) for item in items])
 
+    def cancel_claimed(self, items: Sequence[Cancellation], now: float | None = None) -> list[str]:
+        now = self._now(now)
+        return self._accepted(CANCEL_CLAIMED_SQL, [(c.id, cancel_params(c, now)) for c in items])
+
     def _accepted(self, statement: str, batch: Sequence[tuple[str, Any]]) -> list[str]:
         """Run `statement` once per (id, parameters) of `batch` in one transaction; the ids of
         the runs that changed their job (a stale token changes nothing)."""
@@ -439,6 +449,11 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         now = self._now(now)
         rows = self._read(EXPIRED_SQL, (now, limit))
         return [ClaimedJob(*row) for row in rows]
+
+    def expire_due(self, limit: int, now: float | None = None) -> list[Expired]:
+        now = self._now(now)
+        with self._write() as conn:
+            return [Expired(*row) for row in conn.execute(EXPIRE_DUE_SQL, (now, limit)).fetchall()]
 
     def prune(self, retention: float, limit: int, now: float | None = None) -> int:
         finished_before = self._now(now) - retention
@@ -526,15 +541,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     def replay(self, query: JobQuery) -> int:
         source, params = matching(query)
         with self._write() as conn:
-            return conn.execute(
-                "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
-                " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
-                " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
-                " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END"
-                f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
-                " WHERE state IN ('dead', 'retrying') LIMIT ?)",
-                (*params, query.limit),
-            ).rowcount
+            return conn.execute(replay_sql(source), (*params, query.limit)).rowcount
 
     def purge(self, query: JobQuery) -> int:
         source, params = matching(query)

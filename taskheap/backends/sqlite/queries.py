@@ -9,6 +9,7 @@ from typing import Any
 
 from ...job import FAILED_ATTEMPTS_KEPT, JobState
 from ..base import (
+    Cancellation,
     Failure,
     JobQuery,
     JobRecord,
@@ -27,7 +28,10 @@ RECORD_COLUMNS = (
     f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
     "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts"
 )
-CLAIMED_COLUMNS = f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta"
+CLAIMED_COLUMNS = (
+    f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta, enqueued_at"
+)
+UNSTARTED = "expires_at IS NOT NULL AND attempts = 0 AND state IN ('queued', 'scheduled')"  # jobs_expiring's
 WAITING = "state IN ('scheduled', 'retrying')"
 #: The distinct queue names by a loose index scan: one index probe per queue (then a NULL row).
 QUEUE_NAMES = (
@@ -40,14 +44,16 @@ BY_TEXT = "CAST(? AS TEXT)"
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
 INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " enqueued_at, run_at, meta, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-MINUTE_COLUMNS = "minute, queue, task, completed, retried, dead, enqueued"
+MINUTE_COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, in order
+MINUTE_COLUMNS = "minute, queue, task, " + ", ".join(MINUTE_COUNTERS)
 ADD_MINUTES_SQL = (
-    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,{BY_TEXT},{BY_TEXT},?,?,?,?)"
+    f"INSERT INTO minutes ({MINUTE_COLUMNS}) VALUES (?,{BY_TEXT},{BY_TEXT},?,?,?,?,?)"
     " ON CONFLICT (minute, queue, task)"
     " DO UPDATE SET completed = completed + excluded.completed, retried = retried + excluded.retried,"
-    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued"
+    " dead = dead + excluded.dead, enqueued = enqueued + excluded.enqueued,"
+    " cancelled = cancelled + excluded.cancelled"
 )
 #: A failed run: the new state, and the attempt appended to the log (the oldest one dropped when
 #: the log is full; removing path `$[#]`, past the end, removes nothing).
@@ -65,6 +71,12 @@ POSTPONE_SQL = (
     "UPDATE jobs SET state = 'scheduled', run_at = :now + :delay, attempts = attempts - 1,"
     " token = NULL, lease_until = NULL, worker = NULL,"
     " unknown_since = CASE WHEN :unknown_task THEN COALESCE(unknown_since, :now) ELSE unknown_since END"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
+)
+#: A claimed job cancelled: finished, the reason its error, its attempts and log as they are.
+CANCEL_CLAIMED_SQL = (
+    "UPDATE jobs SET state = 'cancelled', error = :reason, traceback = NULL, finished_at = :now,"
+    " run_at = NULL, token = NULL, lease_until = NULL"
     " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
 )
 #: The registry: a worker's first columns in `workers`, the rest in `worker_details` (schema.py
@@ -90,6 +102,12 @@ WAITING_IN_QUEUE_SQL = (
 PROMOTE_SQL = (
     f"UPDATE jobs INDEXED BY jobs_due SET state = 'queued', run_at = NULL WHERE {WAITING} AND run_at <= ?"
 )
+#: Unstarted waiting jobs past their expiry, cancelled "expired" (?1 now, ?2 limit).
+EXPIRE_DUE_SQL = (
+    "UPDATE jobs SET state = 'cancelled', error = 'expired', finished_at = ?1, run_at = NULL"
+    f" WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_expiring WHERE {UNSTARTED}"
+    " AND expires_at <= ?1 LIMIT ?2) RETURNING id, queue, task"
+)
 EXPIRED_SQL = (
     f"SELECT {CLAIMED_COLUMNS} FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND lease_until < ?"
     " ORDER BY lease_until LIMIT ?"
@@ -111,7 +129,22 @@ def claim_sql(queue_count: int) -> str:
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
         " lease_until = ?2, worker = ?3, started_at = ?1"
         f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
-        f" RETURNING rank, id, {CLAIMED_COLUMNS}"
+        f" RETURNING rank, id, {CLAIMED_COLUMNS}, IFNULL(attempts = 1 AND expires_at <= ?1, 0)"
+    )
+
+
+def replay_sql(source: str) -> str:
+    """Dead and retrying jobs of `source` (a `matching` FROM source) queued now: a dead job from
+    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is.
+    Parameters: those of `source`, then the limit."""
+    return (
+        "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
+        " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
+        " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
+        " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
+        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
+        f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
+        " WHERE state IN ('dead', 'retrying') LIMIT ?)"
     )
 
 
@@ -129,7 +162,7 @@ def matching(query: JobQuery) -> tuple[str, list[Any]]:
 
 
 def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
-    """The INSERT_SQL rows, enqueued_at and run_at moved by `shift` seconds (onto the store's
+    """The INSERT_SQL rows, enqueued_at, run_at and expires_at moved by `shift` seconds (onto the store's
     clock). Ranks stay: a strict queue's is the priority, an aging one's orders by the
     producer's clock."""
     return [
@@ -147,6 +180,7 @@ def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
             j.enqueued_at + shift,
             None if j.run_at is None else j.run_at + shift,
             j.meta,
+            None if j.expires_at is None else j.expires_at + shift,
         )
         for j in jobs
     ]
@@ -199,6 +233,10 @@ def fail_params(failure: Failure, now: float) -> dict[str, Any]:
     }
 
 
+def cancel_params(item: Cancellation, now: float) -> dict[str, Any]:
+    return {"id": as_stored(item.id), "token": item.token, "reason": item.reason, "now": now}
+
+
 def postpone_params(item: Postponement, now: float) -> dict[str, Any]:
     return {
         "id": as_stored(item.id),
@@ -238,7 +276,7 @@ def worker_of(row: Sequence[Any], now: float) -> WorkerInfo:
 
 def minute_rows(rows: Sequence[MinuteCount]) -> list[tuple[Any, ...]]:
     return [
-        (r.minute, as_stored(r.queue), as_stored(r.task), r.completed, r.retried, r.dead, r.enqueued)
+        (r.minute, as_stored(r.queue), as_stored(r.task), *(getattr(r, c) for c in MINUTE_COUNTERS))
         for r in rows
     ]
 

@@ -92,4 +92,13 @@ MIGRATIONS = (
         per_minute INTEGER NOT NULL
     );
     """,
+    """
+    ALTER TABLE minutes ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    """,
+    # When a job expires unless started (NULL: never), and the unstarted waiting jobs by it.
+    """
+    ALTER TABLE jobs ADD COLUMN expires_at REAL;
+    CREATE INDEX jobs_expiring ON jobs (expires_at)
+        WHERE expires_at IS NOT NULL AND attempts = 0 AND state IN ('queued', 'scheduled');
+    """,
 )

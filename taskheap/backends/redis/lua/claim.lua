@@ -3,8 +3,9 @@
 -- ARGV[1] now ('' = server time), ARGV[2] lease seconds, ARGV[3] worker id, ARGV[4] limit,
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
 -- Returns the number of inbox entries left, the entries set aside for a newer taskheap (take, in
--- lib.lua: a list of version, count), then 11 fields per job: id, task, priority, payload,
--- attempts, retries, backoff, timeout, token, rank, meta ('' for absent fields). Nothing is claimed
+-- lib.lua: a list of version, count), then 13 fields per job: id, task, priority, payload,
+-- attempts, retries, backoff, timeout, token, rank, meta, enqueued_at ('' for absent fields),
+-- past_expiry ('1': its first attempt, claimed at or after its expires_at; else ''). Nothing is claimed
 -- while entries are left (one of them may outrank the queued jobs: the caller ingests the rest
 -- and claims again) nor while the queue is paused.
 -- When nothing was queued, the best fresh jobs are leased as they are stored (the wake-up path
@@ -25,14 +26,22 @@ promote(now_s, 1000)
 local limit = tonumber(ARGV[4])
 local lease_until = fmt(now + tonumber(ARGV[2]))
 local out, ids, leases, listed = { 0, aside }, {}, {}, {}
+local started = {} -- first attempts of jobs with an expiry: off `expiring`
 
 -- Lease a job: its token (listing it among the running and returning it).
-local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank, meta)
+local function lease(id, task, priority, payload, attempts, retries, backoff, timeout, rank, meta, enqueued_at,
+                     first, expires_at)
   ids[#ids + 1] = id
   local token = #ids .. ARGV[5]
   append(leases, lease_until, id)
   append(listed, 0, id)
-  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta }) do
+  local expiry = first and expires_at and tonumber(expires_at)
+  local past_expiry = expiry and expiry <= now and '1' or ''
+  if first and expires_at then
+    started[#started + 1] = id
+  end
+  for _, value in ipairs({ id, task, priority, payload, attempts, retries, backoff, timeout, token, rank, meta,
+    enqueued_at, past_expiry }) do
     out[#out + 1] = value
   end
   return token
@@ -53,8 +62,10 @@ if redis.call('ZCARD', Q .. 'queued') == 0 then
   end
   local runs = {}
   for i = 1, math.min(limit, #runnable) do
-    local id, task, _, priority, rank, payload, _, _, retries, backoff, timeout, meta = unpack(runnable[i])
-    local token = lease(id, task, priority, payload, 1, retries, backoff, timeout, rank, meta or '')
+    local id, task, _, priority, rank, payload, enqueued_at, _, retries, backoff, timeout, meta, expires_at =
+      unpack(runnable[i])
+    local token = lease(id, task, priority, payload, 1, retries, backoff, timeout, rank, meta or '', enqueued_at,
+      true, expires_at)
     runs[id] = { 'attempts', 1, 'token', token, 'lease_until', lease_until, 'worker', ARGV[3], 'started_at', now_s }
   end
   store(fresh, runs)
@@ -65,14 +76,15 @@ else
   for i = 1, #popped, 2 do
     local id, rank = popped[i], popped[i + 1]
     local job = job_key(id)
-    local task, priority, payload, attempts, retries, backoff, timeout, meta = unpack(redis.call(
-      'HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout', 'meta'))
+    local task, priority, payload, attempts, retries, backoff, timeout, meta, enqueued_at, expires_at =
+      unpack(redis.call('HMGET', job, 'task', 'priority', 'payload', 'attempts', 'retries', 'backoff', 'timeout',
+        'meta', 'enqueued_at', 'expires_at'))
     -- A hash written by hand may hold anything: attempts that are not a number go out as they are
     -- (the worker refuses the job, dead with the reason) instead of failing the script mid-claim.
     local counted = tonumber(attempts)
     attempts = counted and counted + 1 or attempts or ''
     local token = lease(id, task, priority, payload, attempts, retries, backoff or '', timeout or '', rank,
-      meta or '')
+      meta or '', enqueued_at or '', counted == 0, expires_at)
     redis.call('HSET', job, 'state', 'running', 'attempts', attempts, 'token', token,
       'lease_until', lease_until, 'worker', ARGV[3], 'started_at', now_s)
     depths[priority] = (depths[priority] or 0) + 1
@@ -85,6 +97,7 @@ end
 if #ids > 0 then
   bulk('ZADD', Q .. 'state:running', listed)
   bulk('ZADD', Q .. 'leases', leases)
+  bulk('ZREM', Q .. 'expiring', started)
 end
 if #ids == limit and redis.call('ZCARD', Q .. 'queued') > 0 then
   wake(1) -- jobs are left: pass the wake-up on to the next idle worker

@@ -15,6 +15,9 @@
 --                 meta: a job with meta. Kept off `inbox`, where workers before version 2 would
 --                 misread them; the producer pushes a marker onto `inbox` after them, which
 --                 wakes an idle worker and tells ingest to read this list (take)
+--   inbox:v3      list: entries of wire version 3, the number 3, version 1's 11 strings, meta
+--                 ('' = none), then expires_at: a job with an expiry. Kept off the lists workers
+--                 before version 3 read, and announced by a marker on `inbox` as inbox:v2 is
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
 --   inbox:v<N>    list, N > WIRE_VERSION: where a producer of wire version N pushes entries
@@ -26,13 +29,17 @@
 --                 version), set aside intact by ingest (take) so their neighbours ingest; the
 --                 client turns each into a dead job with the reason (unreadable.lua)
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2,
---                 `unknown_since` from postpone)
+--                 `expires_at` from wire version 3, `unknown_since` from postpone)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
 --   queued        zset: runnable jobs, score = rank (ties run in id order)
 --   waiting       zset: scheduled and retrying jobs, score = due time
 --   leases        zset: running jobs, score = lease expiry
 --   finished      zset: succeeded and cancelled jobs, score = finish time (pruned by retention)
+--   expiring      zset: unstarted jobs with an expiry, score = expires_at: added by ingest, taken
+--                 off by the claim of a first attempt, put back by a give-back that leaves no
+--                 attempt spent (release, postpone: unspent); a member whose job was cancelled or
+--                 deleted meanwhile stays until its time, when expire_due drops it
 --   state:<state> zset: every job in that state, score 0 (lexical id order: listing, counts)
 --   priorities    hash: priority -> number of queued jobs
 --   paused        string: present while the queue is paused
@@ -40,10 +47,10 @@
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
-local WIRE_VERSION = 2 -- the newest inbox entry version ingest reads (above)
+local WIRE_VERSION = 3 -- the newest inbox entry version ingest reads (above)
 local INGEST_BATCH = 5000 -- inbox entries one script call ingests at most (about 50 ms of work)
 local ALL_TIME = '1099511627776' -- base.ALL_TIME: the all-time row of the per-minute counters
-local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued' }
+local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued', 'cancelled' }
 local ORDER = {
   queued = 'queued', scheduled = 'waiting', retrying = 'waiting',
   running = 'leases', succeeded = 'finished', cancelled = 'finished',
@@ -168,6 +175,17 @@ local function end_lease(id)
   redis.call('HDEL', job_key(id), 'token', 'lease_until')
 end
 
+-- A claimed job given back with `attempts` (its count now) spent: with none spent, it waits
+-- unstarted again, so its expiry, if any, applies again (claim took it off `expiring`).
+local function unspent(id, attempts)
+  if attempts == 0 then
+    local expires_at = redis.call('HGET', job_key(id), 'expires_at')
+    if expires_at then
+      redis.call('ZADD', Q .. 'expiring', expires_at, id)
+    end
+  end
+end
+
 -- True if the job is running under this lease token.
 local function owns(id, token)
   local state, current = unpack(redis.call('HMGET', job_key(id), 'state', 'token'))
@@ -213,7 +231,7 @@ local function finite(n)
 end
 
 local NAMES = { 'id', 'task', 'queue', 'priority', 'rank', 'payload', 'enqueued_at', 'run_at', 'retries',
-  'backoff', 'timeout', 'meta' }
+  'backoff', 'timeout', 'meta', 'expires_at' }
 
 -- What is wrong with a decoded entry of `fields` fields (the slow path of readable: it names it).
 -- Whether `queue` names the queue whose keys Q prefixes ("{<prefix>:<queue>}:"): an entry on one
@@ -258,6 +276,9 @@ local function wrong(job, fields)
       return NAMES[i] .. ' is not a number'
     end
   end
+  if fields == 13 and not is_float(job[13]) then
+    return NAMES[13] .. ' is not a number'
+  end
   if not of_this_queue(job[3]) then
     return 'queue ' .. job[3] .. ' is not the queue of the inbox it was pushed onto'
   end
@@ -284,19 +305,20 @@ local function readable(entry)
     if version > WIRE_VERSION and version == math.floor(version) and version < 1e9 then
       return nil, nil, fmt(version)
     end
-    if version ~= 2 then
+    if version ~= 2 and version ~= 3 then
       return nil, 'unknown wire format version ' .. fmt(version)
     end
-    table.remove(job, 1) -- version 2 is version 1's fields, then meta
-    fields = 12
+    table.remove(job, 1) -- version 2 is version 1's fields, then meta; version 3 then expires_at
+    fields = version == 2 and 12 or 13
   end
   if #job ~= fields then
     return nil, wrong(job, fields) -- before any unpack: a long array would overflow Lua's stack
   end
-  local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta =
-    unpack(job, 1, fields)
+  local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta,
+    expires_at = unpack(job, 1, fields)
   if type(id) == 'string' and id ~= '' and type(task) == 'string' and type(queue) == 'string'
     and type(payload) == 'string' and type(backoff) == 'string' and (fields == 11 or type(meta) == 'string')
+    and (fields < 13 or (type(expires_at) == 'string' and is_float(expires_at)))
     and type(priority) == 'string' and is_int(priority) and type(rank) == 'string' and is_float(rank)
     and type(enqueued_at) == 'string' and is_float(enqueued_at) and type(retries) == 'string' and is_int(retries)
     and type(run_at) == 'string' and (run_at == '' or is_float(run_at))
@@ -308,17 +330,17 @@ local function readable(entry)
 end
 
 -- Take up to INGEST_BATCH entries, the intake's, then the inbox's (the intake holds the inbox's
--- oldest), then, when a wake-up marker came with them, those of inbox:v2 (wire version 2, which
--- no worker before it reads; its producer pushes a marker onto the inbox after its entries, so
+-- oldest), then, when a wake-up marker came with them, those of inbox:v2 and inbox:v3 (wire
+-- versions 2 and 3, which no worker before them reads; its producer pushes a marker onto the inbox after its entries, so
 -- the list is only read when it may hold some: no command for it on the common path), as fresh
 -- jobs in push order: markers are dropped, and so is a job whose id exists (a retried enqueue is
 -- safe). A marker that led to no complete read of inbox:v2 (the batch filled first) is pushed
--- back, so the next ingest reads it. The caller stores the jobs in the same script (store,
+-- back, so the next ingest reads them. The caller stores the jobs in the same script (store,
 -- below): taken and stored in one atomic step, an entry is never lost nor ingested twice. An
 -- entry of a wire version newer than WIRE_VERSION is neither ingested nor dropped: it is
 -- appended, intact, to the queue's `inbox:v<N>` list, and one that cannot be read (readable,
 -- above) to `inbox:unreadable`; the entries behind them are taken as usual. Returns the jobs
--- (each version 1's array of 11 strings, then meta when the entry had it), the number of
+-- (each version 1's array of 11 strings, then meta and expires_at when the entry had them), the number of
 -- entries left, and the entries set aside as a flat list of version (or 'unreadable'), count
 -- (for the caller's reply).
 local function take()
@@ -337,11 +359,13 @@ local function take()
     pop('inbox')
   end
   if marked then
-    if not full then
-      pop('inbox:v2')
+    for _, list in ipairs({ 'inbox:v2', 'inbox:v3' }) do
+      if not full then
+        pop(list)
+      end
     end
     if full then
-      redis.call('RPUSH', Q .. 'inbox', '') -- inbox:v2 may hold more: the next ingest reads it
+      redis.call('RPUSH', Q .. 'inbox', '') -- inbox:v2 or v3 may hold more: the next ingest reads them
     end
   end
   local jobs, taken, aside = {}, {}, {} -- aside: version (or 'unreadable') -> its entries
@@ -376,10 +400,12 @@ end
 -- job is recorded as running and left out of the queued sets (the caller lists it as running).
 local function store(jobs, runs)
   local ranked, due, listed, located, depths = {}, {}, { queued = {}, scheduled = {} }, {}, {}
+  local expiring = {}
   local added, last_at, minute = {}, nil, nil -- added: minute -> task -> jobs
   local queue_name = nil
   for _, job in ipairs(jobs) do
-    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta = unpack(job)
+    local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta,
+      expires_at = unpack(job)
     local run = runs and runs[id]
     local state = run and 'running' or run_at == '' and 'queued' or 'scheduled'
     local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
@@ -387,6 +413,12 @@ local function store(jobs, runs)
     if backoff ~= '' then append(fields, 'backoff', backoff) end
     if timeout ~= '' then append(fields, 'timeout', timeout) end
     if meta and meta ~= '' then append(fields, 'meta', meta) end
+    if expires_at then
+      append(fields, 'expires_at', expires_at)
+      if not run then
+        append(expiring, expires_at, id)
+      end
+    end
     if run then
       for _, value in ipairs(run) do
         fields[#fields + 1] = value
@@ -417,6 +449,7 @@ local function store(jobs, runs)
   end
   bulk('ZADD', Q .. 'queued', ranked)
   bulk('ZADD', Q .. 'waiting', due)
+  bulk('ZADD', Q .. 'expiring', expiring)
   for priority, n in pairs(depths) do
     redis.call('HINCRBY', Q .. 'priorities', priority, n)
   end

@@ -15,7 +15,7 @@ for i = 2, #ARGV, 4 do
     move(id, 'running', 'scheduled', run_at)
     end_lease(id)
     redis.call('HSET', job, 'run_at', run_at)
-    redis.call('HINCRBY', job, 'attempts', -1)
+    unspent(id, redis.call('HINCRBY', job, 'attempts', -1))
     redis.call('HDEL', job, 'worker')
     if unknown_task == '1' then
       redis.call('HSETNX', job, 'unknown_since', now)

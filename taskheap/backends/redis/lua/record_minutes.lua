@@ -1,6 +1,6 @@
 -- record_minutes: add counters to one queue's per-minute rows, creating them.
 -- KEYS[1] queue key prefix
--- ARGV: 6 fields per row: minute, task, completed, retried, dead, enqueued (as COUNTERS)
+-- ARGV: 7 fields per row: minute, task, completed, retried, dead, enqueued, cancelled (as COUNTERS)
 -- Returns the number of rows given.
 local width = 2 + #COUNTERS
 for i = 1, #ARGV, width do

@@ -8,7 +8,7 @@ for i = 1, #ARGV, 2 do
   if owns(id, token) then
     move(id, 'running', 'queued')
     end_lease(id)
-    redis.call('HINCRBY', job_key(id), 'attempts', -1)
+    unspent(id, redis.call('HINCRBY', job_key(id), 'attempts', -1))
     redis.call('HDEL', job_key(id), 'worker')
     released = released + 1
   end
