@@ -279,6 +279,8 @@ async def async_lag(ctx: dict[str, Any], sent_at: float) -> float:
 class _AsyncPeer:
     """A peer whose client API is asyncio: each call runs to completion on one private loop."""
 
+    concurrency = CONCURRENCY  # jobs run at once
+
     def __init__(self) -> None:
         import asyncio
 
@@ -336,16 +338,19 @@ class Arq(_AsyncPeer):
 
 
 class Saq(_AsyncPeer):
-    """SAQ's defaults but concurrency=4. No bulk enqueue that returns without waiting (map waits
-    for results). Done = sent minus jobs still in its incomplete set."""
+    """SAQ's defaults but concurrency=4 and a connection pool of concurrency + 100 (each job
+    being dequeued holds a connection in BLMOVE; at concurrency 100, redis-py's default pool of
+    100 runs out and SAQ leaves jobs `active`, unfinished). No bulk enqueue that returns without waiting
+    (map waits for results). Done = sent minus jobs still in its incomplete set."""
 
     name = "saq"
 
     def __init__(self, url: str) -> None:
-        from saq import Queue
+        from redis.asyncio import Redis
+        from saq.queue.redis import RedisQueue
 
         super().__init__()
-        self.queue = Queue.from_url(url, name=QUEUE)
+        self.queue = RedisQueue(Redis.from_url(url, max_connections=self.concurrency + 100), name=QUEUE)
         self.run(self.queue.connect())
 
     def enqueue_one(self, n: int) -> None:
@@ -374,7 +379,7 @@ class Saq(_AsyncPeer):
     def work(self) -> None:
         from saq import Worker
 
-        worker = Worker(self.queue, functions=[async_noop, async_lag], concurrency=CONCURRENCY)
+        worker = Worker(self.queue, functions=[async_noop, async_lag], concurrency=self.concurrency)
         self.loop.add_signal_handler(signal.SIGINT, lambda: self.loop.create_task(worker.stop()))
         self.run(worker.start())
 
@@ -449,7 +454,7 @@ class Taskiq(_AsyncPeer):
         args = WorkerArgs(
             broker=self.broker,  # type: ignore[arg-type]  # an instance is accepted too
             modules=[],
-            max_async_tasks=CONCURRENCY,
+            max_async_tasks=self.concurrency,
             configure_logging=False,
         )
         start_listen(args)
@@ -469,9 +474,10 @@ SYSTEMS: dict[str, Callable[[str], System]] = {
 
 
 # -- measuring --------------------------------------------------------------------------
-def start_worker(system: str, url: str) -> subprocess.Popen[bytes]:
+def start_worker(system: str, url: str, script: str = __file__) -> subprocess.Popen[bytes]:
+    """`script --work system --url url`: the system's worker, in a process of its own."""
     return subprocess.Popen(
-        [sys.executable, __file__, "--work", system, "--url", url],
+        [sys.executable, script, "--work", system, "--url", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=os.path.dirname(os.path.abspath(__file__)),
@@ -519,7 +525,7 @@ def measure(names: list[str], url: str, args: argparse.Namespace) -> dict[str, d
         figures[name][key] = per_round[key] * args.rounds / seconds
     client.flushall()
     for name in names:
-        figures[name].update(drain_backlog(name, urls[name], args.backlog))
+        figures[name].update(drain_backlog(SYSTEMS[name](urls[name]), urls[name], args.backlog))
     waits: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.rounds):
         for name in names:
@@ -544,21 +550,33 @@ def set_one_by_one(client: redis.Redis, n: int) -> None:
         client.set("floor", i)
 
 
-def drain_backlog(name: str, url: str, backlog: int) -> dict[str, float]:
-    """Jobs/s of one worker process draining `backlog` jobs (timed from its first finished job),
-    and its RSS once done."""
-    system = SYSTEMS[name](url)  # counts start again with the emptied Redis
+def drain_backlog(system: System, url: str, backlog: int, script: str = __file__) -> dict[str, float]:
+    """One worker process (`script`'s) draining `backlog` jobs: jobs/s timed from its first
+    finished job (`worker`) and from its start (`from_start`), its CPU time per job from its
+    first finished job to its last (`cpu_us`), and its RSS once done. `system` is a fresh one:
+    its counts start again with the emptied database."""
     system.enqueue_bulk(backlog)
-    worker = start_worker(name, url)
+    launched = time.perf_counter()
+    worker = start_worker(system.name, url, script)
+    process = psutil.Process(worker.pid)
     started, already = wait_done(system, 1)
+    cpu_at_first = cpu_seconds(process)
     wait_done(system, backlog)
+    finished = time.perf_counter()
     figures = {
-        "worker": (backlog - already) / (time.perf_counter() - started),
-        "rss_mb": psutil.Process(worker.pid).memory_info().rss / 2**20,
+        "worker": (backlog - already) / (finished - started),
+        "from_start": backlog / (finished - launched),
+        "cpu_us": (cpu_seconds(process) - cpu_at_first) / (backlog - already) * 1e6,
+        "rss_mb": process.memory_info().rss / 2**20,
     }
     stop_worker(worker)
     redis.Redis.from_url(url).flushdb()
     return figures
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def pickup_ms(name: str, url: str, jobs: int) -> list[float]:
