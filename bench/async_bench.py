@@ -7,8 +7,9 @@ sync no-op on its default pool, 4 threads, for the "sync unchanged" check. Round
 systems (the order turns each round) so a slow spell of this noisy host falls on all of them; the
 report gives each figure's median over the rounds and its spread (min–max), and taskheap-async's
 ratio to each other system from the figures of the same round. Figures: jobs/s from starting the
-worker process to the last job done, jobs/s from its first finished job, the worker's CPU time per
-job (psutil, from its first finished job to its last) and its RSS once done.
+worker process to the last job done, jobs/s from its first finished job, the seconds from its
+start to that job, the worker's CPU time per job (psutil, from its first finished job to its last)
+and its RSS once done.
 
 Run in the benchmark's own environment (bench/setup-peers.sh), from the repository root:
     /work/bench-venv/bin/python bench/async_bench.py [--systems taskheap-async,saq,taskiq,taskheap]
@@ -22,7 +23,7 @@ import statistics
 from collections.abc import Callable
 
 import redis_bench
-from redis_bench import CONCURRENCY, System, own_redis
+from redis_bench import CONCURRENCY, System
 
 ASYNC_CONCURRENCY = 100  # coroutines run at once, for every async system
 TARGET = 3.0  # issue 13: taskheap-async at least 3x the faster peer per worker process
@@ -77,6 +78,7 @@ SYSTEMS: dict[str, Callable[[str], System]] = {
 FIGURES = [
     ("from_start", "jobs/s from worker start"),
     ("worker", "jobs/s from first job done"),
+    ("first_s", "s to first job done"),
     ("cpu_us", "worker CPU µs/job"),
     ("rss_mb", "worker RSS MB"),
 ]
@@ -130,7 +132,9 @@ def report(runs: dict[str, list[dict[str, float]]], backlog: int) -> None:
 
 def spread(values: list[float], digits: int = 0) -> str:
     """The median and, in brackets, the least and the greatest value."""
-    cell = f"{{:,.{digits}f}}" if digits or min(values) >= 100 else "{:,.1f}"
+    if not digits:
+        digits = 0 if min(values) >= 100 else 1 if min(values) >= 10 else 2
+    cell = f"{{:,.{digits}f}}"
     low, mid, high = min(values), statistics.median(values), max(values)
     return f"{cell.format(mid)} ({cell.format(low)}–{cell.format(high)})"
 
@@ -142,24 +146,17 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--backlog", type=int, default=20000, help="jobs one worker drains per round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds alternating the systems (at least 3)")
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.work:
-        SYSTEMS[args.work](args.url).work()
-        return
+    redis_bench.work_or_measure(parser, SYSTEMS, measure_all)
+
+
+def measure_all(args: argparse.Namespace, url: str) -> None:
     names = [name for name in args.systems.split(",") if name]
     unknown = [name for name in names if name not in SYSTEMS]
-    if unknown or args.rounds < 3:
-        parser.error(
-            f"unknown systems {unknown} (known: {', '.join(SYSTEMS)})" if unknown else "--rounds < 3"
-        )
-    server, url = own_redis()
-    try:
-        report(measure(names, url, args.backlog, args.rounds), args.backlog)
-    finally:
-        server.terminate()
-        server.wait()
+    if unknown:
+        raise SystemExit(f"unknown systems {unknown} (known: {', '.join(SYSTEMS)})")
+    if args.rounds < 3:
+        raise SystemExit("--rounds: at least 3, for a median and a spread")
+    report(measure(names, url, args.backlog, args.rounds), args.backlog)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import psutil
@@ -552,8 +552,9 @@ def set_one_by_one(client: redis.Redis, n: int) -> None:
 
 def drain_backlog(system: System, url: str, backlog: int, script: str = __file__) -> dict[str, float]:
     """One worker process (`script`'s) draining `backlog` jobs: jobs/s timed from its first
-    finished job (`worker`) and from its start (`from_start`), its CPU time per job from its
-    first finished job to its last (`cpu_us`), and its RSS once done. `system` is a fresh one:
+    finished job (`worker`) and from its start (`from_start`), seconds from its start to its
+    first finished job (`first_s`), its CPU time per job from its first finished job to its last
+    (`cpu_us`), and its RSS once done. `system` is a fresh one:
     its counts start again with the emptied database."""
     system.enqueue_bulk(backlog)
     launched = time.perf_counter()
@@ -566,6 +567,7 @@ def drain_backlog(system: System, url: str, backlog: int, script: str = __file__
     figures = {
         "worker": (backlog - already) / (finished - started),
         "from_start": backlog / (finished - launched),
+        "first_s": started - launched,
         "cpu_us": (cpu_seconds(process) - cpu_at_first) / (backlog - already) * 1e6,
         "rss_mb": process.memory_info().rss / 2**20,
     }
@@ -693,28 +695,43 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=4, help="rounds alternating the systems (enqueue, pickup)"
     )
+    work_or_measure(parser, SYSTEMS, measure_all)
+
+
+def measure_all(args: argparse.Namespace, url: str) -> None:
+    names = ["taskheap", *[p for p in args.peers.split(",") if p]]
+    report(measure(names, url, args))
+    if args.depth:
+        shallow, deep = claim_ms(url, 10_000), claim_ms(url, args.depth)
+        print(
+            f"complete 10 + claim 10: {shallow:.3f} ms at 10,000 queued, {deep:.3f} ms at"
+            f" {args.depth:,} queued (×{deep / shallow:.2f})"
+        )
+    if args.delayed:
+        empty, full = idle_rss_mb(url, 0), idle_rss_mb(url, args.delayed)
+        print(
+            f"idle worker RSS: {empty:.1f} MB with no delayed job, {full:.1f} MB with"
+            f" {args.delayed:,} delayed jobs"
+        )
+
+
+def work_or_measure(
+    parser: argparse.ArgumentParser,
+    systems: Mapping[str, Callable[[str], System]],
+    measure: Callable[[argparse.Namespace, str], None],
+) -> None:
+    """The command line of a benchmark script: with the hidden `--work NAME --url URL` (what
+    start_worker runs), that system's worker; else `measure(args, url)` on a redis-server of
+    its own, stopped after."""
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.work:
-        SYSTEMS[args.work](args.url).work()
+        systems[args.work](args.url).work()
         return
     server, url = own_redis()
     try:
-        names = ["taskheap", *[p for p in args.peers.split(",") if p]]
-        report(measure(names, url, args))
-        if args.depth:
-            shallow, deep = claim_ms(url, 10_000), claim_ms(url, args.depth)
-            print(
-                f"complete 10 + claim 10: {shallow:.3f} ms at 10,000 queued, {deep:.3f} ms at"
-                f" {args.depth:,} queued (×{deep / shallow:.2f})"
-            )
-        if args.delayed:
-            empty, full = idle_rss_mb(url, 0), idle_rss_mb(url, args.delayed)
-            print(
-                f"idle worker RSS: {empty:.1f} MB with no delayed job, {full:.1f} MB with"
-                f" {args.delayed:,} delayed jobs"
-            )
+        measure(args, url)
     finally:
         server.terminate()
         server.wait()
