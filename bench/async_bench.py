@@ -118,7 +118,8 @@ def report(runs: dict[str, list[dict[str, float]]], backlog: int) -> None:
             ratios = [
                 f"{title} ×{spread([a[key] / b[key] for a, b in pairs], 2)}" for key, title in FIGURES[:2]
             ]
-            cpu = spread([a["cpu_us"] / b["cpu_us"] for a, b in pairs], 2)
+            cpu_ratios = [a["cpu_us"] / b["cpu_us"] for a, b in pairs if b["cpu_us"]]  # 0: under a tick
+            cpu = spread(cpu_ratios, 2) if cpu_ratios else "n/a"
             print(f"taskheap-async / {name}, round by round: " + ", ".join(ratios) + f"; CPU per job ×{cpu}")
     peers = [name for name in ("saq", "taskiq") if name in runs]
     if peers:

@@ -637,10 +637,8 @@ def free_port() -> int:
 
 def own_redis() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    server = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
+    server_at = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    server = subprocess.Popen([*server_at, "--save", ""], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while True:
