@@ -554,26 +554,32 @@ def drain_backlog(system: System, url: str, backlog: int, script: str = __file__
     """One worker process (`script`'s) draining `backlog` jobs: jobs/s timed from its first
     finished job (`worker`) and from its start (`from_start`), seconds from its start to its
     first finished job (`first_s`), its CPU time per job from its first finished job to its last
-    (`cpu_us`), and its RSS once done. `system` is a fresh one:
-    its counts start again with the emptied database."""
+    (`cpu_us`), and its RSS once done. `system` is a fresh one: its counts start again with the
+    emptied database. The worker is stopped whatever happens."""
     system.enqueue_bulk(backlog)
     launched = time.perf_counter()
     worker = start_worker(system.name, url, script)
-    process = psutil.Process(worker.pid)
-    started, already = wait_done(system, 1)
-    cpu_at_first = cpu_seconds(process)
-    wait_done(system, backlog)
-    finished = time.perf_counter()
-    figures = {
-        "worker": (backlog - already) / (finished - started),
-        "from_start": backlog / (finished - launched),
-        "first_s": started - launched,
-        "cpu_us": (cpu_seconds(process) - cpu_at_first) / (backlog - already) * 1e6,
-        "rss_mb": process.memory_info().rss / 2**20,
-    }
-    stop_worker(worker)
-    redis.Redis.from_url(url).flushdb()
-    return figures
+    try:
+        process = psutil.Process(worker.pid)
+        started, already = wait_done(system, 1)
+        cpu_at_first = cpu_seconds(process)
+        if already == backlog:
+            raise ValueError(
+                f"{system.name}: all {backlog} jobs were done by the first look, too fast to time:"
+                " use a larger backlog"
+            )
+        wait_done(system, backlog)
+        finished = time.perf_counter()
+        return {
+            "worker": (backlog - already) / (finished - started),
+            "from_start": backlog / (finished - launched),
+            "first_s": started - launched,
+            "cpu_us": (cpu_seconds(process) - cpu_at_first) / (backlog - already) * 1e6,
+            "rss_mb": process.memory_info().rss / 2**20,
+        }
+    finally:
+        stop_worker(worker)
+        redis.Redis.from_url(url).flushdb()
 
 
 def cpu_seconds(process: psutil.Process) -> float:
