@@ -90,6 +90,7 @@ class AsyncPool:
         self.loop: asyncio.AbstractEventLoop  # made by start(): none for a pool never run
         self.lag: LoopLag
         self._inbox: deque[ClaimedJob] = deque()  # appended by any thread, taken on the loop
+        self._filling = False  # a fill is scheduled on the loop and has not read the inbox yet
         # on the loop only: the jobs whose coroutine runs, by id (each asyncio Task named by it)
         self._running: dict[str, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         self._abandoned: set[str] = set()  # timed out: what they return is dropped
@@ -129,8 +130,17 @@ class AsyncPool:
             self.loop.close()
 
     def submit(self, job: ClaimedJob) -> None:
+        """One wake-up of the loop for the jobs of a claim, not one each (a wake-up writes to the
+        loop's self-pipe: most of what a job cost here). `_filling` is cleared before the inbox
+        is read, so a job appended after the read schedules the next fill itself."""
         self._inbox.append(job)
-        self.loop.call_soon_threadsafe(self._fill)
+        if not self._filling:
+            self._filling = True
+            self.loop.call_soon_threadsafe(self._fill_woken)
+
+    def _fill_woken(self) -> None:
+        self._filling = False
+        self._fill()
 
     def take_unstarted(self) -> list[ClaimedJob]:
         jobs: list[ClaimedJob] = []

@@ -86,9 +86,12 @@ class Claimer:
     # -- the loop's side --------------------------------------------------------------
     def claim(self, done: Sequence[Completion], limit: int) -> tuple[list[str], int]:
         """Acknowledge `done` and claim up to `limit` jobs, started at once: the ids the store
-        accepted and how many jobs were claimed. Only while the loop owns the role."""
+        accepted and how many jobs were claimed. Only while the loop owns the role; once
+        stopped (from any thread, maybe since the loop last looked), acknowledge only."""
         if self.handed_over:
-            raise RuntimeError("the waker owns the claimer role: the loop must not claim")
+            if not self._stopping.is_set():  # stop() sets it before it sets _handed
+                raise RuntimeError("the waker owns the claimer role: the loop must not claim")
+            return (self.backend.complete(done, self._now()) if done else []), 0
         sent = time.monotonic()
         completed, jobs = self.backend.complete_and_claim(
             done, self.queues, self.worker, limit, self.lease, self._now()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import taskheap
-from taskheap.backends.base import ClaimedJob
+from taskheap.backends.base import ClaimedJob, Completion
 from taskheap.errors import BackendError
 from taskheap.worker.claimer import IDLE_WAIT, Claimer
 from tests.conftest import wait_for
@@ -60,6 +60,9 @@ class Harness:
     def complete_and_claim(self, *args: Any) -> tuple[list[str], list[ClaimedJob]]:
         return self.app.backend.complete_and_claim(*args)
 
+    def complete(self, *args: Any) -> list[str]:
+        return self.app.backend.complete(*args)
+
     def _start(self, jobs: list[ClaimedJob], claimed: float) -> None:
         if jobs:
             self.started.append(jobs)
@@ -103,6 +106,19 @@ def test_the_loop_may_not_claim_while_the_waker_owns_the_role(harness: Harness) 
     assert harness.claimer.handed_over
     with pytest.raises(RuntimeError, match="waker owns the claimer role"):
         harness.claimer.claim([], 4)
+
+
+def test_a_claim_after_a_stop_acknowledges_and_claims_nothing(harness: Harness) -> None:
+    """The worker is stopped from another thread (its signals thread) at any moment, maybe
+    between the loop's look at the role and its claim."""
+    harness.enqueue(1, 2, 3)
+    harness.claimer.claim([], 1)
+    (job,) = harness.started[0]
+    harness.claimer.stop()
+    completed, claimed = harness.claimer.claim([Completion(job.id, job.token, "1")], 2)
+    assert (completed, claimed) == ([job.id], 0)
+    assert harness.app.get_job(job.id).result(timeout=1) == 1
+    assert harness.queued() == 2
 
 
 def test_a_full_claim_by_the_waker_hands_the_role_straight_back(harness: Harness) -> None:
