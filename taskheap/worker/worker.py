@@ -258,8 +258,7 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped (or, with burst, until the queues are empty); the exit code."""
-        signals = threading.Thread(target=self._act_on_signals, name="taskheap-signals", daemon=True)
-        signals.start()
+        threading.Thread(target=self._act_on_signals, name="taskheap-signals", daemon=True).start()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -316,7 +315,7 @@ class Worker:
                 log.warning("could not unregister worker: %s", exc)
             # Their backend calls must end before the caller may close the store under them.
             self.claimer.join(IDLE_WAIT + 1.0)
-            for thread in [*threads, signals]:
+            for thread in threads:  # not the signals thread: it touches no store
                 thread.join(IDLE_WAIT + 1.0)
             events.stopped(self.id)
         return 0
@@ -346,6 +345,7 @@ class Worker:
         self._signalled.set()
 
     def _act_on_signals(self) -> None:
+        """Stop on each signal; ends within IDLE_WAIT of the worker's end."""
         while not self._finished.is_set():
             if self._signalled.wait(IDLE_WAIT):
                 self._signalled.clear()
