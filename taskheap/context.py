@@ -44,13 +44,12 @@ def current_job() -> JobContext:
         job = running_job.get()
     except LookupError:
         raise LookupError("current_job(): not inside a taskheap job") from None
-    return context_of(job)
+    return context_of(job, headers_of(job.meta))
 
 
-def context_of(job: ClaimedJob) -> JobContext:
-    """The JobContext of a claimed job whose meta the worker has read (a malformed one has made
-    the job dead before it ran)."""
-    headers = headers_of(job.meta)
+def context_of(job: ClaimedJob, headers: dict[str, Any]) -> JobContext:
+    """The JobContext of a claimed job with the headers read from its meta (a malformed one has
+    made the job dead before it ran)."""
     return JobContext(
         job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers, float(job.enqueued_at)
     )

@@ -80,10 +80,9 @@ class Chain:
         for m in middleware:
             if not isinstance(m, Middleware):
                 raise TypeError(f"middleware must be taskheap.Middleware instances, got {m!r}")
-        self.all = tuple(middleware)
-        self._enqueue = [m for m in self.all if _defines(m, "enqueue")]
-        self._before = [m for m in self.all if _defines(m, "before_run")]
-        self._after = [m for m in reversed(self.all) if _defines(m, "after_run")]
+        self._enqueue = [m for m in middleware if _defines(m, "enqueue")]
+        self._before = [m for m in middleware if _defines(m, "before_run")]
+        self._after = [m for m in reversed(middleware) if _defines(m, "after_run")]
         self.at_enqueue = bool(self._enqueue)
         self.around_runs = bool(self._before or self._after)
 

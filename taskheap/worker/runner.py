@@ -92,10 +92,10 @@ def run_job(tasks: Mapping[str, Any], job: ClaimedJob, middleware: Chain = NO_MI
     call = _call(tasks, job)
     if isinstance(call, Outcome):
         return call
-    task, args, kwargs = call
+    task, args, kwargs, headers = call
     running = running_job.set(job)
     try:
-        begun = _before(middleware, task, job) if middleware.around_runs else None
+        begun = _before(middleware, task, job, headers) if middleware.around_runs else None
         if isinstance(begun, Outcome):
             return begun
         try:
@@ -115,9 +115,9 @@ async def run_async_job(
     call = _call(tasks, job)
     if isinstance(call, Outcome):
         return call
-    task, args, kwargs = call
+    task, args, kwargs, headers = call
     running_job.set(job)  # in the asyncio Task's own context, which ends with it
-    begun = _before(middleware, task, job) if middleware.around_runs else None
+    begun = _before(middleware, task, job, headers) if middleware.around_runs else None
     if isinstance(begun, Outcome):
         return begun
     try:
@@ -127,30 +127,33 @@ async def run_async_job(
     return _returned(middleware, begun, value)
 
 
-_Call = tuple[Task[Any, Any], list[Any], dict[str, Any]]  # a task and the arguments to call it with
+#: A task, the arguments to call it with, and the job's headers (read once, for the run hooks)
+_Call = tuple[Task[Any, Any], list[Any], dict[str, Any], dict[str, Any]]
 
 
 def _call(tasks: Mapping[str, Any], job: ClaimedJob) -> _Call | Outcome:
-    """The task and the arguments to call it with, or the Outcome of a job that cannot run."""
+    """The task, the arguments to call it with and the job's headers, or the Outcome of a job
+    that cannot run."""
     task = tasks.get(job.task)
     if task is None:  # the worker checked: a child process whose app differs (changed on disk)
         return UNKNOWN_TASK
     try:
         args, kwargs = decode_payload(job.payload)
-        if job.meta is not None:
-            headers_of(job.meta)
+        headers = headers_of(job.meta)
     except PayloadError as exc:
         return Outcome(error=str(exc), final=True)
-    return task, args, kwargs
+    return task, args, kwargs, headers
 
 
 #: The context the run hooks see and when the function began; None without run hooks.
 _Begun = tuple[JobContext, float] | None
 
 
-def _before(middleware: Chain, task: Task[Any, Any], job: ClaimedJob) -> _Begun | Outcome:
+def _before(
+    middleware: Chain, task: Task[Any, Any], job: ClaimedJob, headers: dict[str, Any]
+) -> _Begun | Outcome:
     """Run the before_run hooks: the run's context and start, or the Outcome a hook decided."""
-    context = context_of(job)
+    context = context_of(job, headers)
     try:
         middleware.before_run(context)
     except JobControl as exc:  # a middleware decided the job without running it
