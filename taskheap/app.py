@@ -23,7 +23,7 @@ from .handle import JobHandle
 from .job import IdGenerator, check_queue_name
 from .middleware import Chain, Enqueueing, Middleware
 from .retry import Backoff
-from .task import JobOptions, JobSpec, Task
+from .task import JobOptions, JobSpec, Task, derived_unique_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -155,6 +155,9 @@ class App:
         timeout: float | None = None,
         retry_on: tuple[type[BaseException], ...] | None = None,
         dont_retry_on: tuple[type[BaseException], ...] = (),
+        unique_key: str | None = None,
+        unique_for: float | None = None,
+        unique: bool = False,
     ) -> TaskDecorator: ...
 
     def task(
@@ -169,10 +172,22 @@ class App:
         timeout: float | None = None,
         retry_on: tuple[type[BaseException], ...] | None = None,
         dont_retry_on: tuple[type[BaseException], ...] = (),
+        unique_key: str | None = None,
+        unique_for: float | None = None,
+        unique: bool = False,
     ) -> Any:
         """Declare a task. An exception it raises that is not in `retry_on` (when given), or
         is in `dont_retry_on`, makes the job dead at once, whatever retries are left."""
-        options = JobOptions(queue, priority, retries, Backoff.coerce(backoff), timeout)
+        options = JobOptions(
+            queue,
+            priority,
+            retries,
+            Backoff.coerce(backoff),
+            timeout,
+            unique_key=unique_key,
+            unique_for=unique_for,
+            unique=unique,
+        )
 
         def register(fn: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or f"{fn.__module__}.{fn.__qualname__}"
@@ -235,6 +250,10 @@ class App:
         A queue declared with `max_length` (`app.queue`) that has no room for its jobs of the
         call raises QueueFull and nothing of the call is enqueued (on Redis, a call spanning
         queues is refused per queue: the error names the queues whose jobs went in).
+
+        A job with a unique key (`unique_key`, `unique=True`) whose key is held in its queue is
+        not enqueued: its handle is the holder's, `duplicate` True (also for a later job of the
+        call with the key of an earlier one).
         """
         jobs = self._new_jobs(list(specs), self.clock.now())
         connection = self._transaction.get() if connection is None else connection
@@ -242,10 +261,17 @@ class App:
             return []
         limits = self._limits_of(jobs) if self._limits else None
         if connection is None:
-            self.backend.enqueue(jobs, limits or None, self.store_time())
+            duplicates = self.backend.enqueue(jobs, limits or None, self.store_time())
         else:
-            self._transactional_backend().enqueue_in(connection, jobs, limits or None, self.store_time())
-        return [JobHandle(self, job.id) for job in jobs]
+            duplicates = self._transactional_backend().enqueue_in(
+                connection, jobs, limits or None, self.store_time()
+            )
+        if not duplicates:
+            return [JobHandle(self, job.id) for job in jobs]
+        return [
+            JobHandle(self, duplicates[job.id], True) if job.id in duplicates else JobHandle(self, job.id)
+            for job in jobs
+        ]
 
     async def aenqueue(self, spec: JobSpec, *, connection: Any = None) -> JobHandle:
         (handle,) = await self.aenqueue_many([spec], connection=connection)
@@ -308,6 +334,7 @@ class App:
             queue, priority, rank, run_at, retries, backoff, timeout, expires_at = shape
             payload = encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload)
             meta = self._meta(spec, queue, priority) if hooked or o.headers else None
+            key = derived_unique_key(spec.task, spec.args, spec.kwargs) if o.unique else o.unique_key
             jobs.append(
                 NewJob(
                     job_id,
@@ -323,6 +350,8 @@ class App:
                     timeout,
                     meta,
                     expires_at=expires_at,
+                    unique_key=key,
+                    unique_for=None if key is None or o.unique_for is None else float(o.unique_for),
                 )
             )
         return jobs

@@ -21,11 +21,14 @@ class AdminSource(Protocol):
 
 
 class JobHandle:
-    __slots__ = ("app", "id")
+    __slots__ = ("app", "duplicate", "id")
 
-    def __init__(self, app: AdminSource, job_id: str) -> None:
+    def __init__(self, app: AdminSource, job_id: str, duplicate: bool = False) -> None:
         self.app = app
         self.id = job_id
+        #: True when the enqueue that made this handle found an existing job with the same unique
+        #: key and enqueued nothing: `id` is that job's.
+        self.duplicate = duplicate
 
     def __repr__(self) -> str:
         return f"<JobHandle {self.id}>"

@@ -26,6 +26,11 @@ class JobState(StrEnum):
 WAITING = frozenset({JobState.SCHEDULED, JobState.RETRYING})
 #: Not finished: a worker in --burst mode keeps going while any of these remain.
 ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING}) | WAITING
+#: The states in which a job holds its unique key when it has no `unique_for` (the partial
+#: unique indexes of SQLite and PostgreSQL are over these; a waiting state added later joins).
+UNIQUE_STATES = ACTIVE
+#: UNIQUE_STATES as an SQL list, in one fixed order.
+UNIQUE_STATES_SQL = "('queued', 'scheduled', 'running', 'retrying')"
 #: Finished for good; only replay (dead) brings a job back.
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.DEAD, JobState.CANCELLED})
 #: What replay brings back to queued: dead jobs from scratch, retrying ones now.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import inspect
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +36,12 @@ class JobOptions:
     #: Seconds from enqueue, or a datetime (naive: local time): a job not started by then is
     #: never run; it ends cancelled, "expired". A retrying job does not expire.
     expires: float | dt.datetime | None = None
+    #: At most one job with this key per queue: while one is active (unique_for None), or
+    #: enqueued within the last `unique_for` seconds. `unique=True` derives the key from the task
+    #: name and its arguments. A duplicate enqueue returns the existing job's handle.
+    unique_key: str | None = None
+    unique_for: float | None = None
+    unique: bool = False
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -45,6 +53,7 @@ class JobOptions:
             raise ValueError("give delay or eta, not both")
         check_expires(self.expires)
         check_queue_name(self.queue)
+        check_unique(self.unique_key, self.unique_for, self.unique)
         if self.headers is not None and not isinstance(self.headers, Mapping):
             raise TypeError(f"headers must be a mapping of names to JSON values, got {self.headers!r}")
 
@@ -83,6 +92,29 @@ def check_expires(expires: object) -> None:
         )
     if not 0 < expires < math.inf:
         raise ValueError(f"expires must be a number of seconds > 0, got {expires!r}")
+
+
+def check_unique(key: object, unique_for: object, unique: object) -> None:
+    if not isinstance(unique, bool):
+        raise TypeError(f"unique must be True or False, got {unique!r}")
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ValueError(f"unique_key must be a non-empty str, got {key!r}")
+    if unique and key is not None:
+        raise ValueError("give unique_key or unique=True, not both")
+    if unique_for is not None:
+        if key is None and not unique:
+            raise ValueError("unique_for needs a unique_key (or unique=True)")
+        if isinstance(unique_for, bool) or not isinstance(unique_for, int | float):
+            raise TypeError(f"unique_for must be a number of seconds, got {unique_for!r}")
+        if not 0 < unique_for < math.inf:
+            raise ValueError(f"unique_for must be a number of seconds > 0, got {unique_for!r}")
+
+
+def derived_unique_key(task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The key of `unique=True`: the task name and a hash of its arguments' canonical JSON (sorted
+    keys), so equal arguments give equal keys whatever the order of the keyword arguments."""
+    text = json.dumps({"args": args, "kwargs": kwargs}, sort_keys=True, separators=(",", ":"))
+    return f"{task}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +234,8 @@ class Task(Generic[P, R]):
         return await self.app.aenqueue(self.job(*args, **kwargs))
 
     def options(self, *, connection: Any = None, **overrides: Any) -> BoundOptions[P, R]:
-        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta, headers; and
+        """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta, headers,
+        expires, unique_key, unique_for, unique; and
         `connection`, your own open database transaction to enqueue in (see App.enqueue_many)."""
         return BoundOptions(self, self.defaults.with_overrides(overrides), connection)
 

@@ -32,6 +32,10 @@ class NewJob:
     #: None: it never expires; else (the producer's clock, as enqueued_at) a job not started by
     #: then is never run: it ends cancelled, "expired" (docs/state-machine.md).
     expires_at: float | None = None
+    #: None: no uniqueness; else at most one job with this key in the queue: while one is active
+    #: (unique_for None) or enqueued within the last `unique_for` seconds (docs/state-machine.md).
+    unique_key: str | None = None
+    unique_for: float | None = None
 
 
 @dataclass(slots=True)

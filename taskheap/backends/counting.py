@@ -28,3 +28,14 @@ def limited(jobs: Sequence[NewJob], limits: Mapping[str, int]) -> dict[str, tupl
     by queue name (the order every backend checks, and locks, them in)."""
     adding = Counter(j.queue for j in jobs if j.queue in limits)
     return {queue: (limits[queue], adding[queue]) for queue in sorted(adding)}
+
+
+def has_unique(jobs: Sequence[NewJob]) -> bool:
+    """Whether any job has a unique key (the enqueue then takes the unique path)."""
+    return any(j.unique_key is not None for j in jobs)
+
+
+def resolved(duplicates: dict[str, str]) -> dict[str, str]:
+    """new id -> the id it duplicates, followed to a stored job: a later job of a call that had
+    the key of an earlier one that was itself a duplicate maps to what that one duplicates."""
+    return {new: duplicates.get(held, held) for new, held in duplicates.items()}

@@ -53,8 +53,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import BackendError, ConfigError, QueueFull, StoreUnreachable
-from ..job import FAILED_ATTEMPTS_KEPT, JobState
+from ..errors import BackendError, ConfigError, StoreUnreachable
+from ..job import FAILED_ATTEMPTS_KEPT, UNIQUE_STATES_SQL, JobState
 from ..urls import redacted
 from .base import (
     ALL_TIME,
@@ -74,8 +74,9 @@ from .base import (
     record_from_columns,
 )
 from .checks import SelfCheck, plaintext_check, unsilenced
-from .counting import limited
+from .counting import has_unique, limited
 from .postgres_connections import Connection, Connections
+from .postgres_unique import Keyed
 from .postgres_url import parse_url
 from .protocols import FullBackend, TransactionalEnqueue
 
@@ -170,13 +171,16 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     # -- producers ----------------------------------------------------------------------
     def enqueue(
         self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
-    ) -> None:
-        """Into limited queues: counted and inserted in one transaction (_enqueue_limited)."""
+    ) -> dict[str, str]:
+        """Into limited queues: counted and inserted in one transaction (_enqueue_limited).
+        Jobs with a unique key: postgres_unique.py, in one transaction with the call's others."""
         room = limited(jobs, limits) if limits else None
         if room:
-            self._run(lambda conn: self._enqueue_limited(conn, jobs, room, own=True))
-        else:
-            self._rowcount(("enqueue", _enqueue_params(jobs)))
+            return self._run(lambda conn: self._enqueue_limited(conn, jobs, room, now, own=True))
+        if has_unique(jobs):
+            return self._run(lambda conn: Keyed(conn, self._statements, jobs, now, _enqueue_params).alone())
+        self._rowcount(("enqueue", _enqueue_params(jobs)))
+        return {}
 
     def enqueue_in(
         self,
@@ -184,7 +188,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         jobs: Sequence[NewJob],
         limits: Mapping[str, int] | None = None,
         now: float | None = None,
-    ) -> None:
+    ) -> dict[str, str]:
         """Enqueue inside the caller's open transaction on their own psycopg connection.
 
         The jobs exist only if that transaction commits, and idle workers are notified only
@@ -195,26 +199,34 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         is a serialization failure) only: REPEATABLE READ would count in an older snapshot.
         """
         room = limited(jobs, limits) if limits else None
+        own = conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         try:
-            if not room:
-                conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
-            elif conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                self._enqueue_limited(conn, jobs, room, own=True)  # its own transaction: lock to commit
-            else:
-                self._enqueue_limited(conn, jobs, room, own=False)
+            if room:  # own: a transaction of its own, so the lock is held to its commit
+                return self._enqueue_limited(conn, jobs, room, now, own=own)
+            if has_unique(jobs):
+                keyed = Keyed(conn, self._statements, jobs, now, _enqueue_params)
+                return keyed.alone() if own else keyed.insert()
+            conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+            return {}
         except psycopg.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from exc
 
     def _enqueue_limited(
-        self, conn: Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]], *, own: bool
-    ) -> None:
-        """limit_lock.sql, queue_room.sql, then enqueue.sql if every limited queue has room,
-        else QueueFull for the first without. `own`: in a transaction of taskheap's own, made
-        READ COMMITTED (two round trips); else in the caller's, whose isolation is checked."""
+        self,
+        conn: Connection,
+        jobs: Sequence[NewJob],
+        room: dict[str, tuple[int, int]],
+        now: float | None,
+        *,
+        own: bool,
+    ) -> dict[str, str]:
+        """limit_lock.sql, the jobs with a unique key, queue_room.sql, then enqueue.sql if every
+        limited queue has room, else QueueFull for the first without (postgres_unique.Keyed).
+        `own`: in a READ COMMITTED transaction of its own; else in the caller's (checked)."""
         keys = {"keys": [f"taskheap:limit:{self.schema}:{queue}" for queue in room]}
         lengths = [max_length for max_length, _ in room.values()]
-        batch = {"limited": list(room), "max_lengths": lengths, "ids": [j.id for j in jobs]}
-        batch["queues"] = [j.queue for j in jobs]
+        keyed = Keyed(conn, self._statements, jobs, now, _enqueue_params)
+        duplicates: dict[str, str] = {}
         if own:
             wait = self._connections.deadline / 2
             try:
@@ -222,8 +234,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
                     conn.execute(self._statements["read_committed"])
                     conn.execute(self._statements["limit_lock_timeout"], {"timeout": f"{wait * 1000:.0f}ms"})
                     conn.execute(self._statements["limit_lock"], keys)
-                    if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
-                        conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
+                    duplicates = keyed.insert({"limited": list(room), "max_lengths": lengths})
             except psycopg.errors.LockNotAvailable:
                 raise BackendError(
                     f"enqueue into {', '.join(room)} on PostgreSQL at {self.where}: waited {wait:g}s for"
@@ -237,10 +248,9 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
                     "enqueue into a queue with a max_length inside a REPEATABLE READ transaction"
                     " would count in a snapshot older than its lock: use READ COMMITTED or SERIALIZABLE"
                 )
-            if not (full := conn.execute(self._statements["queue_room"], batch).fetchall()):
-                conn.execute(self._statements["enqueue"], _enqueue_params(jobs))
-        if full:
-            raise QueueFull(*full[0])
+            with conn.transaction():  # a savepoint: QueueFull undoes the jobs with a key inserted
+                duplicates = keyed.insert({"limited": list(room), "max_lengths": lengths})
+        return duplicates
 
     # -- workers ------------------------------------------------------------------------
     def claim(
@@ -465,6 +475,7 @@ class Statements:
         names: dict[str, sql.Composable] = {
             "schema": sql.Identifier(schema),
             "job_filter": sql.SQL(_text("job_filter")),
+            "unique_states": sql.SQL(UNIQUE_STATES_SQL),
         }
         names["matching"] = sql.SQL(_text("matching")).format(**names)
         self._names = names

@@ -54,9 +54,18 @@ class Backend(Protocol):
 
     def enqueue(
         self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
-    ) -> None:
+    ) -> dict[str, str]:
         """Insert the jobs, and add them to the `enqueued` counters of their enqueue minute and
         ALL_TIME per (queue, task), in the same transaction or script.
+
+        Returns new job id -> id of the stored job it duplicates, for the jobs with a
+        `unique_key` not inserted because that key is held in their queue (empty when none):
+        with `unique_for` None, by a job with that key in an active state (UNIQUE_STATES); else
+        by the job that took it within the last `unique_for` seconds by `now` (whatever became of
+        that job since). A later job of the call with the key of an earlier one maps to the
+        earlier one's id (or to the job that one duplicates). Decided by the store in the same
+        atomic step as the insert, never by a read before it; a duplicate is neither counted nor
+        takes room in a queue's max_length.
 
         `now`: the producer's explicit clock reading its jobs' times were made from, stored as
         they are; None: they were read off this host's wall clock, and a store that keeps a
@@ -279,14 +288,17 @@ class TransactionalEnqueue(Protocol):
         jobs: Sequence[NewJob],
         limits: Mapping[str, int] | None = None,
         now: float | None = None,
-    ) -> None:
+    ) -> dict[str, str]:
         """Insert inside the caller's open transaction on `connection`: the jobs exist (and
         workers hear of them, and the `enqueued` counters count them) only if that transaction
         commits. Nothing is committed here. `limits` as for `enqueue`: the jobs the caller's
         transaction enqueued already count, and QueueFull leaves that transaction usable, with
         nothing of this call in it. Exactness holds the limited queue until the caller's
         transaction ends (SQLite: the write lock, as any write; PostgreSQL: a lock per limited
-        queue), so other producers of that queue wait for it to commit. `now` as for `enqueue`."""
+        queue), so other producers of that queue wait for it to commit. `now` and the duplicates
+        returned as for `enqueue`: a unique key this transaction takes is held for other
+        producers until it ends (they wait for it on PostgreSQL), and is free again if it rolls
+        back."""
         ...
 
 

@@ -30,7 +30,7 @@ from ..base import (
     WorkerInfo,
 )
 from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
-from ..counting import enqueued_rows, limited
+from ..counting import enqueued_rows, has_unique, limited
 from ..protocols import FullBackend, TransactionalEnqueue
 from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_anchor
 from .queries import (
@@ -66,6 +66,7 @@ from .queries import (
     worker_rows,
 )
 from .schema import MIGRATIONS
+from .unique import insert_unique
 
 #: How every connection reads TEXT: bytes that are not UTF-8 (a row written by hand) become lone
 #: surrogates, so a read never fails on them; decoding a payload above the seam refuses them
@@ -84,20 +85,34 @@ def _refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], 
             raise QueueFull(queue, max_length, waiting, adding)
 
 
+def _enqueue_keyed(
+    conn: sqlite3.Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None, shift: float
+) -> dict[str, str]:
+    """Jobs some of which have a unique key (unique.py), in `conn`'s open transaction: the room
+    of limited queues is counted after the insert, for the jobs inserted (a duplicate takes none)."""
+    inserted, duplicates = insert_unique(conn, jobs, shift)
+    if limits and (room := limited(inserted, limits)):
+        _refuse_if_full(conn, room, inserted=True)
+    if inserted:
+        conn.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(inserted)))
+    return duplicates
+
+
 def _enqueue_limited_in(
-    connection: sqlite3.Connection, jobs: Sequence[NewJob], room: dict[str, tuple[int, int]], shift: float
-) -> None:
-    """Into limited queues in the caller's transaction: the insert first, in a savepoint, so it
-    takes the write lock (held until the caller's transaction ends, as any write's) and the
+    connection: sqlite3.Connection,
+    jobs: Sequence[NewJob],
+    limits: Mapping[str, int] | None,
+    shift: float,
+) -> dict[str, str]:
+    """Into limited queues or with unique keys in the caller's transaction: the insert first, in
+    a savepoint, so it takes the write lock (held until the caller's transaction ends, as any write's) and the
     count after it is exact; a queue without room rolls the savepoint back, leaving the
     caller's transaction as it was. A connection outside a transaction gets one of its own:
     left open for the caller to commit, or committed here in autocommit mode."""
     own = not connection.in_transaction
     connection.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT taskheap_enqueue")
     try:
-        connection.executemany(INSERT_SQL, insert_rows(jobs, shift))
-        _refuse_if_full(connection, room, inserted=True)
-        connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
+        duplicates = _enqueue_keyed(connection, jobs, limits, shift)
     except BaseException:
         connection.execute("ROLLBACK" if own else "ROLLBACK TO taskheap_enqueue")
         if not own:
@@ -107,6 +122,7 @@ def _enqueue_limited_in(
         connection.execute("RELEASE taskheap_enqueue")
     elif connection.isolation_level is None or getattr(connection, "autocommit", None) is True:
         connection.execute("COMMIT")
+    return duplicates
 
 
 def parse_path(url: str) -> tuple[str, dict[str, str]]:
@@ -283,9 +299,14 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
     # -- producers ----------------------------------------------------------------------
     def enqueue(
         self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
-    ) -> None:
+    ) -> dict[str, str]:
         """A limited queue's waiting jobs are counted inside the IMMEDIATE transaction of the
-        insert (the one writer at a time), so the count and the insert are one step."""
+        insert (the one writer at a time), so the count and the insert are one step; so are a
+        unique key's check and its insert (unique.py)."""
+        if has_unique(jobs):
+            shift = self._onto_store_clock(now)
+            with self._write() as conn:
+                return _enqueue_keyed(conn, jobs, limits, shift)
         rows, counts = insert_rows(jobs, self._onto_store_clock(now)), minute_rows(enqueued_rows(jobs))
         room = limited(jobs, limits) if limits else None
         with self._write() as conn:
@@ -293,6 +314,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
                 _refuse_if_full(conn, room, inserted=False)
             conn.executemany(INSERT_SQL, rows)
             conn.executemany(ADD_MINUTES_SQL, counts)
+        return {}
 
     def enqueue_in(
         self,
@@ -300,7 +322,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         jobs: Sequence[NewJob],
         limits: Mapping[str, int] | None = None,
         now: float | None = None,
-    ) -> None:
+    ) -> dict[str, str]:
         """Insert with the caller's sqlite3 connection to this same file, inside its open
         transaction: the jobs exist only if the caller commits. Nothing is committed here (on
         a connection in autocommit mode outside a transaction, the insert commits at once, like
@@ -310,11 +332,11 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             raise ConfigError(f"that sqlite3 connection is not to this app's database {self.path!r}")
         room, shift = (limited(jobs, limits) if limits else None), self._onto_store_clock(now)
         try:
-            if room:
-                _enqueue_limited_in(connection, jobs, room, shift)
-            else:
-                connection.executemany(INSERT_SQL, insert_rows(jobs, shift))
-                connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
+            if room or has_unique(jobs):
+                return _enqueue_limited_in(connection, jobs, limits, shift)
+            connection.executemany(INSERT_SQL, insert_rows(jobs, shift))
+            connection.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(jobs)))
+            return {}
         except sqlite3.Error as exc:
             raise BackendError(f"enqueue in the caller's transaction failed: {exc}") from None
 

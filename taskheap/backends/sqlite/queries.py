@@ -135,10 +135,11 @@ def claim_sql(queue_count: int) -> str:
 
 def replay_sql(source: str) -> str:
     """Dead and retrying jobs of `source` (a `matching` FROM source) queued now: a dead job from
-    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is.
-    Parameters: those of `source`, then the limit."""
+    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is. A dead
+    job whose unique key another active job holds stays dead (OR IGNORE skips the rows the
+    jobs_unique index refuses). Parameters: those of `source`, then the limit."""
     return (
-        "UPDATE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
+        "UPDATE OR IGNORE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
         " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
         " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
         " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"

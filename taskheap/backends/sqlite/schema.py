@@ -6,6 +6,8 @@ edit of an applied one; `SQLiteBackend.migrate` applies the missing ones in one 
 
 from __future__ import annotations
 
+from ...job import UNIQUE_STATES_SQL
+
 MIGRATIONS = (
     """
     CREATE TABLE jobs (
@@ -100,5 +102,21 @@ MIGRATIONS = (
     ALTER TABLE jobs ADD COLUMN expires_at REAL;
     CREATE INDEX jobs_expiring ON jobs (expires_at)
         WHERE expires_at IS NOT NULL AND attempts = 0 AND state IN ('queued', 'scheduled');
+    """,
+    # Unique jobs (unique.py): the key a job was enqueued with; without a window (unique_for
+    # NULL) it is held by the job while active, through the partial unique index; a window's
+    # holder is recorded in unique_windows, which outlives the job.
+    f"""
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_for REAL;
+    CREATE UNIQUE INDEX jobs_unique ON jobs (queue, unique_key)
+        WHERE unique_key IS NOT NULL AND unique_for IS NULL AND state IN {UNIQUE_STATES_SQL};
+    CREATE TABLE unique_windows (
+        queue TEXT NOT NULL,
+        key TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        held_until REAL NOT NULL,
+        PRIMARY KEY (queue, key)
+    ) WITHOUT ROWID;
     """,
 )

@@ -1,0 +1,185 @@
+"""Unique jobs on every backend: a job enqueued with a `unique_key` whose key is held in its queue
+enqueues nothing and gets the holder's handle, `duplicate` True. Without `unique_for` the key is
+held while a job with it is queued, scheduled, running or retrying; with `unique_for=S` by the job
+that took it for S seconds from its enqueue, whatever became of that job. The store decides, in
+the insert itself: many threads enqueuing one key at once make exactly one job."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import taskheap
+from taskheap.backends.base import Cancellation, Completion, JobQuery
+from taskheap.clock import FixedClock
+from taskheap.errors import QueueFull
+from taskheap.job import JobState
+
+from .helpers import claim, declare, enqueued, run_and_fail
+
+
+def count(app: taskheap.App, queue: str = "default") -> int:
+    return app.backend.count_jobs(JobQuery(queue=queue))
+
+
+def test_a_key_is_held_while_its_job_is_queued_running_or_retrying(app: taskheap.App, clock: FixedClock) -> None:
+    echo = declare(app).options(unique_key="k", retries=5)
+    first = echo.enqueue(1)
+    again = echo.enqueue(2)
+    assert not first.duplicate and again.duplicate and again.id == first.id
+    run_and_fail(app, clock, 1)  # retrying
+    assert echo.enqueue(3).id == first.id
+    (job,) = claim(app, clock)  # running again
+    assert echo.enqueue(4).duplicate
+    app.backend.complete([Completion(job.id, job.token, "null")], now=clock.now())
+    after = echo.enqueue(5)
+    assert not after.duplicate and after.id != first.id
+    assert count(app) == 2
+    assert sum(enqueued(app).values()) == 4  # two jobs, each in its minute and ALL_TIME
+
+
+def test_a_scheduled_job_holds_its_key_and_a_new_one_is_taken_after_dead_or_cancelled(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    echo = declare(app)
+    later = echo.options(unique_key="s", delay=60).enqueue(1)
+    assert echo.options(unique_key="s").enqueue(2).id == later.id
+    assert later.cancel()
+    fresh = echo.options(unique_key="s", retries=0).enqueue(3)
+    assert not fresh.duplicate
+    run_and_fail(app, clock, 1, retry=False)
+    assert app.backend.get(fresh.id).state == JobState.DEAD  # type: ignore[union-attr]
+    assert not echo.options(unique_key="s").enqueue(4).duplicate
+
+
+def test_keys_are_scoped_to_the_queue_and_unique_true_derives_them_from_the_arguments(
+    app: taskheap.App,
+) -> None:
+    echo = declare(app)
+    a = echo.options(unique_key="k").enqueue(1)
+    b = echo.options(unique_key="k", queue="other").enqueue(1)
+    assert not a.duplicate and not b.duplicate
+    same = echo.options(unique=True)
+    first = same.enqueue({"x": 1, "y": 2})
+    assert same.enqueue({"y": 2, "x": 1}).id == first.id
+    assert not same.enqueue({"x": 2}).duplicate
+
+
+def test_a_batch_with_duplicates_of_each_other_and_of_a_stored_job(app: taskheap.App) -> None:
+    echo = declare(app)
+    stored = echo.options(unique_key="old").enqueue(0)
+    handles = app.enqueue_many(
+        [
+            echo.options(unique_key="new").job(1),
+            echo.job(2),
+            echo.options(unique_key="new").job(3),
+            echo.options(unique_key="old").job(4),
+            echo.options(unique_key="w", unique_for=60).job(5),
+            echo.options(unique_key="w", unique_for=60).job(6),
+        ]
+    )
+    assert [h.duplicate for h in handles] == [False, False, True, True, False, True]
+    assert handles[2].id == handles[0].id and handles[3].id == stored.id and handles[5].id == handles[4].id
+    assert count(app) == 4
+
+
+def test_a_window_holds_the_key_after_the_job_finished_and_was_pruned_then_frees_it(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    task = declare(app)
+    echo = task.options(unique_key="sync", unique_for=300)
+    first = echo.enqueue(1)
+    (job,) = claim(app, clock)
+    app.backend.complete([Completion(job.id, job.token, "null")], now=clock.now())
+    clock.advance(200)
+    app.backend.prune(10, 100, now=clock.now())
+    assert app.backend.get(first.id) is None
+    held = echo.enqueue(2)
+    assert held.duplicate and held.id == first.id
+    clock.advance(100)
+    second = echo.enqueue(3)
+    assert not second.duplicate
+    also_active = task.options(unique_key="sync").enqueue(4)  # the modes do not mix
+    assert not also_active.duplicate
+
+
+def test_purge_and_expiry_release_the_key(app: taskheap.App, clock: FixedClock) -> None:
+    echo = declare(app)
+    dead = echo.options(unique_key="p", retries=0).enqueue(1)
+    run_and_fail(app, clock, 1, retry=False)
+    assert not echo.options(unique_key="p", delay=60).enqueue(2).duplicate  # dead: free
+    assert app.admin.purge_waiting("default") == 1
+    assert not echo.options(unique_key="p", expires=5).enqueue(3).duplicate
+    clock.advance(10)
+    assert len(app.backend.expire_due(10, now=clock.now())) == 1
+    assert not echo.options(unique_key="p").enqueue(4).duplicate
+    assert app.backend.get(dead.id) is not None
+
+
+def test_a_cancelled_claimed_job_releases_its_key(app: taskheap.App, clock: FixedClock) -> None:
+    echo = declare(app).options(unique_key="c")
+    first = echo.enqueue(1)
+    (job,) = claim(app, clock)
+    app.backend.cancel_claimed([Cancellation(job.id, job.token, "stop")], now=clock.now())
+    assert echo.enqueue(2).id != first.id
+
+
+def test_a_dead_job_whose_key_is_held_again_is_not_replayed(app: taskheap.App, clock: FixedClock) -> None:
+    echo = declare(app).options(unique_key="r", retries=0)
+    dead = echo.enqueue(1)
+    run_and_fail(app, clock, 1, retry=False)
+    holder = echo.enqueue(2)
+    assert app.admin.replay([dead.id]) == 0
+    assert app.backend.get(dead.id).state == JobState.DEAD  # type: ignore[union-attr]
+    app.admin.cancel(holder.id)
+    assert app.admin.replay([dead.id]) == 1
+    assert echo.enqueue(3).id == dead.id  # replayed, it holds its key again
+
+
+def test_a_duplicate_takes_no_room_in_a_queue_with_a_max_length(app: taskheap.App) -> None:
+    app.queue("default", max_length=2)
+    echo = declare(app)
+    first = echo.options(unique_key="m").enqueue(1)
+    echo.enqueue(2)
+    assert echo.options(unique_key="m").enqueue(3).id == first.id
+    with pytest.raises(QueueFull):
+        echo.options(unique_key="other").enqueue(4)
+    assert count(app) == 2
+
+
+def test_many_threads_enqueuing_one_key_make_one_job(app: taskheap.App) -> None:
+    echo = declare(app)
+    for trial in range(25):
+        key = f"race:{trial}"
+        start = threading.Barrier(4)
+        handles: list[taskheap.JobHandle] = []
+
+        def enqueue(key: str = key, start: threading.Barrier = start) -> None:
+            start.wait()
+            handles.append(echo.options(unique_key=key).enqueue(trial))
+
+        threads = [threading.Thread(target=enqueue) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({h.id for h in handles}) == 1 and sum(not h.duplicate for h in handles) == 1
+    assert count(app) == 25
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"unique_for": 5}, "unique_for"),
+        ({"unique": True, "unique_key": "k"}, "unique_key"),
+        ({"unique_key": "k", "unique_for": 0}, "unique_for"),
+        ({"unique_key": ""}, "unique_key"),
+        ({"unique_key": 5}, "unique_key"),
+    ],
+)
+def test_bad_unique_options_are_refused_naming_the_option(options: dict[str, object], named: str) -> None:
+    app = taskheap.App("sqlite:///:memory:")
+    echo = declare(app)
+    with pytest.raises(ValueError, match=named):
+        echo.options(**options)
