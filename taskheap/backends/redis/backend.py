@@ -33,12 +33,14 @@ from ..base import (
     WorkerInfo,
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
+from ..counting import has_unique
 from ..protocols import FullBackend
 from .client import Batch, Client, Guard, Script, Scripts, connect, parse_url
 from .keys import Keys
 from .limits import LimitedEnqueue
 from .listing import Listing
 from .schema import migrate
+from .unique import UniqueEnqueue
 from .waits import Waiter
 from .wire import (
     COUNTERS,
@@ -79,6 +81,9 @@ class RedisBackend(FullBackend):
         )
         self._limited = LimitedEnqueue(
             self.client, self.keys, self.scripts.enqueue, self._ingest_all, self._result
+        )
+        self._unique = UniqueEnqueue(
+            self.client, self.keys, self.scripts.enqueue_unique, self._ingest_all, self._result
         )
 
     def _guard(self) -> Guard:
@@ -134,7 +139,7 @@ class RedisBackend(FullBackend):
     # -- producers ----------------------------------------------------------------------
     def enqueue(
         self, jobs: Sequence[NewJob], limits: Mapping[str, int] | None = None, now: float | None = None
-    ) -> None:
+    ) -> dict[str, str]:
         """Per queue, one RPUSH appends the encoded jobs to its inbox (ingest moves them into
         place later; the push itself wakes an idle worker). Jobs with meta go to the queue's
         wire version 2 list instead, followed by a wake-up marker on the inbox. The queue is
@@ -142,13 +147,17 @@ class RedisBackend(FullBackend):
         RELIST_EVERY seconds (ingest lists it too). A call spanning queues or lists sends its
         pushes in one pipeline: each push is atomic, not the whole call. On a Cluster the id
         index lives on another slot: written in the same pipeline. A call with jobs for queues
-        in `limits` is a script per such queue instead (limits.py), in the same round trip."""
+        in `limits` is a script per such queue instead (limits.py), in the same round trip; so is
+        one with jobs with a unique key, for their queues (unique.py)."""
         if not jobs:
-            return
+            return {}
+        if has_unique(jobs):
+            with self._guard():
+                return self._unique.enqueue(jobs, limits, now, lambda rest: self.enqueue(rest, limits, now))
         if limits:
             with self._guard():
                 self._limited.enqueue(jobs, limits)
-            return
+            return {}
         by_list = inbox_entries(jobs)
         with self._guard():
             if len(by_list) == 1 and not self.cluster:  # the common case: one command
@@ -156,7 +165,7 @@ class RedisBackend(FullBackend):
                 listed = time.monotonic() - self._listed.get(queue, -RELIST_EVERY) < RELIST_EVERY
                 if inbox == INBOX and listed:
                     self.client.rpush(self.keys.q(queue) + INBOX, *entries)
-                    return
+                    return {}
             queues = list(dict.fromkeys(queue for queue, _ in by_list))
             pipe = self.client.pipeline(transaction=False)
             if self.cluster:
@@ -168,6 +177,7 @@ class RedisBackend(FullBackend):
                     pipe.rpush(self.keys.q(queue) + INBOX, "")
             pipe.execute()
         self._listed.update(dict.fromkeys(queues, time.monotonic()))
+        return {}
 
     def _ingest_all(self, queues: Iterable[str]) -> None:
         """Ingest the queues' inboxes to the end, so a read sees every acknowledged enqueue."""

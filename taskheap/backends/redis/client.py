@@ -51,6 +51,7 @@ class Scripts:
         lib = (_SCRIPT_DIR / "lib.lua").read_text()
         self.ingest = Script("ingest", lib)
         self.enqueue = Script("enqueue", lib)
+        self.enqueue_unique = Script("enqueue_unique", lib)
         self.claim = Script("claim", lib)
         self.extend = Script("extend", lib)
         self.complete = Script("complete", lib)

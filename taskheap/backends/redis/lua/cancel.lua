@@ -6,11 +6,12 @@
 local _, aside = ingest()
 local _, now = clock(ARGV[2])
 local id = ARGV[1]
-local state = redis.call('HGET', job_key(id), 'state')
+local state, holds = unpack(redis.call('HMGET', job_key(id), 'state', 'holds'))
 if state ~= 'queued' and state ~= 'scheduled' and state ~= 'retrying' then
   return { 0, aside }
 end
 move(id, state, 'cancelled', now)
+release_key(id, holds)
 redis.call('HSET', job_key(id), 'finished_at', now)
 redis.call('HDEL', job_key(id), 'run_at')
 return { 1, aside }

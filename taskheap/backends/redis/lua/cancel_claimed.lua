@@ -9,7 +9,9 @@ local _, now = clock(ARGV[1])
 local accepted = {}
 for i = 2, #ARGV, 3 do
   local id, token, reason = unpack(ARGV, i, i + 2)
-  if owns(id, token) then
+  local accepts, holds = owns(id, token)
+  if accepts then
+    release_key(id, holds)
     move(id, 'running', 'cancelled', now)
     end_lease(id)
     redis.call('HSET', job_key(id), 'error', reason, 'finished_at', now)

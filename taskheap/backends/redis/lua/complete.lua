@@ -6,8 +6,10 @@ local _, now = clock(ARGV[1])
 local accepted, finished, listed = {}, {}, {}
 for i = 2, #ARGV, 3 do
   local id, token, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if owns(id, token) then
+  local accepts, holds = owns(id, token)
+  if accepts then
     local job = job_key(id)
+    release_key(id, holds)
     redis.call('HSET', job, 'state', 'succeeded', 'result', result, 'finished_at', now)
     end_lease(id)
     accepted[#accepted + 1] = id

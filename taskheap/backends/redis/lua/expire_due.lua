@@ -11,11 +11,12 @@ local due = redis.call('ZRANGE', Q .. 'expiring', '-inf', now, 'BYSCORE', 'LIMIT
 local out = {}
 for _, id in ipairs(due) do
   local job = job_key(id)
-  local state, attempts, task, expires_at = unpack(redis.call('HMGET', job, 'state', 'attempts', 'task',
-    'expires_at'))
+  local state, attempts, task, expires_at, holds = unpack(redis.call('HMGET', job, 'state', 'attempts', 'task',
+    'expires_at', 'holds'))
   local expiry = expires_at and tonumber(expires_at)
   if (state == 'queued' or state == 'scheduled') and attempts == '0' and expiry and expiry <= now_n then
     move(id, state, 'cancelled', now)
+    release_key(id, holds)
     redis.call('HSET', job, 'error', 'expired', 'finished_at', now)
     redis.call('HDEL', job, 'run_at')
     append(out, id, task)

@@ -22,7 +22,8 @@ end
 
 for i = 3, #ARGV, 5 do
   local id, token, message, traceback, retry_in = unpack(ARGV, i, i + 4)
-  if owns(id, token) then
+  local accepts, holds = owns(id, token)
+  if accepts then
     local job = job_key(id)
     log_failure(id, message, traceback)
     end_lease(id)
@@ -34,6 +35,7 @@ for i = 3, #ARGV, 5 do
     end
     if retry_in == '' then
       move(id, 'running', 'dead')
+      release_key(id, holds)
       redis.call('HSET', job, 'finished_at', now)
     else
       local retry_at = fmt(now_n + tonumber(retry_in))

@@ -29,7 +29,9 @@
 --                 version), set aside intact by ingest (take) so their neighbours ingest; the
 --                 client turns each into a dead job with the reason (unreadable.lua)
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2,
---                 `expires_at` from wire version 3, `unknown_since` from postpone)
+--                 `expires_at` from wire version 3, `unknown_since` from postpone; `unique_key`,
+--                 `unique_for` and `holds` (the key held while active) from enqueue_unique.lua)
+--   unique:<key>, window:<key> strings: unique keys held (enqueue_unique.lua)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
 --   queued        zset: runnable jobs, score = rank (ties run in id order)
@@ -186,10 +188,22 @@ local function unspent(id, attempts)
   end
 end
 
--- True if the job is running under this lease token.
+-- True if the job is running under this lease token; then the unique key it holds while active,
+-- if any (read in the same HMGET: a job without one pays nothing to be told so).
 local function owns(id, token)
-  local state, current = unpack(redis.call('HMGET', job_key(id), 'state', 'token'))
-  return state == 'running' and current == token
+  local state, current, holds = unpack(redis.call('HMGET', job_key(id), 'state', 'token', 'holds'))
+  return state == 'running' and current == token, holds
+end
+
+-- A job leaving the unique states gives back the key it `holds` (enqueue_unique.lua), if it
+-- still holds it (a dead job replayed while another held its key holds none).
+local function release_key(id, holds)
+  if holds then
+    local slot = Q .. 'unique:' .. holds
+    if redis.call('GET', slot) == id then
+      redis.call('DEL', slot)
+    end
+  end
 end
 
 -- The per-minute counter rows scored from min to max (ZRANGE BYSCORE bounds).

@@ -7,9 +7,10 @@ local _, aside = ingest()
 local deleted = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
-  local state, priority = unpack(redis.call('HMGET', job_key(id), 'state', 'priority'))
+  local state, priority, holds = unpack(redis.call('HMGET', job_key(id), 'state', 'priority', 'holds'))
   if state and (ARGV[1] == '' or state == ARGV[1]) then
     detach(id, state, priority)
+    release_key(id, holds)
     delete_job(id)
     deleted[#deleted + 1] = id
   end
