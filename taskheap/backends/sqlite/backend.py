@@ -12,7 +12,7 @@ from operator import methodcaller
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ...errors import BackendError, ConfigError, QueueFull
+from ...errors import BackendError, ConfigError
 from ...job import JobState
 from ..base import (
     Cancellation,
@@ -50,7 +50,6 @@ from .queries import (
     REGISTER_DETAILS_SQL,
     REGISTER_SQL,
     WAITING,
-    WAITING_IN_QUEUE_SQL,
     WORKERS_SQL,
     as_stored,
     cancel_params,
@@ -66,36 +65,13 @@ from .queries import (
     worker_rows,
 )
 from .schema import MIGRATIONS
-from .unique import insert_unique
+from .unique import enqueue_keyed, refuse_if_full
 
 #: How every connection reads TEXT: bytes that are not UTF-8 (a row written by hand) become lone
 #: surrogates, so a read never fails on them; decoding a payload above the seam refuses them
 #: (codec.decode_payload). A C callable, no Python frame per value: about 0.1 µs a value more
 #: than the default (a claimed job's row holds six TEXT values).
 _LENIENT_TEXT = methodcaller("decode", "utf-8", "surrogateescape")
-
-
-def _refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], *, inserted: bool) -> None:
-    """QueueFull for the first queue of `room` (queue -> (max_length, adding)) whose waiting
-    jobs and the new ones are more than its max_length; `inserted`: the new ones are counted
-    already. Exact only while `conn` holds the write lock."""
-    for queue, (max_length, adding) in room.items():
-        waiting = conn.execute(WAITING_IN_QUEUE_SQL, (queue,)).fetchone()[0] - (adding if inserted else 0)
-        if waiting + adding > max_length:
-            raise QueueFull(queue, max_length, waiting, adding)
-
-
-def _enqueue_keyed(
-    conn: sqlite3.Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None, shift: float
-) -> dict[str, str]:
-    """Jobs some of which have a unique key (unique.py), in `conn`'s open transaction: the room
-    of limited queues is counted after the insert, for the jobs inserted (a duplicate takes none)."""
-    inserted, duplicates = insert_unique(conn, jobs, shift)
-    if limits and (room := limited(inserted, limits)):
-        _refuse_if_full(conn, room, inserted=True)
-    if inserted:
-        conn.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(inserted)))
-    return duplicates
 
 
 def _enqueue_limited_in(
@@ -112,7 +88,7 @@ def _enqueue_limited_in(
     own = not connection.in_transaction
     connection.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT taskheap_enqueue")
     try:
-        duplicates = _enqueue_keyed(connection, jobs, limits, shift)
+        duplicates = enqueue_keyed(connection, jobs, limits, shift)
     except BaseException:
         connection.execute("ROLLBACK" if own else "ROLLBACK TO taskheap_enqueue")
         if not own:
@@ -306,12 +282,12 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         if has_unique(jobs):
             shift = self._onto_store_clock(now)
             with self._write() as conn:
-                return _enqueue_keyed(conn, jobs, limits, shift)
+                return enqueue_keyed(conn, jobs, limits, shift)
         rows, counts = insert_rows(jobs, self._onto_store_clock(now)), minute_rows(enqueued_rows(jobs))
         room = limited(jobs, limits) if limits else None
         with self._write() as conn:
             if room:
-                _refuse_if_full(conn, room, inserted=False)
+                refuse_if_full(conn, room, inserted=False)
             conn.executemany(INSERT_SQL, rows)
             conn.executemany(ADD_MINUTES_SQL, counts)
         return {}

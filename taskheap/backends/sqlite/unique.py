@@ -10,12 +10,13 @@ job's enqueue time (an upsert that updates only an expired row); the row outlive
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from ...errors import QueueFull
 from ...job import UNIQUE_STATES_SQL
 from ..base import NewJob
-from ..counting import resolved
-from .queries import INSERT_SQL, insert_rows
+from ..counting import enqueued_rows, limited, resolved
+from .queries import ADD_MINUTES_SQL, INSERT_SQL, WAITING_IN_QUEUE_SQL, insert_rows, minute_rows
 
 INSERT_KEYED_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
@@ -32,6 +33,29 @@ TAKE_WINDOW_SQL = (
     " WHERE unique_windows.held_until <= ?"
 )
 WINDOW_HOLDER_SQL = "SELECT job_id FROM unique_windows WHERE queue = ? AND key = ?"
+
+
+def refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], *, inserted: bool) -> None:
+    """QueueFull for the first queue of `room` (queue -> (max_length, adding)) whose waiting
+    jobs and the new ones are more than its max_length; `inserted`: the new ones are counted
+    already. Exact only while `conn` holds the write lock."""
+    for queue, (max_length, adding) in room.items():
+        waiting = conn.execute(WAITING_IN_QUEUE_SQL, (queue,)).fetchone()[0] - (adding if inserted else 0)
+        if waiting + adding > max_length:
+            raise QueueFull(queue, max_length, waiting, adding)
+
+
+def enqueue_keyed(
+    conn: sqlite3.Connection, jobs: Sequence[NewJob], limits: Mapping[str, int] | None, shift: float
+) -> dict[str, str]:
+    """Jobs some of which have a unique key (unique.py), in `conn`'s open transaction: the room
+    of limited queues is counted after the insert, for the jobs inserted (a duplicate takes none)."""
+    inserted, duplicates = insert_unique(conn, jobs, shift)
+    if limits and (room := limited(inserted, limits)):
+        refuse_if_full(conn, room, inserted=True)
+    if inserted:
+        conn.executemany(ADD_MINUTES_SQL, minute_rows(enqueued_rows(inserted)))
+    return duplicates
 
 
 def insert_unique(
