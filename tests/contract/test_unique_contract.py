@@ -7,6 +7,7 @@ the insert itself: many threads enqueuing one key at once make exactly one job."
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -23,7 +24,9 @@ def count(app: taskheap.App, queue: str = "default") -> int:
     return app.backend.count_jobs(JobQuery(queue=queue))
 
 
-def test_a_key_is_held_while_its_job_is_queued_running_or_retrying(app: taskheap.App, clock: FixedClock) -> None:
+def test_a_key_is_held_while_its_job_is_queued_running_or_retrying(
+    app: taskheap.App, clock: FixedClock
+) -> None:
     echo = declare(app).options(unique_key="k", retries=5)
     first = echo.enqueue(1)
     again = echo.enqueue(2)
@@ -148,24 +151,42 @@ def test_a_duplicate_takes_no_room_in_a_queue_with_a_max_length(app: taskheap.Ap
     assert count(app) == 2
 
 
-def test_many_threads_enqueuing_one_key_make_one_job(app: taskheap.App) -> None:
+def race(enqueue: Callable[[], taskheap.JobHandle], threads: int) -> list[taskheap.JobHandle]:
+    """`enqueue` run by `threads` threads released at once; their handles."""
+    start = threading.Barrier(threads)
+    handles: list[taskheap.JobHandle] = []
+
+    def run() -> None:
+        start.wait()
+        handles.append(enqueue())
+
+    running = [threading.Thread(target=run) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return handles
+
+
+def trials(app: taskheap.App, n: int, threads: int) -> None:
+    """`n` races of `threads` threads enqueuing one key (a window's, every third trial): exactly one
+    job each, and every thread has its handle."""
     echo = declare(app)
-    for trial in range(25):
-        key = f"race:{trial}"
-        start = threading.Barrier(4)
-        handles: list[taskheap.JobHandle] = []
-
-        def enqueue(key: str = key, start: threading.Barrier = start) -> None:
-            start.wait()
-            handles.append(echo.options(unique_key=key).enqueue(trial))
-
-        threads = [threading.Thread(target=enqueue) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    for trial in range(n):
+        window = 60.0 if trial % 3 == 2 else None
+        options = echo.options(unique_key=f"race:{trial}", unique_for=window)
+        handles = race(lambda options=options: options.enqueue(0), threads)  # type: ignore[misc]
         assert len({h.id for h in handles}) == 1 and sum(not h.duplicate for h in handles) == 1
-    assert count(app) == 25
+    assert count(app) == n
+
+
+def test_many_threads_enqueuing_one_key_make_one_job(app: taskheap.App) -> None:
+    trials(app, 50, 4)
+
+
+@pytest.mark.slow
+def test_a_thousand_races_of_eight_threads_make_one_job_each(app: taskheap.App) -> None:
+    trials(app, 1000, 8)
 
 
 @pytest.mark.parametrize(
