@@ -6,13 +6,19 @@ the insert itself: many threads enqueuing one key at once make exactly one job."
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
 import threading
 from collections.abc import Callable
+from typing import Any
 
+import psycopg
 import pytest
 
 import taskheap
 from taskheap.backends.base import Cancellation, Completion, JobQuery
+from taskheap.backends.postgres import PostgresBackend
+from taskheap.backends.sqlite import SQLiteBackend
 from taskheap.clock import FixedClock
 from taskheap.errors import QueueFull
 from taskheap.job import JobState
@@ -204,3 +210,68 @@ def test_bad_unique_options_are_refused_naming_the_option(options: dict[str, obj
     echo = declare(app)
     with pytest.raises(ValueError, match=named):
         echo.options(**options)
+
+
+@pytest.mark.parametrize("backend_url", ["postgres", "sqlite"], indirect=True)
+@pytest.mark.parametrize("window", [None, 60.0])
+@pytest.mark.parametrize("outcome", ["rollback", "commit"])
+def test_a_key_taken_in_a_transaction_holds_off_another_producer_until_it_ends(
+    app: taskheap.App, window: float | None, outcome: str
+) -> None:
+    """The other producer waits for the transaction holding the key: after a rollback it takes
+    the key (Oban lost jobs here), after a commit it gets the committed job's handle."""
+    echo = declare(app).options(unique_key="tx", unique_for=window)
+    backend = app.backend
+    if isinstance(backend, PostgresBackend):
+        conn: Any = psycopg.connect(backend.conninfo)
+    else:
+        assert isinstance(backend, SQLiteBackend)
+        conn = sqlite3.connect(backend.path)
+    try:
+        mine = app.enqueue(echo.job(1), connection=conn)
+        theirs: list[taskheap.JobHandle] = []
+        other = threading.Thread(target=lambda: theirs.append(echo.enqueue(2)))
+        other.start()
+        other.join(0.3)
+        assert other.is_alive() and not theirs  # waiting for this transaction to end
+        getattr(conn, outcome)()
+        other.join()
+    finally:
+        conn.close()
+    (handle,) = theirs
+    if outcome == "commit":
+        assert handle.duplicate and handle.id == mine.id
+    else:
+        assert not handle.duplicate and app.backend.get(mine.id) is None
+    assert count(app) == 1
+
+
+def _producer(url: str, start: Any, n: int, out: Any) -> None:
+    """A producer process of the race below: each trial's key enqueued once, all at once."""
+    app = taskheap.App(url)
+    echo = declare(app)
+    handles = []
+    for trial in range(n):
+        start.wait()
+        handle = echo.options(unique_key=f"process:{trial}").enqueue(trial)
+        handles.append((handle.id, handle.duplicate))
+    app.close()
+    out.put(handles)
+
+
+@pytest.mark.slow
+def test_a_thousand_races_of_four_processes_make_one_job_each(app: taskheap.App) -> None:
+    n, processes = 1000, 4
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Barrier(processes), context.Queue()
+    app.backend.migrate()
+    running = [context.Process(target=_producer, args=(app.url, start, n, out)) for _ in range(processes)]
+    for p in running:
+        p.start()
+    results = [out.get(timeout=600) for _ in running]
+    for p in running:
+        p.join()
+    for trial in range(n):
+        outcomes = [result[trial] for result in results]
+        assert len({job_id for job_id, _ in outcomes}) == 1 and sum(not dup for _, dup in outcomes) == 1
+    assert count(app) == n
