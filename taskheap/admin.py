@@ -410,4 +410,5 @@ def to_info(record: JobRecord) -> JobInfo:
         traceback=record.traceback,
         failed_attempts=record.failed_attempts,
         headers=headers,
+        unique_key=record.unique_key,
     )

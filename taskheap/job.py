@@ -190,6 +190,7 @@ class JobInfo:
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
     headers: dict[str, Any] = field(default_factory=dict)  # as enqueued (options, middleware)
+    unique_key: str | None = None  # as enqueued (unique_key, or derived by unique=True)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

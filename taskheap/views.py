@@ -76,6 +76,8 @@ def render_job(job: JobInfo) -> str:
     ]
     if job.headers:
         fields.insert(8, ("headers", json.dumps(job.headers)))
+    if job.unique_key is not None:
+        fields.insert(4, ("unique", job.unique_key))
     text = "\n".join(f"{name:>9}: {value}" for name, value in fields)
     if job.failed_attempts:
         text += "\n" + render_failed_attempts(job.failed_attempts)

@@ -129,6 +129,7 @@ class JobRecord:
     #: None until then. Kept through retries and on the finished job; a replayed dead job
     #: starts without it.
     unknown_since: float | None = None
+    unique_key: str | None = None  # as enqueued (task.options(unique_key=...)), None without
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)

@@ -139,3 +139,13 @@ def test_jobs_show_prints_a_jobs_headers(cli: Cli) -> None:
         "tenant": "acme",
         "trace": "t-1",
     }
+
+
+def test_jobs_show_prints_a_jobs_unique_key(cli: Cli) -> None:
+    app = cli.app()
+    add = app.task(name="tasks.add")(lambda x, y: x + y)
+    keyed, plain = add.options(unique_key="sum:3").enqueue(1, 2).id, add.enqueue(3, 4).id
+    app.close()
+    assert "   unique: sum:3" in cli("jobs", "show", keyed).stdout
+    assert "unique:" not in cli("jobs", "show", plain).stdout
+    assert json.loads(cli("jobs", "show", keyed, "--json").stdout)["unique_key"] == "sum:3"

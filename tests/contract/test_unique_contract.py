@@ -275,3 +275,17 @@ def test_a_thousand_races_of_four_processes_make_one_job_each(app: taskheap.App)
         outcomes = [result[trial] for result in results]
         assert len({job_id for job_id, _ in outcomes}) == 1 and sum(not dup for _, dup in outcomes) == 1
     assert count(app) == n
+
+
+def test_a_job_shows_its_unique_key(app: taskheap.App) -> None:
+    echo = declare(app)
+    keyed = echo.options(unique_key="show:1", unique_for=30).enqueue(1)
+    derived = echo.options(unique=True).enqueue(2)
+    assert keyed.info().unique_key == "show:1"
+    assert derived.info().unique_key is not None and derived.info().unique_key.startswith("echo:")
+    assert echo.enqueue(3).info().unique_key is None
+    assert [r.unique_key for r in app.backend.list_jobs(JobQuery())] == [
+        None,
+        derived.info().unique_key,
+        "show:1",
+    ]

@@ -411,3 +411,9 @@ def test_job_detail_shows_headers_escaped(client: TestClient, store: Store) -> N
     escaped = '{\n  "tenant": "\\u003cb\\u003eacme\\u003c/b\\u003e"\n}'
     assert f'<dd class="headers"><pre>{escaped}</pre></dd>' in text
     assert 'class="headers"' not in client.get(f"/jobs/{store.done}").text
+
+
+def test_a_jobs_page_shows_its_unique_key(client: TestClient, store: Store) -> None:
+    keyed = store.app.task_named("add").options(unique_key="sum:<1>").enqueue(1, 1)
+    assert '<dd class="unique">sum:&lt;1&gt;</dd>' in client.get(f"/jobs/{keyed.id}").text
+    assert 'class="unique"' not in client.get(f"/jobs/{store.done}").text

@@ -160,6 +160,7 @@ def job_record(fields: dict[str, str]) -> JobRecord:
         traceback=fields.get("traceback"),
         meta=fields.get("meta"),
         unknown_since=_opt_parsed(fields.get("unknown_since")),
+        unique_key=fields.get("unique_key"),
     )
 
 

@@ -1,6 +1,6 @@
 -- One job as a JobRecord. Parameters: id.
 SELECT
     id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at,
-    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts
+    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key, failed_attempts
 FROM {schema}.jobs
 WHERE id = %(id)s

@@ -3,7 +3,7 @@
 -- Parameters: ids, queue, state, task, before, after, text, scan (NULL matches everything), limit.
 SELECT
     id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at,
-    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts
+    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key, failed_attempts
 FROM {schema}.jobs
 WHERE {matching}
 ORDER BY id DESC

@@ -26,7 +26,8 @@ from ..base import (
 PAYLOAD = "CAST(payload AS TEXT)"
 RECORD_COLUMNS = (
     f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
-    "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, failed_attempts"
+    "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key,"
+    " failed_attempts"
 )
 CLAIMED_COLUMNS = (
     f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta, enqueued_at"
