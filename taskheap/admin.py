@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, WorkerInfo
+from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, Replayed, WorkerInfo
 from .backends.protocols import AdminBackend
 from .codec import decode_payload, decode_result, headers_of
 from .errors import BackendError, JobNotFound, PayloadError, UnknownQueue
@@ -269,16 +269,17 @@ class Admin:
         *,
         queue: str | None = None,
         state: JobState | str | None = JobState.DEAD,
-    ) -> int:
+    ) -> Replayed:
         """Jobs in `state` (None: dead or retrying) run again now: a dead letter from scratch
         (attempts reset), a retrying job without waiting out its backoff (attempts kept). All
-        of them (in `queue`) when no ids are given."""
+        of them (in `queue`) when no ids are given. How many, an int whose `held` counts the dead
+        jobs left dead because another active job holds their unique key."""
         target = _state(state)
         if target is not None:
             _check(target, REPLAYABLE, "replayed")
         return self.backend.replay(_selection(ids, queue, target))
 
-    def replay_matching(self, where: JobFilter) -> int:
+    def replay_matching(self, where: JobFilter) -> Replayed:
         """Replay (see `replay`) every job matching `where` (dead ones when it names no state)."""
         target = replace(where, state=where.state or JobState.DEAD)
         _check(target.state, REPLAYABLE, "replayed")

@@ -144,6 +144,18 @@ def record_from_columns(columns: Sequence[Any], failed_attempts: Iterable[Mappin
     return record
 
 
+class Replayed(int):
+    """How many jobs a replay queued; `held`: the dead jobs it left dead because another active
+    job of their queue holds their unique key (docs/state-machine.md)."""
+
+    held: int
+
+    def __new__(cls, replayed: int, held: int = 0) -> Replayed:
+        count = super().__new__(cls, replayed)
+        count.held = held
+        return count
+
+
 @dataclass(frozen=True, slots=True)
 class JobQuery:
     """Selects jobs for listing, counting, replay and purge. Empty fields match everything.

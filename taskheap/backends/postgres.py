@@ -70,6 +70,7 @@ from .base import (
     MinuteCount,
     NewJob,
     Postponement,
+    Replayed,
     WorkerInfo,
     record_from_columns,
 )
@@ -451,8 +452,9 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
 
-    def replay(self, query: JobQuery) -> int:
-        return self._rowcount(("replay", _filter_params(query)), prepare=False)
+    def replay(self, query: JobQuery) -> Replayed:
+        ((replayed, held),) = self._rows(("replay", _filter_params(query)), prepare=False)
+        return Replayed(replayed, held)
 
     def purge(self, query: JobQuery) -> int:
         return self._rowcount(("purge", _filter_params(query)), prepare=False)

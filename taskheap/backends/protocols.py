@@ -34,6 +34,7 @@ from .base import (
     MinuteCount,
     NewJob,
     Postponement,
+    Replayed,
     WorkerInfo,
 )
 from .checks import SelfCheck
@@ -257,12 +258,13 @@ class SelfChecks(Protocol):
 class AdminWrites(Protocol):
     """What the admin API changes: replay, purge, cancel, pause."""
 
-    def replay(self, query: JobQuery) -> int:
+    def replay(self, query: JobQuery) -> Replayed:
         """Dead and retrying jobs matching `query` are queued now, keeping their rank (other
         states are untouched): a dead job runs again from scratch (attempts reset, worker,
         finish time and `unknown_since` cleared), a retrying job stops waiting out its backoff
         (due time cleared, attempts and `unknown_since` kept). Failed attempts stay in the log
-        either way."""
+        either way. A dead job with a unique key (no window) takes its key again; if another
+        active job of its queue holds it, it stays dead, counted in `Replayed.held`."""
         ...
 
     def purge(self, query: JobQuery) -> int:

@@ -103,7 +103,8 @@ def dlq_retry(env: Env, job_id: str | None, everything: bool, queue: str | None,
         if waiting and not yes:
             confirm(f"replay {waiting} dead job(s) in {scope}?")
         count = app.admin.replay(queue=queue)
-    click.echo(f"replayed {count} job(s)")
+    held = f"; {count.held} left dead: their unique key is held by an active job" if count.held else ""
+    click.echo(f"replayed {count} job(s){held}")
     env.note_default_store()
 
 

@@ -139,10 +139,12 @@ def test_a_dead_job_whose_key_is_held_again_is_not_replayed(app: taskheap.App, c
     dead = echo.enqueue(1)
     run_and_fail(app, clock, 1, retry=False)
     holder = echo.enqueue(2)
-    assert app.admin.replay([dead.id]) == 0
+    skipped = app.admin.replay([dead.id])
+    assert skipped == 0 and skipped.held == 1
     assert app.backend.get(dead.id).state == JobState.DEAD  # type: ignore[union-attr]
     app.admin.cancel(holder.id)
-    assert app.admin.replay([dead.id]) == 1
+    replayed = app.admin.replay([dead.id])
+    assert replayed == 1 and replayed.held == 0
     assert echo.enqueue(3).id == dead.id  # replayed, it holds its key again
 
 

@@ -30,6 +30,7 @@ from ..base import (
     MinuteCount,
     NewJob,
     Postponement,
+    Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
@@ -514,7 +515,7 @@ class RedisBackend(FullBackend):
         with self._guard():
             return registered(self.scripts.workers(self.client, self.keys.registry, []))
 
-    def replay(self, query: JobQuery) -> int:
+    def replay(self, query: JobQuery) -> Replayed:
         states = [state for state in REPLAYABLE if query.state in (None, state)]
         with self._guard():
             self._ingest_all(self._listing.queues_of(query))
@@ -524,7 +525,10 @@ class RedisBackend(FullBackend):
             groups = _ids_by_queue(newest)
             for queue, ids in groups.items():
                 batch.script(self.scripts.replay, self.keys.queue_keys(queue), ids)
-            return sum(self._result(queue, reply) for queue, reply in zip(groups, batch.run(), strict=True))
+            replies = list(zip(groups, batch.run(), strict=True))
+            return Replayed(
+                sum(self._result(q, reply) for q, reply in replies), sum(r[2] for _, r in replies)
+            )
 
     def purge(self, query: JobQuery) -> int:
         with self._guard():

@@ -2,24 +2,29 @@
 -- trigger wakes their queues): a dead job runs again from scratch (attempts reset, worker and
 -- finish time, unknown_since and expiry cleared), a retrying one stops waiting out its backoff
 -- (attempts and unknown_since kept). A dead job whose unique key another active job of its queue
--- holds stays dead (docs/state-machine.md).
--- Parameters: as list_jobs.sql.
-UPDATE {schema}.jobs SET
-    state = 'queued',
-    run_at = NULL,
-    finished_at = NULL,
-    attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END,
-    worker = CASE WHEN state = 'dead' THEN NULL ELSE worker END,
-    unknown_since = CASE WHEN state = 'dead' THEN NULL ELSE unknown_since END,
-    expires_at = CASE WHEN state = 'dead' THEN NULL ELSE expires_at END
-WHERE id IN (
-    SELECT id FROM {schema}.jobs
-    WHERE state IN ('dead', 'retrying') AND {matching}
-    AND (state = 'retrying' OR unique_key IS NULL OR unique_for IS NOT NULL OR NOT EXISTS (
+-- holds stays dead (docs/state-machine.md), counted as held.
+-- Parameters: as list_jobs.sql. Returns replayed, held.
+WITH chosen AS (
+    SELECT id, state = 'dead' AND unique_key IS NOT NULL AND unique_for IS NULL AND EXISTS (
         SELECT FROM {schema}.jobs AS holder
         WHERE holder.queue = jobs.queue AND holder.unique_key = jobs.unique_key
         AND holder.unique_for IS NULL AND holder.state IN {unique_states}
-    ))
+    ) AS held
+    FROM {schema}.jobs
+    WHERE state IN ('dead', 'retrying') AND {matching}
     LIMIT %(limit)s::bigint
     FOR UPDATE SKIP LOCKED
+), replayed AS (
+    UPDATE {schema}.jobs SET
+        state = 'queued',
+        run_at = NULL,
+        finished_at = NULL,
+        attempts = CASE WHEN jobs.state = 'dead' THEN 0 ELSE jobs.attempts END,
+        worker = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.worker END,
+        unknown_since = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.unknown_since END,
+        expires_at = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.expires_at END
+    FROM chosen
+    WHERE jobs.id = chosen.id AND NOT chosen.held
+    RETURNING 1
 )
+SELECT (SELECT count(*) FROM replayed), (SELECT count(*) FROM chosen WHERE held)

@@ -27,6 +27,7 @@ from ..base import (
     MinuteCount,
     NewJob,
     Postponement,
+    Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
@@ -536,10 +537,13 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
         now = self.store_clock().now()
         return [worker_of(row, now) for row in rows]
 
-    def replay(self, query: JobQuery) -> int:
+    def replay(self, query: JobQuery) -> Replayed:
         source, params = matching(query)
         with self._write() as conn:
-            return conn.execute(replay_sql(source), (*params, query.limit)).rowcount
+            counted = conn.execute(replay_sql(source, "count(*)"), (*params, query.limit))
+            (chosen,) = counted.fetchone()
+            replayed = conn.execute(replay_sql(source), (*params, query.limit)).rowcount
+            return Replayed(replayed, chosen - replayed)
 
     def purge(self, query: JobQuery) -> int:
         source, params = matching(query)

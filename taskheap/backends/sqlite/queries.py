@@ -134,19 +134,22 @@ def claim_sql(queue_count: int) -> str:
     )
 
 
-def replay_sql(source: str) -> str:
+def replay_sql(source: str, select: str | None = None) -> str:
     """Dead and retrying jobs of `source` (a `matching` FROM source) queued now: a dead job from
     scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is. A dead
     job whose unique key another active job holds stays dead (OR IGNORE skips the rows the
-    jobs_unique index refuses). Parameters: those of `source`, then the limit."""
+    jobs_unique index refuses). With `select`, the SELECT of those columns of the jobs it would
+    replay instead. Parameters: those of `source`, then the limit."""
+    chosen = f"SELECT id FROM (SELECT id, state FROM {source}) WHERE state IN ('dead', 'retrying') LIMIT ?"
+    if select is not None:
+        return f"SELECT {select} FROM jobs WHERE id IN ({chosen})"
     return (
         "UPDATE OR IGNORE jobs SET state = 'queued', run_at = NULL, finished_at = NULL,"
         " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
         " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
         " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
         " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
-        f" WHERE id IN (SELECT id FROM (SELECT id, state FROM {source})"
-        " WHERE state IN ('dead', 'retrying') LIMIT ?)"
+        f" WHERE id IN ({chosen})"
     )
 
 
