@@ -23,6 +23,7 @@ if ARGV[2] ~= '' then
   end
 end
 local now_n = clock(ARGV[1])
+local ACTIVE = { queued = true, scheduled = true, running = true, retrying = true } -- job.UNIQUE_STATES
 local jobs, duplicates, keys, taken = {}, {}, {}, {}
 for i = 3, #ARGV, 15 do
   local job = { unpack(ARGV, i, i + 12) }
@@ -35,9 +36,11 @@ for i = 3, #ARGV, 15 do
       local value = redis.call('GET', slot)
       if value then
         local held_by, held_until = value:match('^([^|]*)|?(.*)$')
-        if held_until == '' or tonumber(held_until) > now_n then
-          holder = held_by
-        end
+        if held_until ~= '' then
+          holder = tonumber(held_until) > now_n and held_by or nil
+        elseif ACTIVE[redis.call('HGET', job_key(held_by), 'state') or ''] then
+          holder = held_by -- (a holder no longer active, finished by a worker of an earlier
+        end                -- release, which released no key, holds nothing)
       end
     end
   end
