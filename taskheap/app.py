@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
@@ -16,6 +16,7 @@ from .admin import Admin
 from .backends import open_backend
 from .backends.base import NewJob
 from .backends.protocols import FullBackend, TransactionalEnqueue
+from .backends.queue_limits import QueueLimits
 from .clock import Clock, SystemClock
 from .codec import DEFAULT_MAX_PAYLOAD, encode_meta, encode_payload
 from .errors import ConfigError, UnknownTask
@@ -47,6 +48,12 @@ class QueueConfig:
     name: str
     aging: float | None = None
     max_length: int | None = None
+    #: Limits the store enforces at claim (concurrency, rate, group_concurrency).
+    limits: QueueLimits = field(default_factory=QueueLimits)
+
+    @property
+    def declares_limits(self) -> bool:
+        return self.limits.any
 
     def rank(self, priority: int, enqueued_at: float) -> float:
         if self.aging is None:
@@ -56,8 +63,9 @@ class QueueConfig:
 
 _STRICT = QueueConfig("")  # the rule of every queue declared without aging
 
-# What a job's options decide: queue, priority, rank, run_at, retries, stored backoff, timeout.
-_Shape = tuple[str, int, float, float | None, int, str | None, float | None, float | None]
+# What a job's options decide: queue, priority, rank, run_at, retries, stored backoff, timeout,
+# expires_at, group.
+_Shape = tuple[str, int, float, float | None, int, str | None, float | None, float | None, str | None]
 
 
 @lru_cache(maxsize=256)
@@ -122,8 +130,17 @@ class App:
         if self._backend is None:
             with self._backend_lock:
                 if self._backend is None:
-                    self._backend = open_backend(self.url)
+                    backend = open_backend(self.url)
+                    if self.limited:
+                        backend.declare_queues(self.limited)
+                    self._backend = backend
         return self._backend
+
+    @property
+    def limited(self) -> dict[str, QueueLimits]:
+        """The limits at claim of the queues declared with `app.queue` (unlimited ones too, so
+        opening the App stores that they are)."""
+        return {name: config.limits for name, config in self.queues.items() if config.declares_limits}
 
     def store_time(self) -> float | None:
         """The `now` this App passes to every backend call that decides by time: the reading of
@@ -199,19 +216,37 @@ class App:
 
         return register(fn) if fn is not None else register
 
-    def queue(self, name: str, *, aging: float | None = None, max_length: int | None = None) -> QueueConfig:
-        """Configure a queue's ranking and limit. Every producer of that queue must declare the
+    def queue(
+        self,
+        name: str,
+        *,
+        aging: float | None = None,
+        max_length: int | None = None,
+        concurrency: int | None = None,
+        rate: str | None = None,
+        group_concurrency: int | None = None,
+    ) -> QueueConfig:
+        """Configure a queue's ranking and limits. Every producer of that queue must declare the
         same config: the store enforces the `max_length` each producer passes with its enqueue
-        (an enqueue from an App that did not declare it is not limited)."""
+        (an enqueue from an App that did not declare it is not limited).
+
+        `concurrency` (jobs running at once), `rate` (starts per period: "100/s", "600/m",
+        "10000/h", a sliding window) and `group_concurrency` (jobs running per `group`) hold
+        across every worker: opening the App stores them (the last App opened wins) and every
+        claim enforces what the store holds; a worker whose App declares other limits than the
+        stored ones logs a warning."""
         check_queue_name(name)
+        limits = QueueLimits.declared(concurrency, rate, group_concurrency)
         if aging is not None and aging <= 0:
             raise ValueError(f"aging must be > 0 seconds, got {aging}")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
             raise TypeError(f"max_length must be a whole number of jobs, got {max_length!r}")
         if max_length is not None and max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
-        config = QueueConfig(name, aging, max_length)
+        config = QueueConfig(name, aging, max_length, limits)
         self.queues[name] = config
+        if self._backend is not None and config.declares_limits:
+            self._backend.declare_queues({name: limits})
         if max_length is None:
             self._limits.pop(name, None)
         else:
@@ -331,7 +366,7 @@ class App:
             shape = shapes.get(id(o))  # the specs hold their options alive: ids stay unique
             if shape is None:
                 shape = shapes[id(o)] = self._shape(o, now)
-            queue, priority, rank, run_at, retries, backoff, timeout, expires_at = shape
+            queue, priority, rank, run_at, retries, backoff, timeout, expires_at, group = shape
             payload = encode_payload(spec.task, spec.args, spec.kwargs, self.max_payload)
             meta = self._meta(spec, queue, priority) if hooked or o.headers else None
             key = derived_unique_key(spec.task, spec.args, spec.kwargs) if o.unique else o.unique_key
@@ -352,6 +387,7 @@ class App:
                     expires_at=expires_at,
                     unique_key=key,
                     unique_for=None if key is None or o.unique_for is None else float(o.unique_for),
+                    group=group,
                 )
             )
         return jobs
@@ -365,7 +401,8 @@ class App:
     def _shape(self, o: JobOptions, now: float) -> _Shape:
         rank = (self.queues.get(o.queue) or _STRICT).rank(o.priority, now)
         backoff = _stored_backoff(o.backoff)
-        return o.queue, o.priority, rank, o.run_at(now), o.retries, backoff, o.timeout, o.expires_at(now)
+        shape = (o.queue, o.priority, rank, o.run_at(now), o.retries, backoff, o.timeout, o.expires_at(now))
+        return (*shape, o.group)
 
     # -- reading ------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobHandle:

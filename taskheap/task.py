@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from .backends.queue_limits import check_group
 from .job import check_priority, check_queue_name
 from .retry import Backoff
 
@@ -42,6 +43,9 @@ class JobOptions:
     unique_key: str | None = None
     unique_for: float | None = None
     unique: bool = False
+    #: Which group of its queue the job belongs to: a queue's group_concurrency bounds the jobs
+    #: running per group (None: not group-limited).
+    group: str | None = None
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -54,6 +58,7 @@ class JobOptions:
         check_expires(self.expires)
         check_queue_name(self.queue)
         check_unique(self.unique_key, self.unique_for, self.unique)
+        check_group(self.group)
         if self.headers is not None and not isinstance(self.headers, Mapping):
             raise TypeError(f"headers must be a mapping of names to JSON values, got {self.headers!r}")
 
@@ -235,7 +240,7 @@ class Task(Generic[P, R]):
 
     def options(self, *, connection: Any = None, **overrides: Any) -> BoundOptions[P, R]:
         """Per-job overrides: queue, priority, retries, backoff, timeout, delay, eta, headers,
-        expires, unique_key, unique_for, unique; and
+        expires, unique_key, unique_for, unique, group; and
         `connection`, your own open database transaction to enqueue in (see App.enqueue_many)."""
         return BoundOptions(self, self.defaults.with_overrides(overrides), connection)
 

@@ -36,6 +36,8 @@ class NewJob:
     #: (unique_for None) or enqueued within the last `unique_for` seconds (docs/state-machine.md).
     unique_key: str | None = None
     unique_for: float | None = None
+    #: None: not group-limited; else the group whose jobs a queue's group_concurrency bounds.
+    group: str | None = None
 
 
 @dataclass(slots=True)

@@ -77,6 +77,7 @@ from .base import (
 from .checks import SelfCheck, plaintext_check, unsilenced
 from .counting import has_unique, limited
 from .postgres_connections import Connection, Connections
+from .postgres_limits import LimitsOnPostgres, as_claimed
 from .postgres_unique import Keyed
 from .postgres_url import parse_url
 from .protocols import FullBackend, TransactionalEnqueue
@@ -90,13 +91,15 @@ Step = tuple[str, Mapping[str, Any]]  # (name of a file in sql/, its parameters)
 #: due; a lost completion or failure leaves it running under its lease, so the Rescuer takes
 #: it back after the lease and it runs again (at least once); a lost heartbeat shortens a
 #: lease; lost counters undercount. Enqueue, release, postpone and the admin writes stay durable.
-FAST_COMMIT = frozenset({"promote_due", "claim", "complete", "fail", "heartbeat", "record_minutes"})
+FAST_COMMIT = frozenset(
+    {"promote_due", "claim", "limited_of", "complete", "fail", "heartbeat", "record_minutes"}
+)
 #: Statements that may run long by design, without the URL's deadline (migrations neither).
 UNBOUNDED = frozenset({"replay", "purge"})
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
-class PostgresBackend(FullBackend, TransactionalEnqueue):
+class PostgresBackend(LimitsOnPostgres, FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size, self.deadline = parse_url(url)
@@ -106,6 +109,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         self._connections = Connections(
             self.conninfo, self.where, self.channel, self.pool_size, self.deadline
         )
+        self._limited: set[str] = set()  # requested queues seen with limits (postgres_limits.py)
         self._listener: Connection | None = None
         self._listener_lock = threading.Lock()
 
@@ -257,8 +261,7 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
     def claim(
         self, queues: Sequence[str], worker: str, limit: int, lease: float, now: float | None = None
     ) -> list[ClaimedJob]:
-        steps = _claim_steps(queues, worker, limit, lease, now)
-        return _claimed(self._rows(*steps)) if steps else []
+        return self.complete_and_claim([], queues, worker, limit, lease, now)[1]
 
     def complete_and_claim(
         self,
@@ -269,12 +272,23 @@ class PostgresBackend(FullBackend, TransactionalEnqueue):
         lease: float,
         now: float | None = None,
     ) -> tuple[list[str], list[ClaimedJob]]:
-        """`complete(done)` then `claim(...)`, pipelined: one round trip."""
+        """`complete(done)` then `claim(...)`, pipelined: one round trip (postgres_limits.py
+        for queues with limits)."""
+        if limit > 0 and self._limited.intersection(queues):
+            completed, claimed = self._claim_limited(
+                _complete_steps(done, now), queues, worker, limit, lease, now
+            )
+            return [job_id for (job_id,) in completed], as_claimed(claimed)
         steps = [*_complete_steps(done, now), *_claim_steps(queues, worker, limit, lease, now)]
         if not steps:
             return [], []
         rows = self._rows_by_step(steps)
-        return [job_id for (job_id,) in rows.get("complete", [])], _claimed(rows.get("claim", []))
+        claimed = rows.get("claim", [])
+        limited = [name for (name,) in rows.get("limited_of", [])]
+        self._limited.update(limited)
+        if limited and limit > len(claimed):  # first seen: claimed in their own way at once
+            claimed += self._claim_limited([], limited, worker, limit - len(claimed), lease, now)[1]
+        return [job_id for (job_id,) in rows.get("complete", [])], as_claimed(claimed)
 
     def heartbeat(
         self, worker: WorkerInfo, leases: Sequence[Lease], lease: float, now: float | None = None
@@ -523,6 +537,7 @@ def _enqueue_params(jobs: Sequence[NewJob]) -> dict[str, Any]:
         "run_at": _floats(j.run_at for j in jobs),
         "metas": [j.meta for j in jobs],
         "expires_at": _floats(j.expires_at for j in jobs),
+        "groups": [j.group for j in jobs],
     }
 
 
@@ -553,12 +568,7 @@ def _claim_steps(
     if limit <= 0 or not queues:
         return []
     params = {"queues": list(queues), "worker": worker, "limit": limit, "lease": lease, "now": now}
-    return [("promote_due", {"now": now}), ("claim", params)]
-
-
-def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
-    """Claimed rows (rank first) as ClaimedJobs in rank order."""
-    return [ClaimedJob(*row[1:]) for row in sorted(rows)]
+    return [("promote_due", {"now": now}), ("claim", params), ("limited_of", {"queues": list(queues)})]
 
 
 def _filter_params(query: JobQuery) -> dict[str, Any]:

@@ -101,6 +101,7 @@ def _params(job: NewJob, now: float | None) -> dict[str, Any]:
         "run_at": job.run_at,
         "meta": job.meta,
         "expires_at": job.expires_at,
+        "group": job.group,
         "unique_key": job.unique_key,
         "unique_for": job.unique_for,
         "now": now,

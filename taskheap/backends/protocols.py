@@ -13,6 +13,7 @@ None means the store's own clock, one clock for every worker (see docs/architect
 | Counters, Registry     | yes    | yes   | yes        |
 | AdminReads/AdminWrites | yes    | yes   | yes        |
 | TransactionalEnqueue   | yes    | no    | yes        |
+| QueueLimitsStore       | yes    | yes   | yes        |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .base import (
     WorkerInfo,
 )
 from .checks import SelfCheck
+from .queue_limits import LimitedQueue, QueueLimits
 
 
 class Backend(Protocol):
@@ -304,7 +306,33 @@ class TransactionalEnqueue(Protocol):
         ...
 
 
-class AdminBackend(AdminReads, AdminWrites, Counters, Registry, SelfChecks, Protocol):
+class QueueLimitsStore(Protocol):
+    """The rate and concurrency limits of queues (queue_limits.py), enforced by `claim`.
+
+    `claim` of a queue the store holds limits for leases only what they allow at that moment,
+    across every worker, decided inside the claim's own transaction or script: at most
+    `concurrency` of the queue's jobs running (a job holds its slot from its claim until it
+    leaves `running`: completed, failed, cancelled, released, postponed, or failed by the
+    Rescuer once its lease lapsed), at most `rate` claims in any `period` seconds ending at the
+    claim's `now` (a sliding window of recorded starts, a start at exactly `now - period` out
+    of it), at most `group_concurrency` running per job group (jobs without a group are not
+    group-limited). A job of a saturated group is skipped, not waited for: the claim looks
+    further among the queue's best GROUP_SCAN queued jobs, in (rank, id) order. A throttled
+    job stays queued, untouched (no attempt spent)."""
+
+    def declare_queues(self, limits: Mapping[str, QueueLimits]) -> None:
+        """Store each queue's limits in one round trip, replacing what was stored; a queue
+        given limits with none set (`QueueLimits()`) is stored as unlimited. Queues not named
+        keep what they have."""
+        ...
+
+    def limited_queues(self, now: float | None = None) -> dict[str, LimitedQueue]:
+        """Every queue with stored limits, with its jobs running and its starts in the window of
+        its rate ending at `now`."""
+        ...
+
+
+class AdminBackend(AdminReads, AdminWrites, Counters, Registry, SelfChecks, QueueLimitsStore, Protocol):
     """What the admin API (and so the CLI, `top`, the dashboard and metrics) stands on."""
 
     url: str

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from ..backends.base import ClaimedJob, Completion
 from ..backends.protocols import Waits
 from ..errors import BackendError
+from .limits import THROTTLE_POLL
 
 log = logging.getLogger("taskheap.worker")
 
@@ -50,6 +51,7 @@ class Claimer:
         now: Callable[[], float | None] = lambda: None,
         turn: float = IDLE_WAIT,
         on_failure: Callable[[str, BackendError], None] | None = None,
+        throttled: Callable[[], bool] = lambda: False,
     ) -> None:
         self.backend = backend
         self.queues = list(queues)
@@ -61,6 +63,7 @@ class Claimer:
         self._now = now  # the `now` of every backend call (App.store_time)
         self.turn = turn  # the longest the waker keeps the role in one turn
         self._on_failure = on_failure or _warn  # a wait or claim of the waker's failed
+        self._throttled = throttled  # the queues have limits: an empty claim may be a throttled one
         self._handed = threading.Event()  # set: the waker owns the role
         self._limit = 0  # what the waker may claim on its first call (set before _handed)
         self._slot_took = threading.Event()  # set: a slot started a job
@@ -137,6 +140,8 @@ class Claimer:
             self._start(jobs, sent)
             if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
                 self._slot_took.wait(SLOT_START_WAIT)
+            elif self._throttled():  # queued jobs the limits hold back end the store's wait at once
+                self._stopping.wait(THROTTLE_POLL)
             full, limit = len(jobs) == limit, self._free()
             if full or limit <= 0:
                 return

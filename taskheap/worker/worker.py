@@ -46,6 +46,7 @@ from .claimer import IDLE_WAIT, Claimer
 from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
+from .limits import LimitsWatch
 from .maintenance import Expirer, Promoter, Pruner, Rescuer
 from .pool import ProcessPool, Slots, ThreadPool
 from .runner import EXPIRED, UNKNOWN_TASK, Outcome, refusal
@@ -127,6 +128,7 @@ class Worker:
         self._signalled = threading.Event()  # set by the signal handler only (_on_signal)
         self._registry_stale = threading.Event()  # set: a job started or finished since the last beat
         self.unknown = UnknownTasks(backend, unknown_task_ttl, self.rng, app.store_time)
+        self.limits = LimitsWatch(backend, app.limited, self.queues, app.store_time)
         self.claimer = Claimer(
             backend,
             self.queues,
@@ -137,6 +139,7 @@ class Worker:
             on_return=self._wake.set,
             now=app.store_time,
             on_failure=self.store.failed,
+            throttled=lambda: self.limits.limited,
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)
@@ -196,6 +199,8 @@ class Worker:
         enqueued meanwhile waits behind them. So by default (prefetch None) claim ahead only as
         many as recent run times say will start within PREFETCH_WAIT: many for tiny jobs, where
         round trips dominate, none for slow ones."""
+        if self.limits.limited:  # a limited queue's claim counts starts: none claimed ahead
+            return 0
         if self.prefetch is not None:
             return self.prefetch
         if self._mean_run is None:
@@ -282,6 +287,7 @@ class Worker:
             return True
 
         self._guarded("heartbeat", beat)
+        self._guarded("limits", self.limits.check)
         threads = [
             self._every(
                 self.heartbeat_every, beat, "heartbeat", retry=HEARTBEAT_RETRY, early=self._registry_stale
@@ -512,6 +518,7 @@ class Worker:
         self.store.answered()
 
     def _maintain(self) -> None:
+        self.limits.run_once()
         self._rescuer.run_once(self.app.store_time())
         self._promoter.run_once(self.app.store_time())
         self._expirer.run_once(self.app.store_time())

@@ -36,6 +36,7 @@ from ..base import (
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..counting import has_unique
 from ..protocols import FullBackend
+from .claim_limits import LimitsOnRedis
 from .client import Batch, Client, Guard, Script, Scripts, connect, parse_url
 from .keys import Keys
 from .limits import LimitedEnqueue
@@ -64,7 +65,7 @@ UNREADABLE = "unreadable"  # what take (lib.lua) reports entries it could not re
 RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
 
 
-class RedisBackend(FullBackend):
+class RedisBackend(LimitsOnRedis, FullBackend):
     def __init__(self, url: str) -> None:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)

@@ -74,6 +74,7 @@ class Scripts:
         self.forget_minutes = Script("forget_minutes", lib)
         self.resume = Script("resume", lib)
         self.unreadable = Script("unreadable", lib)
+        self.queue_load = Script("queue_load", lib)
 
     def all(self) -> list[Script]:
         return [s for s in vars(self).values() if isinstance(s, Script)]

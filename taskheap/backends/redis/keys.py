@@ -14,6 +14,7 @@ class Keys:
         "_prefix",
         "cluster",
         "index",
+        "limited",
         "migrating",
         "pauses",
         "queues",
@@ -32,6 +33,7 @@ class Keys:
         # readers of earlier versions take whole (they would refuse a field they do not know)
         self.worker_details = g + "workers:details"
         self.migrating = g + "migrating"  # the lock of `migrate` (schema.py)
+        self.limited = g + "limited"  # the queues with limits at claim (claim_limits.py)
 
     @property
     def registry(self) -> list[str]:

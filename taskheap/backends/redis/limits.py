@@ -14,7 +14,7 @@ from ..base import NewJob
 from ..counting import limited
 from .client import Batch, Client, Script
 from .keys import Keys
-from .wire import INBOX, INBOX_V2, INBOX_V3, inbox_entries
+from .wire import INBOX, INBOX_V2, INBOX_V3, INBOX_V4, inbox_entries
 
 
 class LimitedEnqueue:
@@ -34,7 +34,7 @@ class LimitedEnqueue:
     def enqueue(self, jobs: Sequence[NewJob], limits: Mapping[str, int]) -> None:
         room = limited(jobs, limits)
         calls: dict[str, dict[str, list[str]]] = {
-            queue: {INBOX: [], INBOX_V2: [], INBOX_V3: []} for queue in room
+            queue: {INBOX: [], INBOX_V2: [], INBOX_V3: [], INBOX_V4: []} for queue in room
         }
         batch = Batch(self.client)
         if self.keys.cluster:  # the id index is on another slot: written first, as a bare enqueue does
@@ -54,9 +54,11 @@ class LimitedEnqueue:
                 str(room[q][0]),
                 str(len(v[INBOX])),
                 str(len(v[INBOX_V2])),
+                str(len(v[INBOX_V3])),
                 *v[INBOX],
                 *v[INBOX_V2],
                 *v[INBOX_V3],
+                *v[INBOX_V4],
             ]
             for q, v in calls.items()
         }

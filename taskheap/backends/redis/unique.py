@@ -94,6 +94,7 @@ def _fields(jobs: list[NewJob]) -> list[str]:
             num(j.timeout),
             j.meta or "",
             num(j.expires_at),
+            j.group or "",
             j.unique_key or "",
             num(j.unique_for),
         ]

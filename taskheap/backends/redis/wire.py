@@ -19,6 +19,7 @@ CLAIMED_FIELDS = 13
 INBOX = "inbox"  # the list of wire version 1 entries, which idle workers block on
 INBOX_V2 = "inbox:v2"  # wire version 2 entries: kept off INBOX, where older workers would misread them
 INBOX_V3 = "inbox:v3"  # wire version 3 entries (jobs with an expiry), kept off the lists older workers read
+INBOX_V4 = "inbox:v4"  # wire version 4 entries (jobs with a group), kept off the lists older workers read
 COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, as COUNTERS in lib.lua
 #: The WorkerInfo fields of the registry's first JSON (`Keys.workers`); those a heartbeat writes
 #: beside them go to `Keys.worker_details`; last_seen is the score of `Keys.seen`.
@@ -31,7 +32,10 @@ def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
     version that expresses it: version 1, a JSON array of 11 strings (floats in repr, exact), on
     INBOX, for a job without meta (None or '') or expiry; version 2, `[2, ` those 11 strings,
     meta`]`, on INBOX_V2, for one with meta; version 3, `[3, ` those 11 strings, meta ('' for
-    none), expires_at`]`, on INBOX_V3, for one with an expiry. Workers before a version never
+    none), expires_at`]`, on INBOX_V3, for one with an expiry; version 4, `[4, ` those 11
+    strings, meta ('' for none), expires_at ('' for none), group`]`, on INBOX_V4, for one with a
+    group (queues' group_concurrency: a worker before version 4 would run it unbounded, and
+    drop its group were it to read it). Workers before a version never
     read its list, so they neither misread nor lose those: a newer worker ingests them. Spelled
     out rather than run through an encoder (ids and numbers need no escaping, the other strings
     go through the encoder's own quoting). All but the id, the payload and the meta is usually
@@ -58,7 +62,11 @@ def inbox_entries(jobs: Sequence[NewJob]) -> dict[tuple[str, str], list[str]]:
                 f'"{num(j.timeout)}"]',
             )
         head, tail = parts
-        if j.expires_at is not None:
+        if j.group is not None:
+            meta, group = _quote(j.meta or ""), _quote(j.group)
+            entry = f'[4,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{meta},"{num(j.expires_at)}",{group}]'
+            by_list.setdefault((j.queue, INBOX_V4), []).append(entry)
+        elif j.expires_at is not None:
             meta = _quote(j.meta or "")
             entry = f'[3,"{j.id}{head}{_quote(j.payload)}{tail[:-1]},{meta},"{num(j.expires_at)}"]'
             by_list.setdefault((j.queue, INBOX_V3), []).append(entry)

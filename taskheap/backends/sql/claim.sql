@@ -1,5 +1,5 @@
 -- Lease the best `limit` queued jobs of the requested queues by (rank, id), paused queues
--- skipped: per queue the head of its jobs_runnable index (O(log n) in queue depth), locked
+-- and queues with limits (claim_limited.sql) skipped: per queue the head of its jobs_runnable index (O(log n) in queue depth), locked
 -- with SKIP LOCKED so concurrent claimers neither wait nor share a job; the heads merged and
 -- the best kept. Each claimed job gets a fresh lease token. Runs right after promote_due.sql.
 -- The picked ids are updated through the primary key (`= ANY(ARRAY(…))`): a join to the CTE
@@ -14,6 +14,8 @@ active AS (
     SELECT requested.name FROM unnest(%(queues)s::text[]) AS requested (name)
     WHERE NOT EXISTS (
         SELECT FROM {schema}.queues WHERE queues.name = requested.name AND queues.paused
+    ) AND NOT EXISTS (
+        SELECT FROM {schema}.queue_limits WHERE queue_limits.name = requested.name
     )
 ),
 picked AS (

@@ -9,20 +9,20 @@
 WITH inserted AS (
     INSERT INTO {schema}.jobs (
         id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at, meta,
-        expires_at
+        expires_at, grp
     )
     SELECT
         id, task, queue, priority, rank,
         CASE WHEN run_at IS NULL THEN 'queued' ELSE 'scheduled' END,
-        payload, retries, backoff, timeout, enqueued_at, run_at, meta, expires_at
+        payload, retries, backoff, timeout, enqueued_at, run_at, meta, expires_at, grp
     FROM unnest(
         %(ids)s::text[], %(tasks)s::text[], %(queues)s::text[], %(priorities)s::int[],
         %(ranks)s::float8[], %(payloads)s::text[], %(retries)s::int[], %(backoffs)s::text[],
         %(timeouts)s::float8[], %(enqueued_at)s::float8[], %(run_at)s::float8[], %(metas)s::text[],
-        %(expires_at)s::float8[]
+        %(expires_at)s::float8[], %(groups)s::text[]
     ) AS batch (
         id, task, queue, priority, rank, payload, retries, backoff, timeout, enqueued_at, run_at, meta,
-        expires_at
+        expires_at, grp
     )
     ON CONFLICT (id) DO NOTHING
     RETURNING queue, task, enqueued_at

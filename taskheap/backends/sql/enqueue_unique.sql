@@ -20,14 +20,14 @@ WITH clock AS (
 ), inserted AS (
     INSERT INTO {schema}.jobs (
         id, task, queue, priority, rank, state, payload, retries, backoff, timeout, enqueued_at, run_at, meta,
-        expires_at, unique_key, unique_for
+        expires_at, grp, unique_key, unique_for
     )
     SELECT
         %(id)s::text, %(task)s::text, %(queue)s::text, %(priority)s::int, %(rank)s::float8,
         CASE WHEN %(run_at)s::float8 IS NULL THEN 'queued' ELSE 'scheduled' END,
         %(payload)s::text, %(retries)s::int, %(backoff)s::text, %(timeout)s::float8,
         %(enqueued_at)s::float8, %(run_at)s::float8, %(meta)s::text, %(expires_at)s::float8,
-        %(unique_key)s::text, %(unique_for)s::float8
+        %(group)s::text, %(unique_key)s::text, %(unique_for)s::float8
     WHERE %(unique_for)s::float8 IS NULL OR EXISTS (SELECT FROM window_taken)
     ON CONFLICT DO NOTHING
     RETURNING queue, task, enqueued_at

@@ -34,6 +34,7 @@ from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
 from ..counting import enqueued_rows, has_unique, limited
 from ..protocols import FullBackend, TransactionalEnqueue
 from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_anchor
+from .limits import LimitsOnSQLite, claim_rows
 from .queries import (
     ADD_MINUTES_SQL,
     BY_TEXT,
@@ -54,7 +55,6 @@ from .queries import (
     WORKERS_SQL,
     as_stored,
     cancel_params,
-    claim_sql,
     fail_params,
     insert_rows,
     matching,
@@ -134,7 +134,7 @@ class _Held:
         self.lock = threading.RLock()
 
 
-class SQLiteBackend(FullBackend, TransactionalEnqueue):
+class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path, options = parse_path(url)
@@ -327,7 +327,7 @@ class SQLiteBackend(FullBackend, TransactionalEnqueue):
             return []
         with self._write() as conn:
             conn.execute(PROMOTE_SQL, (now,))
-            rows = conn.execute(claim_sql(len(active)), (now, now + lease, worker, limit, *active)).fetchall()
+            rows = claim_rows(conn, active, worker, limit, lease, now)
         rows.sort()
         return [ClaimedJob(*row[2:]) for row in rows]
 

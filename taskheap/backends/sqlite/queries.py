@@ -45,7 +45,7 @@ BY_TEXT = "CAST(? AS TEXT)"
 # Maintenance reads name their partial index: the planner would otherwise pick jobs_by_state.
 INSERT_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at, meta, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " enqueued_at, run_at, meta, expires_at, grp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 MINUTE_COUNTERS = ("completed", "retried", "dead", "enqueued", "cancelled")  # MinuteCount's, in order
 MINUTE_COLUMNS = "minute, queue, task, " + ", ".join(MINUTE_COUNTERS)
@@ -115,6 +115,14 @@ EXPIRED_SQL = (
 )
 
 
+#: A claim's lease (?1 now, ?2 lease expiry, ?3 worker) and what it returns (rank first).
+CLAIM_SET = (
+    "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
+    " lease_until = ?2, worker = ?3, started_at = ?1"
+)
+CLAIM_RETURNING = f"RETURNING rank, id, {CLAIMED_COLUMNS}, IFNULL(attempts = 1 AND expires_at <= ?1, 0)"
+
+
 @lru_cache(maxsize=64)
 def claim_sql(queue_count: int) -> str:
     """Claim across queues: each queue's best ?4 from its index, merged, the best ?4 kept.
@@ -126,12 +134,8 @@ def claim_sql(queue_count: int) -> str:
         " AND state = 'queued' ORDER BY rank, id LIMIT ?4)"
         for n in range(queue_count)
     )
-    return (
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, token = lower(hex(randomblob(8))),"
-        " lease_until = ?2, worker = ?3, started_at = ?1"
-        f" WHERE rowid IN (SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4)"
-        f" RETURNING rank, id, {CLAIMED_COLUMNS}, IFNULL(attempts = 1 AND expires_at <= ?1, 0)"
-    )
+    picked = f"SELECT r FROM ({per_queue}) ORDER BY rank, id LIMIT ?4"
+    return f"{CLAIM_SET} WHERE rowid IN ({picked}) {CLAIM_RETURNING}"
 
 
 def replay_sql(source: str, select: str | None = None) -> str:
@@ -186,6 +190,7 @@ def insert_rows(jobs: Sequence[NewJob], shift: float) -> list[tuple[Any, ...]]:
             None if j.run_at is None else j.run_at + shift,
             j.meta,
             None if j.expires_at is None else j.expires_at + shift,
+            j.group,
         )
         for j in jobs
     ]

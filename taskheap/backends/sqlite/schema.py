@@ -119,4 +119,20 @@ MIGRATIONS = (
         PRIMARY KEY (queue, key)
     ) WITHOUT ROWID;
     """,
+    # Migration 10 (9 is unique jobs'): limits at claim (limits.py). A job's group; the running
+    # jobs per (queue, group), which a limited claim counts; the limits each queue holds; the
+    # starts of queues with a rate, by time (the sliding window, trimmed by the claim).
+    """
+    ALTER TABLE jobs ADD COLUMN grp TEXT;
+    CREATE INDEX jobs_running ON jobs (queue, grp) WHERE state = 'running';
+    CREATE TABLE queue_limits (
+        name TEXT PRIMARY KEY,
+        concurrency INTEGER,
+        rate INTEGER,
+        period REAL,
+        group_concurrency INTEGER
+    );
+    CREATE TABLE queue_starts (queue TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
+    """,
 )

@@ -20,8 +20,8 @@ from .queries import ADD_MINUTES_SQL, INSERT_SQL, WAITING_IN_QUEUE_SQL, insert_r
 
 INSERT_KEYED_SQL = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
-    " enqueued_at, run_at, meta, expires_at, unique_key, unique_for)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+    " enqueued_at, run_at, meta, expires_at, grp, unique_key, unique_for)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 )
 HOLDER_SQL = (
     "SELECT id FROM jobs INDEXED BY jobs_unique WHERE queue = ? AND unique_key = ?"

@@ -1,4 +1,5 @@
--- claim: ingest the inbox, promote due jobs, then lease the best `limit` queued jobs by (rank, id).
+-- claim: ingest the inbox, promote due jobs, then lease the best `limit` queued jobs by (rank, id),
+-- within the queue's limits (its `limits` hash: running jobs, starts in the window, per group).
 -- KEYS[1] queue key prefix; KEYS[2], KEYS[3] the id -> queue index and the known queues (standalone only)
 -- ARGV[1] now ('' = server time), ARGV[2] lease seconds, ARGV[3] worker id, ARGV[4] limit,
 -- ARGV[5] token suffix (fresh random per call, ends with '@<queue>'); job n's token is n .. suffix
@@ -24,6 +25,18 @@ for _, job in ipairs(fresh) do
 end
 promote(now_s, 1000)
 local limit = tonumber(ARGV[4])
+-- The queue's limits (the `limits` hash, lib.lua): the claim takes only what they allow now.
+local limits = redis.call('HMGET', Q .. 'limits', 'concurrency', 'rate', 'period', 'group_concurrency')
+local concurrency, rate, period, per_group = tonumber(limits[1]), tonumber(limits[2]), tonumber(limits[3]),
+  tonumber(limits[4])
+local limited = concurrency or rate or per_group
+if concurrency then
+  limit = math.min(limit, concurrency - redis.call('ZCARD', Q .. 'leases')) -- its running jobs
+end
+if rate then -- the sliding window: starts after now - period
+  redis.call('ZREMRANGEBYSCORE', Q .. 'starts', '-inf', fmt(now - period))
+  limit = math.min(limit, rate - redis.call('ZCARD', Q .. 'starts'))
+end
 local lease_until = fmt(now + tonumber(ARGV[2]))
 local out, ids, leases, listed = { 0, aside }, {}, {}, {}
 local started = {} -- first attempts of jobs with an expiry: off `expiring`
@@ -47,7 +60,46 @@ local function lease(id, task, priority, payload, attempts, retries, backoff, ti
   return token
 end
 
-if redis.call('ZCARD', Q .. 'queued') == 0 then
+-- The best queued jobs a group-limited queue may start, at most `n`, taken off `queued` (as a
+-- ZPOPMIN reply): of its best GROUP_SCAN (queue_limits.GROUP_SCAN), those of a group with a
+-- free slot; the others wait queued without blocking the jobs behind them.
+local GROUP_SCAN = 1000
+local function pick(n)
+  if n <= 0 then
+    return {}
+  end
+  if not per_group then
+    return redis.call('ZPOPMIN', Q .. 'queued', n)
+  end
+  local running = {}
+  for _, id in ipairs(redis.call('ZRANGE', Q .. 'leases', 0, -1)) do
+    local group = redis.call('HGET', job_key(id), 'group')
+    if group then
+      running[group] = (running[group] or 0) + 1
+    end
+  end
+  local heads = redis.call('ZRANGE', Q .. 'queued', 0, GROUP_SCAN - 1, 'WITHSCORES')
+  local picked, taken = {}, {}
+  for i = 1, #heads, 2 do
+    local group = redis.call('HGET', job_key(heads[i]), 'group')
+    if not group or (running[group] or 0) < per_group then
+      if group then
+        running[group] = (running[group] or 0) + 1
+      end
+      append(picked, heads[i], heads[i + 1])
+      taken[#taken + 1] = heads[i]
+      if #taken == n then
+        break
+      end
+    end
+  end
+  if #taken > 0 then
+    bulk('ZREM', Q .. 'queued', taken)
+  end
+  return picked
+end
+
+if not limited and redis.call('ZCARD', Q .. 'queued') == 0 then
   local runnable = {}
   for _, job in ipairs(fresh) do
     if job[8] == '' then -- no run_at
@@ -71,7 +123,7 @@ if redis.call('ZCARD', Q .. 'queued') == 0 then
   store(fresh, runs)
 else
   store(fresh)
-  local popped = redis.call('ZPOPMIN', Q .. 'queued', limit)
+  local popped = pick(limit)
   local depths = {}
   for i = 1, #popped, 2 do
     local id, rank = popped[i], popped[i + 1]
@@ -94,12 +146,19 @@ else
     forget_depths(depths)
   end
 end
+if rate and #ids > 0 then
+  local starts = {}
+  for i = 1, #ids do
+    append(starts, now_s, i .. ARGV[5]) -- the lease tokens: unique
+  end
+  bulk('ZADD', Q .. 'starts', starts)
+end
 if #ids > 0 then
   bulk('ZADD', Q .. 'state:running', listed)
   bulk('ZADD', Q .. 'leases', leases)
   bulk('ZREM', Q .. 'expiring', started)
 end
-if #ids == limit and redis.call('ZCARD', Q .. 'queued') > 0 then
+if not limited and #ids == limit and redis.call('ZCARD', Q .. 'queued') > 0 then
   wake(1) -- jobs are left: pass the wake-up on to the next idle worker
 end
 return out

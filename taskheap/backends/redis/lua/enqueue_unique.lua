@@ -9,9 +9,10 @@
 -- With a max_length, the queue is ingested and counted first, as enqueue.lua does, and the jobs
 -- stored only if all those not duplicates fit. Idempotent: a job found holding its own key (a call
 -- retried after a lost reply) is neither stored again nor reported.
--- KEYS as enqueue.lua's. ARGV[1] now ('' = server time), ARGV[2] max_length ('' = none), then 15
+-- KEYS as enqueue.lua's. ARGV[1] now ('' = server time), ARGV[2] max_length ('' = none), then 16
 -- fields per job: id, task, queue, priority, rank, payload, enqueued_at, run_at (''), retries,
--- backoff (''), timeout (''), meta (''), expires_at (''), unique_key ('' = none), unique_for ('').
+-- backoff (''), timeout (''), meta (''), expires_at (''), group (''), unique_key ('' = none),
+-- unique_for ('').
 -- Returns {left, aside, waiting, pushed, duplicates}: left, aside, waiting and pushed as
 -- enqueue.lua's; duplicates a flat list of (job id, holder id) pairs.
 local aside = {}
@@ -25,9 +26,9 @@ end
 local now_n = clock(ARGV[1])
 local ACTIVE = { queued = true, scheduled = true, running = true, retrying = true } -- job.UNIQUE_STATES
 local jobs, duplicates, keys, taken = {}, {}, {}, {}
-for i = 3, #ARGV, 15 do
-  local job = { unpack(ARGV, i, i + 12) }
-  local id, key, window = job[1], ARGV[i + 13], ARGV[i + 14]
+for i = 3, #ARGV, 16 do
+  local job = { unpack(ARGV, i, i + 13) }
+  local id, key, window = job[1], ARGV[i + 14], ARGV[i + 15]
   local slot, holder = nil, nil
   if key ~= '' then
     slot = Q .. (window == '' and 'unique:' or 'window:') .. key

@@ -18,6 +18,10 @@
 --   inbox:v3      list: entries of wire version 3, the number 3, version 1's 11 strings, meta
 --                 ('' = none), then expires_at: a job with an expiry. Kept off the lists workers
 --                 before version 3 read, and announced by a marker on `inbox` as inbox:v2 is
+--   inbox:v4      list: entries of wire version 4, the number 4, version 1's 11 strings, meta
+--                 ('' = none), expires_at ('' = none), then group: a job with a group (a queue's
+--                 group_concurrency bounds its running jobs per group). Kept off the lists
+--                 workers before version 4 read, and announced by a marker on `inbox`
 --   intake        list: the oldest inbox entries, moved there one by one by the BLMOVE that
 --                 woke an idle worker; ingested before the inbox
 --   inbox:v<N>    list, N > WIRE_VERSION: where a producer of wire version N pushes entries
@@ -29,8 +33,9 @@
 --                 version), set aside intact by ingest (take) so their neighbours ingest; the
 --                 client turns each into a dead job with the reason (unreadable.lua)
 --   job:<id>      hash: the job record (absent fields are None; `meta` from wire version 2,
---                 `expires_at` from wire version 3, `unknown_since` from postpone; `unique_key`,
---                 `unique_for` and `holds` (the key held while active) from enqueue_unique.lua)
+--                 `expires_at` from wire version 3, `group` from wire version 4, `unknown_since`
+--                 from postpone; `unique_key`, `unique_for` and `holds` (the key held while
+--                 active) from enqueue_unique.lua)
 --   unique:<key>, window:<key> strings: unique keys held (enqueue_unique.lua)
 --   job:<id>:failed list: its last failed attempts, oldest first, each a JSON object
 --                 (attempt, error, traceback, worker, finished_at as a decimal string)
@@ -45,11 +50,16 @@
 --   state:<state> zset: every job in that state, score 0 (lexical id order: listing, counts)
 --   priorities    hash: priority -> number of queued jobs
 --   paused        string: present while the queue is paused
+--   limits        hash: the queue's limits at claim (concurrency, rate, period,
+--                 group_concurrency; absent fields: no such limit; no hash: unlimited), which
+--                 claim.lua enforces
+--   starts        zset: a queue with a rate's starts, member the lease token, score the claim's
+--                 time (the sliding window; claim.lua drops those out of it)
 --   minutes       zset: per-minute counter rows "<minute>:<task>", score = minute (ALL_TIME too)
 --   minutes:<counter> hash: row -> count, one hash per counter in COUNTERS
 local Q = KEYS[1]
 local WAKE_CAP = 128
-local WIRE_VERSION = 3 -- the newest inbox entry version ingest reads (above)
+local WIRE_VERSION = 4 -- the newest inbox entry version ingest reads (above)
 local INGEST_BATCH = 5000 -- inbox entries one script call ingests at most (about 50 ms of work)
 local ALL_TIME = '1099511627776' -- base.ALL_TIME: the all-time row of the per-minute counters
 local COUNTERS = { 'completed', 'retried', 'dead', 'enqueued', 'cancelled' }
@@ -245,7 +255,7 @@ local function finite(n)
 end
 
 local NAMES = { 'id', 'task', 'queue', 'priority', 'rank', 'payload', 'enqueued_at', 'run_at', 'retries',
-  'backoff', 'timeout', 'meta', 'expires_at' }
+  'backoff', 'timeout', 'meta', 'expires_at', 'group' }
 
 -- What is wrong with a decoded entry of `fields` fields (the slow path of readable: it names it).
 -- Whether `queue` names the queue whose keys Q prefixes ("{<prefix>:<queue>}:"): an entry on one
@@ -293,6 +303,12 @@ local function wrong(job, fields)
   if fields == 13 and not is_float(job[13]) then
     return NAMES[13] .. ' is not a number'
   end
+  if fields == 14 and job[13] ~= '' and not is_float(job[13]) then
+    return NAMES[13] .. ' is not a number'
+  end
+  if fields == 14 and job[14] == '' then
+    return 'empty group'
+  end
   if not of_this_queue(job[3]) then
     return 'queue ' .. job[3] .. ' is not the queue of the inbox it was pushed onto'
   end
@@ -319,20 +335,22 @@ local function readable(entry)
     if version > WIRE_VERSION and version == math.floor(version) and version < 1e9 then
       return nil, nil, fmt(version)
     end
-    if version ~= 2 and version ~= 3 then
+    if version ~= 2 and version ~= 3 and version ~= 4 then
       return nil, 'unknown wire format version ' .. fmt(version)
     end
-    table.remove(job, 1) -- version 2 is version 1's fields, then meta; version 3 then expires_at
-    fields = version == 2 and 12 or 13
+    table.remove(job, 1) -- version 2 is version 1's fields, then meta; 3 then expires_at; 4 then group
+    fields = version + 10
   end
   if #job ~= fields then
     return nil, wrong(job, fields) -- before any unpack: a long array would overflow Lua's stack
   end
   local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta,
-    expires_at = unpack(job, 1, fields)
+    expires_at, group = unpack(job, 1, fields)
   if type(id) == 'string' and id ~= '' and type(task) == 'string' and type(queue) == 'string'
     and type(payload) == 'string' and type(backoff) == 'string' and (fields == 11 or type(meta) == 'string')
-    and (fields < 13 or (type(expires_at) == 'string' and is_float(expires_at)))
+    and (fields ~= 13 or (type(expires_at) == 'string' and is_float(expires_at)))
+    and (fields ~= 14 or (type(expires_at) == 'string' and (expires_at == '' or is_float(expires_at))
+      and type(group) == 'string' and group ~= ''))
     and type(priority) == 'string' and is_int(priority) and type(rank) == 'string' and is_float(rank)
     and type(enqueued_at) == 'string' and is_float(enqueued_at) and type(retries) == 'string' and is_int(retries)
     and type(run_at) == 'string' and (run_at == '' or is_float(run_at))
@@ -373,7 +391,7 @@ local function take()
     pop('inbox')
   end
   if marked then
-    for _, list in ipairs({ 'inbox:v2', 'inbox:v3' }) do
+    for _, list in ipairs({ 'inbox:v2', 'inbox:v3', 'inbox:v4' }) do
       if not full then
         pop(list)
       end
@@ -419,7 +437,10 @@ local function store(jobs, runs)
   local queue_name = nil
   for _, job in ipairs(jobs) do
     local id, task, queue, priority, rank, payload, enqueued_at, run_at, retries, backoff, timeout, meta,
-      expires_at = unpack(job)
+      expires_at, group = unpack(job)
+    if expires_at == '' then
+      expires_at = nil -- wire version 4 without an expiry
+    end
     local run = runs and runs[id]
     local state = run and 'running' or run_at == '' and 'queued' or 'scheduled'
     local fields = { 'id', id, 'task', task, 'queue', queue, 'priority', priority, 'rank', rank,
@@ -427,6 +448,7 @@ local function store(jobs, runs)
     if backoff ~= '' then append(fields, 'backoff', backoff) end
     if timeout ~= '' then append(fields, 'timeout', timeout) end
     if meta and meta ~= '' then append(fields, 'meta', meta) end
+    if group and group ~= '' then append(fields, 'group', group) end
     if expires_at then
       append(fields, 'expires_at', expires_at)
       if not run then

@@ -1,0 +1,82 @@
+-- claim.sql for requested queues some of which hold limits, after claim_lock.sql in the same
+-- transaction. A limited queue's room: `limit`, its free slots (concurrency minus its running
+-- jobs, counted by jobs_running_groups) and its rate's room (rate minus its starts after
+-- now - period); with a group_concurrency, its best GROUP_SCAN queued jobs are looked at and
+-- those whose group has no free slot skipped (so they block nothing behind them). Queues
+-- without limits take their heads as in claim.sql. The starts of queues with a rate are
+-- recorded, and their starts out of the window deleted.
+-- Parameters: queues, worker, limit, lease, now, group_scan (queue_limits.GROUP_SCAN).
+WITH clock AS (
+    SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
+),
+requested AS (
+    SELECT r.name, l.concurrency, l.rate, l.period, l.group_concurrency
+    FROM unnest(%(queues)s::text[]) AS r (name)
+    LEFT JOIN {schema}.queue_limits AS l ON l.name = r.name
+    WHERE NOT EXISTS (SELECT FROM {schema}.queues WHERE queues.name = r.name AND queues.paused)
+),
+trimmed AS (
+    DELETE FROM {schema}.queue_starts AS s USING requested, clock
+    WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
+),
+room AS (
+    SELECT requested.*, least(
+        %(limit)s::int,
+        requested.concurrency - (
+            SELECT count(*) FROM {schema}.jobs WHERE queue = requested.name AND state = 'running'
+        ),
+        requested.rate - (
+            SELECT count(*) FROM {schema}.queue_starts AS s, clock
+            WHERE s.queue = requested.name AND s.at > clock.now - requested.period
+        )
+    ) AS room
+    FROM requested
+),
+candidates AS (
+    SELECT room.name, room.group_concurrency, room.room, head.id, head.rank, head.grp
+    FROM room CROSS JOIN LATERAL (
+        SELECT id, rank, grp FROM {schema}.jobs
+        WHERE queue = room.name AND state = 'queued' AND room.room > 0
+        ORDER BY rank, id
+        LIMIT CASE WHEN room.group_concurrency IS NULL THEN greatest(room.room, 0)
+            ELSE %(group_scan)s::int END
+        FOR UPDATE SKIP LOCKED
+    ) AS head
+),
+grouped AS (
+    SELECT candidates.*,
+        row_number() OVER (PARTITION BY name, grp ORDER BY rank, id) AS nth_in_group
+    FROM candidates
+),
+eligible AS (
+    SELECT grouped.*, row_number() OVER (PARTITION BY name ORDER BY rank, id) AS nth
+    FROM grouped
+    WHERE grp IS NULL OR group_concurrency IS NULL OR nth_in_group + (
+        SELECT count(*) FROM {schema}.jobs
+        WHERE queue = grouped.name AND state = 'running' AND jobs.grp = grouped.grp
+    ) <= group_concurrency
+),
+picked AS (
+    SELECT id FROM eligible WHERE nth <= room ORDER BY rank, id LIMIT %(limit)s::int
+),
+claimed AS (
+    UPDATE {schema}.jobs SET
+        state = 'running',
+        attempts = attempts + 1,
+        token = gen_random_uuid()::text,
+        lease_until = clock.now + %(lease)s::float8,
+        worker = %(worker)s,
+        started_at = clock.now
+    FROM clock
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING
+        jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
+        jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta, jobs.enqueued_at,
+        coalesce(jobs.attempts = 1 AND jobs.expires_at <= clock.now, false) AS past_expiry
+),
+started AS (
+    INSERT INTO {schema}.queue_starts (queue, at)
+    SELECT claimed.queue, clock.now FROM claimed, clock, requested
+    WHERE requested.name = claimed.queue AND requested.rate IS NOT NULL
+)
+SELECT * FROM claimed

@@ -1,0 +1,150 @@
+"""Limits at claim on SQLite: a claim of queues the store holds limits for, decided inside the
+claim's IMMEDIATE transaction (the one writer at a time), so the counts it reads are exact.
+
+A limited queue's share: its free slots (concurrency minus its running jobs, a range count of
+the partial index `jobs_running`), its rate's room (the limit minus its starts in the window, a
+range count of `queue_starts`, whose older rows the claim deletes) and, with a
+group_concurrency, its best queued jobs whose group has a free slot, looking at most GROUP_SCAN
+of them. Queues without limits beside it take their heads as `claim_sql` does; the candidates of
+all are merged by (rank, id)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits
+from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
+
+LIMITS_SQL = "SELECT name, concurrency, rate, period, group_concurrency FROM queue_limits"
+DECLARE_SQL = (
+    "INSERT INTO queue_limits (name, concurrency, rate, period, group_concurrency) VALUES (?,?,?,?,?)"
+    " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, rate = excluded.rate,"
+    " period = excluded.period, group_concurrency = excluded.group_concurrency"
+)
+RUNNING_SQL = "SELECT count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
+GROUPS_RUNNING_SQL = (
+    "SELECT grp, count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
+    " AND grp IS NOT NULL GROUP BY grp"
+)
+STARTED_SQL = "SELECT count(*) FROM queue_starts WHERE queue = ? AND at > ?"
+HEADS_SQL = (
+    "SELECT rank, id, rowid, grp FROM jobs INDEXED BY jobs_runnable WHERE queue = ? AND state = 'queued'"
+    " ORDER BY rank, id LIMIT ?"
+)
+CLAIM_ROWS_SQL = f"{CLAIM_SET} WHERE rowid IN (SELECT value FROM json_each(?4)) {CLAIM_RETURNING}"
+
+
+def stored_limits(conn: sqlite3.Connection, queues: Sequence[str]) -> dict[str, QueueLimits]:
+    marks = ",".join("?" * len(queues))
+    rows = conn.execute(f"{LIMITS_SQL} WHERE name IN ({marks})", list(queues)).fetchall()
+    return {name: QueueLimits(*values) for name, *values in rows}
+
+
+def declare(conn: sqlite3.Connection, limits: Mapping[str, QueueLimits]) -> None:
+    for name, queue_limits in limits.items():
+        if queue_limits.any:
+            values = (queue_limits.concurrency, queue_limits.rate, queue_limits.period)
+            conn.execute(DECLARE_SQL, (name, *values, queue_limits.group_concurrency))
+        else:
+            conn.execute("DELETE FROM queue_limits WHERE name = ?", (name,))
+
+
+def limited_queues(conn: sqlite3.Connection, now: float) -> dict[str, LimitedQueue]:
+    found = {}
+    for name, *values in conn.execute(LIMITS_SQL).fetchall():
+        limits = QueueLimits(*values)
+        running = conn.execute(RUNNING_SQL, (name,)).fetchone()[0]
+        started = _started(conn, name, limits, now) if limits.period is not None else 0
+        found[name] = LimitedQueue(name, limits, running, started)
+    return found
+
+
+def _started(conn: sqlite3.Connection, queue: str, limits: QueueLimits, now: float) -> int:
+    assert limits.period is not None
+    return int(conn.execute(STARTED_SQL, (queue, now - limits.period)).fetchone()[0])
+
+
+def claim_rows(
+    conn: sqlite3.Connection, queues: Sequence[str], worker: str, limit: int, lease: float, now: float
+) -> list[Any]:
+    """The claim's rows (`claim_sql`'s shape): `claim_sql` itself when no queue has limits."""
+    if stored := stored_limits(conn, queues):
+        return claim_limited(conn, queues, stored, worker, limit, lease, now)
+    return conn.execute(claim_sql(len(queues)), (now, now + lease, worker, limit, *queues)).fetchall()
+
+
+def claim_limited(
+    conn: sqlite3.Connection,
+    queues: Sequence[str],
+    stored: Mapping[str, QueueLimits],
+    worker: str,
+    limit: int,
+    lease: float,
+    now: float,
+) -> list[Any]:
+    """Lease the best `limit` jobs of `queues` (some of them in `stored`) that the limits allow;
+    the rows as `claim_sql` returns them. Inside the caller's write transaction."""
+    candidates: list[tuple[float, str, int]] = []
+    for queue in queues:
+        limits = stored.get(queue)
+        if limits is None:
+            candidates += [(r, i, rowid) for r, i, rowid, _ in conn.execute(HEADS_SQL, (queue, limit))]
+        else:
+            candidates += _allowed(conn, queue, limits, limit, now)
+    candidates.sort()
+    picked = [rowid for _, _, rowid in candidates[:limit]]
+    if not picked:
+        return []
+    rows = conn.execute(CLAIM_ROWS_SQL, (now, now + lease, worker, json.dumps(picked))).fetchall()
+    starts = [(row[4], now) for row in rows if (limits := stored.get(row[4])) and limits.rate is not None]
+    conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)", starts)
+    return rows
+
+
+def _allowed(
+    conn: sqlite3.Connection, queue: str, limits: QueueLimits, limit: int, now: float
+) -> list[tuple[float, str, int]]:
+    """The best queued jobs of a limited queue its limits let start now, at most `limit`."""
+    room = limit
+    if limits.concurrency is not None:
+        room = min(room, limits.concurrency - conn.execute(RUNNING_SQL, (queue,)).fetchone()[0])
+    if limits.rate is not None and limits.period is not None:
+        conn.execute("DELETE FROM queue_starts WHERE queue = ? AND at <= ?", (queue, now - limits.period))
+        room = min(room, limits.rate - _started(conn, queue, limits, now))
+    if room <= 0:
+        return []
+    if limits.group_concurrency is None:
+        return [(r, i, rowid) for r, i, rowid, _ in conn.execute(HEADS_SQL, (queue, room))]
+    running = dict(conn.execute(GROUPS_RUNNING_SQL, (queue,)).fetchall())
+    allowed = []
+    for rank, job_id, rowid, group in conn.execute(HEADS_SQL, (queue, GROUP_SCAN)):
+        if group is not None:
+            if running.get(group, 0) >= limits.group_concurrency:
+                continue  # saturated: the jobs behind it may start
+            running[group] = running.get(group, 0) + 1
+        allowed.append((rank, job_id, rowid))
+        if len(allowed) == room:
+            break
+    return allowed
+
+
+class _Store(Protocol):
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def _now(self, now: float | None) -> float: ...
+
+
+class LimitsOnSQLite:
+    """SQLiteBackend's QueueLimitsStore methods."""
+
+    def declare_queues(self: _Store, limits: Mapping[str, QueueLimits]) -> None:
+        with self._write() as conn:
+            declare(conn, limits)
+
+    def limited_queues(self: _Store, now: float | None = None) -> dict[str, LimitedQueue]:
+        at = self._now(now)
+        with self._write() as conn:  # a read, but of a consistent moment
+            return limited_queues(conn, at)
