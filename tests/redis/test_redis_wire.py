@@ -127,6 +127,34 @@ def test_a_job_with_an_expiry_is_written_in_wire_format_3_off_the_older_lists(ba
     assert backend.client.llen(backend.keys.q("default") + "inbox:v3") == 0
 
 
+def grouped(job_id: str, group: str, meta: str | None = None, expires_at: float | None = None) -> NewJob:
+    j = job(job_id, meta)
+    j.group, j.expires_at = group, expires_at
+    return j
+
+
+def test_a_job_with_a_group_is_written_in_wire_format_4_off_the_older_lists(backend: RedisBackend) -> None:
+    """Workers before wire format 4 never read `inbox:v4`: they would run a group-limited job
+    unbounded (and drop its group). Ingest stores the group; meta and expiry come along."""
+    (plain,) = inbox_entries([job("a")])[("default", "inbox")]
+    (entry,) = inbox_entries([grouped("a", "tenant-1", META, 90.0)])[("default", "inbox:v4")]
+    assert json.loads(entry) == [4, *json.loads(plain), META, "90.0", "tenant-1"]
+    (bare,) = inbox_entries([grouped("b", "t")])[("default", "inbox:v4")]
+    assert json.loads(bare)[-3:] == ["", "", "t"]
+    backend.enqueue([job("old"), grouped("x", "tenant-1", META, 90.0), grouped("y", "t")])
+    inbox = backend.client.lrange(backend.keys.q("default") + "inbox", 0, -1)
+    assert [e if e == "" else json.loads(e)[0] for e in inbox] == ["old", ""]
+    for name in ("inbox:v2", "inbox:v3"):
+        assert backend.client.llen(backend.keys.q("default") + name) == 0
+    claimed = {c.id: c for c in backend.claim(["default"], "w", 10, LEASE, now=90.0)}
+    assert sorted(claimed) == ["old", "x", "y"] and claimed["x"].meta == META and claimed["x"].past_expiry
+    assert not claimed["y"].past_expiry
+    fields = [backend.client.hget(backend.keys.q("default") + f"job:{i}", "group") for i in ("x", "y", "old")]
+    assert fields == ["tenant-1", "t", None]
+    assert backend.client.hget(backend.keys.q("default") + "job:y", "expires_at") is None
+    assert backend.client.llen(backend.keys.q("default") + "inbox:v4") == 0
+
+
 @pytest.mark.parametrize("path", ["fresh", "queued"])
 def test_the_expiring_set_holds_only_unstarted_jobs(backend: RedisBackend, path: str) -> None:
     """A claim takes a first attempt off it, a give-back with no attempt spent puts it back:
@@ -147,13 +175,14 @@ def test_the_expiring_set_holds_only_unstarted_jobs(backend: RedisBackend, path:
 
 
 def test_a_limited_enqueue_counts_and_pushes_jobs_of_every_wire_version(backend: RedisBackend) -> None:
-    backend.enqueue([job("a"), job("b", META), expiring("c")], limits={"default": 3})
+    batch = [job("a"), job("b", META), expiring("c"), grouped("g", "t")]
+    backend.enqueue(batch, limits={"default": 4})
     with pytest.raises(QueueFull):
-        backend.enqueue([expiring("d")], limits={"default": 3})
-    backend.enqueue([job("a"), job("b", META), expiring("c")], limits={"default": 3})  # a retried call
-    assert backend.count_jobs(JobQuery()) == 3
+        backend.enqueue([expiring("d")], limits={"default": 4})
+    backend.enqueue(batch, limits={"default": 4})  # a retried call
+    assert backend.count_jobs(JobQuery()) == 4
     claimed = {c.id: c for c in backend.claim(["default"], "w", 10, LEASE, now=60.0)}
-    assert sorted(claimed) == ["a", "b", "c"] and claimed["b"].meta == META
+    assert sorted(claimed) == ["a", "b", "c", "g"] and claimed["b"].meta == META
     assert [e.id for e in backend.expire_due(10, now=100.0)] == [], "c started: it no longer expires"
     other = expiring("e")
     other.queue = "other"
@@ -166,9 +195,9 @@ def aside(backend: RedisBackend, version: str) -> list[str]:
     return list(backend.client.lrange(backend.keys.aside("default", version), 0, -1))
 
 
-def newer(job_id: str, version: int = 4) -> str:
+def newer(job_id: str, version: int = 5) -> str:
     return json.dumps(
-        [version, job_id, "echo", "default", "5", "1.0", "{}", "60.0", "", "3", "", "", "", "x"]
+        [version, job_id, "echo", "default", "5", "1.0", "{}", "60.0", "", "3", "", "", "", "g", "x"]
     )
 
 
@@ -184,18 +213,18 @@ READERS: dict[str, Callable[[RedisBackend], object]] = {
 def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_them_ingest(
     backend: RedisBackend, reader: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kept = [newer("v4-a"), newer("v4-b"), newer("v5", version=5)]
+    kept = [newer("v5-a"), newer("v5-b"), newer("v6", version=6)]
     push(backend, v1("old"), kept[0])
     backend.enqueue([job("new", META)])  # onto inbox:v2, with a marker on the inbox
     push(backend, kept[1], kept[2])
     with caplog.at_level(logging.WARNING, logger="taskheap.redis"):
         READERS[reader](backend)
-    assert aside(backend, "4") == kept[:2] and aside(backend, "5") == kept[2:]
+    assert aside(backend, "5") == kept[:2] and aside(backend, "6") == kept[2:]
     warnings = {r.getMessage() for r in caplog.records if "need a newer taskheap" in r.getMessage()}
     assert warnings == {
         f"{n} inbox entries of queue default need a newer taskheap (wire format v{version}): kept in"
         f" {backend.keys.aside('default', version)} for a newer worker"
-        for n, version in ((2, "4"), (1, "5"))
+        for n, version in ((2, "5"), (1, "6"))
     }
     assert len([r for r in caplog.records if "need a newer taskheap" in r.getMessage()]) == 2
     assert backend.client.llen(backend.keys.q("default") + "inbox") == 0
@@ -207,15 +236,15 @@ def test_entries_of_a_newer_wire_version_are_kept_aside_intact_and_those_behind_
             ("old", None),
         ]
     assert backend.counts() == {"default": {"running": 2}}
-    assert aside(backend, "4") == kept[:2]  # nothing lost, nothing taken twice
+    assert aside(backend, "5") == kept[:2]  # nothing lost, nothing taken twice
 
 
 def test_a_newer_entry_in_a_long_inbox_does_not_stop_the_ingest_behind_it(backend: RedisBackend) -> None:
     backend.enqueue([job(f"a-{i:05d}") for i in range(6000)])
-    push(backend, newer("v4"))
+    push(backend, newer("v5"))
     backend.enqueue([job("urgent", rank=0.0)])
     assert [c.id for c in backend.claim(["default"], "w", 1, LEASE)] == ["urgent"]
-    assert aside(backend, "4") == [newer("v4")]
+    assert aside(backend, "5") == [newer("v5")]
     assert backend.count_jobs(JobQuery()) == 6001
 
 
