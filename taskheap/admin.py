@@ -10,6 +10,7 @@ from typing import Any
 
 from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, Replayed, WorkerInfo
 from .backends.protocols import AdminBackend
+from .backends.queue_limits import LimitedQueue
 from .codec import decode_payload, decode_result, headers_of
 from .errors import BackendError, JobNotFound, PayloadError, UnknownQueue
 from .job import (
@@ -119,9 +120,37 @@ class QueueInfo:
     counts: dict[str, int]
     paused: bool
     workers: list[str]
+    #: Its limits at claim as the store holds them, with its load: None for an unlimited queue.
+    limits: QueueLoad | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLoad:
+    """A limited queue's limits (None: not limited that way) and what holds them now: its jobs
+    running and its starts in the rate's window ending now."""
+
+    concurrency: int | None
+    rate: str | None
+    group_concurrency: int | None
+    running: int
+    started: int
+
+    @classmethod
+    def of(cls, queue: LimitedQueue) -> QueueLoad:
+        limits = queue.limits
+        return cls(limits.concurrency, limits.rate_text, limits.group_concurrency, queue.running, queue.started)
+
+    def describe(self) -> str:
+        """`running 3/5, starts 42/100/s, 2 per group`."""
+        parts = [f"running {self.running}/{self.concurrency if self.concurrency is not None else '-'}"]
+        if self.rate is not None:
+            parts.append(f"starts {self.started}/{self.rate}")
+        if self.group_concurrency is not None:
+            parts.append(f"{self.group_concurrency} per group")
+        return ", ".join(parts)
 
 
 class Admin:
@@ -201,9 +230,10 @@ class Admin:
         return _known(backend.counts(), backend.paused(), backend.workers(), self.totals(), declared)
 
     def queues(self, declared: Iterable[str] = ()) -> list[QueueInfo]:
-        """Every queue of `queue_names`, with its counts, pause and workers."""
+        """Every queue of `queue_names`, with its counts, pause, workers and limits."""
         counts, paused, workers = self.counts(), self.paused(), self.backend.workers()
-        names = _known(counts, paused, workers, self.totals(), declared)
+        limited = self.limited_queues()
+        names = _known(counts, paused, workers, self.totals(), [*declared, *limited])
         zero = dict.fromkeys(map(str, ALL_STATES), 0)
         return [
             QueueInfo(
@@ -211,9 +241,14 @@ class Admin:
                 counts.get(name, zero),
                 name in paused,
                 [w.id for w in workers if name in w.queues and not _lost(w)],
+                limited.get(name),
             )
             for name in names
         ]
+
+    def limited_queues(self) -> dict[str, QueueLoad]:
+        """The queues the store holds limits at claim for, each with its load now."""
+        return {name: QueueLoad.of(q) for name, q in self.backend.limited_queues(self.store_time()).items()}
 
     def warnings(self) -> list[str]:
         """What about the store may lose jobs or expose them, each naming its fix and the code

@@ -24,7 +24,8 @@ def queues() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_env
 def queues_list(env: Env, as_json: bool) -> None:
-    """Every known queue: its jobs by state, paused or not, the workers serving it."""
+    """Every known queue: its jobs by state, paused or not, the workers serving it, and its
+    limits at claim with their load (running/concurrency, starts in the window/rate)."""
     found = env.existing().admin.queues(env.declared_queues)
     if as_json:
         click.echo(json.dumps([q.as_dict() for q in found], indent=2))
@@ -98,4 +99,9 @@ def render_queues(found: list[QueueInfo]) -> str:
         cells = "  ".join(f"{q.counts.get(s, 0):>{len(s)}}" for s in states)
         paused = "yes" if q.paused else "no"
         lines.append(f"{q.name:<{width}}  {paused:<6}  {cells}  {', '.join(q.workers) or '-'}")
+    limited = [q for q in found if q.limits is not None]
+    if limited:
+        lines.append("")
+        lines.append("limits at claim (running/concurrency, starts in the window/rate):")
+        lines += [f"  {q.name:<{width}}  {q.limits.describe()}" for q in limited if q.limits is not None]
     return "\n".join(lines)

@@ -39,12 +39,27 @@ def test_list_shows_every_known_queue_with_counts_pause_and_workers(cli: Cli) ->
         "counts": {s: int(s == "scheduled") for s in queues["bulk"]["counts"]},  # type: ignore[union-attr]
         "paused": True,
         "workers": [],
+        "limits": None,
     }
     assert queues["default"]["workers"] == queues["reports"]["workers"] == [worker_id]
     assert queues["default"]["paused"] is False and queues["mail"]["workers"] == []
     text = cli("queues", "list").stdout.splitlines()
     assert text[0].split() == ["queue", "paused", *queues["bulk"]["counts"], "workers"]  # type: ignore[misc]
     assert text[1].split() == ["bulk", "yes", "0", "1", "0", "0", "0", "0", "0", "-"]
+
+
+def test_list_shows_the_limits_at_claim_and_their_load(cli: Cli) -> None:
+    app = cli.app()
+    app.queue("api", concurrency=5, rate="100/s", group_concurrency=2)
+    cli("enqueue", "add", "--args", "[1, 2]", "--queue", "api")
+    app.backend.claim(["api"], "w", 10, 30.0)
+    limits = listed(cli)["api"]["limits"]
+    assert limits == {"concurrency": 5, "rate": "100/s", "group_concurrency": 2, "running": 1, "started": 1}
+    text = cli("queues", "list").stdout.splitlines()
+    assert text[-2:] == [
+        "limits at claim (running/concurrency, starts in the window/rate):",
+        "  api      running 1/5, starts 1/100/s, 2 per group",
+    ]
 
 
 def test_status_shows_the_paused_queues(cli: Cli) -> None:
