@@ -100,6 +100,7 @@ class Overview:
     workers: list[dict[str, Any]]
     oldest: dict[tuple[str, JobState], float] = field(default_factory=dict)  # age in seconds
     activity: list[Minute] = field(default_factory=list)  # the last hour, oldest first
+    limits: dict[str, QueueLoad] = field(default_factory=dict)  # the queues with limits at claim
 
     @property
     def slots(self) -> tuple[int, int]:
@@ -141,7 +142,9 @@ class QueueLoad:
     @classmethod
     def of(cls, queue: LimitedQueue) -> QueueLoad:
         limits = queue.limits
-        return cls(limits.concurrency, limits.rate_text, limits.group_concurrency, queue.running, queue.started)
+        return cls(
+            limits.concurrency, limits.rate_text, limits.group_concurrency, queue.running, queue.started
+        )
 
     def describe(self) -> str:
         """`running 3/5, starts 42/100/s, 2 per group`."""
@@ -295,6 +298,7 @@ class Admin:
             workers=self.workers(),
             oldest=self.oldest(now),
             activity=self.activity(now) if activity else [],
+            limits=self.limited_queues(),
         )
 
     # -- writes -------------------------------------------------------------------------

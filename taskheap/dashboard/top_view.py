@@ -277,6 +277,7 @@ QUEUE_COLUMNS = (
     Column("dead", "dead", "dead", 5, right=True),
     Column("cancelled", "cancelled", "cancl", 9, right=True),
     Column("oldest", "oldest queued", "oldest", 6, right=True),
+    Column("limits", "limits: running, starts", "limits", 10),
 )
 
 
@@ -292,6 +293,8 @@ def _queues_panel(state: TopState, overview: Overview, width: int, lines: int) -
         }
         row |= {str(s): (str(counts.get(s, 0)),) * 2 for s in ALL_STATES}
         row["oldest"] = ("-", "-") if age is None else (f"{age:.0f}s",) * 2
+        load = overview.limits.get(queue)
+        row["limits"] = (load.describe(), load.describe()) if load else ("", "")
         rows.append(row)
     columns, short = fit(QUEUE_COLUMNS, rows, width - 4)
     table = _table(columns, short, rows)

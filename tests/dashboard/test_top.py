@@ -287,3 +287,10 @@ def test_runs_full_screen_in_an_80x24_terminal(crowded: taskheap.App, terminal: 
     wait_for(lambda: len(crowded.admin.jobs(state="dead", limit=50)) == 39, 10, "the purge")
     tmux("send-keys", "-t", session, "q")
     wait_for(lambda: subprocess.run(["tmux", "has-session", "-t", session]).returncode != 0, 10, "exit")
+
+
+def test_a_queue_with_limits_at_claim_shows_running_and_starts_against_them(store: Store) -> None:
+    store.app.queue("default", concurrency=4, rate="100/s")
+    view = Top(store.app.admin)
+    view.refresh()
+    assert "running 1/4, starts 0/100/s" in " ".join(row(screen(view, width=200), "default"))

@@ -417,3 +417,10 @@ def test_a_jobs_page_shows_its_unique_key(client: TestClient, store: Store) -> N
     keyed = store.app.task_named("add").options(unique_key="sum:<1>").enqueue(1, 1)
     assert '<dd class="unique">sum:&lt;1&gt;</dd>' in client.get(f"/jobs/{keyed.id}").text
     assert 'class="unique"' not in client.get(f"/jobs/{store.done}").text
+
+
+def test_a_queue_with_limits_at_claim_shows_running_and_starts_against_them(
+    client: TestClient, store: Store
+) -> None:
+    store.app.queue("default", concurrency=4, rate="100/s", group_concurrency=2)
+    assert ">running 1/4, starts 0/100/s, 2 per group</span>" in client.get("/").text
