@@ -9,6 +9,7 @@ from pathlib import Path
 
 from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
 from taskheap.backends.sqlite import SQLiteBackend
+from taskheap.backends.queue_limits import QueueLimits
 from taskheap.backends.sqlite.queries import insert_rows
 from taskheap.backends.sqlite.schema import MIGRATIONS
 from taskheap.job import JobState
@@ -19,6 +20,12 @@ LEASE = 30.0
 #: The heartbeat of schema 5's release, which filled `workers` by position.
 EARLIER_HEARTBEAT = "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)"
 #: The enqueue of the releases before expiry (schema 4 on: meta, no expires_at).
+#: The enqueue of the release before limits at claim (schema 8: expires_at, no grp).
+BEFORE_LIMITS = 8
+EXPIRY_INSERT = (
+    "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
+    " enqueued_at, run_at, meta, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 EARLIER_INSERT = (
     "INSERT INTO jobs (id, task, queue, priority, rank, state, payload, retries, backoff, timeout,"
     " enqueued_at, run_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -33,7 +40,7 @@ def earlier_store(path: Path, version: int = BEFORE_POSTPONE) -> None:
         conn.executescript(script)
     conn.execute(f"PRAGMA user_version = {version}")
     job = NewJob("j1", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)
-    conn.executemany(EARLIER_INSERT, [row[:-1] for row in insert_rows([job], 0.0)])
+    conn.executemany(EARLIER_INSERT, [row[:13] for row in insert_rows([job], 0.0)])
     conn.execute(EARLIER_HEARTBEAT, earlier_worker("old", NOW))
     conn.close()
 
@@ -106,7 +113,7 @@ def test_a_store_from_before_expiry_migrates_its_jobs_never_expire_and_its_count
     earlier.executemany(
         EARLIER_INSERT,
         [
-            r[:-1]
+            r[:13]
             for r in insert_rows(
                 [NewJob("j2", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None)], 0.0
             )
@@ -115,4 +122,26 @@ def test_a_store_from_before_expiry_migrates_its_jobs_never_expire_and_its_count
     earlier.close()
     (again,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
     assert again.id == "j2" and not again.past_expiry
+    backend.close()
+
+
+def test_a_store_from_before_limits_migrates_and_its_release_enqueues_into_a_limited_queue(
+    tmp_path: Path,
+) -> None:
+    """Its jobs have no group (not group-limited), and a producer of that release, still
+    enqueuing beside this one, writes rows the limited claim takes."""
+    path = tmp_path / "earlier.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:BEFORE_LIMITS]:
+        conn.executescript(script)
+    conn.execute(f"PRAGMA user_version = {BEFORE_LIMITS}")
+    jobs = [NewJob(f"j{n}", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None) for n in range(3)]
+    conn.executemany(EXPIRY_INSERT, [row[:14] for row in insert_rows(jobs[:2], 0.0)])
+    backend = SQLiteBackend(f"sqlite:///{path}")
+    backend.migrate()
+    backend.declare_queues({"default": QueueLimits(concurrency=2, group_concurrency=1)})
+    conn.executemany(EXPIRY_INSERT, [row[:14] for row in insert_rows(jobs[2:], 0.0)])
+    conn.close()
+    assert [j.id for j in backend.claim(["default"], "new", 10, LEASE, now=NOW)] == ["j0", "j1"]
+    assert backend.limited_queues(now=NOW)["default"].running == 2
     backend.close()
