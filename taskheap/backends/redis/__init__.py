@@ -26,7 +26,9 @@ its own, so a worker only ever pops the versions it reads: version 1, the 11 fie
 the id first, on `inbox` (every job without meta; what every release wrote, read forever);
 version 2, the number 2, those 11 strings, then meta, on `inbox:v2` (a job with meta); version
 3, the number 3, those 11 strings, meta ('' for none), then expires_at, on `inbox:v3` (a job
-with an expiry); each with a wake-up marker pushed onto `inbox` after it. Workers of earlier
+with an expiry); version 4, the number 4, those 11 strings, meta, expires_at ('' for none), then
+the group, on `inbox:v4` (a job with a group: an older worker would run it unbounded by its
+queue's group_concurrency); each with a wake-up marker pushed onto `inbox` after it. Workers of earlier
 releases never read `inbox:v2` or `inbox:v3`:
 they neither misread nor lose those entries, a newer worker ingests them. An entry of a version
 newer than the code knows found on a list it reads is neither ingested nor dropped: it is moved,
@@ -41,6 +43,10 @@ Replies are decoded with `surrogateescape`: a byte that is not UTF-8 reads as a 
 than failing the reply, and the job holding it is refused above the seam. A job's meta is a
 field of its hash, returned by claim, expired, get and list_jobs; so is its `expires_at`, which
 claim compares with its clock for a first attempt (the reply's past_expiry).
+
+Limits at claim (claim_limits.py): a queue's `limits` hash, which the claim script enforces
+(lua/claim.lua), its `starts` zset (the rate's sliding window) and the global `{<prefix>}:limited`
+set of the queues that have limits.
 
 Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists them); `migrate`
 brings an older store up step by step under a short lock (safe from many processes at once) and
