@@ -4,12 +4,15 @@
 -- now - period); with a group_concurrency, its best GROUP_SCAN queued jobs are looked at and
 -- those whose group has no free slot skipped (so they block nothing behind them). Queues
 -- without limits take their heads as in claim.sql. The starts of queues with a rate are
--- recorded, and their starts out of the window deleted.
+-- recorded, and their starts out of the window deleted. The candidates are not locked: the
+-- lock of claim_lock.sql keeps other claimers of a limited queue out (claim.sql skips them), and
+-- the update takes a job only if it is still queued (an admin's cancel meanwhile wins); locking
+-- GROUP_SCAN rows a claim would cost more than the whole claim.
 -- Parameters: queues, worker, limit, lease, now, group_scan (queue_limits.GROUP_SCAN).
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
 ),
-requested AS (
+requested AS MATERIALIZED (
     SELECT r.name, l.concurrency, l.rate, l.period, l.group_concurrency
     FROM unnest(%(queues)s::text[]) AS r (name)
     LEFT JOIN {schema}.queue_limits AS l ON l.name = r.name
@@ -19,7 +22,7 @@ trimmed AS (
     DELETE FROM {schema}.queue_starts AS s USING requested, clock
     WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
 ),
-room AS (
+room AS MATERIALIZED (
     SELECT requested.*, least(
         %(limit)s::int,
         requested.concurrency - (
@@ -32,7 +35,7 @@ room AS (
     ) AS room
     FROM requested
 ),
-candidates AS (
+candidates AS MATERIALIZED (
     SELECT room.name, room.group_concurrency, room.room, head.id, head.rank, head.grp
     FROM room CROSS JOIN LATERAL (
         SELECT id, rank, grp FROM {schema}.jobs
@@ -40,8 +43,13 @@ candidates AS (
         ORDER BY rank, id
         LIMIT CASE WHEN room.group_concurrency IS NULL THEN greatest(room.room, 0)
             ELSE %(group_scan)s::int END
-        FOR UPDATE SKIP LOCKED
     ) AS head
+),
+running_groups AS (
+    SELECT jobs.queue, jobs.grp, count(*) AS running
+    FROM {schema}.jobs JOIN requested ON jobs.queue = requested.name
+    WHERE requested.group_concurrency IS NOT NULL AND jobs.state = 'running' AND jobs.grp IS NOT NULL
+    GROUP BY 1, 2
 ),
 grouped AS (
     SELECT candidates.*,
@@ -51,10 +59,10 @@ grouped AS (
 eligible AS (
     SELECT grouped.*, row_number() OVER (PARTITION BY name ORDER BY rank, id) AS nth
     FROM grouped
-    WHERE grp IS NULL OR group_concurrency IS NULL OR nth_in_group + (
-        SELECT count(*) FROM {schema}.jobs
-        WHERE queue = grouped.name AND state = 'running' AND jobs.grp = grouped.grp
-    ) <= group_concurrency
+    WHERE grp IS NULL OR group_concurrency IS NULL OR nth_in_group + coalesce((
+        SELECT running FROM running_groups WHERE running_groups.queue = grouped.name
+            AND running_groups.grp = grouped.grp
+    ), 0) <= group_concurrency
 ),
 picked AS (
     SELECT id FROM eligible WHERE nth <= room ORDER BY rank, id LIMIT %(limit)s::int
@@ -68,7 +76,9 @@ claimed AS (
         worker = %(worker)s,
         started_at = clock.now
     FROM clock
-    WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
+    -- still queued, said so that the planner keeps to the primary key (a plain `state = 'queued'`
+    -- matches jobs_runnable's predicate, and it scanned the whole queue through that index)
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)) AND coalesce(jobs.state = 'queued', false)
     RETURNING
         jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
         jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta, jobs.enqueued_at,
