@@ -57,7 +57,9 @@ def measure(url: str, depth: int, calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--depths", default="10000,1000000")
     parser.add_argument("--calls", type=int, default=300)
@@ -68,7 +70,8 @@ def main() -> None:
             figures = measure(url, depth, args.calls)
             free = figures["free"]
             shown = "  ".join(f"{kind} {ms:.3f} ms ({ms / free:.2f}x)" for kind, ms in figures.items())
-            print(f"{url.split(':', 1)[0]:<10} {depth:>9,} queued: {shown}  [{time.perf_counter() - built:.0f}s]")
+            took = time.perf_counter() - built
+            print(f"{url.split(':', 1)[0]:<10} {depth:>9,} queued: {shown}  [{took:.0f}s]")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 from taskheap.backends.base import Lease, NewJob, Postponement, WorkerInfo
-from taskheap.backends.sqlite import SQLiteBackend
 from taskheap.backends.queue_limits import QueueLimits
+from taskheap.backends.sqlite import SQLiteBackend
 from taskheap.backends.sqlite.queries import insert_rows
 from taskheap.backends.sqlite.schema import MIGRATIONS
 from taskheap.job import JobState
