@@ -275,9 +275,8 @@ class PostgresBackend(LimitsOnPostgres, FullBackend, TransactionalEnqueue):
         """`complete(done)` then `claim(...)`, pipelined: one round trip (postgres_limits.py
         for queues with limits)."""
         if limit > 0 and self._limited.intersection(queues):
-            completed, claimed = self._claim_limited(
-                _complete_steps(done, now), queues, worker, limit, lease, now
-            )
+            steps = _complete_steps(done, now)
+            completed, claimed = self._claim_limited(steps, queues, worker, limit, lease, now)
             return [job_id for (job_id,) in completed], as_claimed(claimed)
         steps = [*_complete_steps(done, now), *_claim_steps(queues, worker, limit, lease, now)]
         if not steps:
@@ -488,11 +487,9 @@ class Statements:
     (composing on every call would cost more than some of the statements themselves)."""
 
     def __init__(self, schema: str) -> None:
-        names: dict[str, sql.Composable] = {
-            "schema": sql.Identifier(schema),
-            "job_filter": sql.SQL(_text("job_filter")),
-            "unique_states": sql.SQL(UNIQUE_STATES_SQL),
-        }
+        fragments = ("job_filter", "claim_lease", "claimed_columns")  # parts of other statements
+        names: dict[str, sql.Composable] = {name: sql.SQL(_text(name)) for name in fragments}
+        names |= {"schema": sql.Identifier(schema), "unique_states": sql.SQL(UNIQUE_STATES_SQL)}
         names["matching"] = sql.SQL(_text("matching")).format(**names)
         self._names = names
         self._rendered: dict[str, str] = {}

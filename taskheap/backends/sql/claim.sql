@@ -29,16 +29,7 @@ picked AS (
     ORDER BY head.rank, head.id
     LIMIT %(limit)s::int
 )
-UPDATE {schema}.jobs SET
-    state = 'running',
-    attempts = attempts + 1,
-    token = gen_random_uuid()::text,
-    lease_until = clock.now + %(lease)s::float8,
-    worker = %(worker)s,
-    started_at = clock.now
+UPDATE {schema}.jobs SET {claim_lease}
 FROM clock
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked))
-RETURNING
-    jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
-    jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta, jobs.enqueued_at,
-    coalesce(jobs.attempts = 1 AND jobs.expires_at <= clock.now, false)
+RETURNING {claimed_columns}

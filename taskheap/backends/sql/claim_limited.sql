@@ -68,21 +68,12 @@ picked AS (
     SELECT id FROM eligible WHERE nth <= room ORDER BY rank, id LIMIT %(limit)s::int
 ),
 claimed AS (
-    UPDATE {schema}.jobs SET
-        state = 'running',
-        attempts = attempts + 1,
-        token = gen_random_uuid()::text,
-        lease_until = clock.now + %(lease)s::float8,
-        worker = %(worker)s,
-        started_at = clock.now
+    UPDATE {schema}.jobs SET {claim_lease}
     FROM clock
     -- still queued, said so that the planner keeps to the primary key (a plain `state = 'queued'`
     -- matches jobs_runnable's predicate, and it scanned the whole queue through that index)
     WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)) AND coalesce(jobs.state = 'queued', false)
-    RETURNING
-        jobs.rank, jobs.id, jobs.task, jobs.queue, jobs.priority, jobs.payload, jobs.attempts,
-        jobs.retries, jobs.backoff, jobs.timeout, jobs.token, jobs.meta, jobs.enqueued_at,
-        coalesce(jobs.attempts = 1 AND jobs.expires_at <= clock.now, false) AS past_expiry
+    RETURNING {claimed_columns}
 ),
 started AS (
     INSERT INTO {schema}.queue_starts (queue, at)
