@@ -296,7 +296,8 @@ def _queues_panel(state: TopState, overview: Overview, width: int, lines: int) -
         load = overview.limits.get(queue)
         row["limits"] = (load.describe(), load.describe()) if load else ("", "")
         rows.append(row)
-    columns, short = fit(QUEUE_COLUMNS, rows, width - 4)
+    shown = QUEUE_COLUMNS if overview.limits else QUEUE_COLUMNS[:-1]  # limits: when a queue has some
+    columns, short = fit(shown, rows, width - 4)
     table = _table(columns, short, rows)
     visible = lines - 3
     start = state.windows["queues"].follow(state.cursor["queues"], visible, len(rows))

@@ -46,6 +46,7 @@ def test_queues_lists_counts_pause_and_the_workers_serving_each(app: taskheap.Ap
         "counts": dict.fromkeys(map(str, JobState), 0),
         "paused": False,
         "workers": [],
+        "limits": None,
     }
 
 
