@@ -71,6 +71,14 @@ Choices:
   atomic step, so producers never take the queue past its limit; wake-up markers are dropped by
   the ingest, never counted. Its queue's part of a call is atomic; the call's other queues get
   their pushes in the same round trip, and QueueFull names them.
+- Jobs with a unique key (unique.py, lua/enqueue_unique.lua): their queue's jobs of the call are
+  written into place by one script that takes the keys (`{q}:unique:<key>` = holder id while
+  active; `{q}:window:<key>` = "id|held_until" with PX for a window) and reports the duplicates;
+  counting the room first for a queue with a max_length. A job's hash then has `unique_key`,
+  `unique_for` or `holds` (the key it holds while active), which the scripts of complete, fail to
+  dead, cancel, cancel_claimed, expire_due and purge read with the state and release in the same
+  step; replay takes it again (SET NX) or leaves the job dead. No wire format: nothing keyed goes
+  through an inbox.
 - Time: `now=None` means the Redis server's clock (TIME inside the script, and in the waits'
   due-time check): one clock for every worker. `workers()` reads the registry and the clock of its
   node in one script, so a worker's silence is measured by the clock that stamped it. A retry's
