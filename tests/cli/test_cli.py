@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
+from taskheap.backends.base import Failure
 from taskheap.cli import cli as root
 from tests.cli.conftest import Cli
 
@@ -149,3 +150,15 @@ def test_jobs_show_prints_a_jobs_unique_key(cli: Cli) -> None:
     assert "   unique: sum:3" in cli("jobs", "show", keyed).stdout
     assert "unique:" not in cli("jobs", "show", plain).stdout
     assert json.loads(cli("jobs", "show", keyed, "--json").stdout)["unique_key"] == "sum:3"
+
+
+def test_dlq_retry_says_when_a_dead_jobs_unique_key_is_held(cli: Cli) -> None:
+    app = cli.app()
+    add = app.task(name="tasks.add", retries=0)(lambda x, y: x + y)
+    dead = add.options(unique_key="sum").enqueue(1, 2).id
+    (job,) = app.backend.claim(["default"], "w1", 1, 30.0)
+    app.backend.fail([Failure(job.id, job.token, "E", None, None)])
+    add.options(unique_key="sum").enqueue(3, 4)
+    app.close()
+    out = cli("dlq", "retry", dead).stdout
+    assert "replayed 0 job(s); 1 left dead: their unique key is held by an active job" in out

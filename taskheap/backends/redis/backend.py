@@ -155,7 +155,9 @@ class RedisBackend(LimitsOnRedis, FullBackend):
             return {}
         if has_unique(jobs):
             with self._guard():
-                return self._unique.enqueue(jobs, limits, now, lambda rest: self.enqueue(rest, limits, now))
+                return self._unique.enqueue_unique(
+                    jobs, limits, now, lambda rest: self.enqueue(rest, limits, now)
+                )
         if limits:
             with self._guard():
                 self._limited.enqueue(jobs, limits)

@@ -5,30 +5,20 @@ queues go the usual way (`rest`). Keys live under their queue's prefix, on its C
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from ...errors import QueueFull
 from ..base import NewJob
 from ..counting import limited, resolved
-from .client import Batch, Client, Script
-from .keys import Keys
+from .client import Batch
+from .limits import LimitedEnqueue
 from .wire import num
 
 
-class UniqueEnqueue:
-    def __init__(
-        self,
-        client: Client,
-        keys: Keys,
-        script: Script,
-        ingest_all: Callable[[Iterable[str]], None],
-        result: Callable[[str, list[Any]], Any],
-    ) -> None:
-        self.client, self.keys, self.script = client, keys, script
-        self._ingest_all, self._result = ingest_all, result
+class UniqueEnqueue(LimitedEnqueue):
+    """A LimitedEnqueue's plumbing (client, keys, ingest, replies) over enqueue_unique.lua."""
 
-    def enqueue(
+    def enqueue_unique(
         self,
         jobs: Sequence[NewJob],
         limits: Mapping[str, int] | None,
