@@ -291,3 +291,17 @@ def test_a_job_shows_its_unique_key(app: taskheap.App) -> None:
         derived.info().unique_key,
         "show:1",
     ]
+
+
+def test_of_dead_jobs_sharing_a_free_key_a_replay_queues_the_oldest(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    echo = declare(app).options(unique_key="both", retries=0)
+    older = echo.enqueue(1)
+    run_and_fail(app, clock, 1, retry=False)
+    newer = echo.enqueue(2)
+    run_and_fail(app, clock, 2, retry=False)
+    replayed = app.admin.replay()
+    assert replayed == 1 and replayed.held == 1
+    assert app.backend.get(older.id).state == JobState.QUEUED  # type: ignore[union-attr]
+    assert app.backend.get(newer.id).state == JobState.DEAD  # type: ignore[union-attr]

@@ -527,7 +527,9 @@ class RedisBackend(LimitsOnRedis, FullBackend):
             batch = Batch(self.client)
             groups = _ids_by_queue(newest)
             for queue, ids in groups.items():
-                batch.script(self.scripts.replay, self.keys.queue_keys(queue), ids)
+                batch.script(
+                    self.scripts.replay, self.keys.queue_keys(queue), sorted(ids)
+                )  # oldest takes a key
             replies = list(zip(groups, batch.run(), strict=True))
             return Replayed(
                 sum(self._result(q, reply) for q, reply in replies), sum(r[2] for _, r in replies)

@@ -4,16 +4,20 @@
 -- (attempts and unknown_since kept). A dead job whose unique key another active job of its queue
 -- holds stays dead (docs/state-machine.md), counted as held.
 -- Parameters: as list_jobs.sql. Returns replayed, held.
-WITH chosen AS (
-    SELECT id, state = 'dead' AND unique_key IS NOT NULL AND unique_for IS NULL AND EXISTS (
+WITH locked AS (
+    SELECT id, queue, unique_key, state = 'dead' AND unique_key IS NOT NULL AND unique_for IS NULL AS keyed,
+    EXISTS (
         SELECT FROM {schema}.jobs AS holder
         WHERE holder.queue = jobs.queue AND holder.unique_key = jobs.unique_key
         AND holder.unique_for IS NULL AND holder.state IN {unique_states}
-    ) AS held
+    ) AS taken
     FROM {schema}.jobs
     WHERE state IN ('dead', 'retrying') AND {matching}
     LIMIT %(limit)s::bigint
     FOR UPDATE SKIP LOCKED
+), chosen AS ( -- of dead jobs sharing a free key, the oldest takes it
+    SELECT id, keyed AND (taken OR row_number() OVER (PARTITION BY queue, unique_key, keyed ORDER BY id) > 1) AS held
+    FROM locked
 ), replayed AS (
     UPDATE {schema}.jobs SET
         state = 'queued',

@@ -24,7 +24,6 @@ if ARGV[2] ~= '' then
   end
 end
 local now_n = clock(ARGV[1])
-local ACTIVE = { queued = true, scheduled = true, running = true, retrying = true } -- job.UNIQUE_STATES
 local jobs, duplicates, keys, taken = {}, {}, {}, {}
 for i = 3, #ARGV, 16 do
   local job = { unpack(ARGV, i, i + 13) }
@@ -39,9 +38,9 @@ for i = 3, #ARGV, 16 do
         local held_by, held_until = value:match('^([^|]*)|?(.*)$')
         if held_until ~= '' then
           holder = tonumber(held_until) > now_n and held_by or nil
-        elseif ACTIVE[redis.call('HGET', job_key(held_by), 'state') or ''] then
-          holder = held_by -- (a holder no longer active, finished by a worker of an earlier
-        end                -- release, which released no key, holds nothing)
+        else
+          holder = key_holder(slot)
+        end
       end
     end
   end

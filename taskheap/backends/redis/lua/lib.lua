@@ -205,6 +205,19 @@ local function owns(id, token)
   return state == 'running' and current == token, holds
 end
 
+local UNIQUE_STATES = { queued = true, scheduled = true, running = true, retrying = true } -- job.UNIQUE_STATES
+
+-- The job holding the while-active unique key `slot` ("<Q>unique:<key>"), or nil. A holder no
+-- longer in UNIQUE_STATES (finished by a worker of an earlier release, whose scripts release no
+-- key) holds nothing.
+local function key_holder(slot)
+  local holder = redis.call('GET', slot)
+  if holder and UNIQUE_STATES[redis.call('HGET', job_key(holder), 'state') or ''] then
+    return holder
+  end
+  return nil
+end
+
 -- A job leaving the unique states gives back the key it `holds` (enqueue_unique.lua), if it
 -- still holds it (a dead job replayed while another held its key holds none).
 local function release_key(id, holds)
