@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from .handle import JobHandle
 from .job import IdGenerator, check_queue_name
 from .middleware import Chain, Enqueueing, Middleware
 from .retry import Backoff
+from .schedule import MISFIRE_GRACE, Schedule, make_schedule
 from .task import JobOptions, JobSpec, Task, derived_unique_key
 
 P = ParamSpec("P")
@@ -104,6 +105,7 @@ class App:
         self._explicit_clock = clock is not None
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.queues: dict[str, QueueConfig] = {}
+        self.schedules: dict[str, Schedule] = {}  # name -> schedule, fired by every worker
         self._limits: dict[str, int] = {}  # queue -> max_length, of the queues declared with one
         self._ids = IdGenerator()
         self._backend: FullBackend | None = None
@@ -215,6 +217,55 @@ class App:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic(
+        self,
+        *,
+        cron: str | None = None,
+        every: float | None = None,
+        tz: str | None = None,
+        misfire_grace: float = MISFIRE_GRACE,
+        **task_options: Any,
+    ) -> Callable[[Callable[..., Any]], Task[Any, Any]]:
+        """Declare a task (`task_options` as for `task`) and a schedule named after it."""
+
+        def register(fn: Callable[..., Any]) -> Task[Any, Any]:
+            task: Task[Any, Any] = self.task(**task_options)(fn)
+            self.schedule(task, cron=cron, every=every, tz=tz, misfire_grace=misfire_grace)
+            return task
+
+        return register
+
+    def schedule(
+        self,
+        task: Task[Any, Any],
+        *,
+        cron: str | None = None,
+        every: float | None = None,
+        tz: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        misfire_grace: float = MISFIRE_GRACE,
+    ) -> Schedule:
+        """Fire `task` on a schedule: `cron` (5 fields, read in `tz`, default UTC) or `every`
+        seconds (at the multiples of it since the epoch). A fire missed while no worker ran
+        runs once if at most `misfire_grace` seconds late; older ones are skipped."""
+        schedule_name = name or task.name
+        if schedule_name in self.schedules:
+            raise ValueError(f"schedule name {schedule_name!r} is already registered")
+        schedule = make_schedule(
+            task,
+            name=schedule_name,
+            cron=cron,
+            every=every,
+            tz=tz,
+            args=args,
+            kwargs=kwargs or {},
+            misfire_grace=misfire_grace,
+        )
+        self.schedules[schedule_name] = schedule
+        return schedule
 
     def queue(
         self,

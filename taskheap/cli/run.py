@@ -61,6 +61,11 @@ from .params import json_list, json_object, queue_list, queue_name
     help="Exit 0 once the queues hold no active job (or only jobs of tasks this app does not define).",
 )
 @click.option(
+    "--no-schedules",
+    is_flag=True,
+    help="Do not fire the app's periodic jobs (the other workers do).",
+)
+@click.option(
     "--unknown-task-ttl",
     type=click.FloatRange(min=0),
     default=DEFAULT_TTL,
@@ -105,6 +110,7 @@ def worker(
     pool: str,
     prefetch: int | None,
     burst: bool,
+    no_schedules: bool,
     unknown_task_ttl: float,
     grace: float,
     log_level: str,
@@ -125,6 +131,7 @@ def worker(
             app_path=app_path,
             prefetch=prefetch,
             burst=burst,
+            schedules=not no_schedules,
             unknown_task_ttl=unknown_task_ttl,
             grace=grace,
             observer=observer,

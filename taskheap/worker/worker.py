@@ -14,7 +14,8 @@ Threads and what each owns:
   tell whether the store is reachable (health.py: one warning per outage, one at its end);
 - watch: sees a store that has not answered for two heartbeats (health.py), touching nothing;
 - maintenance: Rescuer, Promoter, Expirer and Pruner (maintenance.py);
-- tally: writes the per-minute counters about once a second, off the loop.
+- tally: writes the per-minute counters about once a second, off the loop;
+- scheduler (scheduler.py, when the app declares schedules): enqueues the due periodic jobs.
 The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
 (runner.refusal: what the store holds is trusted no more than a producer). On SIGTERM/SIGINT:
 stop claiming, give unstarted jobs back, let running ones finish within the grace period, exit
@@ -50,6 +51,7 @@ from .limits import LimitsWatch
 from .maintenance import Expirer, Promoter, Pruner, Rescuer
 from .pool import ProcessPool, Slots, ThreadPool
 from .runner import EXPIRED, UNKNOWN_TASK, Outcome, refusal
+from .scheduler import Scheduler
 from .settle import Finished, Settler, completions, overran, refused
 from .tally import Observer, Tally
 from .unknown import DEFAULT_TTL, UnknownTasks
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("taskheap.worker")
 
 PRUNE_EVERY = 60.0
+SCHEDULE_EVERY = 0.5  # how often the scheduler looks for due fires (a fire starts at most this late)
 TALLY_EVERY = 1.0  # how often the per-minute counters are written, off the claim loop
 PREFETCH_WAIT = 0.02  # auto prefetch: claim ahead only what should start within this many seconds
 PREFETCH_PER_SLOT = 16  # and never more than this many jobs ahead per slot
@@ -85,6 +88,7 @@ class Worker:
         observer: Observer | None = None,
         unknown_task_ttl: float = DEFAULT_TTL,
         async_concurrency: int = ASYNC_CONCURRENCY,
+        schedules: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -116,6 +120,8 @@ class Worker:
             lease=app.lease,
         )
         self.rng = random.Random()
+        # fires the app's schedules (False: this worker leaves them to the others)
+        self.scheduler = Scheduler(app, app.schedules if schedules else {})
         self.inflight = InFlight()
         self.heartbeat_every = min(app.lease / 3, 10.0)
         # two heartbeats unanswered: a healthy store answers each within milliseconds
@@ -296,6 +302,12 @@ class Worker:
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
         ]
+        if self.scheduler.schedules:
+            threads.append(
+                self._every(
+                    SCHEDULE_EVERY, lambda: self.scheduler.run_once(self.app.clock.now()), "scheduler"
+                )
+            )
         for thread in threads:
             thread.start()
         self.claimer.begin()
