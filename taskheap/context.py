@@ -32,6 +32,12 @@ class JobContext:
     headers: dict[str, Any] = field(default_factory=dict)
     enqueued_at: float = 0.0
 
+    @property
+    def scheduled_for(self) -> float | None:
+        """The fire time (epoch seconds) of a periodic job, from its `scheduled_for` header."""
+        fire = self.headers.get("scheduled_for")
+        return float(fire) if isinstance(fire, (int, float)) and not isinstance(fire, bool) else None
+
 
 #: The claimed job running in this context: set and reset around each run by the worker
 #: (worker/runner.py), read by `current_job()`.
