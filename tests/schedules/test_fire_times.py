@@ -22,11 +22,27 @@ def local_fires(expression: str, tz: str, start: dt.datetime, count: int) -> lis
     ("tz", "day", "fires"),
     [
         # spring forward 02:00 -> 03:00: the skipped 02:30 fires once, at the end of the gap
-        ("Europe/Paris", dt.datetime(2026, 3, 28, 12), ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"]),
+        (
+            "Europe/Paris",
+            dt.datetime(2026, 3, 28, 12),
+            ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"],
+        ),
         # fall back 03:00 -> 02:00: the repeated 02:30 fires once, its first occurrence
-        ("Europe/Paris", dt.datetime(2026, 10, 24, 12), ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]),
-        ("US/Pacific", dt.datetime(2026, 3, 7, 12), ["2026-03-08T03:00:00-07:00", "2026-03-09T02:30:00-07:00"]),
-        ("US/Pacific", dt.datetime(2026, 10, 31, 12), ["2026-11-01T01:30:00-07:00", "2026-11-02T01:30:00-08:00"]),
+        (
+            "Europe/Paris",
+            dt.datetime(2026, 10, 24, 12),
+            ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"],
+        ),
+        (
+            "US/Pacific",
+            dt.datetime(2026, 3, 7, 12),
+            ["2026-03-08T03:00:00-07:00", "2026-03-09T02:30:00-07:00"],
+        ),
+        (
+            "US/Pacific",
+            dt.datetime(2026, 10, 31, 12),
+            ["2026-11-01T01:30:00-07:00", "2026-11-02T01:30:00-08:00"],
+        ),
     ],
 )
 def test_fixed_hour_fires_once_across_dst(tz: str, day: dt.datetime, fires: list[str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 
 import taskheap
 from taskheap.clock import FixedClock
@@ -26,7 +25,9 @@ def keys(app: taskheap.App) -> list[str | None]:
     return sorted(job.unique_key for job in app.admin.jobs(limit=1000))
 
 
-def test_misfire_runs_the_latest_within_grace_and_counts_the_rest(app: taskheap.App, clock: FixedClock) -> None:
+def test_misfire_runs_the_latest_within_grace_and_counts_the_rest(
+    app: taskheap.App, clock: FixedClock
+) -> None:
     declare(app)
     scheduler = Scheduler(app, app.schedules)
     assert scheduler.run_once(START + 5) == 1  # at start: the latest fire of the last minute
@@ -63,20 +64,19 @@ def test_many_schedulers_enqueue_each_fire_once(backend_url: str, clock: FixedCl
     for app in apps:
         declare(app, every=1.0)
     schedulers = [Scheduler(app, app.schedules) for app in apps]
-    enqueued: Counter[int] = Counter()
+    enqueued: list[int] = []  # list.append is atomic
     for second in range(8):
         now = START + second + 0.5
         clock.value = now
         threads = [
-            threading.Thread(target=lambda s=s, i=i: enqueued.update({i: s.run_once(now)}))
-            for i, s in enumerate(schedulers)
+            threading.Thread(target=lambda s=s, now=now: enqueued.append(s.run_once(now))) for s in schedulers
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     found = keys(apps[0])
-    assert len(found) == len(set(found)) == 8 == sum(enqueued.values())
+    assert len(found) == len(set(found)) == 8 == sum(enqueued)
     for app in apps:
         app.close()
 
@@ -96,7 +96,9 @@ def test_a_late_worker_does_not_fire_a_finished_and_pruned_tick(app: taskheap.Ap
     assert app.admin.jobs(limit=10) == []
 
 
-def test_a_changed_definition_at_deploy_does_not_run_a_fire_twice(app: taskheap.App, clock: FixedClock) -> None:
+def test_a_changed_definition_at_deploy_does_not_run_a_fire_twice(
+    app: taskheap.App, clock: FixedClock
+) -> None:
     declare(app, every=10.0)
     clock.value = START + 1
     assert Scheduler(app, app.schedules).run_once(clock.value) == 1
