@@ -24,6 +24,7 @@ from .job import (
     first_id_at,
     last_id_before,
 )
+from .schedule import Schedule, iso
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
 #: Jobs that have not started: what purging a queue deletes (`Admin.purge_waiting`).
@@ -341,6 +342,29 @@ class Admin:
         target = _state(state)
         _check(target, PURGEABLE, "purged")
         return self.backend.purge(_selection(ids, queue, target))
+
+    def schedules(self, schedules: Iterable[Schedule], now: float, *, runs: int = 5) -> list[dict[str, Any]]:
+        """Each schedule: its definition, its next 3 fire times and its last `runs` jobs (found
+        among the newest 100 jobs of its task by their unique keys: cheap and bounded)."""
+        shown = []
+        for schedule in schedules:
+            prefix = f"schedule:{schedule.name}:"
+            last = [
+                j for j in self.jobs(task=schedule.task, limit=100) if (j.unique_key or "").startswith(prefix)
+            ]
+            shown.append(
+                {
+                    "name": schedule.name,
+                    "task": schedule.task,
+                    "when": schedule.describe(),
+                    "next": [iso(t) for t in schedule.next_fires(now, 3)],
+                    "last_runs": [
+                        {"id": j.id, "state": str(j.status), "fire": (j.unique_key or "")[len(prefix) :]}
+                        for j in last[:runs]
+                    ],
+                }
+            )
+        return shown
 
     def cancel(self, job_id: str) -> bool:
         return self.backend.cancel(job_id, self.store_time())

@@ -13,6 +13,7 @@ from .jobs import dlq, jobs
 from .live import dashboard, top
 from .queues import queues
 from .run import demo, enqueue, migrate, status, worker
+from .schedules import schedules
 
 __all__ = ["cli", "main", "pass_env"]
 
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, app_path: str | None, url: str | None, verbose: bool
     ctx.obj = Env(app_path, url)
 
 
-for command in (worker, status, enqueue, jobs, dlq, queues, migrate, top, dashboard):
+for command in (worker, status, enqueue, jobs, dlq, queues, schedules, migrate, top, dashboard):
     add_store_options(command)
     cli.add_command(command)
 cli.add_command(demo)  # its own store in a temporary directory
