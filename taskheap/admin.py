@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from . import progress
 from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, Replayed, WorkerInfo
 from .backends.protocols import AdminBackend
 from .backends.queue_limits import LimitedQueue
@@ -475,4 +476,5 @@ def to_info(record: JobRecord) -> JobInfo:
         failed_attempts=record.failed_attempts,
         headers=headers,
         unique_key=record.unique_key,
+        progress=progress.decoded(record.progress, record.progress_at),
     )

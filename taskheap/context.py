@@ -9,10 +9,12 @@ never asks costs one contextvar set and reset.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import progress
 from .backends.base import ClaimedJob
 from .codec import headers_of
 
@@ -37,6 +39,49 @@ class JobContext:
         """The fire time (epoch seconds) of a periodic job, from its `scheduled_for` header."""
         fire = self.headers.get("scheduled_for")
         return float(fire) if isinstance(fire, (int, float)) and not isinstance(fire, bool) else None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once a cancel was requested for this run (`JobHandle.cancel()`): the worker
+        learns of it within about a second. A thread-pool or process-pool task polls this and
+        returns (or raises) early; an async task's coroutine is cancelled for it; a process
+        child still running the worker's cancel grace later is killed."""
+        return self.id in _cancel_requested or _child_flag()
+
+    def progress(self, current: float, total: float | None = None, message: str | None = None) -> None:
+        """Report how far the run got (numbers >= 0; `message` at most 200 characters; else
+        ValueError/TypeError). Written by the worker at most about once a second, the last
+        report kept, and flushed before the job's end is acknowledged; read in
+        `JobInfo.progress`. Kept as last written when the run ends, until a later run reports."""
+        progress.report(self.id, progress.encode(current, total, message))
+
+
+#: The ids of this process's running jobs with a cancel request, kept by the worker's control
+#: thread (worker/control.py). Set operations are atomic under the GIL; only those threads write.
+_cancel_requested: set[str] = set()
+
+
+def _no_flag() -> bool:
+    return False
+
+
+#: In a process-pool child: its slot's shared flag, set by the worker for the job it runs.
+_child_flag: Callable[[], bool] = _no_flag
+
+
+def use_child_flag(flag: Callable[[], bool]) -> None:
+    """(A process-pool child, once.) `cancelled` also reads this flag of its slot."""
+    global _child_flag
+    _child_flag = flag
+
+
+def mark_cancel_requested(job_ids: set[str], requested: bool) -> None:
+    """(A worker's control thread.) These running jobs have a cancel request; or, with
+    `requested` False, are no longer running here."""
+    if requested:
+        _cancel_requested.update(job_ids)
+    else:
+        _cancel_requested.difference_update(job_ids)
 
 
 #: The claimed job running in this context: set and reset around each run by the worker

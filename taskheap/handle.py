@@ -46,7 +46,9 @@ class JobHandle:
         return str(self.info().status)
 
     def cancel(self) -> bool:
-        """Cancel the job if it has not started; True if it was cancelled."""
+        """Cancel the job if it has not started; if it is running, store a cancel request its
+        worker acts on within about a second (`current_job().cancelled`). True for either,
+        False if it had finished already."""
         return self.app.admin.cancel(self.id)
 
     def result(self, timeout: float | None = None, poll: float = 0.005) -> Any:

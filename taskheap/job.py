@@ -191,6 +191,8 @@ class JobInfo:
     failed_attempts: list[FailedAttempt] = field(default_factory=list)
     headers: dict[str, Any] = field(default_factory=dict)  # as enqueued (options, middleware)
     unique_key: str | None = None  # as enqueued (unique_key, or derived by unique=True)
+    #: The last progress its runs reported: current, total, message, updated_at; None if none.
+    progress: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -78,12 +78,26 @@ def render_job(job: JobInfo) -> str:
         fields.insert(8, ("headers", json.dumps(job.headers)))
     if job.unique_key is not None:
         fields.insert(4, ("unique", job.unique_key))
+    if job.progress is not None:
+        fields.append(("progress", progress_text(job.progress)))
     text = "\n".join(f"{name:>9}: {value}" for name, value in fields)
     if job.failed_attempts:
         text += "\n" + render_failed_attempts(job.failed_attempts)
     elif job.traceback:
         text += "\ntraceback:\n" + job.traceback.rstrip()
     return text
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """ "30/100 (30%) pages, 12:00:01", or the parts of it the report has."""
+    current, total, message = progress.get("current"), progress.get("total"), progress.get("message")
+    text = f"{current:g}" if isinstance(current, int | float) else "?"
+    if isinstance(total, int | float) and total:
+        text += f"/{total:g} ({100 * current / total:.0f}%)" if isinstance(current, int | float) else ""
+    if message:
+        text += f" {message}"
+    updated = progress.get("updated_at")
+    return text + (f", {when(updated)}" if isinstance(updated, int | float) else "")
 
 
 def render_failed_attempts(attempts: Sequence[FailedAttempt]) -> str:

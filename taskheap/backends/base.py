@@ -108,6 +108,14 @@ class Failure(NamedTuple):
     retry_in: float | None
 
 
+class ProgressUpdate(NamedTuple):
+    """A running job's progress (`current_job().progress`), written only with its token."""
+
+    id: str
+    token: str
+    progress: str  # a JSON object: current, total, message
+
+
 @dataclass(slots=True)
 class JobRecord:
     id: str
@@ -132,6 +140,10 @@ class JobRecord:
     #: starts without it.
     unknown_since: float | None = None
     unique_key: str | None = None  # as enqueued (task.options(unique_key=...)), None without
+    #: The progress its last run reported (a JSON object: current, total, message), None if
+    #: none did; `progress_at` when the store took it (its clock). Kept as last written.
+    progress: str | None = None
+    progress_at: float | None = None
     #: The last FAILED_ATTEMPTS_KEPT failed attempts, oldest first: `fail` appends one in the
     #: same write as the state change.
     failed_attempts: list[FailedAttempt] = field(default_factory=list)

@@ -70,6 +70,7 @@ from .base import (
     MinuteCount,
     NewJob,
     Postponement,
+    ProgressUpdate,
     Replayed,
     WorkerInfo,
     record_from_columns,
@@ -473,7 +474,19 @@ class PostgresBackend(LimitsOnPostgres, FullBackend, TransactionalEnqueue):
         return self._rowcount(("purge", _filter_params(query)), prepare=False)
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        return self._rowcount(("cancel", {"id": job_id, "now": now})) > 0
+        return bool(self._rows(("cancel", {"id": job_id, "now": now})))
+
+    def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
+        if not updates:
+            return []
+        ids, tokens, progress = (list(column) for column in zip(*updates, strict=True))
+        params = {"ids": ids, "tokens": tokens, "progress": progress, "now": now}
+        return [job_id for (job_id,) in self._rows(("record_progress", params))]
+
+    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {job_id for (job_id,) in self._rows(("cancel_requests", {"ids": list(ids)}))}
 
     def set_paused(self, queue: str, paused: bool) -> None:
         self._rows(("set_paused", {"queue": queue, "paused": paused, "channel": self.channel}))

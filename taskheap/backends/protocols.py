@@ -35,6 +35,7 @@ from .base import (
     MinuteCount,
     NewJob,
     Postponement,
+    ProgressUpdate,
     Replayed,
     WorkerInfo,
 )
@@ -119,6 +120,18 @@ class Backend(Protocol):
         """Cancel the claimed jobs whose token is current: `cancelled`, `error` the reason,
         finished at `now`, the lease dropped, the attempts as claimed, no failed attempt logged
         (pruned after the retention as succeeded jobs are). Return the ids cancelled."""
+        ...
+
+    def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
+        """Store each running job's progress (a JSON object, as given) and `now` as its
+        `progress_at` (JobRecord), replacing the last, only with its current token (a stale
+        run cannot write it); return the ids written. Kept when the run ends."""
+        ...
+
+    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
+        """The running jobs among `ids` for which a cancel was requested (`AdminWrites.cancel`):
+        one batched read a worker makes about once a second while it holds jobs. Ids unknown or
+        not running are left out."""
         ...
 
     def release(self, leases: Sequence[Lease]) -> None:
@@ -274,7 +287,10 @@ class AdminWrites(Protocol):
         ...
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a job that is not running yet; False if it is running or finished."""
+        """Cancel a job that is not running yet (queued, scheduled, retrying), or store a cancel
+        request (`cancel_requested_at`, `now`; an earlier request is kept) for a running one,
+        which its worker polls for (`Backend.cancel_requests`): True for either, False for a
+        finished or unknown job. The request outlives any worker's restart."""
         ...
 
     def set_paused(self, queue: str, paused: bool) -> None:

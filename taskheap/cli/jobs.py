@@ -49,12 +49,15 @@ def jobs_show(env: Env, job_id: str, as_json: bool) -> None:
 @click.argument("job_id")
 @pass_env
 def jobs_cancel(env: Env, job_id: str) -> None:
-    """Cancel a job that has not started."""
+    """Cancel a job that has not started; for a running one, ask its worker to stop it."""
     app = env.existing()
     job = found(app, job_id)
     if not app.admin.cancel(job_id):
         raise NotThere(f"job {job_id} is {app.admin.job(job_id).status}: not cancelled")
-    click.echo(f"cancelled {job.id}")
+    if app.admin.job(job_id).status == "running":
+        click.echo(f"cancel requested for {job.id}: running, its worker stops it")
+    else:
+        click.echo(f"cancelled {job.id}")
     env.note_default_store()
 
 

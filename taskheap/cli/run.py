@@ -80,6 +80,13 @@ from .params import json_list, json_object, queue_list, queue_name
     help="Seconds running jobs get to finish after SIGTERM/SIGINT.",
 )
 @click.option(
+    "--cancel-grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds a process-pool job has to return after a cancel request before its child is killed.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LEVELS),
     default="info",
@@ -113,6 +120,7 @@ def worker(
     no_schedules: bool,
     unknown_task_ttl: float,
     grace: float,
+    cancel_grace: float,
     log_level: str,
     log_format: str,
     metrics_port: int | None,
@@ -134,6 +142,7 @@ def worker(
             schedules=not no_schedules,
             unknown_task_ttl=unknown_task_ttl,
             grace=grace,
+            cancel_grace=cancel_grace,
             observer=observer,
         ).run()
 

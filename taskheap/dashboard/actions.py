@@ -1,5 +1,6 @@
 """The dashboard's actions (POST, CSRF-checked, logged, refused when read-only): retry one dead
-job (from scratch) or retrying job (now, attempts kept), purge one dead job; retry every dead or
+job (from scratch) or retrying job (now, attempts kept), purge one dead job, cancel one waiting
+job (or ask a running one's worker to stop it); retry every dead or
 retrying job matching a filter, or purge every dead one; purge a queue's waiting jobs (every
 waiting state, or one of queued, scheduled, retrying); pause or resume a queue. Each bulk action
 first shows a confirmation with the exact count and scope (GET), then acts (POST)."""
@@ -57,17 +58,19 @@ class Actions:
         if isinstance(form, Response):
             return form
         job_id, action = request.path_params["job_id"], request.path_params["action"]
-        if action not in ("retry", "purge"):
+        if action not in ("retry", "purge", "cancel"):
             return PlainTextResponse(f"unknown action {action!r}", 404)
         if action == "retry":
             changed = await self.render.read(self.admin.replay, [job_id], state=None)
+        elif action == "cancel":  # a waiting job at once; a running one gets a request
+            changed = int(await self.render.read(self.admin.cancel, job_id))
         else:
             changed = await self.render.read(self.admin.purge, [job_id])
         self._log(request, f"{action} job {job_id!r}: {changed} changed")
         if not changed:
-            can = "dead or retrying" if action == "retry" else "dead"
+            can = {"retry": "dead or retrying", "purge": "dead", "cancel": "waiting or running"}[action]
             return self.render.error(request, 409, f"job {job_id} is not {can}")
-        target = url(request, "job", job_id=job_id) if action == "retry" else url(request, "dead")
+        target = url(request, "dead") if action == "purge" else url(request, "job", job_id=job_id)
         return RedirectResponse(str(target), 303)
 
     async def bulk(self, request: Request) -> Response:

@@ -59,6 +59,9 @@ class Pools:
     def timed_out(self, job: ClaimedJob) -> str:
         return self._for(job).timed_out(job)
 
+    def cancel(self, job: ClaimedJob) -> bool:
+        return self._for(job).cancel(job)
+
     def start(self) -> None:
         self.sync.start()
         self.loop.start()
@@ -180,6 +183,17 @@ class AsyncPool:
     def timed_out(self, job: ClaimedJob) -> str:
         self.loop.call_soon_threadsafe(self._cancel, job.id)
         return "its coroutine cancelled"
+
+    def cancel(self, job: ClaimedJob) -> bool:
+        """Cancel the coroutine and let it report: the CancelledError it ends with is its
+        outcome, which a cancel request makes `cancelled` (settle.py)."""
+        self.loop.call_soon_threadsafe(self._cancel_requested, job.id)
+        return False
+
+    def _cancel_requested(self, job_id: str) -> None:
+        running = self._running.get(job_id)
+        if running is not None:
+            running[1].cancel()
 
     def _cancel(self, job_id: str) -> None:
         """(On the loop.) The job's first step ran before this: `_fill` queued it, ahead of any

@@ -20,6 +20,7 @@ class Held:
     renewed: float  # monotonic: the lease was surely current then (claim sent, heartbeat sent)
     started: float | None = None  # monotonic; None while it waits for a slot
     deadline: float | None = None  # monotonic; set when it starts and has a timeout
+    cancel_requested: bool = False  # its run learnt of a cancel request (control.py)
 
     def ran(self, finished: float) -> float | None:
         """Seconds its function ran until `finished` (monotonic); None if it never started."""
@@ -66,6 +67,13 @@ class InFlight:
             if job.timeout:
                 held.deadline = at + job.timeout
             return held.deadline
+
+    def cancel_requested(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for job_id in ids:
+                held = self._held.get(job_id)
+                if held is not None:
+                    held.cancel_requested = True
 
     def pop(self, job_id: str) -> Held | None:
         """Take the job off; None if it was taken already (failed by its timeout, say)."""

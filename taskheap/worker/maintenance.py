@@ -2,7 +2,8 @@
 `now` is what the worker passes every backend call (None: the store's own clock decides).
 
 Rescuer: a running job whose lease ran out lost its worker; the lost run counts as an attempt
-and the job is retried (or dead) by the same rule as a failure (`retry.failure_of`). Promoter:
+and the job is retried (or dead) by the same rule as a failure (`retry.failure_of`), unless a
+cancel was requested for it: then it ends cancelled. Promoter:
 due scheduled and retrying jobs become queued. Expirer: waiting jobs never started whose expiry
 passed end cancelled, "expired" (counted as cancelled). Pruner: finished jobs past their retention,
 workers long gone, and per-minute counters older than a day. Lost runs are counted in the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 
+from ..backends.base import Cancellation
 from ..backends.protocols import Backend, Counters, Registry
 from ..retry import failure_of
 from . import events
@@ -26,6 +28,7 @@ BATCH = 500
 PRUNE_BUDGET = 1.0
 MINUTES_TTL = 24 * 3600.0  # per-minute counters kept this long (the all-time totals for good)
 LOST = "lease expired: the worker running this job stopped heartbeating (lost or killed)"
+CANCEL_LOST = "cancel requested (its worker was lost before it stopped the job)"
 
 
 class Rescuer:
@@ -38,15 +41,19 @@ class Rescuer:
         expired = self.backend.expired(BATCH, now)
         if not expired:
             return 0
-        failures = [failure_of(job, LOST, None, self.rng) for job in expired]
-        accepted = set(self.backend.fail(failures, now))
+        requested = self.backend.cancel_requests([job.id for job in expired])
         lost = {job.id: job for job in expired}
-        record(
-            self.counters,
-            [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted],
-            _labels(now),
-        )
-        return len(accepted)
+        settled: list[Settled] = []
+        if requested:
+            cancels = [Cancellation(job_id, lost[job_id].token, CANCEL_LOST) for job_id in sorted(requested)]
+            settled += [
+                Settled(lost[i], "cancelled", None) for i in self.backend.cancel_claimed(cancels, now)
+            ]
+        failures = [failure_of(job, LOST, None, self.rng) for job in expired if job.id not in requested]
+        accepted = set(self.backend.fail(failures, now)) if failures else set()
+        settled += [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted]
+        record(self.counters, settled, _labels(now))
+        return len(settled)
 
 
 class Promoter:

@@ -28,7 +28,9 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, Protocol, TypeVar
 
+from .. import progress
 from ..backends.base import ClaimedJob
+from ..context import use_child_flag
 from ..middleware import Chain
 from .runner import Outcome, run_job
 
@@ -76,6 +78,11 @@ class Slots(Protocol):
     def stop(self) -> None: ...
     def take_unstarted(self) -> list[ClaimedJob]: ...
     def timed_out(self, job: ClaimedJob) -> str: ...
+    def cancel(self, job: ClaimedJob) -> bool:
+        """Act on a cancel request for a started job (`current_job().cancelled` is True
+        already): True if its run is to be killed after the worker's cancel grace (a process
+        child); a thread's job is cooperative, a coroutine is cancelled here."""
+        ...
 
 
 class _Inbox:
@@ -141,6 +148,9 @@ class ThreadPool(_Inbox):
         self._spawn()
         return "its thread abandoned, a new slot started"
 
+    def cancel(self, job: ClaimedJob) -> bool:
+        return False  # a thread cannot be stopped: the task polls current_job().cancelled
+
     def stop(self) -> None:
         for _ in self._threads:
             self.inbox.put(None)
@@ -169,6 +179,11 @@ class ProcessPool(_Inbox):
             slot.kill(job.id)
         return "its child process killed"
 
+    def cancel(self, job: ClaimedJob) -> bool:
+        for slot in self._slots:
+            slot.flag_cancel(job.id)
+        return True
+
     def stop(self) -> None:
         for _ in self._slots:
             self.inbox.put(None)
@@ -185,11 +200,12 @@ class _ProcessSlot(threading.Thread):
         self._current_lock = threading.Lock()
         self._process: Any = None
         self._conn: Connection | None = None
+        self._cancelled: Any = pool._context.Value("b", 0, lock=False)  # shared with each child
 
     def _launch(self) -> Connection:
         parent, child = self.pool._context.Pipe()
         self._process = self.pool._context.Process(
-            target=_child_main, args=(self.pool.app_path, child, os.getpid()), daemon=True
+            target=_child_main, args=(self.pool.app_path, child, os.getpid(), self._cancelled), daemon=True
         )
         self._process.start()
         child.close()
@@ -203,6 +219,12 @@ class _ProcessSlot(threading.Thread):
         except (EOFError, OSError):
             pass  # it died starting: the first job sent to it reports that
         return parent
+
+    def flag_cancel(self, job_id: str) -> None:
+        """Set the child's cancel flag if it is running that job (`current_job().cancelled`)."""
+        with self._current_lock:
+            if self.current is not None and self.current.id == job_id:
+                self._cancelled.value = 1
 
     def kill(self, job_id: str) -> None:
         """Kill the child if it is running that job."""
@@ -221,6 +243,7 @@ class _ProcessSlot(threading.Thread):
                     continue
                 with self._current_lock:
                     self.current, self.killed = job, False
+                    self._cancelled.value = 0
                 outcome = _guarded(self._attempt, job)
                 with self._current_lock:
                     self.current = None
@@ -244,7 +267,9 @@ class _ProcessSlot(threading.Thread):
     def _run_in_child(self, conn: Connection, job: ClaimedJob) -> Outcome | None:
         try:
             conn.send_bytes(json.dumps(_for_child(job)).encode())
-            return Outcome(*json.loads(conn.recv_bytes()))
+            while isinstance(answer := json.loads(conn.recv_bytes()), dict):  # progress reports
+                progress.report(job.id, answer["progress"])
+            return Outcome(*answer)
         except (EOFError, OSError):
             if self.killed:
                 return None
@@ -276,7 +301,7 @@ class _ProcessSlot(threading.Thread):
             self._process.join(1)
 
 
-def _child_main(app_path: str, conn: Connection, parent: int) -> None:
+def _child_main(app_path: str, conn: Connection, parent: int, cancelled: Any) -> None:
     from ..loading import load_app
 
     _die_with_parent(parent)
@@ -284,6 +309,8 @@ def _child_main(app_path: str, conn: Connection, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     app = load_app(app_path)
     tasks, middleware = app.tasks, app.middleware
+    use_child_flag(lambda: cancelled.value == 1)
+    progress.set_sink(lambda _, report: conn.send_bytes(json.dumps({"progress": report}).encode()))
     conn.send_bytes(b"ready")
     while True:
         try:

@@ -39,6 +39,8 @@ class Outcome(NamedTuple):
 
 UNKNOWN_TASK = Outcome(error="unknown task: this worker's app does not define it", unknown_task=True)
 EXPIRED = Outcome(error="expired", cancelled=True)  # claimed for its first attempt past its expiry
+#: a run that did not succeed after a cancel request (`JobHandle.cancel()`): never retried
+CANCEL_REQUESTED = Outcome(error="cancel requested", cancelled=True)
 
 
 def refusal(job: ClaimedJob, max_payload: int) -> Outcome | None:

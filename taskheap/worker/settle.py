@@ -4,7 +4,9 @@ The loop hands it the finished jobs (job, Outcome, when it ended); it takes each
 in-flight table and routes it: completions and failures (the retry policy decides between
 retrying and dead) are acknowledged in one round trip each for the batch; snoozed jobs and jobs
 of tasks this worker does not define go back to the store unrun (`postpone`); jobs whose task
-raised Cancel, and those claimed past their expiry, end cancelled (`cancel_claimed`). What the store
+raised Cancel, those claimed past their expiry, and those whose run failed, retried or snoozed
+after a cancel request (River's rule: a success acknowledged first stays succeeded), end
+cancelled (`cancel_claimed`). What the store
 accepted is tallied and logged; what it refused was a lease lost meanwhile.
 """
 
@@ -20,9 +22,10 @@ from ..backends.protocols import Backend
 from ..errors import BackendError
 from ..retry import failure_of
 from . import events
+from .control import write_progress
 from .health import StoreWatch
 from .inflight import InFlight
-from .runner import Outcome
+from .runner import CANCEL_REQUESTED, Outcome
 from .tally import RecentCount, Settled, Tally, verdict
 from .unknown import UnknownTasks
 
@@ -69,11 +72,15 @@ class Settler:
         unknown: list[ClaimedJob] = []
         snoozed: list[Postponement] = []
         cancelled: dict[str, tuple[Cancellation, Settled]] = {}
+        done_jobs: list[ClaimedJob] = []
         while finished:
             job, outcome, ended = finished.popleft()
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
+            done_jobs.append(job)
+            if held.cancel_requested and (outcome.snoozed or not outcome.ok) and not outcome.cancelled:
+                outcome = CANCEL_REQUESTED  # River's rule: a failure, retry or snooze after a request
             if outcome.unknown_task:
                 unknown.append(job)
                 continue
@@ -96,6 +103,7 @@ class Settler:
                 done.append(Completion(job.id, job.token, outcome.result or "null"))
             else:
                 failed.append(self.failure(job, outcome))
+        self._last_progress(done_jobs)
         if unknown:
             failed += self._give_back(unknown, runs)
         if snoozed:
@@ -105,6 +113,14 @@ class Settler:
         if done or failed or unknown or snoozed or cancelled:
             self.changed()
         return done, failed, runs
+
+    def _last_progress(self, jobs: list[ClaimedJob]) -> None:
+        """The progress the runs reported since the control thread's last pass, written before
+        their ends are acknowledged (after that, their tokens would be refused)."""
+        try:
+            write_progress(self.backend, jobs)
+        except BackendError as exc:
+            self.store.failed("writing progress", exc)
 
     def _give_back(self, jobs: list[ClaimedJob], runs: dict[str, Run]) -> list[Failure]:
         """Jobs of tasks this worker's app does not define go back to the store (unknown.py);

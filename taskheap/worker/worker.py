@@ -16,6 +16,7 @@ Threads and what each owns:
 - maintenance: Rescuer, Promoter, Expirer and Pruner (maintenance.py);
 - tally: writes the per-minute counters about once a second, off the loop;
 - scheduler (scheduler.py, when the app declares schedules): enqueues the due periodic jobs.
+- control: while jobs run, asks the store for cancel requests about once a second (control.py).
 The jobs held are in one locked InFlight table. A claimed job is checked before it takes a slot
 (runner.refusal: what the store holds is trusted no more than a producer). On SIGTERM/SIGINT:
 stop claiming, give unstarted jobs back, let running ones finish within the grace period, exit
@@ -25,6 +26,7 @@ stop claiming, give unstarted jobs back, let running ones finish within the grac
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -44,6 +46,8 @@ from ..urls import redacted
 from . import events
 from .async_pool import ASYNC_CONCURRENCY, AsyncPool, beside_loop
 from .claimer import IDLE_WAIT, Claimer
+from .control import POLL_EVERY as CANCEL_POLL_EVERY
+from .control import CancelWatch
 from .health import StoreWatch
 from .heartbeat import Heartbeat
 from .inflight import InFlight
@@ -89,6 +93,7 @@ class Worker:
         unknown_task_ttl: float = DEFAULT_TTL,
         async_concurrency: int = ASYNC_CONCURRENCY,
         schedules: bool = True,
+        cancel_grace: float = 10.0,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
@@ -104,6 +109,8 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.grace = grace
+        if not 0 <= cancel_grace < math.inf:
+            raise ConfigError(f"cancel_grace must be a number of seconds >= 0, got {cancel_grace}")
         self.observer = observer
         self.prefetch = prefetch
         self.pool_kind = pool
@@ -175,6 +182,7 @@ class Worker:
         else:
             sync = ThreadPool(app.tasks, app.middleware, concurrency, self._started, self._report)
         self.pool = self._beside_loop(sync, app.tasks)
+        self.control = CancelWatch(backend, self.inflight, self.pool, cancel_grace, self._kill_cancelled)
 
     def _beside_loop(self, sync: Slots, tasks: Mapping[str, Task[Any, Any]]) -> Slots:
         """The pools to run `tasks` on: `sync`, and the event loop if any task is async. Its
@@ -301,6 +309,7 @@ class Worker:
             self._every(min(self.store.patience / 8, 1.0), self.store.check, "watch"),
             self._every(min(self.app.lease / 4, 1.0), self._maintain, "maintenance"),
             self._every(TALLY_EVERY, self.tally.flush, "tally"),
+            self._every(CANCEL_POLL_EVERY, self.control.run_once, "control"),
         ]
         if self.scheduler.schedules:
             threads.append(
@@ -479,6 +488,11 @@ class Worker:
         info.jobs = self.inflight.running()
         info.processed = self.settler.finishes.total
         info.per_minute = self.settler.finishes.last_minute(time.monotonic())
+
+    def _kill_cancelled(self, job: ClaimedJob) -> None:
+        """A process child still running its job `cancel_grace` after the cancel request."""
+        self._report(job, Outcome(error="cancel requested: killed after the cancel grace", cancelled=True))
+        self.pool.timed_out(job)
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -82,6 +83,13 @@ def test_cancel_says_why_a_running_or_finished_job_is_not_cancelled(cli: Cli) ->
     assert f"job {job_id} is succeeded: not cancelled" in cli("jobs", "cancel", job_id, code=1).stderr
     waiting = cli("enqueue", "add", "--args", "[1, 2]", "--delay", "3600").stdout.strip()
     assert cli("jobs", "cancel", waiting).stdout == f"cancelled {waiting}\n"
+    running = cli("enqueue", "add", "--args", "[1, 2]").stdout.strip()
+    with closing(cli.app()) as app:
+        (claimed,) = app.backend.claim(["default"], "w1", 1, 30.0)
+        assert claimed.id == running
+        said = cli("jobs", "cancel", running).stdout
+        assert said == f"cancel requested for {running}: running, its worker stops it\n"
+        assert app.backend.cancel_requests([running]) == {running}
 
 
 @pytest.mark.parametrize("answer", ["n\n", ""], ids=["no", "end-of-input"])

@@ -142,6 +142,19 @@ def test_purge_one_dead_job(client: TestClient, store: Store) -> None:
     assert client.get(f"/jobs/{store.dead}").status_code == 404
 
 
+def test_cancel_asks_a_running_job_s_worker_and_is_refused_for_a_finished_job(
+    client: TestClient, store: Store
+) -> None:
+    assert "Ask the worker running job" in client.get(f"/jobs/{store.running}").text
+    response = client.post(
+        f"/jobs/{store.running}/cancel", data={"csrf_token": csrf(client)}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"].endswith(f"/jobs/{store.running}")
+    assert store.app.backend.cancel_requests([store.running]) == {store.running}
+    refused = client.post(f"/jobs/{store.done}/cancel", data={"csrf_token": csrf(client)})
+    assert refused.status_code == 409 and "not waiting or running" in refused.text
+
+
 def test_retrying_a_job_that_is_not_dead_is_refused(client: TestClient, store: Store) -> None:
     response = client.post(f"/jobs/{store.done}/retry", data={"csrf_token": csrf(client)})
     assert response.status_code == 409 and store.app.admin.job(store.done).status == JobState.SUCCEEDED

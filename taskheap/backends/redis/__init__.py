@@ -52,7 +52,9 @@ Schema. `{<prefix>}:version` holds the schema version, an int (schema.py lists t
 brings an older store up step by step under a short lock (safe from many processes at once) and
 refuses a store of a newer version. Still version 1: wire formats 2 and 3, a job's
 `unknown_since` and `expires_at`, the `expiring` zset, the `cancelled` counter hash and the
-registry's details hash needed no step.
+registry's details hash, and a job's
+`cancel_requested_at` (set by cancel.lua, polled by control.py), `progress` and `progress_at`
+(progress.lua) needed no step.
 
 Choices:
 - Enqueue is one RPUSH per queue of the jobs, encoded client-side, onto its inbox: the cost of

@@ -30,12 +30,14 @@ from ..base import (
     MinuteCount,
     NewJob,
     Postponement,
+    ProgressUpdate,
     Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..counting import has_unique
 from ..protocols import FullBackend
+from . import control
 from .claim_limits import LimitsOnRedis
 from .client import Batch, Client, Guard, Script, Scripts, connect, parse_url
 from .keys import Keys
@@ -553,6 +555,13 @@ class RedisBackend(LimitsOnRedis, FullBackend):
                 return False
             reply = self.scripts.cancel(self.client, self.keys.queue_keys(queue), [job_id, num(now)])
             return bool(self._result(queue, reply))
+
+    def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
+        return self._acknowledge(self.scripts.progress, [num(now)], updates)
+
+    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
+        with self._guard():
+            return control.cancel_requests(self.client, self.keys, ids)
 
     def set_paused(self, queue: str, paused: bool) -> None:
         with self._guard():

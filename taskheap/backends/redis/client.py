@@ -66,6 +66,7 @@ class Scripts:
         self.purge = Script("purge", lib)
         self.replay = Script("replay", lib)
         self.cancel = Script("cancel", lib)
+        self.progress = Script("progress", lib)
         self.register = Script("register", lib)
         self.workers = Script("workers", lib)
         self.forget_workers = Script("forget_workers", lib)

@@ -169,6 +169,8 @@ def job_record(fields: dict[str, str]) -> JobRecord:
         meta=fields.get("meta"),
         unknown_since=_opt_parsed(fields.get("unknown_since")),
         unique_key=fields.get("unique_key"),
+        progress=fields.get("progress"),
+        progress_at=_opt_parsed(fields.get("progress_at")),
     )
 
 

@@ -3,7 +3,8 @@
 -- Parameters: ids, queue, state, task, before, after, text, scan (NULL matches everything), limit.
 SELECT
     id, task, queue, priority, state, payload, attempts, retries, enqueued_at, run_at,
-    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key, failed_attempts
+    started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key,
+    progress, progress_at, failed_attempts
 FROM {schema}.jobs
 WHERE {matching}
 ORDER BY id DESC

@@ -2,7 +2,7 @@
 -- trigger wakes their queues): a dead job runs again from scratch (attempts reset, worker and
 -- finish time, unknown_since and expiry cleared), a retrying one stops waiting out its backoff
 -- (attempts and unknown_since kept). A dead job whose unique key another active job of its queue
--- holds stays dead (docs/state-machine.md), counted as held.
+-- holds stays dead (docs/state-machine.md), counted as held. Either forgets a cancel request.
 -- Parameters: as list_jobs.sql. Returns replayed, held.
 WITH locked AS (
     SELECT id, queue, unique_key, state = 'dead' AND unique_key IS NOT NULL AND unique_for IS NULL AS keyed,
@@ -26,7 +26,8 @@ WITH locked AS (
         attempts = CASE WHEN jobs.state = 'dead' THEN 0 ELSE jobs.attempts END,
         worker = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.worker END,
         unknown_since = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.unknown_since END,
-        expires_at = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.expires_at END
+        expires_at = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.expires_at END,
+        cancel_requested_at = NULL  -- a request too late for the run it was made for
     FROM chosen
     WHERE jobs.id = chosen.id AND NOT chosen.held
     RETURNING 1

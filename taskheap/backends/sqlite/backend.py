@@ -27,12 +27,14 @@ from ..base import (
     MinuteCount,
     NewJob,
     Postponement,
+    ProgressUpdate,
     Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
 from ..counting import enqueued_rows, has_unique, limited
 from ..protocols import FullBackend, TransactionalEnqueue
+from . import control
 from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_anchor
 from .limits import LimitsOnSQLite, claim_rows
 from .queries import (
@@ -555,13 +557,13 @@ class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         now = self._now(now)
         with self._write() as conn:
-            return bool(
-                conn.execute(
-                    "UPDATE jobs SET state = 'cancelled', finished_at = ?, run_at = NULL"
-                    f" WHERE id = {BY_TEXT} AND state IN ('queued', 'scheduled', 'retrying')",
-                    (now, as_stored(job_id)),
-                ).rowcount
-            )
+            return control.cancel(conn, job_id, now)
+
+    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
+        return control.requested(self._read, ids)
+
+    def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
+        return self._accepted(control.PROGRESS_SQL, control.progress_rows(updates, self._now(now)))
 
     def set_paused(self, queue: str, paused: bool) -> None:
         with self._write() as conn:

@@ -27,7 +27,7 @@ PAYLOAD = "CAST(payload AS TEXT)"
 RECORD_COLUMNS = (
     f"id, task, queue, priority, state, {PAYLOAD}, attempts, retries, enqueued_at, run_at, "
     "started_at, finished_at, worker, result, error, traceback, meta, unknown_since, unique_key,"
-    " failed_attempts"
+    " progress, progress_at, failed_attempts"
 )
 CLAIMED_COLUMNS = (
     f"id, task, queue, priority, {PAYLOAD}, attempts, retries, backoff, timeout, token, meta, enqueued_at"
@@ -140,7 +140,8 @@ def claim_sql(queue_count: int) -> str:
 
 def replay_sql(source: str, select: str | None = None) -> str:
     """Dead and retrying jobs of `source` (a `matching` FROM source) queued now: a dead job from
-    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is. A dead
+    scratch (attempts, worker, unknown_since and expiry cleared), a retrying one as it is; a
+    cancel request that came too late for the run it was made for is forgotten by either. A dead
     job whose unique key another active job holds stays dead (OR IGNORE skips the rows the
     jobs_unique index refuses). With `select`, the SELECT of those columns of the jobs it would
     replay instead. Parameters: those of `source`, then the limit."""
@@ -152,7 +153,8 @@ def replay_sql(source: str, select: str | None = None) -> str:
         " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
         " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
         " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
-        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
+        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END,"
+        " cancel_requested_at = NULL"
         f" WHERE id IN ({chosen})"
     )
 

@@ -135,4 +135,11 @@ MIGRATIONS = (
     CREATE TABLE queue_starts (queue TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
     """,
+    # Migration 11: when a cancel was asked of the job while it ran (NULL: never): its worker polls for it;
+    # and the progress its run last reported (JSON), with when the store took it.
+    """
+    ALTER TABLE jobs ADD COLUMN cancel_requested_at REAL;
+    ALTER TABLE jobs ADD COLUMN progress TEXT;
+    ALTER TABLE jobs ADD COLUMN progress_at REAL;
+    """,
 )
