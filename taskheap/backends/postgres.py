@@ -70,7 +70,6 @@ from .base import (
     MinuteCount,
     NewJob,
     Postponement,
-    ProgressUpdate,
     Replayed,
     WorkerInfo,
     record_from_columns,
@@ -78,6 +77,7 @@ from .base import (
 from .checks import SelfCheck, plaintext_check, unsilenced
 from .counting import has_unique, limited
 from .postgres_connections import Connection, Connections
+from .postgres_control import ControlStatements
 from .postgres_limits import LimitsOnPostgres, as_claimed
 from .postgres_unique import Keyed
 from .postgres_url import parse_url
@@ -100,7 +100,7 @@ UNBOUNDED = frozenset({"replay", "purge"})
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
-class PostgresBackend(LimitsOnPostgres, FullBackend, TransactionalEnqueue):
+class PostgresBackend(ControlStatements, LimitsOnPostgres, FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size, self.deadline = parse_url(url)
@@ -472,21 +472,6 @@ class PostgresBackend(LimitsOnPostgres, FullBackend, TransactionalEnqueue):
 
     def purge(self, query: JobQuery) -> int:
         return self._rowcount(("purge", _filter_params(query)), prepare=False)
-
-    def cancel(self, job_id: str, now: float | None = None) -> bool:
-        return bool(self._rows(("cancel", {"id": job_id, "now": now})))
-
-    def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
-        if not updates:
-            return []
-        ids, tokens, progress = (list(column) for column in zip(*updates, strict=True))
-        params = {"ids": ids, "tokens": tokens, "progress": progress, "now": now}
-        return [job_id for (job_id,) in self._rows(("record_progress", params))]
-
-    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        return {job_id for (job_id,) in self._rows(("cancel_requests", {"ids": list(ids)}))}
 
     def set_paused(self, queue: str, paused: bool) -> None:
         self._rows(("set_paused", {"queue": queue, "paused": paused, "channel": self.channel}))
