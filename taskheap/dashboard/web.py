@@ -2,8 +2,8 @@
 live by server-sent events, with Prometheus /metrics. Mount it anywhere as an ASGI sub-app.
 
 Pages: overview, jobs (filters in the URL, keyset pages), job detail with every failed attempt,
-workers, dead letters and retrying, the login form when a token guards it. Actions live in
-actions.py; auth, CSRF and the security headers in security.py.
+workers, the app's schedules, dead letters and retrying, the login form when a token guards it.
+Actions live in actions.py; auth, CSRF and the security headers in security.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from ..app import App
 from ..errors import BackendError, JobNotFound
 from ..job import JobState
 from ..metrics import admin_registry
+from ..schedule import Schedule
 from .actions import BULK_ACTIONS, Actions
 from .charts import chart
 from .filters import BadFilter, parse_filter
@@ -49,7 +50,7 @@ LIVE_EVERY = 1.0  # seconds between server-sent updates
 
 def create_app(app: App, *, auth: Auth | None = None, read_only: bool = False) -> Starlette:
     render = Renderer(app.admin, read_only)
-    site, actions = Site(render, auth), Actions(render)
+    site, actions = Site(render, auth, app.schedules), Actions(render)
     routes = [
         Route("/", site.overview, name="overview"),
         Route("/live", site.live, name="live"),
@@ -67,6 +68,7 @@ def create_app(app: App, *, auth: Auth | None = None, read_only: bool = False) -
             "/queues/{queue:path}/{action:str}", actions.queue_action, methods=["POST"], name="queue_action"
         ),
         Route("/workers", site.workers, name="workers"),
+        Route("/schedules", site.schedules, name="schedules"),
         Route("/metrics", site.metrics, name="metrics"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -87,8 +89,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 class Site:
     """The pages."""
 
-    def __init__(self, render: Renderer, auth: Auth | None) -> None:
+    def __init__(self, render: Renderer, auth: Auth | None, schedules: Mapping[str, Schedule]) -> None:
         self.render = render
+        self.declared = schedules
         self.admin = render.admin
         self.auth = auth
         self.registry = admin_registry(render.admin)
@@ -172,6 +175,10 @@ class Site:
     async def workers(self, request: Request) -> Response:
         overview = await self.render.read(self.admin.overview, time.time(), activity=False)
         return self.render.page(request, "workers.html", o=overview)
+
+    async def schedules(self, request: Request) -> Response:
+        shown = await self.render.read(self.admin.schedules, self.declared.values(), time.time())
+        return self.render.page(request, "schedules.html", schedules=shown)
 
     async def metrics(self, request: Request) -> Response:
         body = await self.render.read(generate_latest, self.registry)

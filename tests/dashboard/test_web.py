@@ -14,6 +14,7 @@ from taskheap.cli import cli
 from taskheap.dashboard.security import is_loopback
 from taskheap.dashboard.web import create_app
 from taskheap.job import JobState
+from taskheap.worker.scheduler import Scheduler
 from taskheap.worker.tally import Settled, record
 from tests.dashboard.conftest import LEASE, Store, retrying_job
 
@@ -437,3 +438,20 @@ def test_a_queue_with_limits_at_claim_shows_running_and_starts_against_them(
 ) -> None:
     store.app.queue("default", concurrency=4, rate="100/s", group_concurrency=2)
     assert ">running 1/4, starts 0/100/s, 2 per group</span>" in client.get("/").text
+
+
+def test_schedules_page_shows_each_schedule_its_next_fires_and_its_last_runs(store: Store) -> None:
+    app = store.app
+    app.periodic(every=3600.0, name="hourly-rollup", misfire_grace=7200.0)(lambda: None)
+    assert Scheduler(app, app.schedules).run_once(app.clock.now()) == 1  # this hour's fire
+    [fired] = [j for j in app.admin.jobs(task="hourly-rollup") if j.unique_key]
+    text = TestClient(create_app(app)).get("/schedules").text
+    (row,) = re.findall(r'<tr data-schedule="hourly-rollup">.*?</tr>', text, flags=re.S)
+    assert "every 3600s" in row and row.count(":00:00+00:00</div>") == 3, row  # the next 3 fires
+    fire = (fired.unique_key or "").removeprefix("schedule:hourly-rollup:")
+    assert f'<div>{fire}: <a href="http://testserver/jobs/{fired.id}"' in row and ">queued<" in row
+    assert 'href="http://testserver/schedules"' in text, "linked from the nav"
+
+
+def test_schedules_page_of_an_app_without_schedules_says_so(client: TestClient) -> None:
+    assert "This app declares no schedules." in client.get("/schedules").text
