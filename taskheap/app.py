@@ -252,6 +252,11 @@ class App:
         seconds (at the multiples of it since the epoch). A fire missed while no worker ran
         runs once if at most `misfire_grace` seconds late; older ones are skipped."""
         schedule_name = name or task.name
+        if task.defaults.unique_key is not None or task.defaults.unique:
+            raise ValueError(
+                f"schedule {schedule_name!r}: task {task.name!r} declares a unique key; a scheduled"
+                " task may not, each fire is unique under the key of its schedule and fire time"
+            )
         if schedule_name in self.schedules:
             raise ValueError(f"schedule name {schedule_name!r} is already registered")
         schedule = make_schedule(

@@ -1,9 +1,11 @@
-"""CancelWatch: the worker's control thread. About once a second while it runs jobs (nothing
-when idle) it writes their progress reported since its last pass (`record_progress`, the last
-report of each) and learns of cancel requests for them (one batched `cancel_requests`), acting
-on each once: `current_job().cancelled` turns True, the pool cancels an
-async job's coroutine, and a process child still running `grace` seconds later is killed (its
-job cancelled). How a run that ends after a request settles is settle.py's (River's rule)."""
+"""CancelWatch: the worker's control thread. About once a second while it holds jobs (nothing
+when idle) it writes the progress its running jobs reported since its last pass
+(`record_progress`, the last report of each) and learns of cancel requests for every job it
+holds (one batched `cancel_requests`): a job claimed ahead, still waiting for a slot, is then
+never started (Worker._started cancels it unrun); for a running one, once, `current_job().cancelled`
+turns True, the pool cancels an async job's coroutine, and a process child still running `grace`
+seconds later is killed (its job cancelled). How a run that ends after a request settles is
+settle.py's (River's rule)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,9 @@ class CancelWatch:
         self._kill_at: dict[str, tuple[ClaimedJob, float]] = {}  # monotonic deadlines
 
     def run_once(self) -> None:
-        running = {h.job.id: h.job for h in self.inflight.held() if h.started is not None}
+        held = self.inflight.held()
+        running = {h.job.id: h.job for h in held if h.started is not None}
+        waiting = [h.job.id for h in held if h.started is None and not h.cancel_requested]
         gone = self._known - running.keys()
         write_progress(self.backend, running.values())
         if gone:
@@ -49,9 +53,12 @@ class CancelWatch:
             mark_cancel_requested(gone, False)
             for job_id in gone:
                 self._kill_at.pop(job_id, None)
-        if not running:
+        if not running and not waiting:
             return
-        new = self.backend.cancel_requests(sorted(running)) - self._known
+        requested = self.backend.cancel_requests(sorted([*running, *waiting]))
+        # A job claimed ahead and still waiting for a slot is never started (Worker._started).
+        self.inflight.cancel_requested(requested.intersection(waiting))
+        new = requested.intersection(running) - self._known
         if new:
             self._known |= new
             self.inflight.cancel_requested(new)

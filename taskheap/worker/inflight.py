@@ -68,6 +68,12 @@ class InFlight:
                 held.deadline = at + job.timeout
             return held.deadline
 
+    def requested_before_start(self, job_id: str) -> bool:
+        """Whether a cancel was requested for the job while it waited for a slot."""
+        with self._lock:
+            held = self._held.get(job_id)
+            return held is not None and held.started is None and held.cancel_requested
+
     def cancel_requested(self, ids: Iterable[str]) -> None:
         with self._lock:
             for job_id in ids:

@@ -17,14 +17,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 
-from ..backends.base import Cancellation, ClaimedJob, Completion, Failure, Postponement
+from ..backends.base import Cancellation, ClaimedJob, Completion, Failure, Lease, Postponement
 from ..backends.protocols import Backend
 from ..errors import BackendError
 from ..retry import failure_of
 from . import events
 from .control import write_progress
 from .health import StoreWatch
-from .inflight import InFlight
+from .inflight import Held, InFlight
 from .runner import CANCEL_REQUESTED, Outcome
 from .tally import RecentCount, Settled, Tally, verdict
 from .unknown import UnknownTasks
@@ -73,13 +73,14 @@ class Settler:
         snoozed: list[Postponement] = []
         cancelled: dict[str, tuple[Cancellation, Settled]] = {}
         done_jobs: list[ClaimedJob] = []
-        while finished:
-            job, outcome, ended = finished.popleft()
+        batch = [finished.popleft() for _ in range(len(finished))]
+        requested = self.cancel_requested([job for job, outcome, _ in batch if _cancellable(outcome)])
+        for job, outcome, ended in batch:
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
             done_jobs.append(job)
-            if held.cancel_requested and (outcome.snoozed or not outcome.ok) and not outcome.cancelled:
+            if (held.cancel_requested or job.id in requested) and _cancellable(outcome):
                 outcome = CANCEL_REQUESTED  # River's rule: a failure, retry or snooze after a request
             if outcome.unknown_task:
                 unknown.append(job)
@@ -113,6 +114,55 @@ class Settler:
         if done or failed or unknown or snoozed or cancelled:
             self.changed()
         return done, failed, runs
+
+    def cancel_requested(self, jobs: list[ClaimedJob]) -> set[str]:
+        """Which of these jobs (runs that failed or snoozed, jobs given back unstarted) have a
+        cancel request in the store: asked here because the control thread learns of one only
+        about a second after it was made, and such a job must not be retried or run again.
+        Should the store not answer, none (the Rescuer and the next run's control thread still
+        see the request)."""
+        if not jobs:
+            return set()
+        try:
+            return self.backend.cancel_requests([job.id for job in jobs])
+        except BackendError as exc:
+            self.store.failed("reading cancel requests", exc)
+            return set()
+
+    def give_back(self, unstarted: list[ClaimedJob], requested: set[str]) -> None:
+        """Claimed jobs no slot started, at a graceful stop: queued again untouched (`release`),
+        but cancelled unrun those with a cancel request (`requested`, known already, or in the
+        store)."""
+        requested = requested | self.cancel_requested([j for j in unstarted if j.id not in requested])
+        cancelled = {
+            j.id: (Cancellation(j.id, j.token, CANCEL_REQUESTED.error or ""), Settled(j, "cancelled", None))
+            for j in unstarted
+            if j.id in requested
+        }
+        if cancelled:
+            self._cancel(cancelled)
+        kept = [Lease(j.id, j.token) for j in unstarted if j.id not in requested]
+        if kept:
+            self.backend.release(kept)
+
+    def stopped(self, left: Sequence[Held], error: str) -> None:
+        """Jobs still running when a graceful stop's grace ran out: failed with `error` (to be
+        retried by the policy), or cancelled if a cancel was requested for them."""
+        ended = time.monotonic()
+        requested = self.cancel_requested([h.job for h in left if not h.cancel_requested])
+        cancelled: dict[str, tuple[Cancellation, Settled]] = {}
+        failed: list[Failure] = []
+        runs: dict[str, Run] = {}
+        for h in left:
+            if h.cancel_requested or h.job.id in requested:
+                reason = Cancellation(h.job.id, h.job.token, CANCEL_REQUESTED.error or "")
+                cancelled[h.job.id] = (reason, Settled(h.job, "cancelled", h.ran(ended)))
+            else:
+                runs[h.job.id] = (h.job, h.ran(ended))
+                failed.append(self.failure(h.job, Outcome(error=error)))
+        if cancelled:
+            self._cancel(cancelled)
+        self.acknowledge([], failed, runs)
 
     def _last_progress(self, jobs: list[ClaimedJob]) -> None:
         """The progress the runs reported since the control thread's last pass, written before
@@ -207,6 +257,11 @@ def refused(sent: Sequence[_Sent], accepted: Collection[str]) -> None:
     equal counts say none was refused without building a set on every batch."""
     if len(accepted) < len(sent):
         events.refused({outcome.id for outcome in sent}.difference(accepted))
+
+
+def _cancellable(outcome: Outcome) -> bool:
+    """A run's end that a cancel request turns into cancelled: a failure, a retry, a snooze."""
+    return (outcome.snoozed or not outcome.ok) and not outcome.cancelled
 
 
 def completions(ids: list[str], runs: dict[str, Run]) -> list[Settled]:

@@ -39,7 +39,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..backends.base import ClaimedJob, Lease, WorkerInfo
+from ..backends.base import ClaimedJob, WorkerInfo
 from ..errors import BackendError, ConfigError, StoreUnreachable
 from ..logs import bind_worker
 from ..urls import redacted
@@ -54,7 +54,7 @@ from .inflight import InFlight
 from .limits import LimitsWatch
 from .maintenance import Expirer, Promoter, Pruner, Rescuer
 from .pool import ProcessPool, Slots, ThreadPool
-from .runner import EXPIRED, UNKNOWN_TASK, Outcome, refusal
+from .runner import CANCEL_REQUESTED, EXPIRED, UNKNOWN_TASK, Outcome, refusal
 from .scheduler import Scheduler
 from .settle import Finished, Settler, completions, overran, refused
 from .tally import Observer, Tally
@@ -248,11 +248,15 @@ class Worker:
                 self._report(job, refused)
 
     def _started(self, job: ClaimedJob) -> bool:
-        """A slot is about to run the job: True, or False when its lease may have lapsed
-        meanwhile (no heartbeat could renew it: the store was out of reach), so another worker
-        may run it: it is let go, not run here."""
+        """A slot is about to run the job: True, or False when a cancel was requested while it
+        waited (it is cancelled unrun), or when its lease may have lapsed meanwhile (no
+        heartbeat could renew it: the store was out of reach), so another worker may run it: it
+        is let go, not run here."""
         self.claimer.slot_started()
         now = time.monotonic()
+        if self.inflight.requested_before_start(job.id):
+            self._report(job, CANCEL_REQUESTED)  # cancelled unrun
+            return False
         if self.inflight.lapsed(job.id, now, self.app.lease):
             self.inflight.pop(job.id)
             log.warning(
@@ -510,10 +514,11 @@ class Worker:
         self.claimer.stop()
         self.claimer.join(IDLE_WAIT + 1.0)  # a claim it is making must be started or given back
         unstarted = self.pool.take_unstarted()
+        requested = {j.id for j in unstarted if self.inflight.requested_before_start(j.id)}
         for job in unstarted:
             self.inflight.pop(job.id)
         if unstarted:
-            self.backend.release([Lease(j.id, j.token) for j in unstarted])
+            self.settler.give_back(unstarted, requested)
         events.stopping(self.grace, len(unstarted), [h.job for h in self.inflight.held()])
         deadline = time.monotonic() + self.grace
         report = time.monotonic() + GRACE_REPORT_EVERY
@@ -530,10 +535,7 @@ class Worker:
         left = self.inflight.held()  # held (so their leases are renewed) until acknowledged
         if left:
             events.grace_over(self.grace, [h.job for h in left])
-            ended = time.monotonic()
-            stopped = Outcome(error=f"worker stopped: job still running after the {self.grace}s grace")
-            runs = {h.job.id: (h.job, h.ran(ended)) for h in left}
-            self.settler.acknowledge([], [self.settler.failure(h.job, stopped) for h in left], runs)
+            self.settler.stopped(left, f"worker stopped: job still running after the {self.grace}s grace")
             for h in left:
                 self.inflight.pop(h.job.id)
 

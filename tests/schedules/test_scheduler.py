@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 import taskheap
 from taskheap.clock import FixedClock
 from taskheap.worker.maintenance import Pruner
@@ -109,3 +111,36 @@ def test_a_changed_definition_at_deploy_does_not_run_a_fire_twice(
     assert Scheduler(deployed, deployed.schedules).run_once(clock.value) == 1
     assert len(keys(app)) == 2
     deployed.close()
+
+
+def test_a_schedule_whose_enqueue_fails_stops_no_other_and_is_tried_again(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    app.queue("tiny", max_length=1)
+
+    @app.task(name="full", queue="tiny")
+    def full() -> None: ...
+
+    declare(app)
+    app.schedule(full, every=10.0, name="full", misfire_grace=60.0)
+    full.enqueue()  # the queue is full: every fire of "full" raises QueueFull
+    scheduler = Scheduler(app, app.schedules)
+    assert scheduler.run_once(START + 5) == 1  # "tick" fired; "full" failed
+    assert scheduler.failed == {"tick": 0, "full": 1}
+    assert scheduler.run_once(START + 10) == 1 and scheduler.failed["full"] == 2
+    assert scheduler.run_once(START + 14) == 0 and scheduler.failed["full"] == 2  # waits RETRY_FAILED
+    assert scheduler.run_once(START + 15) == 0 and scheduler.failed["full"] == 3
+    assert sorted(j.unique_key for j in app.admin.jobs(task="tick")) == [
+        "schedule:tick:2023-11-14T22:13:20+00:00",
+        "schedule:tick:2023-11-14T22:13:30+00:00",
+    ]
+
+
+def test_a_task_with_a_unique_key_of_its_own_cannot_be_scheduled(app: taskheap.App) -> None:
+    @app.task(name="keyed", unique=True)
+    def keyed() -> None: ...
+
+    with pytest.raises(ValueError, match=r"^schedule 'keyed': task 'keyed' declares a unique key"):
+        app.schedule(keyed, every=10.0)
+    with pytest.raises(ValueError, match="declares a unique key"):
+        app.periodic(every=10.0, name="other", unique_key="k")(lambda: None)

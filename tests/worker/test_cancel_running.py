@@ -19,10 +19,11 @@ from .conftest import SQLITE_BY_DEFAULT, Lab
 
 CANCEL_TASKS = """
 import asyncio
+import os
 import time
 
 import taskheap
-from testtasks import app, mark
+from testtasks import OUT, app, mark
 
 
 def until_cancelled(name):
@@ -60,6 +61,19 @@ async def waits_async():
 def cooperative_child():
     until_cancelled("cooperative_child")
     raise taskheap.Cancel("stopped by itself")
+
+
+@app.task(name="fails_on_go", retries=3, backoff=0.0)
+def fails_on_go():
+    mark("fails_on_go.start")
+    while not os.path.exists(os.path.join(OUT, "go")):
+        time.sleep(0.01)
+    raise RuntimeError("failed right after the request")
+
+
+@app.task(name="marks", retries=3, backoff=0.0)
+def marks():
+    mark("marks.start")
 
 
 @app.task(name="stubborn", retries=3, backoff=0.0)
@@ -153,3 +167,40 @@ def test_a_request_for_the_job_of_a_killed_worker_cancels_it_on_rescue(short_lea
 def test_cancelled_is_false_outside_a_request() -> None:
     job = taskheap.context.JobContext("id-1", "t", "q", 5, 1, 0)
     assert job.cancelled is False
+
+
+@SQLITE_BY_DEFAULT
+def test_a_run_failing_before_the_control_thread_saw_the_request_is_cancelled_not_retried(lab: Lab) -> None:
+    app_path = cancel_app(lab)
+    handle = enqueue(lab, "fails_on_go")
+    worker = lab.worker("--concurrency", "1", app=app_path)
+    wait_for(lambda: lab.marks("fails_on_go.start"), what="the job to start")
+    assert handle.cancel() is True
+    (lab.path / "go").touch()  # it fails at once: within a poll interval of the request
+    wait_for(lambda: status(lab, handle.id) not in ("running", "queued"), what="settled")
+    info = handle.info()
+    assert (info.status, info.error, info.attempts) == (JobState.CANCELLED, "cancel requested", 1), (
+        worker.output()
+    )
+    assert len(lab.marks("fails_on_go.start")) == 1
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
+
+
+@SQLITE_BY_DEFAULT
+def test_a_job_claimed_ahead_and_cancelled_before_its_start_never_runs(lab: Lab) -> None:
+    app_path = cancel_app(lab)
+    blocker = enqueue(lab, "fails_on_go")
+    ahead = enqueue(lab, "marks")
+    worker = lab.worker("--concurrency", "1", "--prefetch", "1", "--grace", "0.2", app=app_path)
+    wait_for(lambda: lab.marks("fails_on_go.start"), what="the first job to start")
+    wait_for(lambda: status(lab, ahead.id) == "running", what="the second claimed ahead")
+    assert ahead.cancel() is True, "a claimed job's cancel is a request"
+    worker.signal(signal.SIGTERM)  # given back at the stop: cancelled, not queued again
+    assert worker.wait() == 0, worker.output()
+    info = ahead.info()
+    assert (info.status, info.error, info.attempts) == (JobState.CANCELLED, "cancel requested", 1), (
+        worker.output()
+    )
+    assert lab.marks("marks.start") == []
+    assert status(lab, blocker.id) == "retrying", "the blocker was stopped by the grace, as before"
