@@ -411,9 +411,10 @@ class PostgresBackend(ControlStatements, LimitsOnPostgres, FullBackend, Transact
         return [ClaimedJob(*row) for row in self._rows(("expired", {"limit": limit, "now": now}))]
 
     def prune(self, retention: float, limit: int, now: float | None = None) -> int:
-        """Also folds the job_counts log, so it stays small when nobody reads the counts."""
+        """Also folds the job_counts log, so it stays small when nobody reads the counts, and
+        deletes unique windows that ended."""
         params = {"retention": retention, "limit": limit, "now": now}
-        return self._rowcount(("fold_counts", {}), ("prune", params))
+        return self._rowcount(("fold_counts", {}), ("prune_windows", params), ("prune", params))
 
     def forget_workers(self, silence: float, now: float | None = None) -> int:
         return self._rowcount(("forget_workers", {"silence": silence, "now": now}))

@@ -305,3 +305,32 @@ def test_of_dead_jobs_sharing_a_free_key_a_replay_queues_the_oldest(
     assert replayed == 1 and replayed.held == 1
     assert app.backend.get(older.id).state == JobState.QUEUED  # type: ignore[union-attr]
     assert app.backend.get(newer.id).state == JobState.DEAD  # type: ignore[union-attr]
+
+
+def window_rows(backend: Any) -> int:
+    if isinstance(backend, PostgresBackend):
+        with psycopg.connect(backend.conninfo) as conn:
+            row = conn.execute(f'SELECT count(*) FROM "{backend.schema}".unique_windows').fetchone()
+    else:
+        assert isinstance(backend, SQLiteBackend)
+        with sqlite3.connect(backend.path) as conn:
+            row = conn.execute("SELECT count(*) FROM unique_windows").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("backend_url", ["postgres", "sqlite"], indirect=True)
+def test_prune_deletes_the_windows_that_ended_and_keeps_those_running(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    """A schedule fires under a new windowed key each time: ended windows must not pile up."""
+    echo = declare(app)
+    for i in range(5):
+        echo.options(unique_key=f"tick:{i}", unique_for=100).enqueue(i)
+        clock.advance(30)  # the windows end at 100, 130, ... 220
+    assert window_rows(app.backend) == 5
+    clock.advance(5)  # now 155: the windows ending at 100 and 130 ended
+    app.backend.prune(3600, 100, now=clock.now())
+    assert window_rows(app.backend) == 3
+    assert echo.options(unique_key="tick:4", unique_for=100).enqueue(9).duplicate, "running: kept"
+    assert not echo.options(unique_key="tick:0", unique_for=100).enqueue(9).duplicate

@@ -68,7 +68,7 @@ from .queries import (
     worker_rows,
 )
 from .schema import MIGRATIONS
-from .unique import enqueue_keyed, refuse_if_full
+from .unique import PRUNE_WINDOWS_SQL, enqueue_keyed, refuse_if_full
 
 #: How every connection reads TEXT: bytes that are not UTF-8 (a row written by hand) become lone
 #: surrogates, so a read never fails on them; decoding a payload above the seam refuses them
@@ -457,12 +457,13 @@ class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
             return [Expired(*row) for row in conn.execute(EXPIRE_DUE_SQL, (now, limit)).fetchall()]
 
     def prune(self, retention: float, limit: int, now: float | None = None) -> int:
-        finished_before = self._now(now) - retention
+        at = self._now(now)
         with self._write() as conn:
+            conn.execute(PRUNE_WINDOWS_SQL, (at, limit))
             return conn.execute(
                 "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_finished"
                 " WHERE state IN ('succeeded', 'cancelled') AND finished_at < ? LIMIT ?)",
-                (finished_before, limit),
+                (at - retention, limit),
             ).rowcount
 
     def forget_workers(self, silence: float, now: float | None = None) -> int:

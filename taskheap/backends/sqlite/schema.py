@@ -118,6 +118,7 @@ MIGRATIONS = (
         held_until REAL NOT NULL,
         PRIMARY KEY (queue, key)
     ) WITHOUT ROWID;
+    CREATE INDEX unique_windows_ending ON unique_windows (held_until);
     """,
     # Migration 10 (9 is unique jobs'): limits at claim (limits.py). A job's group; the running
     # jobs per (queue, group), which a limited claim counts; the limits each queue holds; the

@@ -33,6 +33,11 @@ TAKE_WINDOW_SQL = (
     " WHERE unique_windows.held_until <= ?"
 )
 WINDOW_HOLDER_SQL = "SELECT job_id FROM unique_windows WHERE queue = ? AND key = ?"
+#: Prune's: windows that ended (their keys are free: an enqueue would take them over anyway).
+PRUNE_WINDOWS_SQL = (
+    "DELETE FROM unique_windows WHERE (queue, key) IN (SELECT queue, key FROM unique_windows"
+    " INDEXED BY unique_windows_ending WHERE held_until <= ? ORDER BY held_until LIMIT ?)"
+)
 
 
 def refuse_if_full(conn: sqlite3.Connection, room: dict[str, tuple[int, int]], *, inserted: bool) -> None:
