@@ -22,8 +22,7 @@ end
 if left > 0 then
   return { left, aside, 0, 0 }
 end
-local waiting = redis.call('ZCARD', Q .. 'queued') + redis.call('ZCARD', Q .. 'waiting')
-  + redis.call('LLEN', Q .. 'inbox:v2') + redis.call('LLEN', Q .. 'inbox:v3') + redis.call('LLEN', Q .. 'inbox:v4')
+local waiting = waiting_jobs()
 local first = 5 -- the first entry's index in ARGV
 local v1, v2, v3 = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local given = #ARGV - first + 1 -- entries in the call

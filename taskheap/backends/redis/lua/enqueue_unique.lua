@@ -59,8 +59,7 @@ for i = 3, #ARGV, 16 do
 end
 local waiting = 0
 if ARGV[2] ~= '' then
-  waiting = redis.call('ZCARD', Q .. 'queued') + redis.call('ZCARD', Q .. 'waiting')
-    + redis.call('LLEN', Q .. 'inbox:v2') + redis.call('LLEN', Q .. 'inbox:v3')
+  waiting = waiting_jobs()
   if waiting + #jobs > tonumber(ARGV[2]) then
     return { 0, aside, waiting, 0, duplicates }
   end

@@ -230,6 +230,13 @@ local function release_key(id, holds)
 end
 
 -- The per-minute counter rows scored from min to max (ZRANGE BYSCORE bounds).
+-- The queue's waiting jobs for its max_length: queued and waiting (scheduled, retrying), plus
+-- the inbox entries of wire versions 2 and later, which no ingest of this version drops.
+local function waiting_jobs()
+  return redis.call('ZCARD', Q .. 'queued') + redis.call('ZCARD', Q .. 'waiting')
+    + redis.call('LLEN', Q .. 'inbox:v2') + redis.call('LLEN', Q .. 'inbox:v3') + redis.call('LLEN', Q .. 'inbox:v4')
+end
+
 local function minute_rows(min, max)
   return redis.call('ZRANGE', Q .. 'minutes', min, max, 'BYSCORE')
 end
