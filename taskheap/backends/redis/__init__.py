@@ -29,7 +29,7 @@ version 2, the number 2, those 11 strings, then meta, on `inbox:v2` (a job with 
 with an expiry); version 4, the number 4, those 11 strings, meta, expires_at ('' for none), then
 the group, on `inbox:v4` (a job with a group: an older worker would run it unbounded by its
 queue's group_concurrency); each with a wake-up marker pushed onto `inbox` after it. Workers of earlier
-releases never read `inbox:v2` or `inbox:v3`:
+releases never read `inbox:v2`, `inbox:v3` or `inbox:v4`:
 they neither misread nor lose those entries, a newer worker ingests them. An entry of a version
 newer than the code knows found on a list it reads is neither ingested nor dropped: it is moved,
 intact, onto the queue's `inbox:v<N>` list, counted in the script's reply (the client logs a
