@@ -9,7 +9,7 @@
 -- the update takes a job only if it is still queued (an admin's cancel meanwhile wins); locking
 -- GROUP_SCAN rows a claim would cost more than the whole claim.
 -- Parameters: queues, worker, limit, lease, now, group_scan (queue_limits.GROUP_SCAN).
-WITH clock AS (
+WITH RECURSIVE clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
 ),
 requested AS MATERIALIZED (
@@ -19,8 +19,12 @@ requested AS MATERIALIZED (
     WHERE NOT EXISTS (SELECT FROM {schema}.queues WHERE queues.name = r.name AND queues.paused)
 ),
 trimmed AS (
-    DELETE FROM {schema}.queue_starts AS s USING requested, clock
-    WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
+    DELETE FROM {schema}.queue_starts WHERE ctid = ANY(ARRAY(
+        SELECT old.ctid FROM requested, clock CROSS JOIN LATERAL (
+            SELECT ctid FROM {schema}.queue_starts AS s
+            WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
+        ) AS old
+    ))
 ),
 room AS MATERIALIZED (
     SELECT requested.*, least(
@@ -36,36 +40,47 @@ room AS MATERIALIZED (
     FROM requested
 ),
 candidates AS MATERIALIZED (
-    SELECT room.name, room.group_concurrency, room.room, head.id, head.rank, head.grp
+    SELECT head.id, head.rank
     FROM room CROSS JOIN LATERAL (
-        SELECT id, rank, grp FROM {schema}.jobs
+        SELECT id, rank FROM {schema}.jobs
         WHERE queue = room.name AND state = 'queued' AND room.room > 0
         ORDER BY rank, id
-        LIMIT CASE WHEN room.group_concurrency IS NULL THEN greatest(room.room, 0)
-            ELSE %(group_scan)s::int END
+        LIMIT greatest(room.room, 0)
     ) AS head
+    WHERE room.group_concurrency IS NULL
 ),
-running_groups AS (
-    SELECT jobs.queue, jobs.grp, count(*) AS running
-    FROM {schema}.jobs JOIN requested ON jobs.queue = requested.name
-    WHERE requested.group_concurrency IS NOT NULL AND jobs.state = 'running' AND jobs.grp IS NOT NULL
-    GROUP BY 1, 2
-),
-grouped AS (
-    SELECT candidates.*,
-        row_number() OVER (PARTITION BY name, grp ORDER BY rank, id) AS nth_in_group
-    FROM candidates
-),
-eligible AS (
-    SELECT grouped.*, row_number() OVER (PARTITION BY name ORDER BY rank, id) AS nth
-    FROM grouped
-    WHERE grp IS NULL OR group_concurrency IS NULL OR nth_in_group + coalesce((
-        SELECT running FROM running_groups WHERE running_groups.queue = grouped.name
-            AND running_groups.grp = grouped.grp
-    ), 0) <= group_concurrency
+-- A queue with a group_concurrency: its queued jobs one at a time in (rank, id) order (an index
+-- probe each), `taken` those whose group has a free slot (its running jobs plus those taken
+-- before it in `counts`, a group -> taken map), until the room is taken or GROUP_SCAN seen.
+walk (name, group_concurrency, room, rank, id, taken, seen, counts, fits) AS (
+    SELECT name, group_concurrency, room, '-infinity'::float8, ''::text COLLATE "C", 0, 0,
+        '{{}}'::jsonb, false
+    FROM room WHERE group_concurrency IS NOT NULL AND room > 0
+    UNION ALL
+    SELECT w.name, w.group_concurrency, w.room, head.rank, head.id, w.taken + fit.fits::int,
+        w.seen + 1, CASE WHEN fit.fits AND head.grp IS NOT NULL THEN jsonb_set(
+            w.counts, ARRAY[head.grp], to_jsonb(coalesce((w.counts ->> head.grp)::int, 0) + 1)
+        ) ELSE w.counts END, fit.fits
+    FROM walk AS w CROSS JOIN LATERAL (
+        SELECT id, rank, grp FROM {schema}.jobs
+        WHERE queue = w.name AND state = 'queued' AND (rank, id) > (w.rank, w.id)
+        ORDER BY rank, id
+        LIMIT 1
+    ) AS head CROSS JOIN LATERAL (
+        SELECT head.grp IS NULL OR coalesce((w.counts ->> head.grp)::int, 0) + (
+            SELECT count(*) FROM {schema}.jobs
+            WHERE queue = w.name AND state = 'running' AND grp = head.grp
+        ) < w.group_concurrency AS fits
+        OFFSET 0  -- evaluated once, not in each of its uses
+    ) AS fit
+    WHERE w.taken < w.room AND w.seen < %(group_scan)s::int
 ),
 picked AS (
-    SELECT id FROM eligible WHERE nth <= room ORDER BY rank, id LIMIT %(limit)s::int
+    SELECT id, rank FROM candidates
+    UNION ALL
+    SELECT id, rank FROM walk WHERE fits
+    ORDER BY rank, id
+    LIMIT %(limit)s::int
 ),
 claimed AS (
     UPDATE {schema}.jobs SET {claim_lease}
