@@ -1,10 +1,11 @@
 -- claim.sql for requested queues some of which hold limits, after claim_lock.sql in the same
 -- transaction. A limited queue's room: `limit`, its free slots (concurrency minus its running
 -- jobs, counted by jobs_running_groups) and its rate's room (rate minus its starts after
--- now - period); with a group_concurrency, its best GROUP_SCAN queued jobs are looked at and
--- those whose group has no free slot skipped (so they block nothing behind them). Queues
--- without limits take their heads as in claim.sql. The starts of queues with a rate are
--- recorded, and their starts out of the window deleted. The candidates are not locked: the
+-- now - period: its starts at or before are deleted first, and queue_limits.started counts
+-- those kept, so no count of the window); with a group_concurrency, its best queued jobs are
+-- walked (at most GROUP_SCAN) until the room is taken, those whose group has no free slot
+-- skipped (so they block nothing behind them). Queues without limits take their heads as in
+-- claim.sql. The starts of queues with a rate are recorded, and `started` kept their count. The candidates are not locked: the
 -- lock of claim_lock.sql keeps other claimers of a limited queue out (claim.sql skips them), and
 -- the update takes a job only if it is still queued (an admin's cancel meanwhile wins); locking
 -- GROUP_SCAN rows a claim would cost more than the whole claim.
@@ -13,7 +14,7 @@ WITH RECURSIVE clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
 ),
 requested AS MATERIALIZED (
-    SELECT r.name, l.concurrency, l.rate, l.period, l.group_concurrency
+    SELECT r.name, l.concurrency, l.rate, l.period, l.group_concurrency, l.started
     FROM unnest(%(queues)s::text[]) AS r (name)
     LEFT JOIN {schema}.queue_limits AS l ON l.name = r.name
     WHERE NOT EXISTS (SELECT FROM {schema}.queues WHERE queues.name = r.name AND queues.paused)
@@ -23,8 +24,10 @@ trimmed AS (
         SELECT old.ctid FROM requested, clock CROSS JOIN LATERAL (
             SELECT ctid FROM {schema}.queue_starts AS s
             WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
+            OFFSET 0  -- a probe of queue_starts_by_time per queue, not a join of the whole table
         ) AS old
     ))
+    RETURNING queue
 ),
 room AS MATERIALIZED (
     SELECT requested.*, least(
@@ -32,10 +35,8 @@ room AS MATERIALIZED (
         requested.concurrency - (
             SELECT count(*) FROM {schema}.jobs WHERE queue = requested.name AND state = 'running'
         ),
-        requested.rate - (
-            SELECT count(*) FROM {schema}.queue_starts AS s, clock
-            WHERE s.queue = requested.name AND s.at > clock.now - requested.period
-        )
+        requested.rate - requested.started
+            + (SELECT count(*) FROM trimmed WHERE trimmed.queue = requested.name)::int
     ) AS room
     FROM requested
 ),
@@ -50,28 +51,32 @@ candidates AS MATERIALIZED (
     WHERE room.group_concurrency IS NULL
 ),
 -- A queue with a group_concurrency: its queued jobs one at a time in (rank, id) order (an index
--- probe each), `taken` those whose group has a free slot (its running jobs plus those taken
--- before it in `counts`, a group -> taken map), until the room is taken or GROUP_SCAN seen.
-walk (name, group_concurrency, room, rank, id, taken, seen, counts, fits) AS (
+-- probe each), `fits` those whose group has a free slot, until the room is taken or GROUP_SCAN
+-- seen. `occupied`: group -> its running jobs (counted when the group is first seen) plus those
+-- taken since.
+walk (name, group_concurrency, room, rank, id, taken, seen, occupied, fits) AS (
     SELECT name, group_concurrency, room, '-infinity'::float8, ''::text COLLATE "C", 0, 0,
         '{{}}'::jsonb, false
     FROM room WHERE group_concurrency IS NOT NULL AND room > 0
     UNION ALL
     SELECT w.name, w.group_concurrency, w.room, head.rank, head.id, w.taken + fit.fits::int,
-        w.seen + 1, CASE WHEN fit.fits AND head.grp IS NOT NULL THEN jsonb_set(
-            w.counts, ARRAY[head.grp], to_jsonb(coalesce((w.counts ->> head.grp)::int, 0) + 1)
-        ) ELSE w.counts END, fit.fits
+        w.seen + 1, CASE WHEN head.grp IS NULL THEN w.occupied ELSE jsonb_set(
+            w.occupied, ARRAY[head.grp], to_jsonb(fit.occupied + fit.fits::int)
+        ) END, fit.fits
     FROM walk AS w CROSS JOIN LATERAL (
         SELECT id, rank, grp FROM {schema}.jobs
         WHERE queue = w.name AND state = 'queued' AND (rank, id) > (w.rank, w.id)
         ORDER BY rank, id
         LIMIT 1
     ) AS head CROSS JOIN LATERAL (
-        SELECT head.grp IS NULL OR coalesce((w.counts ->> head.grp)::int, 0) + (
-            SELECT count(*) FROM {schema}.jobs
-            WHERE queue = w.name AND state = 'running' AND grp = head.grp
-        ) < w.group_concurrency AS fits
-        OFFSET 0  -- evaluated once, not in each of its uses
+        SELECT occupied, head.grp IS NULL OR occupied < w.group_concurrency AS fits
+        FROM (
+            SELECT coalesce((w.occupied ->> head.grp)::int, (
+                SELECT count(*) FROM {schema}.jobs
+                WHERE queue = w.name AND state = 'running' AND grp = head.grp
+            )::int) AS occupied
+            OFFSET 0  -- evaluated once, not in each of its uses
+        ) AS counted
     ) AS fit
     WHERE w.taken < w.room AND w.seen < %(group_scan)s::int
 ),
@@ -94,5 +99,12 @@ started AS (
     INSERT INTO {schema}.queue_starts (queue, at)
     SELECT claimed.queue, clock.now FROM claimed, clock, requested
     WHERE requested.name = claimed.queue AND requested.rate IS NOT NULL
+    RETURNING queue
+),
+counted AS (
+    UPDATE {schema}.queue_limits AS l SET started = l.started
+        + (SELECT count(*) FROM started WHERE started.queue = l.name)::int
+        - (SELECT count(*) FROM trimmed WHERE trimmed.queue = l.name)::int
+    WHERE l.name IN (SELECT name FROM requested WHERE rate IS NOT NULL)
 )
 SELECT * FROM claimed
