@@ -73,6 +73,18 @@ def test_rate_is_a_sliding_window_of_starts(app: taskheap.App) -> None:
     assert (loaded.running, loaded.started) == (6, 3)
 
 
+def test_a_rate_declared_anew_counts_the_starts_in_its_window(app: taskheap.App) -> None:
+    app.queue("default", rate="2/s")
+    echo = declare(app)
+    for n in range(5):
+        echo.enqueue(n)
+    assert len(at(app, T0)) == 2
+    app.backend.declare_queues({"default": QueueLimits()})
+    app.backend.declare_queues({"default": QueueLimits.declared(rate="2/s")})
+    assert at(app, T0 + 0.5) == []
+    assert len(at(app, T0 + 1.0)) == 2
+
+
 def test_group_concurrency_skips_saturated_groups_in_priority_order(app: taskheap.App) -> None:
     """A tenant with the best jobs takes its one slot; the jobs behind it (other groups, no
     group) start in priority order; a throttled job keeps its attempt unspent."""
