@@ -98,6 +98,18 @@ def test_group_concurrency_skips_saturated_groups_in_priority_order(app: taskhea
     assert sorted(r.attempts for r in waiting) == [0, 0, 0]
 
 
+def test_a_small_claim_looks_past_many_jobs_of_a_saturated_group(app: taskheap.App) -> None:
+    """Past 20 of one group to the next group's job, for a claim of 2 (stores that read the
+    queue in chunks of a few times the claim's size read on)."""
+    app.queue("default", group_concurrency=1)
+    echo = declare(app)
+    for n in range(20):
+        echo.options(group="a").enqueue(n)
+    echo.options(group="b").enqueue(20)
+    assert args_of(at(app, T0, limit=2)) == [0, 20]
+    assert at(app, T0 + 1, limit=2) == []
+
+
 def test_limits_combine_and_queues_without_limits_are_untouched(app: taskheap.App) -> None:
     app.queue("api", concurrency=3, rate="2/m", group_concurrency=1)
     echo = declare(app)

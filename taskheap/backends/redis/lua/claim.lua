@@ -78,19 +78,27 @@ local function pick(n)
       running[group] = (running[group] or 0) + 1
     end
   end
-  local heads = redis.call('ZRANGE', Q .. 'queued', 0, GROUP_SCAN - 1, 'WITHSCORES')
-  local picked, taken = {}, {}
-  for i = 1, #heads, 2 do
-    local group = redis.call('HGET', job_key(heads[i]), 'group')
-    if not group or (running[group] or 0) < per_group then
-      if group then
-        running[group] = (running[group] or 0) + 1
+  -- read in chunks of a few times n: the scan stops once n are taken, not after GROUP_SCAN
+  local picked, taken, seen = {}, {}, 0
+  while #taken < n and seen < GROUP_SCAN do
+    local chunk = math.min(GROUP_SCAN - seen, 4 * n)
+    local heads = redis.call('ZRANGE', Q .. 'queued', seen, seen + chunk - 1, 'WITHSCORES')
+    for i = 1, #heads, 2 do
+      local group = redis.call('HGET', job_key(heads[i]), 'group')
+      if not group or (running[group] or 0) < per_group then
+        if group then
+          running[group] = (running[group] or 0) + 1
+        end
+        append(picked, heads[i], heads[i + 1])
+        taken[#taken + 1] = heads[i]
+        if #taken == n then
+          break
+        end
       end
-      append(picked, heads[i], heads[i + 1])
-      taken[#taken + 1] = heads[i]
-      if #taken == n then
-        break
-      end
+    end
+    seen = seen + chunk
+    if #heads < 2 * chunk then
+      break
     end
   end
   if #taken > 0 then
