@@ -2,8 +2,9 @@
 claim's IMMEDIATE transaction (the one writer at a time), so the counts it reads are exact.
 
 A limited queue's share: its free slots (concurrency minus its running jobs, a range count of
-the partial index `jobs_running`), its rate's room (the limit minus its starts in the window, a
-range count of `queue_starts`, whose older rows the claim deletes) and, with a
+the partial index `jobs_running`), its rate's room (the limit minus its starts in the window:
+the claim deletes the older rows of `queue_starts` and keeps `queue_limits.started` the count
+of those left, so no count of the window) and, with a
 group_concurrency, its best queued jobs whose group has a free slot, looking at most GROUP_SCAN
 of them. Queues without limits beside it take their heads as `claim_sql` does; the candidates of
 all are merged by (rank, id)."""
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -20,8 +22,9 @@ from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits
 from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
 
 LIMITS_SQL = "SELECT name, concurrency, rate, period, group_concurrency FROM queue_limits"
-DECLARE_SQL = (
-    "INSERT INTO queue_limits (name, concurrency, rate, period, group_concurrency) VALUES (?,?,?,?,?)"
+DECLARE_SQL = (  # a queue given limits anew counts its starts kept from before
+    "INSERT INTO queue_limits (name, concurrency, rate, period, group_concurrency, started)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT count(*) FROM queue_starts WHERE queue = ?1))"
     " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, rate = excluded.rate,"
     " period = excluded.period, group_concurrency = excluded.group_concurrency"
 )
@@ -31,6 +34,8 @@ GROUPS_RUNNING_SQL = (
     " AND grp IS NOT NULL GROUP BY grp"
 )
 STARTED_SQL = "SELECT count(*) FROM queue_starts WHERE queue = ? AND at > ?"
+TRIM_SQL = "DELETE FROM queue_starts WHERE queue = ? AND at <= ?"
+COUNT_STARTS_SQL = "UPDATE queue_limits SET started = started + ? WHERE name = ? RETURNING started"
 HEADS_SQL = (
     "SELECT rank, id, rowid, grp FROM jobs INDEXED BY jobs_runnable WHERE queue = ? AND state = 'queued'"
     " ORDER BY rank, id LIMIT ?"
@@ -102,6 +107,8 @@ def claim_limited(
     rows = conn.execute(CLAIM_ROWS_SQL, (now, now + lease, worker, json.dumps(picked))).fetchall()
     starts = [(row[4], now) for row in rows if (limits := stored.get(row[4])) and limits.rate is not None]
     conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)", starts)
+    for queue, count in Counter(queue for queue, _ in starts).items():
+        conn.execute(COUNT_STARTS_SQL, (count, queue)).fetchall()
     return rows
 
 
@@ -113,8 +120,9 @@ def _allowed(
     if limits.concurrency is not None:
         room = min(room, limits.concurrency - conn.execute(RUNNING_SQL, (queue,)).fetchone()[0])
     if limits.rate is not None and limits.period is not None:
-        conn.execute("DELETE FROM queue_starts WHERE queue = ? AND at <= ?", (queue, now - limits.period))
-        room = min(room, limits.rate - _started(conn, queue, limits, now))
+        trimmed = conn.execute(TRIM_SQL, (queue, now - limits.period)).rowcount
+        ((started,),) = conn.execute(COUNT_STARTS_SQL, (-trimmed, queue)).fetchall()
+        room = min(room, limits.rate - started)
     if room <= 0:
         return []
     if limits.group_concurrency is None:

@@ -131,7 +131,8 @@ MIGRATIONS = (
         concurrency INTEGER,
         rate INTEGER,
         period REAL,
-        group_concurrency INTEGER
+        group_concurrency INTEGER,
+        started INTEGER NOT NULL DEFAULT 0  -- its rows in queue_starts (kept by the claim)
     );
     CREATE TABLE queue_starts (queue TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
