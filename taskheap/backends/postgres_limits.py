@@ -69,7 +69,7 @@ class LimitsOnPostgres:
                 completed = [conn.execute(statements[name], step) for name, step in complete]
                 with conn.transaction():
                     conn.execute(statements["read_committed"])
-                    conn.execute(statements["generic_plan"])
+                    conn.execute(statements["claim_plan"])
                     locked = conn.execute(statements["claim_lock"], {"queues": list(queues)})
                     conn.execute(statements["promote_due"], {"now": now})
                     claimed = conn.execute(statements["claim_limited"], {**params, "group_scan": GROUP_SCAN})

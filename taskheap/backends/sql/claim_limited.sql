@@ -24,7 +24,7 @@ trimmed AS (
         SELECT old.ctid FROM requested, clock CROSS JOIN LATERAL (
             SELECT ctid FROM {schema}.queue_starts AS s
             WHERE s.queue = requested.name AND s.at <= clock.now - requested.period
-            OFFSET 0  -- a probe of queue_starts_by_time per queue, not a join of the whole table
+            ORDER BY s.at  -- a walk of queue_starts_by_time per queue, not a join of the table
         ) AS old
     ))
     RETURNING queue
