@@ -33,6 +33,8 @@ class JobContext:
     retries: int
     headers: dict[str, Any] = field(default_factory=dict)
     enqueued_at: float = 0.0
+    #: The run's lease token, which its progress reports carry: a stale run's are never written.
+    _token: str = field(default="", repr=False, compare=False)
 
     @property
     def scheduled_for(self) -> float | None:
@@ -53,7 +55,7 @@ class JobContext:
         ValueError/TypeError). Written by the worker at most about once a second, the last
         report kept, and flushed before the job's end is acknowledged; read in
         `JobInfo.progress`. Kept as last written when the run ends, until a later run reports."""
-        progress.report(self.id, progress.encode(current, total, message))
+        progress.report(self.id, self._token, progress.encode(current, total, message))
 
 
 #: The ids of this process's running jobs with a cancel request, kept by the worker's control
@@ -102,7 +104,15 @@ def context_of(job: ClaimedJob, headers: dict[str, Any]) -> JobContext:
     """The JobContext of a claimed job with the headers read from its meta (a malformed one has
     made the job dead before it ran)."""
     return JobContext(
-        job.id, job.task, job.queue, job.priority, job.attempts, job.retries, headers, float(job.enqueued_at)
+        job.id,
+        job.task,
+        job.queue,
+        job.priority,
+        job.attempts,
+        job.retries,
+        headers,
+        float(job.enqueued_at),
+        job.token,
     )
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_MESSAGE = 200  # characters of a progress message
 
 _lock = threading.Lock()
-_pending: dict[str, str] = {}  # job id -> the JSON of its latest report, not written yet
+_pending: dict[str, tuple[str, str]] = {}  # job id -> (its run's token, its latest report), unwritten
 
 
 def encode(current: float, total: float | None = None, message: str | None = None) -> str:
@@ -38,28 +38,32 @@ def encode(current: float, total: float | None = None, message: str | None = Non
     return json.dumps({"current": current, "total": total, "message": message})
 
 
-def report(job_id: str, progress: str) -> None:
-    _sink(job_id, progress)
+def report(job_id: str, token: str, progress: str) -> None:
+    """A run's report (`token`: its lease's), kept for the control thread or sent to the parent."""
+    _sink(job_id, token, progress)
 
 
-def _keep(job_id: str, progress: str) -> None:
+def _keep(job_id: str, token: str, progress: str) -> None:
     with _lock:
-        _pending[job_id] = progress
+        _pending[job_id] = (token, progress)
 
 
-_sink: Callable[[str, str], None] = _keep
+_sink: Callable[[str, str, str], None] = _keep
 
 
-def set_sink(sink: Callable[[str, str], None]) -> None:
+def set_sink(sink: Callable[[str, str, str], None]) -> None:
     """(A process-pool child, once.) Send reports there instead of keeping them here."""
     global _sink
     _sink = sink
 
 
-def take(ids: Iterable[str]) -> dict[str, str]:
-    """The unwritten reports of these jobs, taken off."""
+def take(tokens: Mapping[str, str]) -> dict[str, str]:
+    """The unwritten reports of these runs (job id -> the token of the run held now), taken off;
+    a report of an earlier run of the job (a thread abandoned at its timeout, still reporting) is
+    dropped, never written under the new run's token."""
     with _lock:
-        return {job_id: _pending.pop(job_id) for job_id in ids if job_id in _pending}
+        taken = {job_id: _pending.pop(job_id) for job_id in tokens if job_id in _pending}
+    return {job_id: report for job_id, (token, report) in taken.items() if token == tokens[job_id]}
 
 
 def decoded(progress: str | None, updated_at: float | None) -> dict[str, Any] | None:

@@ -268,7 +268,7 @@ class _ProcessSlot(threading.Thread):
         try:
             conn.send_bytes(json.dumps(_for_child(job)).encode())
             while isinstance(answer := json.loads(conn.recv_bytes()), dict):  # progress reports
-                progress.report(job.id, answer["progress"])
+                progress.report(job.id, job.token, answer["progress"])
             return Outcome(*answer)
         except (EOFError, OSError):
             if self.killed:
@@ -310,7 +310,7 @@ def _child_main(app_path: str, conn: Connection, parent: int, cancelled: Any) ->
     app = load_app(app_path)
     tasks, middleware = app.tasks, app.middleware
     use_child_flag(lambda: cancelled.value == 1)
-    progress.set_sink(lambda _, report: conn.send_bytes(json.dumps({"progress": report}).encode()))
+    progress.set_sink(lambda _id, _token, report: conn.send_bytes(json.dumps({"progress": report}).encode()))
     conn.send_bytes(b"ready")
     while True:
         try:
