@@ -50,15 +50,15 @@ def test_list_shows_every_known_queue_with_counts_pause_and_workers(cli: Cli) ->
 
 def test_list_shows_the_limits_at_claim_and_their_load(cli: Cli) -> None:
     app = cli.app()
-    app.queue("api", concurrency=5, rate="100/s", group_concurrency=2)
+    app.queue("api", concurrency=5, rate="100/h", group_concurrency=2)  # an hour: the start stays in it
     cli("enqueue", "add", "--args", "[1, 2]", "--queue", "api")
     app.backend.claim(["api"], "w", 10, 30.0)
     limits = listed(cli)["api"]["limits"]
-    assert limits == {"concurrency": 5, "rate": "100/s", "group_concurrency": 2, "running": 1, "started": 1}
+    assert limits == {"concurrency": 5, "rate": "100/h", "group_concurrency": 2, "running": 1, "started": 1}
     text = cli("queues", "list").stdout.splitlines()
     assert text[-2:] == [
         "limits at claim (running/concurrency, starts in the window/rate):",
-        "  api      running 1/5, starts 1/100/s, 2 per group",
+        "  api      running 1/5, starts 1/100/h, 2 per group",
     ]
 
 
