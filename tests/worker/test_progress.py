@@ -70,3 +70,53 @@ def test_progress_reads_as_a_fraction_where_the_total_is_known() -> None:
         == "30/120 (25%) pages"
     )
     assert progress_text({"current": 7, "total": None, "message": None}) == "7"
+
+
+FLOOD_TASKS = """
+import time
+
+import taskheap
+from testtasks import app
+
+
+@app.task(name="flood")
+def flood(seconds):
+    job = taskheap.current_job()
+    start = time.monotonic()
+    reports = 0
+    while time.monotonic() - start < seconds:
+        reports += 1
+        job.progress(reports, None, "flooding")
+    return [reports, time.monotonic() - start]
+"""
+
+
+@SQLITE_BY_DEFAULT
+def test_progress_reported_in_a_tight_loop_is_written_about_once_a_second(lab: Lab) -> None:
+    """Coalescing: a run reporting thousands of times a second costs the store about one write a
+    second (the control thread's pass, POLL_EVERY) and one more for its last report. Each write
+    stamps `updated_at` with the store's time, so the distinct stamps seen by polling every 10 ms
+    count the writes (writes more often than the poll would still show dozens)."""
+    from taskheap.worker.control import POLL_EVERY
+
+    (lab.path / "floodtasks.py").write_text(FLOOD_TASKS)
+    handle = lab.app.enqueue(JobSpec("flood", (3.0,), {}, JobOptions()))
+    worker = lab.worker("--concurrency", "1", app="floodtasks:app")
+    stamps: set[float] = set()
+
+    def finished() -> bool:
+        info = handle.info()
+        if info.progress is not None:
+            stamps.add(info.progress["updated_at"])
+        return info.status == "succeeded"
+
+    wait_for(finished, timeout=30, what="the flood to finish")
+    reports, seconds = handle.result(timeout=5)
+    last = handle.info().progress
+    assert last is not None and last["current"] == reports, worker.output()
+    stamps.add(last["updated_at"])
+    assert reports > 1000, f"only {reports} reports in {seconds:.1f}s: not a flood"
+    writes = len(stamps)
+    assert writes <= seconds / POLL_EVERY + 2, f"{writes} writes of {reports} reports in {seconds:.1f}s"
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output()
