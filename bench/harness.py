@@ -4,6 +4,7 @@ returns it) and a `lag` task that appends `now - enqueue time` to the file $BENC
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import os
@@ -11,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -177,3 +178,20 @@ def report(results: dict[str, dict[str, float]]) -> None:
         row = f"{figure:<22}" + "".join(f"{results[n][figure]:>15.1f}" for n in names)
         row += "".join(f"  {results['taskheap'][figure] / results[p][figure]:>15.2f}x" for p in peers)
         print(row)
+
+
+def by_url_and_depth(
+    doc: str, depths: str, measure: Callable[[str, int, int], dict[str, float]]
+) -> Iterable[tuple[str, int, dict[str, float], float]]:
+    """The command line of a benchmark over store URLs and queue depths (`urls... [--depths a,b]
+    [--calls N]`, `doc` its help): each URL's figures at each depth, with the seconds it took."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("urls", nargs="+")
+    parser.add_argument("--depths", default=depths)
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    for url in args.urls:
+        for depth in (int(d) for d in args.depths.split(",")):
+            started = time.perf_counter()
+            figures = measure(url, depth, args.calls)
+            yield url, depth, figures, time.perf_counter() - started

@@ -11,10 +11,11 @@ the version to measure first on PYTHONPATH, as redis_ab.py does.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import time
+
+from harness import by_url_and_depth
 
 import taskheap
 
@@ -47,18 +48,9 @@ def measure(url: str, depth: int, calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("urls", nargs="+")
-    parser.add_argument("--depths", default="0,10000,100000")
-    parser.add_argument("--calls", type=int, default=300)
-    args = parser.parse_args()
-    for url in args.urls:
-        for depth in (int(d) for d in args.depths.split(",")):
-            figures = measure(url, depth, args.calls)
-            shown = "  ".join(f"{name} {ms:.3f} ms" for name, ms in figures.items())
-            print(f"{url.split(':')[0]:10s} depth {depth:>7,}: {shown}", flush=True)
+    for url, depth, figures, _ in by_url_and_depth(__doc__ or "", "0,10000,100000", measure):
+        shown = "  ".join(f"{name} {ms:.3f} ms" for name, ms in figures.items())
+        print(f"{url.split(':')[0]:10s} depth {depth:>7,}: {shown}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ Each depth uses queues of its own (`free<depth>`, `lim<depth>`, `grp<depth>`), b
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+
+from harness import by_url_and_depth
 
 import taskheap
 from taskheap.backends.base import Completion
@@ -57,21 +58,10 @@ def measure(url: str, depth: int, calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("urls", nargs="+")
-    parser.add_argument("--depths", default="10000,1000000")
-    parser.add_argument("--calls", type=int, default=300)
-    args = parser.parse_args()
-    for url in args.urls:
-        for depth in (int(d) for d in args.depths.split(",")):
-            built = time.perf_counter()
-            figures = measure(url, depth, args.calls)
-            free = figures["free"]
-            shown = "  ".join(f"{kind} {ms:.3f} ms ({ms / free:.2f}x)" for kind, ms in figures.items())
-            took = time.perf_counter() - built
-            print(f"{url.split(':', 1)[0]:<10} {depth:>9,} queued: {shown}  [{took:.0f}s]")
+    for url, depth, figures, took in by_url_and_depth(__doc__ or "", "10000,1000000", measure):
+        free = figures["free"]
+        shown = "  ".join(f"{kind} {ms:.3f} ms ({ms / free:.2f}x)" for kind, ms in figures.items())
+        print(f"{url.split(':', 1)[0]:<10} {depth:>9,} queued: {shown}  [{took:.0f}s]")
 
 
 if __name__ == "__main__":
