@@ -28,7 +28,7 @@ migrations). Duties and how:
   connection up, since libpq would wait as long as the peer's kernel keeps it; either is then a
   StoreUnreachable naming the server. Every write is safe to retry: enqueue is idempotent by
   id, the rest are guarded by state and token.
-- Admin reads: listings and counts are planned with their values (unprepared), so unused
+- Admin reads (postgres_admin.py): listings and counts are planned with their values (unprepared), so unused
   filters fold away; a text search reads only the `scan` newest matching ids; the oldest job
   per queue is a loose index scan. Per-minute counters live in their own table, where the
   workers add run outcomes. New jobs are counted by enqueue.sql, in the statement that
@@ -54,28 +54,24 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import BackendError, ConfigError, StoreUnreachable
-from ..job import FAILED_ATTEMPTS_KEPT, UNIQUE_STATES_SQL, JobState
+from ..job import FAILED_ATTEMPTS_KEPT, UNIQUE_STATES_SQL
 from ..urls import redacted
 from .base import (
     ALL_TIME,
     Cancellation,
     ClaimedJob,
     Completion,
-    Counts,
     Expired,
     Failure,
-    JobQuery,
-    JobRecord,
     Lease,
     MinuteCount,
     NewJob,
     Postponement,
-    Replayed,
     WorkerInfo,
-    record_from_columns,
 )
 from .checks import SelfCheck, plaintext_check, unsilenced
 from .counting import has_unique, limited
+from .postgres_admin import AdminStatements
 from .postgres_connections import Connection, Connections
 from .postgres_control import ControlStatements
 from .postgres_limits import LimitsOnPostgres, as_claimed
@@ -100,7 +96,9 @@ UNBOUNDED = frozenset({"replay", "purge"})
 _MIGRATION_FILE = re.compile(r"(\d{4})_\w+\.sql")
 
 
-class PostgresBackend(ControlStatements, LimitsOnPostgres, FullBackend, TransactionalEnqueue):
+class PostgresBackend(
+    AdminStatements, ControlStatements, LimitsOnPostgres, FullBackend, TransactionalEnqueue
+):
     def __init__(self, url: str) -> None:
         self.url = url
         self.conninfo, self.schema, self.pool_size, self.deadline = parse_url(url)
@@ -434,52 +432,6 @@ class PostgresBackend(ControlStatements, LimitsOnPostgres, FullBackend, Transact
         few when nobody reads the counters)."""
         return self._rowcount(("fold_minutes", {}), ("forget_minutes", {"before": before}))
 
-    # -- reads and admin writes ---------------------------------------------------------
-    def get(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(("get", {"id": job_id}))
-        return _record(rows[0]) if rows else None
-
-    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        rows = self._rows(("list_jobs", _filter_params(query)), prepare=False)
-        return [_record(row) for row in rows]
-
-    def count_jobs(self, query: JobQuery) -> int:
-        return int(self._rows(("count_jobs", _filter_params(query)), prepare=False)[0][0])
-
-    def oldest(self, state: JobState) -> dict[str, float]:
-        rows = self._rows(("oldest", {"state": state}), prepare=False)
-        return dict(rows)
-
-    def counts(self) -> Counts:
-        counts: Counts = {}
-        for queue, state, n in self._rows(("fold_counts", {}), ("counts", {})):
-            by_state = counts.setdefault(queue, {})
-            if state is not None:
-                by_state[state] = n
-        return counts
-
-    def queued_by_priority(self) -> dict[str, dict[int, int]]:
-        depth: dict[str, dict[int, int]] = {}
-        for queue, priority, n in self._rows(("queued_by_priority", {})):
-            depth.setdefault(queue, {})[priority] = n
-        return depth
-
-    def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
-
-    def replay(self, query: JobQuery) -> Replayed:
-        ((replayed, held),) = self._rows(("replay", _filter_params(query)), prepare=False)
-        return Replayed(replayed, held)
-
-    def purge(self, query: JobQuery) -> int:
-        return self._rowcount(("purge", _filter_params(query)), prepare=False)
-
-    def set_paused(self, queue: str, paused: bool) -> None:
-        self._rows(("set_paused", {"queue": queue, "paused": paused, "channel": self.channel}))
-
-    def paused(self) -> set[str]:
-        return {name for (name,) in self._rows(("paused", {}))}
-
 
 class Statements:
     """The named SQL files of sql/, filled in for one schema on first use and kept as text
@@ -567,20 +519,6 @@ def _claim_steps(
     return [("promote_due", {"now": now}), ("claim", params), ("limited_of", {"queues": list(queues)})]
 
 
-def _filter_params(query: JobQuery) -> dict[str, Any]:
-    return {
-        "ids": list(query.ids) if query.ids is not None else None,
-        "queue": query.queue,
-        "state": query.state,
-        "task": query.task,
-        "before": query.before,
-        "after": query.after,
-        "text": query.text,
-        "scan": query.scan,
-        "limit": query.limit,
-    }
-
-
 def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
     return {
         "minutes": [r.minute for r in rows],
@@ -592,8 +530,3 @@ def _minute_params(rows: Sequence[MinuteCount]) -> dict[str, list[Any]]:
         "enqueued": [r.enqueued for r in rows],
         "cancelled": [r.cancelled for r in rows],
     }
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    *columns, failed_attempts = row
-    return record_from_columns(columns, failed_attempts)

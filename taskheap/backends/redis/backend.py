@@ -1,5 +1,6 @@
-"""RedisBackend: the lifecycle, enqueue, the worker's calls, maintenance, the per-minute counters
-and the admin writes, over the client, keys, wire format, waits and listing beside it."""
+"""RedisBackend: the lifecycle, enqueue, the worker's calls, maintenance and the per-minute
+counters, over the client, keys, wire format, waits and listing beside it (the admin reads and
+writes are in admin.py)."""
 
 from __future__ import annotations
 
@@ -8,36 +9,32 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from ...job import FAILED_ATTEMPTS_KEPT, REPLAYABLE, IdGenerator, JobState
+from ...job import FAILED_ATTEMPTS_KEPT, IdGenerator
 from ...urls import redacted
 from ..base import (
     Cancellation,
     ClaimedJob,
     Completion,
-    Counts,
     Expired,
     Failure,
-    JobQuery,
-    JobRecord,
     Lease,
     MinuteCount,
     NewJob,
     Postponement,
     ProgressUpdate,
-    Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, lua_cve_check, plaintext_check, unsilenced
 from ..counting import has_unique
 from ..protocols import FullBackend
 from . import control
+from .admin import AdminOnRedis
 from .claim_limits import LimitsOnRedis
 from .client import Batch, Client, Guard, Script, Scripts, connect, parse_url
 from .keys import Keys
@@ -54,7 +51,6 @@ from .wire import (
     inbox_entries,
     num,
     queue_of,
-    registered,
     token_suffix,
     worker_json,
 )
@@ -67,7 +63,7 @@ UNREADABLE = "unreadable"  # what take (lib.lua) reports entries it could not re
 RELIST_EVERY = 60.0  # seconds: how often a producer lists its queues among the known ones again
 
 
-class RedisBackend(LimitsOnRedis, FullBackend):
+class RedisBackend(AdminOnRedis, LimitsOnRedis, FullBackend):
     def __init__(self, url: str) -> None:
         self.url = url
         client_url, self.prefix, self.cluster = parse_url(url)
@@ -491,62 +487,7 @@ class RedisBackend(LimitsOnRedis, FullBackend):
             batch.script(script, [self.keys.q(queue)], args)
         return batch.run()
 
-    # -- reads and admin writes ---------------------------------------------------------
-    def get(self, job_id: str) -> JobRecord | None:
-        with self._guard():
-            return self._listing.get(job_id)
-
-    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        with self._guard():
-            return self._listing.list_jobs(query)
-
-    def count_jobs(self, query: JobQuery) -> int:
-        with self._guard():
-            return self._listing.count_jobs(query)
-
-    def oldest(self, state: JobState) -> dict[str, float]:
-        with self._guard():
-            return self._listing.oldest(state)
-
-    def counts(self) -> Counts:
-        with self._guard():
-            return self._listing.counts()
-
-    def queued_by_priority(self) -> dict[str, dict[int, int]]:
-        with self._guard():
-            return self._listing.queued_by_priority()
-
-    def workers(self) -> list[WorkerInfo]:
-        with self._guard():
-            return registered(self.scripts.workers(self.client, self.keys.registry, []))
-
-    def replay(self, query: JobQuery) -> Replayed:
-        states = [state for state in REPLAYABLE if query.state in (None, state)]
-        with self._guard():
-            self._ingest_all(self._listing.queues_of(query))
-            found = [record for state in states for record in self._listing.page(replace(query, state=state))]
-            newest = sorted(found, key=lambda r: r.id, reverse=True)[: query.limit]
-            batch = Batch(self.client)
-            groups = _ids_by_queue(newest)
-            for queue, ids in groups.items():
-                batch.script(
-                    self.scripts.replay, self.keys.queue_keys(queue), sorted(ids)
-                )  # oldest takes a key
-            replies = list(zip(groups, batch.run(), strict=True))
-            return Replayed(
-                sum(self._result(q, reply) for q, reply in replies), sum(r[2] for _, r in replies)
-            )
-
-    def purge(self, query: JobQuery) -> int:
-        with self._guard():
-            self._ingest_all(self._listing.queues_of(query))
-            batch = Batch(self.client)
-            groups = _ids_by_queue(self._listing.page(query))
-            for queue, ids in groups.items():
-                batch.script(self.scripts.purge, self.keys.queue_keys(queue), [query.state or "", *ids])
-            replies = zip(groups, batch.run(), strict=True)
-            return self._forget_ids([job_id for q, reply in replies for job_id in self._result(q, reply)])
-
+    # -- cancel and progress (control.py) ------------------------------------------
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         with self._guard():
             self._ingest_all(self._known_queues())
@@ -563,30 +504,8 @@ class RedisBackend(LimitsOnRedis, FullBackend):
         with self._guard():
             return control.cancel_requests(self.client, self.keys, ids)
 
-    def set_paused(self, queue: str, paused: bool) -> None:
-        with self._guard():
-            batch = Batch(self.client)
-            if paused:
-                batch.pipe.set(self.keys.q(queue) + "paused", "1")
-            else:  # and wakes the idle workers that blocked on its inbox meanwhile
-                batch.script(self.scripts.resume, [self.keys.q(queue)], [])
-            batch.pipe.hset(self.keys.pauses, queue, int(paused))
-            batch.run()
-
-    def paused(self) -> set[str]:
-        with self._guard():
-            flags = cast(dict[str, str], self.client.hgetall(self.keys.pauses))
-            return {queue for queue, flag in flags.items() if flag == "1"}
-
     def _known_queues(self) -> list[str]:
         return sorted(cast(set[str], self.client.smembers(self.keys.queues)))
-
-
-def _ids_by_queue(records: Iterable[JobRecord]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {}
-    for record in records:
-        groups.setdefault(record.queue, []).append(record.id)
-    return groups
 
 
 def _one_node(reply: Any) -> dict[str, Any]:

@@ -13,28 +13,24 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ...errors import BackendError, ConfigError
-from ...job import JobState
 from ..base import (
     Cancellation,
     ClaimedJob,
     Completion,
-    Counts,
     Expired,
     Failure,
-    JobQuery,
-    JobRecord,
     Lease,
     MinuteCount,
     NewJob,
     Postponement,
     ProgressUpdate,
-    Replayed,
     WorkerInfo,
 )
 from ..checks import SelfCheck, clock_checks, sqlite_file_checks, unsilenced
 from ..counting import enqueued_rows, has_unique, limited
 from ..protocols import FullBackend, TransactionalEnqueue
 from . import control
+from .admin import AdminOnSQLite
 from .clock import READ_ANCHOR_SQL, WRITE_ANCHOR_SQL, StoreClock, boot_id, new_anchor
 from .limits import LimitsOnSQLite, claim_rows
 from .queries import (
@@ -49,22 +45,15 @@ from .queries import (
     MINUTE_COLUMNS,
     POSTPONE_SQL,
     PROMOTE_SQL,
-    QUEUE_NAMES,
-    RECORD_COLUMNS,
     REGISTER_DETAILS_SQL,
     REGISTER_SQL,
     WAITING,
-    WORKERS_SQL,
     as_stored,
     cancel_params,
     fail_params,
     insert_rows,
-    matching,
     minute_rows,
     postpone_params,
-    record_of,
-    replay_sql,
-    worker_of,
     worker_rows,
 )
 from .schema import MIGRATIONS
@@ -136,7 +125,7 @@ class _Held:
         self.lock = threading.RLock()
 
 
-class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
+class SQLiteBackend(AdminOnSQLite, LimitsOnSQLite, FullBackend, TransactionalEnqueue):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path, options = parse_path(url)
@@ -488,73 +477,7 @@ class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
         with self._write() as conn:
             return conn.execute("DELETE FROM minutes WHERE minute < ?", (before,)).rowcount
 
-    # -- reads and admin writes ---------------------------------------------------------
-    def get(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM jobs WHERE id = {BY_TEXT}", (as_stored(job_id),))
-        return record_of(rows[0]) if rows else None
-
-    def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        source, params = matching(query)
-        rows = self._read(
-            f"SELECT {RECORD_COLUMNS} FROM {source} ORDER BY id DESC LIMIT ?", (*params, query.limit)
-        )
-        return [record_of(row) for row in rows]
-
-    def count_jobs(self, query: JobQuery) -> int:
-        source, params = matching(query)
-        return int(self._read(f"SELECT COUNT(*) FROM {source}", params)[0][0])
-
-    def oldest(self, state: JobState) -> dict[str, float]:
-        rows = self._read(
-            f"WITH RECURSIVE {QUEUE_NAMES} SELECT name, (SELECT enqueued_at FROM jobs"
-            " WHERE queue = q.name AND state = ? ORDER BY id LIMIT 1) FROM q WHERE name IS NOT NULL",
-            (state,),
-        )
-        return {queue: at for queue, at in rows if at is not None}
-
-    def counts(self) -> Counts:
-        """One index range count per (queue, state): no grouping pass over the whole table."""
-        counts: Counts = {name: {} for (name,) in self._read("SELECT name FROM queues")}
-        states = " UNION ALL ".join(f"SELECT '{state}'" for state in JobState)
-        rows = self._read(
-            f"WITH RECURSIVE {QUEUE_NAMES}, s(state) AS ({states}) SELECT q.name, s.state,"
-            " (SELECT COUNT(*) FROM jobs WHERE queue = q.name AND state = s.state)"
-            " FROM q, s WHERE q.name IS NOT NULL"
-        )
-        for queue, state, n in rows:
-            if n:
-                counts.setdefault(queue, {})[state] = n
-        return counts
-
-    def queued_by_priority(self) -> dict[str, dict[int, int]]:
-        depth: dict[str, dict[int, int]] = {}
-        for queue, priority, n in self._read(
-            "SELECT queue, priority, COUNT(*) FROM jobs INDEXED BY jobs_queued_priority"
-            " WHERE state = 'queued' GROUP BY queue, priority"
-        ):
-            depth.setdefault(queue, {})[priority] = n
-        return depth
-
-    def workers(self) -> list[WorkerInfo]:
-        rows = self._read(WORKERS_SQL)
-        now = self.store_clock().now()
-        return [worker_of(row, now) for row in rows]
-
-    def replay(self, query: JobQuery) -> Replayed:
-        source, params = matching(query)
-        with self._write() as conn:
-            counted = conn.execute(replay_sql(source, "count(*)"), (*params, query.limit))
-            (chosen,) = counted.fetchone()
-            replayed = conn.execute(replay_sql(source), (*params, query.limit)).rowcount
-            return Replayed(replayed, chosen - replayed)
-
-    def purge(self, query: JobQuery) -> int:
-        source, params = matching(query)
-        with self._write() as conn:
-            return conn.execute(
-                f"DELETE FROM jobs WHERE id IN (SELECT id FROM {source} LIMIT ?)", (*params, query.limit)
-            ).rowcount
-
+    # -- cancel and progress (control.py) ------------------------------------------
     def cancel(self, job_id: str, now: float | None = None) -> bool:
         now = self._now(now)
         with self._write() as conn:
@@ -565,17 +488,6 @@ class SQLiteBackend(LimitsOnSQLite, FullBackend, TransactionalEnqueue):
 
     def record_progress(self, updates: Sequence[ProgressUpdate], now: float | None = None) -> list[str]:
         return self._accepted(control.PROGRESS_SQL, control.progress_rows(updates, self._now(now)))
-
-    def set_paused(self, queue: str, paused: bool) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO queues (name, paused) VALUES (?, ?)"
-                " ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
-                (queue, int(paused)),
-            )
-
-    def paused(self) -> set[str]:
-        return {name for (name,) in self._read("SELECT name FROM queues WHERE paused = 1")}
 
 
 def _anchored(conn: sqlite3.Connection) -> float | None:
