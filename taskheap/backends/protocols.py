@@ -109,7 +109,9 @@ class Backend(Protocol):
 
     def fail(self, failures: Sequence[Failure], now: float | None = None) -> list[str]:
         """Move to retrying (due `retry_in` seconds after `now`) or dead the jobs whose token is
-        current; return their ids.
+        current and that have no cancel request; return their ids. A job with a request is
+        refused, in the same atomic write (its caller cancels it, `cancel_claimed`), so a request
+        stored at any moment before the failure is acknowledged never lets the job be retried.
 
         Each accepted failure becomes the job's `error`/`traceback` and is appended to its
         `failed_attempts` (with the attempt number, the worker and `now`), keeping the last
@@ -141,7 +143,8 @@ class Backend(Protocol):
     def postpone(self, items: Sequence[Postponement], now: float | None = None) -> list[str]:
         """Give claimed jobs whose token is current back unrun: scheduled, due `delay` seconds
         after `now`, the attempt not spent (as `release`); with `unknown_task`, `unknown_since`
-        set to `now` if not set yet. Return the ids postponed."""
+        set to `now` if not set yet. Return the ids postponed. A job with a cancel request is
+        refused, as by `fail`."""
         ...
 
     def promote_due(self, now: float | None = None) -> int:

@@ -41,17 +41,16 @@ class Rescuer:
         expired = self.backend.expired(BATCH, now)
         if not expired:
             return 0
-        requested = self.backend.cancel_requests([job.id for job in expired])
         lost = {job.id: job for job in expired}
-        settled: list[Settled] = []
-        if requested:
-            cancels = [Cancellation(job_id, lost[job_id].token, CANCEL_LOST) for job_id in sorted(requested)]
+        failures = [failure_of(job, LOST, None, self.rng) for job in expired]
+        accepted = set(self.backend.fail(failures, now))
+        settled = [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted]
+        # fail refuses a job with a cancel request (and one another worker rescued first)
+        cancels = [Cancellation(job.id, job.token, CANCEL_LOST) for job in expired if job.id not in accepted]
+        if cancels:
             settled += [
                 Settled(lost[i], "cancelled", None) for i in self.backend.cancel_claimed(cancels, now)
             ]
-        failures = [failure_of(job, LOST, None, self.rng) for job in expired if job.id not in requested]
-        accepted = set(self.backend.fail(failures, now)) if failures else set()
-        settled += [Settled(lost[f.id], verdict(f), None) for f in failures if f.id in accepted]
         record(self.counters, settled, _labels(now))
         return len(settled)
 

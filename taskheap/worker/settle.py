@@ -6,8 +6,10 @@ retrying and dead) are acknowledged in one round trip each for the batch; snooze
 of tasks this worker does not define go back to the store unrun (`postpone`); jobs whose task
 raised Cancel, those claimed past their expiry, and those whose run failed, retried or snoozed
 after a cancel request (River's rule: a success acknowledged first stays succeeded), end
-cancelled (`cancel_claimed`). What the store
-accepted is tallied and logged; what it refused was a lease lost meanwhile.
+cancelled (`cancel_claimed`). A request the control thread has not learnt of yet is the
+store's to enforce: its fail and postpone refuse a job with a request, in the same atomic write,
+and the refused are then cancelled. What the store accepted is tallied and logged; what it
+refused even a cancel of was a lease lost meanwhile.
 """
 
 from __future__ import annotations
@@ -70,17 +72,15 @@ class Settler:
         failed: list[Failure] = []
         runs: dict[str, Run] = {}
         unknown: list[ClaimedJob] = []
-        snoozed: list[Postponement] = []
+        snoozed: dict[str, tuple[Postponement, Run]] = {}
         cancelled: dict[str, tuple[Cancellation, Settled]] = {}
         done_jobs: list[ClaimedJob] = []
-        batch = [finished.popleft() for _ in range(len(finished))]
-        requested = self.cancel_requested([job for job, outcome, _ in batch if _cancellable(outcome)])
-        for job, outcome, ended in batch:
+        for job, outcome, ended in [finished.popleft() for _ in range(len(finished))]:
             held = self.inflight.pop(job.id)
             if held is None:
                 continue  # already failed by timeout
             done_jobs.append(job)
-            if (held.cancel_requested or job.id in requested) and _cancellable(outcome):
+            if held.cancel_requested and _cancellable(outcome):
                 outcome = CANCEL_REQUESTED  # River's rule: a failure, retry or snooze after a request
             if outcome.unknown_task:
                 unknown.append(job)
@@ -89,7 +89,7 @@ class Settler:
             if ran is not None:
                 self.learn_run_time(ran)
             if outcome.snoozed:
-                snoozed.append(Postponement(job.id, job.token, outcome.delay or 0.0))
+                snoozed[job.id] = (Postponement(job.id, job.token, outcome.delay or 0.0), (job, ran))
                 continue
             if outcome.cancelled:
                 reason = Cancellation(job.id, job.token, outcome.error or "")
@@ -116,11 +116,10 @@ class Settler:
         return done, failed, runs
 
     def cancel_requested(self, jobs: list[ClaimedJob]) -> set[str]:
-        """Which of these jobs (runs that failed or snoozed, jobs given back unstarted) have a
-        cancel request in the store: asked here because the control thread learns of one only
-        about a second after it was made, and such a job must not be retried or run again.
-        Should the store not answer, none (the Rescuer and the next run's control thread still
-        see the request)."""
+        """Which of these jobs given back unstarted have a cancel request in the store: asked
+        here because the control thread learns of one only about a second after it was made,
+        and `release` (unlike fail and postpone) does not refuse them. Should the store not
+        answer, none (the next run's control thread still sees the request)."""
         if not jobs:
             return set()
         try:
@@ -149,12 +148,11 @@ class Settler:
         """Jobs still running when a graceful stop's grace ran out: failed with `error` (to be
         retried by the policy), or cancelled if a cancel was requested for them."""
         ended = time.monotonic()
-        requested = self.cancel_requested([h.job for h in left if not h.cancel_requested])
         cancelled: dict[str, tuple[Cancellation, Settled]] = {}
         failed: list[Failure] = []
         runs: dict[str, Run] = {}
         for h in left:
-            if h.cancel_requested or h.job.id in requested:
+            if h.cancel_requested:
                 reason = Cancellation(h.job.id, h.job.token, CANCEL_REQUESTED.error or "")
                 cancelled[h.job.id] = (reason, Settled(h.job, "cancelled", h.ran(ended)))
             else:
@@ -177,27 +175,42 @@ class Settler:
         the failures of those that waited too long. Should the store not answer, their leases
         lapse and the Rescuer queues them again."""
         try:
-            dead = self.unknown.settle(jobs)
+            dead, kept = self.unknown.settle(jobs)
         except BackendError as exc:
             self.store.failed("giving back jobs of unknown tasks", exc)
             return []
         by_id = {job.id: job for job in jobs}
         runs.update((f.id, (by_id[f.id], None)) for f in dead)
+        self._cancel_refused([(job, None) for job in kept])
         return dead
 
-    def _snooze(self, items: list[Postponement]) -> None:
+    def _snooze(self, items: dict[str, tuple[Postponement, Run]]) -> None:
         """Jobs whose task raised Snooze go back unrun, the attempt not spent. Should the store
         not answer, their leases lapse and the Rescuer queues them again (an attempt lost)."""
         try:
-            given_back = self.backend.postpone(items, self.store_time())
+            given_back = set(self.backend.postpone([p for p, _ in items.values()], self.store_time()))
         except BackendError as exc:
             self.store.failed("giving back snoozed jobs", exc)
             return
-        refused(items, given_back)
+        self._cancel_refused([run for job_id, (_, run) in items.items() if job_id not in given_back])
+
+    def _cancel_refused(self, runs: Sequence[Run]) -> None:
+        """Runs whose failure or give-back the store refused: cancelled if it refused them for a
+        cancel request; a cancel refused too says the lease was lost meanwhile."""
+        reason = CANCEL_REQUESTED.error or ""
+        self._cancel(
+            {
+                job.id: (Cancellation(job.id, job.token, reason), Settled(job, "cancelled", ran))
+                for job, ran in runs
+            }
+        )
 
     def _cancel(self, items: dict[str, tuple[Cancellation, Settled]]) -> None:
-        """Jobs whose task raised Cancel, or claimed past their expiry, end cancelled. Should
-        the store not answer, their leases lapse and the Rescuer takes them back as lost runs."""
+        """Jobs whose task raised Cancel, claimed past their expiry, or with a cancel request
+        end cancelled. Should the store not answer, their leases lapse and the Rescuer takes
+        them back (and cancels those with a request)."""
+        if not items:
+            return
         sent = [item for item, _ in items.values()]
         try:
             accepted = self.backend.cancel_claimed(sent, self.store_time())
@@ -216,16 +229,17 @@ class Settler:
 
     def acknowledge(self, done: list[Completion], failed: list[Failure], runs: dict[str, Run]) -> None:
         """Report outcomes; while the backend is down keep trying (the lease may lapse, and
-        then the job runs again: at-least-once). Then tally the outcomes the backend accepted."""
+        then the job runs again: at-least-once). Then tally the outcomes the backend accepted,
+        and cancel the failures it refused for a cancel request."""
         completed: list[str] = []
         accepted: set[str] = set()
-        sent: list[Completion | Failure] = [*done, *failed]
+        unsent = done
         delay = 0.1
         while True:
             try:
-                if done:
-                    completed = self.backend.complete(done, self.store_time())
-                    done = []
+                if unsent:
+                    completed = self.backend.complete(unsent, self.store_time())
+                    unsent = []
                 if failed:
                     accepted = set(self.backend.fail(failed, self.store_time()))
                 break
@@ -234,13 +248,14 @@ class Settler:
                 time.sleep(delay)
                 # never so long that the store is back for long before the next try
                 delay = min(delay * 2, self.lease / 4, 5.0)
-        refused(sent, accepted.union(completed))
+        refused(done, completed)
         settled = completions(completed, runs)
         for f in failed:
             if f.id in accepted:
                 events.failed(runs[f.id][0], f)
                 settled.append(Settled(runs[f.id][0], verdict(f), runs[f.id][1]))
         self.count(settled)
+        self._cancel_refused([runs[f.id] for f in failed if f.id not in accepted])
 
     def count(self, settled: list[Settled]) -> None:
         """Log, tally and count the runs the store accepted."""

@@ -50,10 +50,11 @@ class UnknownTasks:
         self.now = now  # the App's store_time: None lets the store's clock decide
         self.seen: set[tuple[str, str]] = set()  # (queue, task) of the unknown jobs claimed
 
-    def settle(self, jobs: Sequence[ClaimedJob]) -> list[Failure]:
-        """Give back every job of `jobs` (all of tasks unknown here) whose wait is not over; the
-        final failures of those whose wait is over, for the caller to report. One read of the
-        jobs' records, one of the registry if some wait is over, one postpone."""
+    def settle(self, jobs: Sequence[ClaimedJob]) -> tuple[list[Failure], list[ClaimedJob]]:
+        """Give back every job of `jobs` (all of tasks unknown here) whose wait is not over.
+        Return the final failures of those whose wait is over, for the caller to report, and
+        the jobs the store refused to give back (a cancel request, or a lease lost). One read of
+        the jobs' records, one of the registry if some wait is over, one postpone."""
         for job in jobs:
             self._note(job)
         since = self._waiting_since(jobs)
@@ -68,12 +69,12 @@ class UnknownTasks:
                     dead.append(Failure(job.id, job.token, self._error(job, first), None, None))
                     continue
             postponed.append(Postponement(job.id, job.token, self.rng.uniform(*RETRY_AFTER), True))
-        if postponed:
-            given_back = set(self.store.postpone(postponed, self.now()))
-            for item in postponed:
-                if item.id in given_back:
-                    log.debug("job %s given back, due again in %.1fs", item.id, item.delay)
-        return dead
+        given_back = set(self.store.postpone(postponed, self.now())) if postponed else set()
+        for item in postponed:
+            if item.id in given_back:
+                log.debug("job %s given back, due again in %.1fs", item.id, item.delay)
+        kept = {item.id for item in postponed} - given_back
+        return dead, [job for job in jobs if job.id in kept]
 
     def _error(self, job: ClaimedJob, since: float) -> str:
         when = dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="seconds")

@@ -1,13 +1,13 @@
 """The cancel request contract (`AdminWrites.cancel`, `Backend.cancel_requests`): a waiting job
 is cancelled at once; a running one gets a stored request its worker polls for, which outlives
-the backend that stored it; a finished or unknown job is refused. The Rescuer cancels a lost
-run that had a request instead of retrying it."""
+the backend that stored it; a finished or unknown job is refused. A job with a request cannot
+be failed or given back (the store refuses, so it is never retried), only cancelled; the
+Rescuer cancels a lost run that had a request instead of retrying it."""
 
 from __future__ import annotations
 
 import taskheap
-from taskheap.admin import JobFilter
-from taskheap.backends.base import Completion, Failure
+from taskheap.backends.base import Cancellation, Completion, Failure, Postponement
 from taskheap.clock import FixedClock
 from taskheap.job import JobState
 from taskheap.worker.maintenance import CANCEL_LOST, Rescuer
@@ -64,13 +64,37 @@ def test_the_rescuer_cancels_a_lost_run_with_a_request_and_retries_the_others(
     assert plain.status() == "retrying"
 
 
-def test_a_replay_forgets_a_request_that_came_too_late_for_its_run(
+def test_a_failure_or_give_back_of_a_job_with_a_request_is_refused_and_the_job_can_be_cancelled(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    """The store, not the worker's earlier read, decides: a request stored at any moment before
+    the failure is written keeps the job from being retried (or given back to run again)."""
+    echo = declare(app)
+    failing, snoozing, plain = echo.enqueue(1), echo.enqueue(2), echo.enqueue(3)
+    jobs = {job.id: job for job in claim(app, clock)}
+    assert failing.cancel() is True and snoozing.cancel() is True
+    now = clock.now()
+    failures = [Failure(job_id, jobs[job_id].token, "boom", None, 60.0) for job_id in (failing.id, plain.id)]
+    assert app.backend.fail(failures, now=now) == [plain.id]
+    assert app.backend.postpone([Postponement(snoozing.id, jobs[snoozing.id].token, 5.0)], now=now) == []
+    assert failing.status() == "running" and snoozing.status() == "running" and plain.status() == "retrying"
+    asked = [
+        Cancellation(job_id, jobs[job_id].token, "cancel requested") for job_id in (failing.id, snoozing.id)
+    ]
+    assert sorted(app.backend.cancel_claimed(asked, now=now)) == sorted([failing.id, snoozing.id])
+    for handle in (failing, snoozing):
+        record = app.backend.get(handle.id)
+        assert record is not None and record.state == JobState.CANCELLED and record.failed_attempts == []
+    clock.advance(61)
+    assert [job.id for job in claim(app, clock)] == [plain.id]
+
+
+def test_a_request_after_the_failure_cancels_the_retrying_job_at_once(
     app: taskheap.App, clock: FixedClock
 ) -> None:
     handle = declare(app).enqueue(1)
     (job,) = claim(app, clock)
-    assert handle.cancel() is True
     assert app.backend.fail([Failure(job.id, job.token, "boom", None, 60.0)], now=clock.now()) == [job.id]
-    assert app.admin.replay_matching(JobFilter(state=JobState.RETRYING)) == 1
-    (again,) = claim(app, clock)
-    assert app.backend.cancel_requests([again.id]) == set()
+    assert handle.cancel() is True and handle.status() == "cancelled"
+    clock.advance(61)
+    assert claim(app, clock) == []

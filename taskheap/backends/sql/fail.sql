@@ -4,6 +4,8 @@
 -- oldest entry dropped once the log holds `kept`). A new due time wakes the queue's idle
 -- workers (jobs_updated trigger), who wait until then.
 -- Parameters: ids, tokens, errors, tracebacks, retry_in (parallel arrays), now, kept.
+-- A job with a cancel request is refused (its caller cancels it: cancel_claimed.sql), so no
+-- request stored before this write lets the job be retried.
 -- Returns the ids accepted.
 WITH clock AS (
     SELECT coalesce(%(now)s::float8, extract(epoch FROM statement_timestamp())::float8) AS now
@@ -31,4 +33,5 @@ FROM clock, unnest(
     %(retry_in)s::float8[]
 ) AS failed (id, token, error, traceback, retry_in)
 WHERE jobs.id = failed.id AND jobs.token = failed.token AND jobs.state = 'running'
+    AND jobs.cancel_requested_at IS NULL
 RETURNING jobs.id

@@ -26,8 +26,7 @@ WITH locked AS (
         attempts = CASE WHEN jobs.state = 'dead' THEN 0 ELSE jobs.attempts END,
         worker = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.worker END,
         unknown_since = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.unknown_since END,
-        expires_at = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.expires_at END,
-        cancel_requested_at = NULL  -- a request too late for the run it was made for
+        expires_at = CASE WHEN jobs.state = 'dead' THEN NULL ELSE jobs.expires_at END
     FROM chosen
     WHERE jobs.id = chosen.id AND NOT chosen.held
     RETURNING 1

@@ -64,7 +64,7 @@ FAIL_SQL = (
     "json_insert(failed_attempts, '$[#]', json_object('attempt', attempts, 'error', :error,"
     " 'traceback', :traceback, 'worker', worker, 'finished_at', :now)),"
     " CASE WHEN json_array_length(failed_attempts) >= :kept THEN '$[0]' ELSE '$[#]' END)"
-    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running' AND cancel_requested_at IS NULL"
 )
 #: A claimed job given back unrun: scheduled, its attempt not spent (as a release), and the first
 #: give-back for an unknown task kept in `unknown_since`.
@@ -72,7 +72,7 @@ POSTPONE_SQL = (
     "UPDATE jobs SET state = 'scheduled', run_at = :now + :delay, attempts = attempts - 1,"
     " token = NULL, lease_until = NULL, worker = NULL,"
     " unknown_since = CASE WHEN :unknown_task THEN COALESCE(unknown_since, :now) ELSE unknown_since END"
-    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running'"
+    " WHERE id = CAST(:id AS TEXT) AND token = :token AND state = 'running' AND cancel_requested_at IS NULL"
 )
 #: A claimed job cancelled: finished, the reason its error, its attempts and log as they are.
 CANCEL_CLAIMED_SQL = (
@@ -153,8 +153,7 @@ def replay_sql(source: str, select: str | None = None) -> str:
         " attempts = CASE state WHEN 'dead' THEN 0 ELSE attempts END,"
         " worker = CASE state WHEN 'dead' THEN NULL ELSE worker END,"
         " unknown_since = CASE state WHEN 'dead' THEN NULL ELSE unknown_since END,"
-        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END,"
-        " cancel_requested_at = NULL"
+        " expires_at = CASE state WHEN 'dead' THEN NULL ELSE expires_at END"
         f" WHERE id IN ({chosen})"
     )
 

@@ -4,6 +4,7 @@
 -- KEYS[1] queue key prefix
 -- ARGV[1] now ('' = server time); ARGV[2] how many failed attempts a job keeps; then 5 fields
 -- per failure: id, token, error, traceback ('' = none), retry_in ('' = dead)
+-- A job with a cancel request is refused (its caller cancels it: cancel_claimed.lua).
 -- Returns the accepted ids.
 local now_n, now = clock(ARGV[1])
 local kept = tonumber(ARGV[2])
@@ -23,7 +24,7 @@ end
 for i = 3, #ARGV, 5 do
   local id, token, message, traceback, retry_in = unpack(ARGV, i, i + 4)
   local accepts, holds = owns(id, token)
-  if accepts then
+  if accepts and redis.call('HEXISTS', job_key(id), 'cancel_requested_at') == 0 then
     local job = job_key(id)
     log_failure(id, message, traceback)
     end_lease(id)

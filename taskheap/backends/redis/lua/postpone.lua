@@ -4,12 +4,13 @@
 -- KEYS[1] queue key prefix
 -- ARGV[1] now ('' = server time); then 4 fields per job: id, token, delay (seconds), unknown
 -- task ('1', or '')
+-- A job with a cancel request is refused (its caller cancels it: cancel_claimed.lua).
 -- Returns the accepted ids.
 local now_n, now = clock(ARGV[1])
 local accepted = {}
 for i = 2, #ARGV, 4 do
   local id, token, delay, unknown_task = unpack(ARGV, i, i + 3)
-  if owns(id, token) then
+  if owns(id, token) and redis.call('HEXISTS', job_key(id), 'cancel_requested_at') == 0 then
     local job = job_key(id)
     local run_at = fmt(now_n + tonumber(delay))
     move(id, 'running', 'scheduled', run_at)

@@ -21,12 +21,11 @@ for _, id in ipairs(ARGV) do
     end
     move(id, 'dead', 'queued')
     redis.call('HSET', job_key(id), 'attempts', 0)
-    redis.call('HDEL', job_key(id), 'run_at', 'finished_at', 'worker', 'unknown_since', 'expires_at',
-      'cancel_requested_at')
+    redis.call('HDEL', job_key(id), 'run_at', 'finished_at', 'worker', 'unknown_since', 'expires_at')
     replayed = replayed + 1
   elseif state == 'retrying' then
     move(id, 'retrying', 'queued')
-    redis.call('HDEL', job_key(id), 'run_at', 'cancel_requested_at')
+    redis.call('HDEL', job_key(id), 'run_at')
     replayed = replayed + 1
   end
 end
