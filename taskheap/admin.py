@@ -11,7 +11,7 @@ from typing import Any
 from . import progress
 from .backends.base import ALL_TIME, JobQuery, JobRecord, MinuteCount, Replayed, WorkerInfo
 from .backends.protocols import AdminBackend
-from .backends.queue_limits import LimitedQueue
+from .backends.queue_limits import LimitedQueue, QueueLimits
 from .codec import decode_payload, decode_result, headers_of
 from .errors import BackendError, JobNotFound, PayloadError, UnknownQueue
 from .job import (
@@ -254,6 +254,15 @@ class Admin:
     def limited_queues(self) -> dict[str, QueueLoad]:
         """The queues the store holds limits at claim for, each with its load now."""
         return {name: QueueLoad.of(q) for name, q in self.backend.limited_queues(self.store_time()).items()}
+
+    def clear_limits(self, queue: str) -> QueueLoad | None:
+        """Drop the limits at claim the store holds for `queue` (none is no error): for a queue
+        no App declares any more, whose stored limits would hold for good. An App that declares
+        limits for it stores them again when it opens. Returns the limits cleared, or None."""
+        held = self.limited_queues().get(queue)
+        if held is not None:
+            self.backend.declare_queues({queue: QueueLimits()})
+        return held
 
     def warnings(self) -> list[str]:
         """What about the store may lose jobs or expose them, each naming its fix and the code

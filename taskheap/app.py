@@ -52,10 +52,6 @@ class QueueConfig:
     #: Limits the store enforces at claim (concurrency, rate, group_concurrency).
     limits: QueueLimits = field(default_factory=QueueLimits)
 
-    @property
-    def declares_limits(self) -> bool:
-        return self.limits.any
-
     def rank(self, priority: int, enqueued_at: float) -> float:
         if self.aging is None:
             return float(priority)
@@ -133,16 +129,16 @@ class App:
             with self._backend_lock:
                 if self._backend is None:
                     backend = open_backend(self.url)
-                    if self.limited:
-                        backend.declare_queues(self.limited)
+                    if self.declared_limits:
+                        backend.declare_queues(self.declared_limits)
                     self._backend = backend
         return self._backend
 
     @property
-    def limited(self) -> dict[str, QueueLimits]:
-        """The limits at claim of the queues declared with `app.queue` (unlimited ones too, so
-        opening the App stores that they are)."""
-        return {name: config.limits for name, config in self.queues.items() if config.declares_limits}
+    def declared_limits(self) -> dict[str, QueueLimits]:
+        """The limits at claim of every queue declared with `app.queue`, the unlimited ones too:
+        opening the App stores that they are (a limit removed from the code is cleared)."""
+        return {name: config.limits for name, config in self.queues.items()}
 
     def store_time(self) -> float | None:
         """The `now` this App passes to every backend call that decides by time: the reading of
@@ -290,7 +286,9 @@ class App:
         "10000/h", a sliding window) and `group_concurrency` (jobs running per `group`) hold
         across every worker: opening the App stores them (the last App opened wins) and every
         claim enforces what the store holds; a worker whose App declares other limits than the
-        stored ones logs a warning."""
+        stored ones logs a warning. A queue declared without limits is unlimited: opening the
+        App clears limits stored for it (`taskheap queues limits NAME --clear` clears those of a
+        queue no code declares any more)."""
         check_queue_name(name)
         limits = QueueLimits.declared(concurrency, rate, group_concurrency)
         if aging is not None and aging <= 0:
@@ -301,7 +299,7 @@ class App:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         config = QueueConfig(name, aging, max_length, limits)
         self.queues[name] = config
-        if self._backend is not None and config.declares_limits:
+        if self._backend is not None:
             self._backend.declare_queues({name: limits})
         if max_length is None:
             self._limits.pop(name, None)

@@ -1,12 +1,15 @@
-"""`taskheap queues`: list the known queues, pause and resume them, purge their waiting jobs."""
+"""`taskheap queues`: list the known queues, pause and resume them, purge their waiting jobs,
+show or clear the limits at claim the store holds for one."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
 from ..admin import WAITING_TO_RUN, QueueInfo
+from ..backends.queue_limits import QueueLimits
 from ..errors import UnknownQueue
 from ..job import ALL_STATES
 from .context import CliError, Env, confirm, pass_env
@@ -17,7 +20,7 @@ WAITING_STATES = [str(s) for s in ALL_STATES if s in WAITING_TO_RUN]
 
 @click.group()
 def queues() -> None:
-    """List queues; pause, resume and purge one."""
+    """List queues; pause, resume and purge one; show or clear its limits."""
 
 
 @queues.command("list")
@@ -87,6 +90,31 @@ def queues_purge(env: Env, name: str, state: str | None, yes: bool) -> None:
         confirm(f"delete {total} job(s) of queue {name!r} ({detail}) for good?")
     click.echo(f"purged {admin.purge_waiting(name, states)} job(s) from queue {name!r}")
     env.note_default_store()
+
+
+@queues.command("limits")
+@click.argument("name", callback=queue_name)
+@click.option("--clear", is_flag=True, help="Drop the limits the store holds for NAME.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_env
+def queues_limits(env: Env, name: str, clear: bool, as_json: bool) -> None:
+    """The limits at claim the store holds for NAME, with its load; with --clear, drop them (for
+    a queue whose limits no App declares any more: an App that declares limits for NAME stores
+    them again when it opens)."""
+    admin = env.existing().admin
+    held = admin.clear_limits(name) if clear else admin.limited_queues().get(name)
+    if as_json:
+        click.echo(json.dumps({"queue": name, "limits": asdict(held) if held else None, "cleared": clear}))
+    elif held is None:
+        click.echo(f"queue {name!r}: no limits stored")
+    else:
+        click.echo(f"queue {name!r}: {'cleared ' if clear else ''}{held.describe()}")
+    if clear and held is not None and env.app_path and env.app.declared_limits.get(name, QueueLimits()).any:
+        click.echo(
+            f"note: {env.app_path} declares limits for {name!r}: they come back when it opens", err=True
+        )
+    if clear:
+        env.note_default_store()
 
 
 def render_queues(found: list[QueueInfo]) -> str:

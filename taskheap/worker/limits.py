@@ -29,7 +29,7 @@ class LimitsWatch:
         now: Callable[[], float | None],
     ) -> None:
         self.store, self.queues, self._now = store, list(queues), now
-        self.declared = {q: declared[q] for q in self.queues if q in declared}
+        self.declared = {q: declared[q] for q in self.queues if q in declared and declared[q].any}
         self.limited = bool(self.declared)  # any of the worker's queues has limits
         self._warned: set[tuple[str, QueueLimits | None]] = set()
         self._checked = -CHECK_EVERY
@@ -48,10 +48,12 @@ class LimitsWatch:
             if held != mine and (queue, held) not in self._warned:
                 self._warned.add((queue, held))
                 log.warning(
-                    "queue %s: the store holds limits %s, this worker's app declares %s; the store's apply",
+                    "queue %s: the store holds limits %s, this worker's app declares %s; the store's"
+                    " apply until an App declaring the queue opens (or `taskheap queues limits %s --clear`)",
                     queue,
                     describe(held),
                     describe(mine),
+                    queue,
                 )
 
 

@@ -141,7 +141,7 @@ class Worker:
         self._signalled = threading.Event()  # set by the signal handler only (_on_signal)
         self._registry_stale = threading.Event()  # set: a job started or finished since the last beat
         self.unknown = UnknownTasks(backend, unknown_task_ttl, self.rng, app.store_time)
-        self.limits = LimitsWatch(backend, app.limited, self.queues, app.store_time)
+        self.limits = LimitsWatch(backend, app.declared_limits, self.queues, app.store_time)
         self.claimer = Claimer(
             backend,
             self.queues,

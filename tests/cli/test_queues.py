@@ -62,6 +62,31 @@ def test_list_shows_the_limits_at_claim_and_their_load(cli: Cli) -> None:
     ]
 
 
+def test_limits_shows_and_clears_the_stored_limits_of_one_queue(cli: Cli) -> None:
+    app = cli.app()
+    app.queue("api", concurrency=5, rate="100/h")  # tasks:app does not declare "api"
+    app.queue("mail", concurrency=1)  # tasks:app declares "mail" without limits
+    assert app.backend.limited_queues().keys() == {"api", "mail"}
+    assert cli("queues", "limits", "api").stdout == "queue 'api': running 0/5, starts 0/100/h\n"
+    assert app.backend.limited_queues().keys() == {"api"}, "opening tasks:app cleared mail's"
+    assert cli("queues", "limits", "mail").stdout == "queue 'mail': no limits stored\n"
+    assert (
+        cli("queues", "limits", "api", "--clear").stdout
+        == "queue 'api': cleared running 0/5, starts 0/100/h\n"
+    )
+    assert app.backend.limited_queues() == {}
+    again = json.loads(cli("queues", "limits", "api", "--clear", "--json").stdout)
+    assert again == {"queue": "api", "limits": None, "cleared": True}
+    (cli.cwd / "limited.py").write_text(
+        "import taskheap\napp = taskheap.App()\napp.queue('api', concurrency=3)\n"
+    )
+    done = cli("-A", "limited:app", "queues", "limits", "api", "--clear")
+    assert done.stdout == "queue 'api': cleared running 0/3\n"
+    assert "limited:app declares limits for 'api': they come back when it opens" in done.stderr
+    cli("queues", "limits", "no/such", code=2)
+    app.close()
+
+
 def test_status_shows_the_paused_queues(cli: Cli) -> None:
     cli("enqueue", "add", "--args", "[1, 2]")
     cli("queues", "pause", "default")

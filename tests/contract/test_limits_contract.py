@@ -161,7 +161,7 @@ def test_the_declaration_is_stored_when_the_app_opens_and_a_different_one_is_war
 ) -> None:
     first = taskheap.App(backend_url, clock=clock)
     first.queue("api", concurrency=5, rate="100/s", group_concurrency=2)
-    watch = LimitsWatch(first.backend, first.limited, ["api"], first.store_time)
+    watch = LimitsWatch(first.backend, first.declared_limits, ["api"], first.store_time)
     limits = QueueLimits(5, 100, 1.0, 2)
     assert first.backend.limited_queues() == {"api": LimitedQueue("api", limits, 0, 0)}
     second = taskheap.App(backend_url, clock=clock)
@@ -173,13 +173,47 @@ def test_the_declaration_is_stored_when_the_app_opens_and_a_different_one_is_war
     warnings = [r.getMessage() for r in caplog.records if "store holds limits" in r.getMessage()]
     assert warnings == [
         "queue api: the store holds limits concurrency=1, this worker's app declares"
-        " concurrency=5 rate=100/s group_concurrency=2; the store's apply"
+        " concurrency=5 rate=100/s group_concurrency=2; the store's apply until an App declaring"
+        " the queue opens (or `taskheap queues limits api --clear`)"
     ]
     assert watch.limited
     second.backend.declare_queues({"api": QueueLimits()})
     assert first.backend.limited_queues() == {}
     first.close()
     second.close()
+
+
+def test_a_queue_declared_without_limits_clears_them_and_one_not_declared_keeps_them(
+    backend_url: str, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    limited = taskheap.App(backend_url, clock=clock)
+    limited.queue("api", concurrency=2)
+    limited.queue("mail", rate="10/s")
+    assert sorted(limited.backend.limited_queues()) == ["api", "mail"]
+    unaware = taskheap.App(backend_url, clock=clock)  # declares neither queue: changes nothing
+    assert sorted(unaware.backend.limited_queues()) == ["api", "mail"]
+    redeployed = taskheap.App(backend_url, clock=clock)
+    redeployed.queue("api")  # the limit deleted from the code
+    assert sorted(redeployed.backend.limited_queues()) == ["mail"]
+    redeployed.queue("mail", aging=60.0)  # declared after the App opened: stored at once
+    assert redeployed.backend.limited_queues() == {}
+    limited.queue("api", concurrency=2)
+    watch = LimitsWatch(
+        redeployed.backend, redeployed.declared_limits, ["api", "mail"], redeployed.store_time
+    )
+    assert watch.declared == {} and not watch.limited
+    with caplog.at_level(logging.WARNING, "taskheap.worker"):
+        watch.check()
+    assert watch.limited
+    assert [r.getMessage() for r in caplog.records if "store holds limits" in r.getMessage()] == [
+        "queue api: the store holds limits concurrency=2, this worker's app declares none; the store's"
+        " apply until an App declaring the queue opens (or `taskheap queues limits api --clear`)"
+    ]
+    load = unaware.admin.clear_limits("api")
+    assert load is not None and load.concurrency == 2
+    assert unaware.admin.clear_limits("api") is None and unaware.backend.limited_queues() == {}
+    for application in (limited, unaware, redeployed):
+        application.close()
 
 
 def test_bad_limits_and_groups_are_refused_naming_the_value(app: taskheap.App) -> None:
