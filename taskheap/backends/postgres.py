@@ -116,6 +116,9 @@ class PostgresBackend(
     def _run(self, work: Callable[[Connection], T], fast_commit: bool = False, bounded: bool = True) -> T:
         return self._connections.run(work, fast_commit, bounded)
 
+    def _statement(self, name: str) -> str:
+        return self._statements[name]
+
     def _execute(
         self, steps: Sequence[Step], prepare: bool | None, conn: Connection
     ) -> list[psycopg.Cursor[Any]]:

@@ -4,13 +4,19 @@ planned with their values (unprepared), so unused filters fold away."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
 
 from ..job import JobState
 from .base import Counts, JobQuery, JobRecord, Replayed, WorkerInfo, record_from_columns
 
 Step = tuple[str, Mapping[str, Any]]
+T = TypeVar("T")
+#: Statements a replay may try: each try that meets a unique key taken since its snapshot is
+#: followed by one whose snapshot sees the holder (so its job stays dead, counted as held).
+REPLAY_TRIES = 5
 
 
 class AdminStatements:
@@ -20,6 +26,14 @@ class AdminStatements:
         raise NotImplementedError  # PostgresBackend's
 
     def _rowcount(self, *steps: Step, prepare: bool | None = None) -> int:
+        raise NotImplementedError  # PostgresBackend's
+
+    def _run(
+        self, work: Callable[[psycopg.Connection[Any]], T], fast_commit: bool = False, bounded: bool = True
+    ) -> T:
+        raise NotImplementedError  # PostgresBackend's
+
+    def _statement(self, name: str) -> str:
         raise NotImplementedError  # PostgresBackend's
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -55,8 +69,20 @@ class AdminStatements:
         return [WorkerInfo(*row) for row in self._rows(("workers", {}))]
 
     def replay(self, query: JobQuery) -> Replayed:
-        ((replayed, held),) = self._rows(("replay", _filter_params(query)), prepare=False)
-        return Replayed(replayed, held)
+        """One statement (sql/replay.sql), again if a producer took the key of a dead job it
+        chose after its snapshot was taken: the unique index refuses the whole statement then,
+        and the next one sees the new holder."""
+        text, params = self._statement("replay"), _filter_params(query)
+
+        def replay(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+            for _ in range(REPLAY_TRIES - 1):
+                try:
+                    return _counts(conn.execute(text, params, prepare=False).fetchone())
+                except psycopg.errors.UniqueViolation:
+                    continue  # autocommit: the statement was rolled back whole
+            return _counts(conn.execute(text, params, prepare=False).fetchone())
+
+        return Replayed(*self._run(replay, bounded=False))
 
     def purge(self, query: JobQuery) -> int:
         return self._rowcount(("purge", _filter_params(query)), prepare=False)
@@ -80,6 +106,11 @@ def _filter_params(query: JobQuery) -> dict[str, Any]:
         "scan": query.scan,
         "limit": query.limit,
     }
+
+
+def _counts(row: tuple[Any, ...] | None) -> tuple[int, int]:
+    assert row is not None  # replay.sql returns one row
+    return int(row[0]), int(row[1])
 
 
 def _record(row: Sequence[Any]) -> JobRecord:

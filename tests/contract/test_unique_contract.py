@@ -23,6 +23,7 @@ from taskheap.clock import FixedClock
 from taskheap.errors import QueueFull
 from taskheap.job import JobState
 
+from ..conftest import wait_for
 from .helpers import claim, declare, enqueued, run_and_fail
 
 
@@ -305,6 +306,53 @@ def test_of_dead_jobs_sharing_a_free_key_a_replay_queues_the_oldest(
     assert replayed == 1 and replayed.held == 1
     assert app.backend.get(older.id).state == JobState.QUEUED  # type: ignore[union-attr]
     assert app.backend.get(newer.id).state == JobState.DEAD  # type: ignore[union-attr]
+
+
+def waits_for_a_lock(backend: PostgresBackend, statement: str) -> bool:
+    """Whether a statement of this backend's schema starting with `statement` waits for a lock
+    (pg_stat_activity keeps a query's first 1,024 bytes: its schema is named within them)."""
+    with psycopg.connect(backend.conninfo) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND starts_with(query, %s) AND position(%s in query) > 0",
+            (statement, f'"{backend.schema}"'),
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+@pytest.mark.parametrize("backend_url", ["postgres", "sqlite"], indirect=True)
+def test_a_replay_racing_a_new_job_of_the_dead_job_s_key_leaves_it_dead_and_counts_it_held(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    """A producer's open transaction holds the key of a dead job being replayed. PostgreSQL's
+    replay waits on the unique index for it, and meets a unique violation when it commits; the
+    replay then runs again and counts the job held. SQLite's waits for the write lock."""
+    echo = declare(app).options(unique_key="race", retries=0)
+    dead = echo.enqueue(1)
+    run_and_fail(app, clock, 1, retry=False)
+    backend = app.backend
+    conn: Any = (
+        psycopg.connect(backend.conninfo)
+        if isinstance(backend, PostgresBackend)
+        else sqlite3.connect(backend.path)  # type: ignore[attr-defined]
+    )
+    results: list[Any] = []
+    try:
+        fresh = app.enqueue(echo.job(2), connection=conn)
+        replay = threading.Thread(target=lambda: results.append(app.admin.replay([dead.id])))
+        replay.start()
+        if isinstance(backend, PostgresBackend):
+            wait_for(
+                lambda: waits_for_a_lock(backend, "-- Dead and retrying jobs"), what="the replay to wait"
+            )
+        conn.commit()
+        replay.join(30)
+    finally:
+        conn.close()
+    (replayed,) = results
+    assert (replayed, replayed.held) == (0, 1)
+    assert app.backend.get(dead.id).state == JobState.DEAD  # type: ignore[union-attr]
+    assert app.backend.get(fresh.id).state == JobState.QUEUED  # type: ignore[union-attr]
 
 
 def window_rows(backend: Any) -> int:

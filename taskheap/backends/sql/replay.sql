@@ -2,7 +2,8 @@
 -- trigger wakes their queues): a dead job runs again from scratch (attempts reset, worker and
 -- finish time, unknown_since and expiry cleared), a retrying one stops waiting out its backoff
 -- (attempts and unknown_since kept). A dead job whose unique key another active job of its queue
--- holds stays dead (docs/state-machine.md), counted as held. Either forgets a cancel request.
+-- holds stays dead (docs/state-machine.md), counted as held. A key taken by a producer after this
+-- statement's snapshot fails it whole with a unique violation: postgres_admin.py runs it again.
 -- Parameters: as list_jobs.sql. Returns replayed, held.
 WITH locked AS (
     SELECT id, queue, unique_key, state = 'dead' AND unique_key IS NOT NULL AND unique_for IS NULL AS keyed,
