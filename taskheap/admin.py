@@ -25,7 +25,7 @@ from .job import (
     first_id_at,
     last_id_before,
 )
-from .schedule import Schedule, iso
+from .schedule import Schedule, from_iso, iso
 
 PURGEABLE = frozenset({JobState.DEAD, JobState.SUCCEEDED, JobState.CANCELLED})
 #: Jobs that have not started: what purging a queue deletes (`Admin.purge_waiting`).
@@ -34,6 +34,7 @@ WAITING_TO_RUN = frozenset({JobState.QUEUED, JobState.SCHEDULED, JobState.RETRYI
 AGED = (*sorted(ACTIVE), JobState.DEAD)
 #: A text search looks at this many newest jobs passing the other filters, no more.
 TEXT_SCAN = 50_000
+SKIPPED_COUNTED = 1000  # a schedule's skipped fires are counted up to this many
 _EVERYTHING = 1 << 62
 _JOB_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -354,14 +355,20 @@ class Admin:
         return self.backend.purge(_selection(ids, queue, target))
 
     def schedules(self, schedules: Iterable[Schedule], now: float, *, runs: int = 5) -> list[dict[str, Any]]:
-        """Each schedule: its definition, its next 3 fire times and its last `runs` jobs (found
-        among the newest 100 jobs of its task by their unique keys: cheap and bounded)."""
+        """Each schedule: its definition, its next 3 fire times, its last `runs` jobs (found
+        among the newest 100 jobs of its task by their unique keys: cheap and bounded) and how
+        many fires since the oldest of those found have no job though they can no longer run
+        (`skipped`: misfires, or no worker up; counted up to SKIPPED_COUNTED; None before a
+        first run is found)."""
         shown = []
         for schedule in schedules:
             prefix = f"schedule:{schedule.name}:"
             last = [
                 j for j in self.jobs(task=schedule.task, limit=100) if (j.unique_key or "").startswith(prefix)
             ]
+            fired = {
+                fire for j in last if (fire := _fire_time((j.unique_key or "")[len(prefix) :])) is not None
+            }
             shown.append(
                 {
                     "name": schedule.name,
@@ -372,6 +379,8 @@ class Admin:
                         {"id": j.id, "state": str(j.status), "fire": (j.unique_key or "")[len(prefix) :]}
                         for j in last[:runs]
                     ],
+                    "skipped": schedule.skipped(min(fired), now, fired, SKIPPED_COUNTED) if fired else None,
+                    "skipped_since": iso(min(fired)) if fired else None,
                 }
             )
         return shown
@@ -410,6 +419,14 @@ class Admin:
             _check(target, WAITING_TO_RUN, "purged from a queue")
         chosen = [s for s in ALL_STATES if s in targets]
         return sum(self.backend.purge(_selection(None, queue, state)) for state in chosen)
+
+
+def _fire_time(text: str) -> float | None:
+    """The fire time in a schedule job's unique key; None for one the scheduler did not write."""
+    try:
+        return from_iso(text)
+    except ValueError:
+        return None
 
 
 def _lost(worker: WorkerInfo) -> bool:

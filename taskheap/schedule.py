@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +59,21 @@ class Schedule:
                 return fires
             fires.append(fire)
         return fires
+
+    def skipped(self, since: float, now: float, fired: Collection[float], most: int) -> int:
+        """How many fires after `since` and due by `now` are not among `fired` though no worker
+        will fire them any more: all but the latest, which may still run within its misfire
+        grace (worker/scheduler.py); counting stops at `most`."""
+        skipped, latest = 0, None
+        for fire in self._fires_after(since):
+            if fire > now or skipped == most:
+                break
+            if latest is not None and latest not in fired:
+                skipped += 1
+            latest = fire
+        if latest is not None and latest not in fired and now - latest > self.misfire_grace and skipped < most:
+            skipped += 1
+        return skipped
 
     def next_fires(self, after: float, count: int) -> list[float]:
         fires: list[float] = []
@@ -130,6 +145,11 @@ def _gap_end(low: float, high: float, zone: ZoneInfo) -> float:
 
 def iso(fire: float) -> str:
     return dt.datetime.fromtimestamp(fire, UTC).isoformat()
+
+
+def from_iso(text: str) -> float:
+    """The fire time `iso` wrote; ValueError for text it did not write."""
+    return dt.datetime.fromisoformat(text).timestamp()
 
 
 def make_schedule(

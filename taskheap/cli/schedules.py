@@ -19,7 +19,8 @@ def schedules() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_env
 def schedules_list(env: Env, as_json: bool) -> None:
-    """Each schedule: its task, cron/every, the next 3 fire times, its last runs."""
+    """Each schedule: its task, cron/every, the next 3 fire times, its last runs, and the fires
+    skipped since the oldest run found (past their misfire grace with no job)."""
     env.require_app_path()
     app = env.existing()
     shown = app.admin.schedules(app.schedules.values(), app.clock.now())
@@ -35,4 +36,8 @@ def render(shown: list[dict[str, Any]]) -> str:
         lines.append(f"  next: {', '.join(s['next'])}")
         for run in s["last_runs"]:
             lines.append(f"  ran {run['fire']}: job {run['id']} {run['state']}")
+        if s["skipped"]:
+            lines.append(
+                f"  skipped: {s['skipped']} fire(s) since {s['skipped_since']} (misfires, or no worker up)"
+            )
     return "\n".join(lines)

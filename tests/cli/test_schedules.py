@@ -40,3 +40,4 @@ def test_list_shows_each_schedule_with_its_next_fires_and_last_runs(cli: Cli) ->
     [run] = shown["last_runs"]
     assert run["state"] == "queued" and run["fire"] < shown["next"][0]
     assert f"job {run['id']} queued" in cli("schedules", "list").stdout
+    assert (shown["skipped"], shown["skipped_since"]) == (0, run["fire"])

@@ -450,6 +450,10 @@ def test_schedules_page_shows_each_schedule_its_next_fires_and_its_last_runs(sto
     assert "every 3600s" in row and row.count(":00:00+00:00</div>") == 3, row  # the next 3 fires
     fire = (fired.unique_key or "").removeprefix("schedule:hourly-rollup:")
     assert f'<div>{fire}: <a href="http://testserver/jobs/{fired.id}"' in row and ">queued<" in row
+    assert (
+        f'<td class="skipped"><span title="fires since {fire} past their misfire grace with no job">0</span>'
+        in row
+    )
     assert 'href="http://testserver/schedules"' in text, "linked from the nav"
 
 

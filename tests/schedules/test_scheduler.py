@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import taskheap
+from taskheap.admin import SKIPPED_COUNTED
 from taskheap.clock import FixedClock
 from taskheap.worker.maintenance import Pruner
 from taskheap.worker.scheduler import Scheduler
@@ -41,6 +42,21 @@ def test_misfire_runs_the_latest_within_grace_and_counts_the_rest(
     assert scheduler.run_once(START + 505) == 1  # 50 ... 490 skipped, 500 runs
     assert scheduler.skipped["tick"] == 2 + 45
     assert app.admin.jobs(limit=1)[0].unique_key == "schedule:tick:2023-11-14T22:21:40+00:00"
+    # the store, not the worker, tells: fires since the oldest run with no job, past their grace
+    ((shown,),) = [app.admin.schedules(app.schedules.values(), START + 505)]
+    assert (shown["skipped"], shown["skipped_since"]) == (2 + 45, "2023-11-14T22:13:20+00:00")
+    another_worker = Scheduler(app, app.schedules)
+    assert another_worker.run_once(START + 505) == 0 and another_worker.skipped["tick"] == 0
+    later = app.admin.schedules(app.schedules.values(), START + 5000)[0]["skipped"]
+    assert later == 2 + 45 + 449  # 510 ... 4990 skipped; 5000 is due now and may still run
+
+
+def test_skipped_fires_are_counted_up_to_a_bound_and_not_before_a_first_run(app: taskheap.App) -> None:
+    declare(app, every=1.0, misfire_grace=1.0)
+    assert app.admin.schedules(app.schedules.values(), START)[0]["skipped"] is None
+    Scheduler(app, app.schedules).run_once(START)
+    assert app.admin.schedules(app.schedules.values(), START + 5)[0]["skipped"] == 4  # +1 ... +4; +5 may run
+    assert app.admin.schedules(app.schedules.values(), START + 10**6)[0]["skipped"] == SKIPPED_COUNTED
 
 
 def test_a_fire_later_than_its_grace_is_skipped(app: taskheap.App) -> None:
