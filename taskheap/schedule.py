@@ -71,9 +71,8 @@ class Schedule:
             if latest is not None and latest not in fired:
                 skipped += 1
             latest = fire
-        if latest is not None and latest not in fired and now - latest > self.misfire_grace and skipped < most:
-            skipped += 1
-        return skipped
+        late = latest is not None and latest not in fired and now - latest > self.misfire_grace
+        return skipped + (late and skipped < most)
 
     def next_fires(self, after: float, count: int) -> list[float]:
         fires: list[float] = []
