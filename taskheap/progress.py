@@ -18,7 +18,7 @@ from typing import Any
 MAX_MESSAGE = 200  # characters of a progress message
 
 _lock = threading.Lock()
-_pending: dict[str, tuple[str, str]] = {}  # job id -> (its run's token, its latest report), unwritten
+_pending: dict[tuple[str, str], str] = {}  # (job id, its run's token) -> its latest report, unwritten
 
 
 def encode(current: float, total: float | None = None, message: str | None = None) -> str:
@@ -45,7 +45,7 @@ def report(job_id: str, token: str, progress: str) -> None:
 
 def _keep(job_id: str, token: str, progress: str) -> None:
     with _lock:
-        _pending[job_id] = (token, progress)
+        _pending[job_id, token] = progress
 
 
 _sink: Callable[[str, str, str], None] = _keep
@@ -60,10 +60,16 @@ def set_sink(sink: Callable[[str, str, str], None]) -> None:
 def take(tokens: Mapping[str, str]) -> dict[str, str]:
     """The unwritten reports of these runs (job id -> the token of the run held now), taken off;
     a report of an earlier run of the job (a thread abandoned at its timeout, still reporting) is
-    dropped, never written under the new run's token."""
+    dropped, never written under the new run's token nor in place of the new run's report."""
     with _lock:
-        taken = {job_id: _pending.pop(job_id) for job_id in tokens if job_id in _pending}
-    return {job_id: report for job_id, (token, report) in taken.items() if token == tokens[job_id]}
+        taken = {
+            job_id: _pending.pop((job_id, token))
+            for job_id, token in tokens.items()
+            if (job_id, token) in _pending
+        }
+        for stale in [key for key in _pending if key[0] in tokens]:
+            del _pending[stale]
+    return taken
 
 
 def decoded(progress: str | None, updated_at: float | None) -> dict[str, Any] | None:
