@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from .base import ClaimedJob
-from .queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits
+from .queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits, room_in
 
 T = TypeVar("T")
 Step = tuple[str, Mapping[str, Any]]
@@ -46,10 +46,11 @@ class LimitsOnPostgres:
 
     def limited_queues(self: _Store, now: float | None = None) -> dict[str, LimitedQueue]:
         rows = self._rows(("limited_queues", {"now": now}))
-        return {
-            name: LimitedQueue(name, QueueLimits(*limits), running, started)
-            for name, *limits, running, started in rows
-        }
+        found = {}
+        for name, *values, running, started, oldest, at in rows:
+            limits = QueueLimits(*values)
+            found[name] = LimitedQueue(name, limits, running, started, room_in(limits, started, oldest, at))
+        return found
 
     def _claim_limited(
         self: _Store,

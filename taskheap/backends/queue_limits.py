@@ -87,10 +87,20 @@ class QueueLimits:
 
 @dataclass(frozen=True, slots=True)
 class LimitedQueue:
-    """A queue the store holds limits for, as read at `now`: its jobs running (the slots held)
-    and its starts in the window of its rate ending at `now` (0 without a rate)."""
+    """A queue the store holds limits for, as read at `now`: its jobs running (the slots held),
+    its starts in the window of its rate ending at `now` (0 without a rate) and, while that
+    window is full, the seconds from `now` until its oldest start leaves it (`room_in`: the
+    earliest a claim can start another; 0 while the rate has room, or without one)."""
 
     name: str
     limits: QueueLimits
     running: int
     started: int
+    room_in: float = 0.0
+
+
+def room_in(limits: QueueLimits, started: int, oldest: float | None, now: float) -> float:
+    """`LimitedQueue.room_in` from the starts in the window and the oldest of them."""
+    if limits.rate is None or limits.period is None or started < limits.rate or oldest is None:
+        return 0.0
+    return max(0.0, oldest + limits.period - now)

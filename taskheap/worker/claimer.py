@@ -21,6 +21,7 @@ can give back what never reached a slot.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from ..backends.base import ClaimedJob, Completion
 from ..backends.protocols import Waits
 from ..errors import BackendError
-from .limits import THROTTLE_POLL
+from .limits import LimitsWatch
 
 log = logging.getLogger("taskheap.worker")
 
@@ -51,7 +52,7 @@ class Claimer:
         now: Callable[[], float | None] = lambda: None,
         turn: float = IDLE_WAIT,
         on_failure: Callable[[str, BackendError], None] | None = None,
-        throttled: Callable[[], bool] = lambda: False,
+        limits: LimitsWatch | None = None,
     ) -> None:
         self.backend = backend
         self.queues = list(queues)
@@ -63,7 +64,7 @@ class Claimer:
         self._now = now  # the `now` of every backend call (App.store_time)
         self.turn = turn  # the longest the waker keeps the role in one turn
         self._on_failure = on_failure or _warn  # a wait or claim of the waker's failed
-        self._throttled = throttled  # the queues have limits: an empty claim may be a throttled one
+        self._limits = limits  # while a queue has limits, an empty claim may be a throttled one
         self._handed = threading.Event()  # set: the waker owns the role
         self._limit = 0  # what the waker may claim on its first call (set before _handed)
         self._slot_took = threading.Event()  # set: a slot started a job
@@ -132,19 +133,33 @@ class Claimer:
         """Wait, claim and start, again while claims come back short, for up to one turn."""
         limit = self._limit
         until = time.monotonic() + self.turn
+        after_jobs = True  # the loop may have started jobs just before the turn
         while not self._stopping.is_set() and (left := until - time.monotonic()) > 0:
-            wait = min(left, IDLE_WAIT)  # a stop is seen within IDLE_WAIT however long the turn
-            sent = time.monotonic()  # the claim runs at the wait's end: its lease cannot start sooner
-            jobs = self.backend.wait_and_claim(self.queues, self.worker, limit, self.lease, wait, self._now())
-            self._slot_took.clear()
-            self._start(jobs, sent)
-            if jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
+            queues, opens = self._open_queues()
+            wait = min(left, IDLE_WAIT, opens)  # a stop is seen within IDLE_WAIT however long the turn
+            jobs = self._wait_and_claim(queues, limit, wait) if queues else []
+            if not queues:  # every queue's rate is spent until one opens: nothing can start
+                self._stopping.wait(wait)
+            elif jobs:  # let a slot thread take the GIL first: preparing the next wait would hold it
                 self._slot_took.wait(SLOT_START_WAIT)
-            elif self._throttled():  # queued jobs the limits hold back end the store's wait at once
-                self._stopping.wait(THROTTLE_POLL)
+            elif self._limits is not None and self._limits.limited:
+                self._stopping.wait(self._limits.claimed_nothing(queues, after_jobs))
+            after_jobs = bool(jobs)
             full, limit = len(jobs) == limit, self._free()
             if full or limit <= 0:
                 return
+
+    def _open_queues(self) -> tuple[list[str], float]:
+        if self._limits is None or not self._limits.limited:
+            return self.queues, math.inf
+        return self._limits.open_queues()
+
+    def _wait_and_claim(self, queues: list[str], limit: int, wait: float) -> list[ClaimedJob]:
+        sent = time.monotonic()  # the claim runs at the wait's end: its lease cannot start sooner
+        jobs = self.backend.wait_and_claim(queues, self.worker, limit, self.lease, wait, self._now())
+        self._slot_took.clear()
+        self._start(jobs, sent)
+        return jobs
 
 
 def _warn(what: str, exc: BackendError) -> None:

@@ -152,7 +152,7 @@ class Worker:
             on_return=self._wake.set,
             now=app.store_time,
             on_failure=self.store.failed,
-            throttled=lambda: self.limits.limited,
+            limits=self.limits,
         )
         self._rescuer = Rescuer(backend, backend, self.rng)
         self._promoter = Promoter(backend)

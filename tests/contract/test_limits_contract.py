@@ -73,6 +73,24 @@ def test_rate_is_a_sliding_window_of_starts(app: taskheap.App) -> None:
     assert (loaded.running, loaded.started) == (6, 3)
 
 
+def test_a_full_rate_window_reports_when_its_oldest_start_leaves_it(app: taskheap.App) -> None:
+    """What a throttled worker sleeps until: `room_in`, from the oldest start in the window."""
+    app.queue("default", rate="3/s", concurrency=10)
+    echo = declare(app)
+    for n in range(5):
+        echo.enqueue(n)
+    assert len(at(app, T0 + 0.9, limit=2)) == 2
+    assert app.backend.limited_queues(now=T0 + 0.92)["default"].room_in == 0.0  # room for one
+    assert len(at(app, T0 + 0.95)) == 1
+    full = app.backend.limited_queues(now=T0 + 1.0)["default"]
+    assert (full.started, full.room_in) == (3, pytest.approx(0.9))
+    assert at(app, T0 + 1.899) == []
+    assert len(at(app, T0 + 1.9)) == 2  # the two of 0.9 are out of (0.9, 1.9]
+    app.queue("default", concurrency=1)
+    held = app.backend.limited_queues(now=T0 + 1.95)["default"]
+    assert (held.running, held.room_in) == (5, 0.0)  # full, but of slots: no rate to wait for
+
+
 def test_a_rate_declared_anew_counts_the_starts_in_its_window(app: taskheap.App) -> None:
     app.queue("default", rate="2/s")
     echo = declare(app)

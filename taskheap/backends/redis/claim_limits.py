@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from ..queue_limits import LimitedQueue, QueueLimits
+from ..queue_limits import LimitedQueue, QueueLimits, room_in
 from .client import Batch, Client, Guard, Scripts
 from .keys import Keys
 from .wire import num
@@ -58,14 +58,15 @@ class LimitsOnRedis:
                 batch.script(self.scripts.queue_load, [self.keys.q(name)], [num(now)])
             replies = batch.run() if names else []
         found = {}
-        for name, (concurrency, rate, period, per_group, running, started) in zip(
+        for name, (concurrency, rate, period, per_group, running, started, oldest, at) in zip(
             names, replies, strict=True
         ):
             limits = QueueLimits(
                 _int(concurrency), _int(rate), float(period) if period else None, _int(per_group)
             )
             if limits.any:
-                found[name] = LimitedQueue(name, limits, int(running), int(started))
+                room = room_in(limits, int(started), float(oldest) if oldest else None, float(at))
+                found[name] = LimitedQueue(name, limits, int(running), int(started), room)
         return found
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits
+from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits, room_in
 from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
 
 LIMITS_SQL = "SELECT name, concurrency, rate, period, group_concurrency FROM queue_limits"
@@ -33,7 +33,7 @@ GROUPS_RUNNING_SQL = (
     "SELECT grp, count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
     " AND grp IS NOT NULL GROUP BY grp"
 )
-STARTED_SQL = "SELECT count(*) FROM queue_starts WHERE queue = ? AND at > ?"
+STARTED_SQL = "SELECT count(*), min(at) FROM queue_starts WHERE queue = ? AND at > ?"
 TRIM_SQL = "DELETE FROM queue_starts WHERE queue = ? AND at <= ?"
 COUNT_STARTS_SQL = "UPDATE queue_limits SET started = started + ? WHERE name = ? RETURNING started"
 HEADS_SQL = (
@@ -63,14 +63,11 @@ def limited_queues(conn: sqlite3.Connection, now: float) -> dict[str, LimitedQue
     for name, *values in conn.execute(LIMITS_SQL).fetchall():
         limits = QueueLimits(*values)
         running = conn.execute(RUNNING_SQL, (name,)).fetchone()[0]
-        started = _started(conn, name, limits, now) if limits.period is not None else 0
-        found[name] = LimitedQueue(name, limits, running, started)
+        started, oldest = 0, None
+        if limits.period is not None:
+            started, oldest = conn.execute(STARTED_SQL, (name, now - limits.period)).fetchone()
+        found[name] = LimitedQueue(name, limits, running, started, room_in(limits, started, oldest, now))
     return found
-
-
-def _started(conn: sqlite3.Connection, queue: str, limits: QueueLimits, now: float) -> int:
-    assert limits.period is not None
-    return int(conn.execute(STARTED_SQL, (queue, now - limits.period)).fetchone()[0])
 
 
 def claim_rows(
