@@ -116,6 +116,14 @@ class Overview:
 
 
 @dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A running job (its progress in `job.progress`) and whether a cancel was requested for it."""
+
+    job: JobInfo
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
 class QueueInfo:
     """One known queue: its counts by state (zeros included), whether it is paused, and the ids
     of the live workers serving it (a lost worker serves nothing)."""
@@ -191,6 +199,14 @@ class Admin:
         """Newest first; `before` (the last id of the previous page) pages through by keyset."""
         query = where.query(before=before, limit=limit)
         return [to_info(r) for r in self.backend.list_jobs(query)]
+
+    def running(self, *, queue: str | None = None, limit: int = 100) -> list[RunningJob]:
+        """The running jobs (of `queue`), newest first (by enqueue time, as every listing), at
+        most `limit`, each marked if a cancel was requested: one listing and one batched read of
+        the requests of the jobs listed, so the cost is O(limit) whatever else runs."""
+        jobs = self.find(JobFilter(queue=queue, state=JobState.RUNNING), limit=limit) if limit > 0 else []
+        requested = self.backend.cancel_requests([job.id for job in jobs]) if jobs else set()
+        return [RunningJob(job, job.id in requested) for job in jobs]
 
     def count(self, where: JobFilter) -> int:
         return self.backend.count_jobs(where.query())

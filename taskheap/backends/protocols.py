@@ -9,11 +9,15 @@ None means the store's own clock, one clock for every worker (see docs/architect
 | protocol               | SQLite | Redis | PostgreSQL |
 |------------------------|--------|-------|------------|
 | Backend (core)         | yes    | yes   | yes        |
+| CancelRequests         | yes    | yes   | yes        |
 | Waits                  | yes    | yes   | yes        |
 | Counters, Registry     | yes    | yes   | yes        |
 | AdminReads/AdminWrites | yes    | yes   | yes        |
 | TransactionalEnqueue   | yes    | no    | yes        |
 | QueueLimitsStore       | yes    | yes   | yes        |
+
+CancelRequests is part of both `Backend` (the worker's poll) and `AdminBackend` (the running
+jobs `Admin.running` lists, marked).
 """
 
 from __future__ import annotations
@@ -43,7 +47,18 @@ from .checks import SelfCheck
 from .queue_limits import LimitedQueue, QueueLimits
 
 
-class Backend(Protocol):
+class CancelRequests(Protocol):
+    """Which running jobs have a cancel request: what a worker polls for, and what the admin
+    API marks among the running jobs it lists."""
+
+    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
+        """The running jobs among `ids` for which a cancel was requested (`AdminWrites.cancel`):
+        one batched read a worker makes about once a second while it holds jobs. Ids unknown or
+        not running are left out."""
+        ...
+
+
+class Backend(CancelRequests, Protocol):
     """The core every worker needs: store jobs, lease them, renew and settle the leases, and the
     maintenance any worker runs (promotion, rescue, retention)."""
 
@@ -128,12 +143,6 @@ class Backend(Protocol):
         """Store each running job's progress (a JSON object, as given) and `now` as its
         `progress_at` (JobRecord), replacing the last, only with its current token (a stale
         run cannot write it); return the ids written. Kept when the run ends."""
-        ...
-
-    def cancel_requests(self, ids: Sequence[str]) -> set[str]:
-        """The running jobs among `ids` for which a cancel was requested (`AdminWrites.cancel`):
-        one batched read a worker makes about once a second while it holds jobs. Ids unknown or
-        not running are left out."""
         ...
 
     def release(self, leases: Sequence[Lease]) -> None:
@@ -351,7 +360,9 @@ class QueueLimitsStore(Protocol):
         ...
 
 
-class AdminBackend(AdminReads, AdminWrites, Counters, Registry, SelfChecks, QueueLimitsStore, Protocol):
+class AdminBackend(
+    AdminReads, AdminWrites, CancelRequests, Counters, Registry, SelfChecks, QueueLimitsStore, Protocol
+):
     """What the admin API (and so the CLI, `top`, the dashboard and metrics) stands on."""
 
     url: str

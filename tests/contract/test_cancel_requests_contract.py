@@ -98,3 +98,19 @@ def test_a_request_after_the_failure_cancels_the_retrying_job_at_once(
     assert handle.cancel() is True and handle.status() == "cancelled"
     clock.advance(61)
     assert claim(app, clock) == []
+
+
+def test_the_admin_lists_running_jobs_newest_first_each_marked_if_a_cancel_was_requested(
+    app: taskheap.App, clock: FixedClock
+) -> None:
+    echo = declare(app)
+    first, second, third, waiting = (echo.enqueue(n) for n in range(4))
+    elsewhere = echo.options(queue="other").enqueue(9)
+    claim(app, clock, limit=3)
+    claim(app, clock, queues=("other",))
+    assert second.cancel() is True
+    listed = app.admin.running(queue="default", limit=2)  # the newest two of the three
+    assert [(r.job.id, r.cancel_requested) for r in listed] == [(third.id, False), (second.id, True)]
+    assert all(r.job.status == JobState.RUNNING for r in listed)
+    assert [r.job.id for r in app.admin.running()] == [elsewhere.id, third.id, second.id, first.id]
+    assert waiting.id not in [r.job.id for r in app.admin.running()] and app.admin.running(limit=0) == []
