@@ -24,6 +24,23 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def duration(seconds: float | None) -> str:
+    """`850 ms`, `4.20 s`, `3m 05s`, `2h 07m`, `3d 4h`."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 1:
+        return f"{minutes}m {secs:02d}s"
+    days, hours = divmod(hours, 24)
+    return f"{hours}h {minutes:02d}m" if days < 1 else f"{days}d {hours}h"
+
+
 def render_status(stats: Mapping[str, Any]) -> str:
     header = f"{'queue':<16}" + "".join(f"{s:>11}" for s in ALL_STATES)
     lines = [header]

@@ -1,5 +1,6 @@
 """How the dashboard's pages are rendered: the templates and what they may call, links that
-encode whatever names the store holds, and the short forms of times and durations the lists use."""
+encode whatever names the store holds, and the short form of times the lists use (durations
+come from `views.duration`, shared with `taskheap top`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from ..admin import Admin
 from ..job import ALL_STATES, JobInfo, JobState, id_time
-from ..views import short_id, when
+from ..views import duration, short_id, when
 from .filters import kept
 from .security import CSRF_FIELD, csrf_token, remember_csrf
 
@@ -45,23 +46,6 @@ def short_when(ts: float | None, now: float) -> str:
         return "-"
     at, today = dt.datetime.fromtimestamp(ts), dt.datetime.fromtimestamp(now)
     return at.strftime("%H:%M:%S" if at.date() == today.date() else "%m-%d %H:%M")
-
-
-def duration(seconds: float | None) -> str:
-    """`850 ms`, `4.20 s`, `3m 05s`, `2h 07m`, `3d 4h`."""
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours < 1:
-        return f"{minutes}m {secs:02d}s"
-    days, hours = divmod(hours, 24)
-    return f"{hours}h {minutes:02d}m" if days < 1 else f"{days}d {hours}h"
 
 
 def last_attempt_ran(job: JobInfo) -> float | None:

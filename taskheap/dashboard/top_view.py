@@ -1,17 +1,20 @@
 """What `taskheap top` shows, laid out for the screen it has.
 
-`TopState` is everything on screen (the last overview and failures, the cursor, what is open);
-`TopScreen(state)` is a rich renderable that fits itself to the console it is drawn on:
-the header and the key help always take one line each; the panels share the rest by priority
-(queues, then failures, then workers and activity), each showing the window of its rows that
-holds its cursor; columns abbreviate, then drop, by priority when the width is short.
-`layout(state, width, None)` shows every row instead (`top --once`).
+`TopState` is everything on screen (the last overview, running jobs and failures, the cursor,
+what is open); `TopScreen(state)` is a rich renderable that fits itself to the console it is
+drawn on: the header and the key help always take one line each; the panels share the rest by
+priority (queues, then running jobs, then failures, then workers and activity), each showing the
+window of its rows that holds its cursor; columns abbreviate, then drop, by priority when the
+width is short. Each draw records its size, so a refresh reads only as many running jobs as the
+next draw has rows for (`running_room`). `layout(state, width, None)` shows every row instead
+(`top --once`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.cells import cell_len, chop_cells
 from rich.console import Console, ConsoleOptions, Group, RenderableType
@@ -19,57 +22,57 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..admin import Overview
+from ..admin import Overview, RunningJob
 from ..job import ALL_STATES, JobInfo, JobState
-from ..views import bar, render_job, short_id, sparkline, when, workers_table
+from ..views import bar, duration, render_job, short_id, sparkline, when, workers_table
+from .top_lists import Column, Row, Window, add_window, fit, job_table, table_of, titled
 
 WIDE = 100  # columns from which the priority panel sits beside the queues
 SPLIT = 80  # columns from which the activity panel sits beside the workers (below: not shown)
 PANEL = 4  # the fewest lines of a panel: its borders, a header row and one row
 BAR_WIDTH = 16
+PROGRESS_BAR = 10  # cells of a running job's progress bar
+FEED = 30  # the most jobs a list reads: the failures feed, the running jobs before a first draw
+PANES = ("queues", "running", "failures")  # the order tab moves the focus in
 HELP = {
     "list": (
-        "↑↓ move  tab queues/failures  enter open  r retry  x purge  p pause/resume  f filter  q quit",
-        "↑↓ move  tab pane  ⏎ open  r retry  x purge  p pause  f filter  q quit",
-        "↑↓ tab ⏎ r x p f q",
+        "↑↓ move  tab queues/running/failures  enter open  r retry  x purge  c cancel  p pause/resume"
+        "  f filter  q quit",
+        "↑↓ move  tab pane  ⏎ open  r retry  x purge  c cancel  p pause  f filter  q quit",
+        "↑↓ tab ⏎ r x c p f q",
     ),
     "job": (
-        "↑↓ scroll  PgUp/PgDn page  esc back  r retry  x purge  q quit",
-        "↑↓ PgUp/PgDn esc r x q",
+        "↑↓ scroll  PgUp/PgDn page  esc back  r retry  x purge  c cancel  q quit",
+        "↑↓ PgUp/PgDn esc r x c q",
     ),
 }
 
 
-@dataclass
-class Window:
-    """The first row shown of a list that scrolls to keep its cursor in view."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A question the next key answers: y does `action` ("purge" or "cancel") to `job`."""
 
-    start: int = 0
-
-    def follow(self, cursor: int, rows: int, total: int) -> int:
-        if cursor < self.start:
-            self.start = cursor
-        elif cursor >= self.start + rows:
-            self.start = cursor - rows + 1
-        self.start = max(0, min(self.start, total - rows))
-        return self.start
+    action: str
+    job: JobInfo
 
 
 @dataclass
 class TopState:
     url: str
     overview: Overview | None = None
+    running: list[RunningJob] = field(default_factory=list)
     failures: list[JobInfo] = field(default_factory=list)
-    pane: str = "queues"  # or "failures"
-    cursor: dict[str, int] = field(default_factory=lambda: {"queues": 0, "failures": 0})
-    windows: dict[str, Window] = field(default_factory=lambda: {"queues": Window(), "failures": Window()})
+    pane: str = "queues"  # one of PANES
+    cursor: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PANES, 0))
+    windows: dict[str, Window] = field(default_factory=lambda: {pane: Window() for pane in PANES})
+    drawn: tuple[int, int | None] | None = None  # the panels' (width, lines) last drawn
     only: str | None = None  # the queue filter
     opened: JobInfo | None = None
     scroll: int = 0  # the first line of the opened job shown
     page: int = 10  # lines of the job view last drawn: what PgUp/PgDn move by
     last_scroll: int = 1 << 30  # the last first line there is, as last drawn
     message: str = ""
-    pending: JobInfo | None = None  # the dead job `x` asked to purge, until the next key
+    pending: Asked | None = None  # what `x` or `c` asked, until the next key
 
     @property
     def queue_names(self) -> list[str]:
@@ -77,16 +80,27 @@ class TopState:
         return [q for q in names if self.only in (None, q)]
 
     def rows(self) -> int:
-        return len(self.queue_names) if self.pane == "queues" else len(self.failures)
+        return len(self.queue_names) if self.pane == "queues" else len(self.listed())
+
+    def listed(self) -> list[JobInfo]:
+        """The jobs of the focused pane, as shown (none for the queues)."""
+        if self.pane == "running":
+            return [r.job for r in self.running]
+        return self.failures if self.pane == "failures" else []
 
     def selected_queue(self) -> str | None:
         names = self.queue_names
         return names[min(self.cursor["queues"], len(names) - 1)] if names else None
 
     def selected_job(self) -> JobInfo | None:
-        if not self.failures:
-            return None
-        return self.failures[min(self.cursor["failures"], len(self.failures) - 1)]
+        """The job under the cursor of the focused pane (running or failures)."""
+        jobs = self.listed()
+        return jobs[min(self.cursor[self.pane], len(jobs) - 1)] if jobs else None
+
+    def running_total(self) -> int:
+        """Running jobs of the queues shown, by the overview's counts."""
+        counts = self.overview.counts if self.overview else {}
+        return sum(counts[q].get(JobState.RUNNING, 0) for q in self.queue_names)
 
 
 class TopScreen:
@@ -105,6 +119,7 @@ def layout(state: TopState, width: int, height: int | None) -> RenderableType:
     if state.overview is None:
         return Text("loading…")
     rows = None if height is None else max(0, height - 2)
+    state.drawn = (width, rows)
     body = job_view(state, width, rows) if state.opened else panels(state, state.overview, width, rows)
     parts: list[RenderableType] = [header(state, state.overview, width), *(part for part, _ in body)]
     free = 0 if rows is None else rows - sum(lines for _, lines in body)
@@ -130,15 +145,27 @@ def header(state: TopState, overview: Overview, width: int) -> Text:
 
 def footer(state: TopState, width: int) -> Text:
     if state.pending is not None:
-        job, short = state.pending.id, short_id(state.pending.id)
-        asks = (
+        return Text(
+            _fitting(_question(state.pending), width), style="bold red", no_wrap=True, overflow="ellipsis"
+        )
+    helps = HELP["job" if state.opened else "list"]
+    return Text(_fitting(helps, width), style="dim", no_wrap=True, overflow="ellipsis")
+
+
+def _question(asked: Asked) -> tuple[str, ...]:
+    job, short, status = asked.job.id, short_id(asked.job.id), asked.job.status
+    if asked.action == "purge":
+        return (
             f"purge dead job {job} for good? y: purge, any other key: keep it",
             f"purge dead job {short} for good? y: purge, any other key: keep it",
             f"purge {short}? y/n",
         )
-        return Text(_fitting(asks, width), style="bold red", no_wrap=True, overflow="ellipsis")
-    helps = HELP["job" if state.opened else "list"]
-    return Text(_fitting(helps, width), style="dim", no_wrap=True, overflow="ellipsis")
+    keep = "let it run" if status == JobState.RUNNING else "keep it"
+    return (
+        f"cancel {status} job {job}? y: cancel it, any other key: {keep}",
+        f"cancel {status} job {short}? y: cancel it, any other key: {keep}",
+        f"cancel {short}? y/n",
+    )
 
 
 def _fitting(texts: Sequence[str], width: int) -> str:
@@ -151,18 +178,15 @@ def panels(
 ) -> list[tuple[RenderableType, int]]:
     wide = width >= WIDE
     depth = _depth(state, overview)
-    wants = {
-        "queues": max(3 + max(1, len(state.queue_names)), 2 + max(1, len(depth)) if wide else 0),
-        "failures": 3 + max(1, len(state.failures)),
-        "middle": max(PANEL, 3 + max(1, len(overview.workers))),
-    }
-    lines = allot(rows, wants)
+    lines = panel_lines(state, overview, width, rows)
     body: list[tuple[RenderableType, int]] = []
     if lines["queues"]:
         left = width * 3 // 5 if wide else width
         queues = _queues_panel(state, overview, left, lines["queues"])
         right = _priority_panel(depth, width - left, lines["queues"]) if wide else None
         body.append((_side_by_side(queues, right, left, width - left), lines["queues"]))
+    if lines["running"]:
+        body.append((_running_panel(state, overview.at, width, lines["running"]), lines["running"]))
     if lines["middle"]:
         half = width // 2 if width >= SPLIT else 0
         activity = _activity_panel(overview, half, lines["middle"]) if half else None
@@ -171,6 +195,31 @@ def panels(
     if lines["failures"]:
         body.append((_failures_panel(state, width, lines["failures"]), lines["failures"]))
     return body
+
+
+def panel_lines(state: TopState, overview: Overview, width: int, rows: int | None) -> dict[str, int]:
+    """The lines of each panel on a screen of `rows` lines for the panels (None: no limit)."""
+    wants = {
+        "queues": max(
+            3 + max(1, len(state.queue_names)),
+            2 + max(1, len(_depth(state, overview))) if width >= WIDE else 0,
+        ),
+        # By the count, not the jobs read: the read is sized by this (`running_room`).
+        "running": 3 + max(1, min(FEED, state.running_total())),
+        "failures": 3 + max(1, len(state.failures)),
+        "middle": max(PANEL, 3 + max(1, len(overview.workers))),
+    }
+    return allot(rows, wants)
+
+
+def running_room(state: TopState) -> int:
+    """How many running jobs the next draw has rows for, by the size of the last one and the
+    overview and failures just read: what a refresh reads. FEED before a first draw, and when
+    drawn without a height limit (`--once`)."""
+    if state.drawn is None or state.drawn[1] is None or state.overview is None:
+        return FEED
+    width, rows = state.drawn
+    return max(0, panel_lines(state, state.overview, width, rows)["running"] - 3)
 
 
 def allot(rows: int | None, wants: dict[str, int]) -> dict[str, int]:
@@ -202,68 +251,6 @@ def _side_by_side(
     grid.add_column(width=right_width)
     grid.add_row(left, right)
     return grid
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """A list column: its header in full and short, and its rank (0 is dropped last)."""
-
-    key: str
-    header: str
-    short: str
-    rank: int
-    cap: int = 0  # the widest it gets (0: its widest cell); a longer cell ends in an ellipsis
-    right: bool = False
-
-
-# A cell is (in full, short): the short form is used once the headers are short.
-Row = dict[str, tuple[str, str]]
-
-
-def fit(
-    columns: Sequence[Column], rows: Sequence[Row], width: int, spare: int = 0, roomy: int = 0
-) -> tuple[list[Column], bool]:
-    """The columns that fit `width` with `spare` cells left over (for a stretching column),
-    and whether in short form: every column in full (if `roomy` cells are left over, when
-    given), else every column short, else short with the columns of the lowest priority
-    dropped one by one."""
-
-    def cost(kept: Sequence[Column], short: bool, left: int = spare) -> int:
-        widths = [_width(c, rows, short) for c in kept]
-        return sum(widths) + 2 * max(0, len(kept) - 1) + (left + 2 if left else 0)
-
-    if cost(columns, False, max(spare, roomy)) <= width:
-        return list(columns), False
-    if cost(columns, True) <= width:
-        return list(columns), True
-    by_rank = sorted(columns, key=lambda c: c.rank)
-    for keep in range(len(by_rank) - 1, 0, -1):
-        kept = [c for c in columns if c in by_rank[:keep]]
-        if cost(kept, True) <= width:
-            return kept, True
-    return [by_rank[0]], True
-
-
-def _width(column: Column, rows: Sequence[Row], short: bool) -> int:
-    header = column.short if short else column.header
-    widest = max([cell_len(header), *(cell_len(r[column.key][short]) for r in rows)])
-    return min(widest, max(column.cap, cell_len(header))) if column.cap else widest
-
-
-def _table(columns: list[Column], short: bool, rows: Sequence[Row], stretch: str | None = None) -> Table:
-    table = Table(box=None, padding=(0, 1), pad_edge=False, expand=stretch is not None)
-    for c in columns:
-        width = None if c.key == stretch else _width(c, rows, short)
-        ratio = 1 if c.key == stretch else None
-        table.add_column(
-            c.short if short else c.header,
-            justify="right" if c.right else "left",
-            no_wrap=True,
-            width=width,
-            ratio=ratio,
-            overflow="ellipsis",
-        )
-    return table
 
 
 QUEUE_COLUMNS = (
@@ -298,22 +285,28 @@ def _queues_panel(state: TopState, overview: Overview, width: int, lines: int) -
         rows.append(row)
     shown = QUEUE_COLUMNS if overview.limits else QUEUE_COLUMNS[:-1]  # limits: when a queue has some
     columns, short = fit(shown, rows, width - 4)
-    table = _table(columns, short, rows)
-    visible = lines - 3
-    start = state.windows["queues"].follow(state.cursor["queues"], visible, len(rows))
-    for n in range(start, min(len(rows), start + visible)):
-        style = "reverse" if state.pane == "queues" and n == state.cursor["queues"] else ""
-        table.add_row(*(rows[n][c.key][short] for c in columns), style=style)
+    table = table_of(columns, short, rows)
+    start = _add_window(
+        state, "queues", table, len(rows), lines, lambda n: [rows[n][c.key][short] for c in columns]
+    )
     content: RenderableType = table if rows else Text("(no queues)")
     return Panel(
-        content, title=_titled("queues", start, visible, len(rows)), title_align="left", height=lines
+        content, title=titled("queues", start, lines - 3, len(rows)), title_align="left", height=lines
     )
 
 
-def _titled(title: str, start: int, visible: int, total: int) -> str:
-    if total <= visible:
-        return title
-    return f"{title} {start + 1}-{min(total, start + visible)} of {total}"
+def _add_window(
+    state: TopState,
+    pane: str,
+    table: Table,
+    total: int,
+    lines: int,
+    cells: Callable[[int], Sequence[str | Text]],
+) -> int:
+    """The rows of `pane` its panel of `lines` has room for, around its cursor: the first one."""
+    return add_window(
+        table, state.windows[pane], state.cursor[pane], state.pane == pane, total, lines - 3, cells
+    )
 
 
 def _depth(state: TopState, overview: Overview) -> dict[int, int]:
@@ -359,10 +352,20 @@ def _workers_panel(overview: Overview, width: int, lines: int) -> Panel:
     visible = lines - 3
     table = workers_table(rows[:visible])
     return Panel(
-        table, title=_titled("workers", 0, visible, len(rows)), title_align="left", height=lines, width=width
+        table, title=titled("workers", 0, visible, len(rows)), title_align="left", height=lines, width=width
     )
 
 
+RUNNING_COLUMNS = (
+    Column("id", "id", "id", 3),
+    Column("queue", "queue", "queue", 6, cap=16),
+    Column("task", "task", "task", 2, cap=20),
+    Column("worker", "worker", "worker", 5, cap=16),
+    Column("for", "running for", "for", 1, right=True),
+    Column("attempt", "attempt", "att", 4, right=True),
+    Column("cancel", "cancel", "cancel", 0),  # only while a job listed has a request
+    Column("progress", "progress", "progress", 0),
+)
 FAILURE_COLUMNS = (
     Column("id", "id", "id", 2),
     Column("state", "state", "state", 0),
@@ -371,8 +374,58 @@ FAILURE_COLUMNS = (
     Column("attempts", "attempts", "att", 4, right=True),
     Column("error", "error", "error", 1),
 )
-ERROR_AT_LEAST = 16  # cells the error column keeps before other columns drop
-ERROR_ROOMY = 40  # cells of error the full forms (whole ids) must leave room for
+
+
+def _running_panel(state: TopState, now: float, width: int, lines: int) -> Panel:
+    """The running jobs read (newest first), each with how long its attempt has run (by `now`,
+    the overview's time) and its progress; a cancel column while one of them has a request."""
+    progress = [progress_cell(r.job.progress) for r in state.running]
+    rows: list[Row] = [
+        {
+            "id": (r.job.id, short_id(r.job.id)),
+            "queue": (r.job.queue, r.job.queue),
+            "task": (r.job.task, r.job.task),
+            "worker": (r.job.worker or "-",) * 2,
+            "for": (duration(None if r.job.started_at is None else now - r.job.started_at),) * 2,
+            "attempt": (f"{r.job.attempts}/{r.job.retries + 1}",) * 2,
+            "cancel": ("requested", "asked") if r.cancel_requested else ("", ""),
+            "progress": (bar.plain, bar.plain),
+        }
+        for r, bar in zip(state.running, progress, strict=True)
+    ]
+    asked = any(r.cancel_requested for r in state.running)
+    columns = [c for c in RUNNING_COLUMNS if asked or c.key != "cancel"]
+    table, shown, short = job_table(columns, rows, "progress", width - 4)
+
+    def cell(n: int, key: str) -> str | Text:
+        if key == "progress":
+            return progress[n]
+        text = rows[n][key][short]
+        return Text(text, style="bold yellow") if key == "cancel" else text
+
+    def cells(n: int) -> list[str | Text]:
+        return [cell(n, c.key) for c in shown]
+
+    start = _add_window(state, "running", table, len(rows), lines, cells)
+    title = titled("running, newest first", start, lines - 3, max(state.running_total(), len(rows)))
+    return Panel(table if rows else Text("(nothing running)"), title=title, title_align="left", height=lines)
+
+
+def progress_cell(progress: dict[str, Any] | None) -> Text:
+    """A bar and its percent where the total is known, else the count; then the message."""
+    if progress is None:
+        return Text("-", style="dim")
+    current, total, message = progress.get("current"), progress.get("total"), progress.get("message")
+    text = Text()
+    if not isinstance(current, int | float):
+        text.append("?")
+    elif isinstance(total, int | float) and total > 0:
+        filled = int(PROGRESS_BAR * min(1.0, current / total))  # full only when done
+        text.append("█" * filled, style="green").append("░" * (PROGRESS_BAR - filled), style="dim")
+        text.append(f" {100 * current / total:3.0f}%")
+    else:
+        text.append(f"{current:g}")
+    return text.append(f" {message}") if message else text
 
 
 def _failures_panel(state: TopState, width: int, lines: int) -> Panel:
@@ -387,22 +440,16 @@ def _failures_panel(state: TopState, width: int, lines: int) -> Panel:
         }
         for job in state.failures
     ]
-    fixed = [c for c in FAILURE_COLUMNS if c.key != "error"]
-    roomy = min(ERROR_ROOMY, max((cell_len(job.error or "") for job in state.failures), default=0))
-    kept, short = fit(fixed, rows, width - 4, spare=ERROR_AT_LEAST, roomy=roomy)
-    columns = [c for c in FAILURE_COLUMNS if c in kept or c.key == "error"]
-    table = _table(columns, short, rows, stretch="error")
-    visible = lines - 3
-    start = state.windows["failures"].follow(state.cursor["failures"], visible, len(rows))
-    for n in range(start, min(len(rows), start + visible)):
+
+    table, shown, short = job_table(FAILURE_COLUMNS, rows, "error", width - 4)
+
+    def cells(n: int) -> list[str | Text]:
         job = state.failures[n]
-        style = "reverse" if state.pane == "failures" and n == state.cursor["failures"] else ""
-        cells: list[str | Text] = [rows[n][c.key][short] for c in columns]
-        cells[columns.index(FAILURE_COLUMNS[1])] = Text(
-            job.status, style="red" if job.status == JobState.DEAD else "yellow"
-        )
-        table.add_row(*cells, style=style)
-    title = _titled("recent failures (dead and retrying)", start, visible, len(rows))
+        status = Text(job.status, style="red" if job.status == JobState.DEAD else "yellow")
+        return [status if c.key == "state" else rows[n][c.key][short] for c in shown]
+
+    start = _add_window(state, "failures", table, len(rows), lines, cells)
+    title = titled("recent failures (dead and retrying)", start, lines - 3, len(rows))
     return Panel(table if rows else Text("(no failures)"), title=title, title_align="left", height=lines)
 
 

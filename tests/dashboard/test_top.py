@@ -14,15 +14,19 @@ import pytest
 from rich.console import Console
 
 import taskheap
-from taskheap.backends.base import Failure, WorkerInfo
+from taskheap.backends.base import Failure, ProgressUpdate, WorkerInfo
 from taskheap.dashboard.top import Top
 from taskheap.job import JobState
-from tests.conftest import wait_for
+from taskheap.progress import encode
+from taskheap.task import JobOptions, JobSpec
+from tests.conftest import sqlite_url, wait_for
 from tests.dashboard.conftest import LEASE, Store, retrying_job
+from tests.worker.conftest import Lab
 
 TASKHEAP = str(Path(sys.executable).with_name("taskheap"))
 PG_DOWN = "\x1b[6~"
 EXCEPTION = "ValueError: the exception line, at the end of the traceback"
+RUNNING, FAILURES = ("\t",), ("\t", "\t")  # tab moves the focus: queues, running, failures
 
 
 def screen(top: Top, width: int = 140, height: int | None = None) -> str:
@@ -72,7 +76,7 @@ def test_the_activity_panel_shows_cancellations_when_it_has_the_room(store: Stor
 
 
 def test_enter_opens_the_selected_failure_and_esc_closes_it(top: Top, store: Store) -> None:
-    text = press(top, "\t", "\r")
+    text = press(top, *FAILURES, "\r")
     assert "<script>alert(1)</script>" in text and "Traceback: line 1" in text and "attempts: 1 of 1" in text
     assert text.splitlines()[1] == "dead: SMTPError: <relay> refused"
     assert "recent failures" not in text
@@ -80,13 +84,13 @@ def test_enter_opens_the_selected_failure_and_esc_closes_it(top: Top, store: Sto
 
 
 def test_r_retries_the_selected_dead_job(top: Top, store: Store) -> None:
-    text = press(top, "\t", "r")
+    text = press(top, *FAILURES, "r")
     assert f"retried {store.dead}" in text
     assert store.app.admin.job(store.dead).status == JobState.QUEUED
 
 
 def test_x_asks_before_it_purges_the_selected_dead_job(top: Top, store: Store) -> None:
-    text = press(top, "\t", "x")
+    text = press(top, *FAILURES, "x")
     assert text.splitlines()[-1] == f"purge dead job {store.dead} for good? y: purge, any other key: keep it"
     assert f"kept {store.dead}" in press(top, "n")
     assert store.app.admin.job(store.dead).status == JobState.DEAD
@@ -106,6 +110,100 @@ def test_arrows_move_and_f_filters_by_the_selected_queue(top: Top) -> None:
     text = press(top, "\x1b[B", "f")
     assert "filter: emails" in text and "default" not in text.split("queued by priority")[0]
     assert "showing every queue" in press(top, "f")
+
+
+# -- the running jobs ------------------------------------------------------------------------
+def running_job(store: Store, queue: str, progress: str | None = None) -> str:
+    """A new job of task `crawl` in `queue` claimed by worker w2, with the `progress` (encoded)
+    its run reported."""
+    crawl = store.app.tasks.get("crawl") or store.app.task(name="crawl", retries=2)(lambda: None)
+    handle = crawl.options(queue=queue).enqueue()
+    (run,) = store.app.backend.claim([queue], "w2", 1, LEASE)
+    if progress is not None:
+        assert store.app.backend.record_progress([ProgressUpdate(run.id, run.token, progress)]) == [run.id]
+    return handle.id
+
+
+def test_a_running_job_shows_its_queue_task_worker_attempt_and_progress(top: Top, store: Store) -> None:
+    counted = running_job(store, "crawl", encode(30, 120, "pages"))
+    uncounted = running_job(store, "rows", encode(1234, None, "rows read"))
+    top.refresh()
+    text = screen(top)
+    assert "running, newest first" in text
+    cells = row(text, counted)
+    assert cells[1:4] == ["crawl", "crawl", "w2"] and cells[6] == "1/3"  # 4, 5: "N ms"
+    assert cells[7:] == ["██░░░░░░░░", "25%", "pages"]
+    assert row(text, uncounted)[7:] == ["1234", "rows", "read"]
+    assert row(text, store.running)[1:4] == ["default", "add", "w1"] and row(text, store.running)[-1] == "-"
+    assert "cancel" not in row(text, "id")  # the column shows once a job listed has a request
+
+
+def test_tab_reaches_the_running_jobs_and_enter_opens_the_selected_one(top: Top, store: Store) -> None:
+    job_id = running_job(store, "crawl", encode(30, 120, "pages"))
+    top.refresh()
+    text = press(top, *RUNNING, "\r")
+    assert f"job {job_id}" in text and "status: running" in text and "running, newest first" not in text
+    assert "progress: 30/120 (25%) pages" in text
+    assert "running, newest first" in press(top, "\x1b")
+    assert f"job {store.running}" in press(top, "j", "\r")  # the next one down: older
+    assert f"job {store.dead}" in press(top, "\x1b", "\t", "\r")  # tab again: the failures
+    assert "recent failures" in press(top, "\x1b", "\t", "\r")  # and again: the queues (enter opens none)
+
+
+def test_r_and_x_refuse_to_act_on_a_running_job(top: Top, store: Store) -> None:
+    short = store.running[-6:]
+    text = press(top, *RUNNING, "r")
+    assert f"{short} is running: only dead or retrying jobs can be retried" in text
+    assert f"{short} is running: only dead jobs can be purged" in press(top, "x")
+    assert top.state.pending is None and store.app.admin.job(store.running).status == JobState.RUNNING
+    assert "only dead or retrying jobs can be retried" in press(top, "\r", "r")  # the open job too
+
+
+def test_c_asks_then_requests_cancel_of_the_selected_running_job(top: Top, store: Store) -> None:
+    text = press(top, *RUNNING, "c")
+    assert text.splitlines()[-1] == (
+        f"cancel running job {store.running}? y: cancel it, any other key: let it run"
+    )
+    assert f"kept {store.running}" in press(top, "n")
+    assert store.app.backend.cancel_requests([store.running]) == set()
+    text = press(top, "c", "y")
+    assert f"cancel requested for {store.running}" in text
+    assert store.app.backend.cancel_requests([store.running]) == {store.running}
+    assert store.app.admin.job(store.running).status == JobState.RUNNING  # its worker stops it
+    assert row(text, store.running)[-2:] == ["requested", "-"]
+
+
+def test_c_cancels_a_retrying_job_at_once_and_refuses_a_dead_one(top: Top, store: Store) -> None:
+    job_id = retrying_job(store)
+    top.refresh()
+    assert f"{store.dead[-6:]} is dead: only running or waiting jobs can be cancelled" in press(
+        top, *FAILURES, "j", "c"
+    )
+    question = press(top, "k", "c").splitlines()[-1]
+    assert question == f"cancel retrying job {job_id}? y: cancel it, any other key: keep it"
+    assert f"cancelled {job_id}" in press(top, "y")
+    assert store.app.admin.job(job_id).status == JobState.CANCELLED
+
+
+def test_the_running_panel_reads_only_as_many_jobs_as_it_shows(top: Top, store: Store) -> None:
+    newest = [running_job(store, "crawl") for _ in range(40)][::-1]
+    top.refresh()  # before a first draw: the first FEED (30)
+    assert [r.job.id for r in top.state.running] == newest[:30]
+    text = "\n".join(small(top))
+    assert "running, newest first 1-5 of 41" in text
+    top.refresh()
+    assert [r.job.id for r in top.state.running] == newest[:5]
+    text = "\n".join(small(top, *RUNNING, *["j"] * 10))  # the cursor stops at the last row read
+    assert top.state.selected_job() == store.app.admin.job(newest[4])
+    assert newest[4][-6:] in text and newest[5][-6:] not in text
+
+
+def test_the_cursor_stays_on_its_running_job_when_a_newer_one_starts(top: Top, store: Store) -> None:
+    press(top, *RUNNING)
+    assert top.state.selected_job() is not None and top.state.selected_job().id == store.running
+    running_job(store, "late")
+    top.refresh()
+    assert top.state.selected_job().id == store.running and top.state.cursor["running"] == 1
 
 
 def test_q_quits(top: Top) -> None:
@@ -134,7 +232,7 @@ def test_without_a_terminal_top_says_it_needs_one(store: Store) -> None:
 def test_an_opened_job_shows_every_failed_attempt(top: Top, store: Store) -> None:
     job_id = retrying_job(store)
     top.refresh()
-    text = press(top, "\t", "\r")
+    text = press(top, *FAILURES, "\r")
     assert job_id in text and "failed attempts (2, oldest first)" in text
     assert "#1" in text and "IOError: try 1" in text and "Traceback (attempt 2)" in text
 
@@ -142,7 +240,7 @@ def test_an_opened_job_shows_every_failed_attempt(top: Top, store: Store) -> Non
 def test_r_retries_the_selected_retrying_job_now(top: Top, store: Store) -> None:
     job_id = retrying_job(store)
     top.refresh()
-    assert f"retried {job_id}" in press(top, "\t", "r")
+    assert f"retried {job_id}" in press(top, *FAILURES, "r")
     info = store.app.admin.job(job_id)
     assert (info.status, info.attempts) == (JobState.QUEUED, 2)
 
@@ -150,7 +248,7 @@ def test_r_retries_the_selected_retrying_job_now(top: Top, store: Store) -> None
 def test_x_refuses_to_purge_a_retrying_job(top: Top, store: Store) -> None:
     job_id = retrying_job(store)
     top.refresh()
-    assert "only dead jobs can be purged" in press(top, "\t", "x")
+    assert "only dead jobs can be purged" in press(top, *FAILURES, "x")
     assert store.app.admin.job(job_id).status == JobState.RETRYING
 
 
@@ -182,7 +280,7 @@ def small(top: Top, *keys: str) -> list[str]:
 
 def test_at_80x24_every_panel_fits_and_the_key_help_is_the_last_line(top: Top, store: Store) -> None:
     lines = small(top)
-    assert lines[-1] == "↑↓ move  tab pane  ⏎ open  r retry  x purge  p pause  f filter  q quit"
+    assert lines[-1] == "↑↓ move  tab pane  ⏎ open  r retry  x purge  c cancel  p pause  f filter  q quit"
     text = "\n".join(lines)
     assert "queues" in text and "workers" in text and "recent failures" in text and "done/min" in text
     assert store.dead[-6:] in text and "SMTPError: <relay> refused" in text
@@ -218,19 +316,19 @@ def test_at_80x24_the_selection_scrolls_its_list(crowded: taskheap.App) -> None:
     top.refresh()
     text = "\n".join(small(top, *["j"] * 20))
     assert "queue-19" in text and "queue-00" not in text  # failing, then queue-00: the 21st is queue-19
-    assert "queues 16-21 of 31" in text
+    assert "queues 18-21 of 31" in text
     text = "\n".join(small(top, *["k"] * 20))
-    assert "failing" in text and "queues 1-6 of 31" in text
-    text = "\n".join(small(top, "\t", *["j"] * 39))
+    assert "failing" in text and "queues 1-4 of 31" in text
+    text = "\n".join(small(top, *FAILURES, *["j"] * 39))
     newest_first = sorted((j.id for j in crowded.admin.jobs(state="dead", limit=50)), reverse=True)
     assert newest_first[29][-6:] in text and newest_first[0][-6:] not in text  # the feed holds 30
-    assert "recent failures (dead and retrying) 25-30 of 30" in text
+    assert "recent failures (dead and retrying) 27-30 of 30" in text
 
 
 def test_at_80x24_the_job_view_scrolls_and_keeps_the_exception_line_in_view(crowded: taskheap.App) -> None:
     top = Top(crowded.admin)
     top.refresh()
-    lines = small(top, "\t", "\r")
+    lines = small(top, *FAILURES, "\r")
     assert lines[1].startswith(f"dead: {EXCEPTION}") and lines[1].endswith("…")
     assert "lines 1-19 of" in lines[2] and lines[-1].startswith("↑↓ scroll  PgUp/PgDn page  esc back")
     assert EXCEPTION not in [line.strip("│ ") for line in lines[3:-2]]  # the traceback's last line
@@ -274,7 +372,7 @@ def test_runs_full_screen_in_an_80x24_terminal(crowded: taskheap.App, terminal: 
     wait_for(lambda: "recent failures" in "\n".join(pane(session)), 15, "top to draw")
     lines = pane(session)
     assert len(lines) == 24 and lines[-1].startswith("↑↓ move  tab pane  ⏎ open")
-    tmux("send-keys", "-t", session, "Tab", "Enter")
+    tmux("send-keys", "-t", session, "Tab", "Tab", "Enter")  # queues -> running -> failures
     wait_for(lambda: pane(session)[1].startswith(f"dead: {EXCEPTION}"), 10, "the job to open")
     for _ in range(10):
         tmux("send-keys", "-t", session, "PageDown")
@@ -294,3 +392,42 @@ def test_a_queue_with_limits_at_claim_shows_running_and_starts_against_them(stor
     view = Top(store.app.admin)
     view.refresh()
     assert "running 1/4, starts 0/100/s" in " ".join(row(screen(view, width=200), "default"))
+
+
+CRAWL_TASKS = """
+import time
+
+from taskheap import Cancel, current_job
+from testtasks import app
+
+
+@app.task(name="crawl")
+def crawl(pages):
+    current_job().progress(3, pages, "pages")
+    while not current_job().cancelled:
+        time.sleep(0.02)
+    raise Cancel("stopped from top")
+"""
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_real_workers_running_job_shows_its_progress_and_c_cancels_it(
+    tmp_path: Path, terminal: Callable[[str], str]
+) -> None:
+    lab = Lab(tmp_path, sqlite_url(tmp_path))
+    try:
+        (tmp_path / "crawltasks.py").write_text(CRAWL_TASKS)
+        handle = lab.app.enqueue(JobSpec("crawl", (10,), {}, JobOptions()))
+        worker = lab.worker("--concurrency", "1", app="crawltasks:app")
+        wait_for(lambda: handle.info().progress is not None, 15, "the job's first report")
+        session = terminal(f"{TASKHEAP} --url {lab.url} top")
+        wait_for(lambda: "███░░░░░░░  30% pages" in "\n".join(pane(session)), 15, "the bar")
+        tmux("send-keys", "-t", session, "Tab", "c")
+        wait_for(lambda: pane(session)[-1].startswith(f"cancel running job {handle.id[-6:]}?"), 10, "the ask")
+        tmux("send-keys", "-t", session, "y")
+        wait_for(lambda: handle.status() == "cancelled", 10, "the worker to cancel the job")
+        assert handle.info().error == "stopped from top", worker.output()
+        wait_for(lambda: "(nothing running)" in "\n".join(pane(session)), 10, "the panel to empty")
+        tmux("send-keys", "-t", session, "q")
+    finally:
+        lab.close()
