@@ -16,7 +16,7 @@ from .context import CliError, Env, pass_env
 )
 @pass_env
 def top(env: Env, once: bool, width: int) -> None:
-    """A live full-screen view of queues, workers and failures, with keys to act."""
+    """A live full-screen view of queues, running jobs, workers and failures, with keys to act."""
     from ..dashboard.top import run_top, snapshot_text
 
     if not once and not (sys.stdin.isatty() and sys.stdout.isatty()):

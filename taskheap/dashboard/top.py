@@ -15,8 +15,8 @@ one, c on a finished one) says why and changes nothing.
 
 The running jobs are read newest first (by enqueue time, as every listing), only as many as
 their panel has rows for on a screen the size of the last draw (FEED before a first draw): a
-refresh costs O(rows on screen) for them, however many run. The cursor stays on the job it was on across
-refreshes while that job is still listed.
+refresh costs O(rows on screen) for them, however many run. The cursor stays on the job it was
+on across refreshes while that job is still listed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from ..admin import Admin, JobFilter
-from ..job import REPLAYABLE, TERMINAL, JobInfo, JobState
+from ..job import ACTIVE, REPLAYABLE, JobInfo, JobState
 from ..views import short_id
 from .top_view import FEED, PANES, Asked, TopScreen, TopState, layout, running_room
 
@@ -114,11 +114,9 @@ class Top:
         elif action == "retry" and job is not None:
             self._retry(job)
         elif action == "purge" and job is not None:
-            self._ask("purge", job, {JobState.DEAD}, "only dead jobs can be purged")
+            self._ask("purge", job, frozenset({JobState.DEAD}), "only dead jobs can be purged")
         elif action == "cancel" and job is not None:
-            self._ask(
-                "cancel", job, set(JobState) - TERMINAL, "only running or waiting jobs can be cancelled"
-            )
+            self._ask("cancel", job, ACTIVE, "only running or waiting jobs can be cancelled")
         elif action == "pause" and queue is not None:
             paused = state.overview is not None and queue in state.overview.paused
             (self.admin.resume if paused else self.admin.pause)(queue)
@@ -139,7 +137,7 @@ class Top:
         self.state.message = f"retried {job.id}" if done else f"{job.id} is no longer {job.status}"
         self.state.opened = None
 
-    def _ask(self, action: str, job: JobInfo, states: set[JobState], refusal: str) -> None:
+    def _ask(self, action: str, job: JobInfo, states: frozenset[JobState], refusal: str) -> None:
         """Ask before `action` on a job in one of `states`; refuse any other, saying why."""
         if job.status not in states:
             self.state.message = f"{short_id(job.id)} is {job.status}: {refusal}"
