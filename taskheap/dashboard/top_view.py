@@ -420,7 +420,7 @@ def progress_cell(progress: dict[str, Any] | None) -> Text:
     if not isinstance(current, int | float):
         text.append("?")
     elif isinstance(total, int | float) and total > 0:
-        filled = int(PROGRESS_BAR * min(1.0, current / total))  # full only when done
+        filled = min(PROGRESS_BAR, int(PROGRESS_BAR * current / total))  # full only when done
         text.append("█" * filled, style="green").append("░" * (PROGRESS_BAR - filled), style="dim")
         text.append(f" {100 * current / total:3.0f}%")
     else:
