@@ -5,7 +5,9 @@ have them (limited_of.sql, in the same round trip); the client claims those, fro
 transaction of its own: the limits rows of the requested queues locked (claim_lock.sql, so the
 claimers of one limited queue take turns; queues without limits lock nothing), then
 claim_limited.sql, whose snapshot, after the lock, sees every committed claim of them. One
-round trip (a pipeline), the previous batch's completions in it. A queue whose limits were
+round trip: the previous batch's completions (a transaction of their own, committed first),
+then the claim's BEGIN, statements and COMMIT, all queued in one pipeline with one sync, so
+the lock is held for the server's work only, never across a round trip. A queue whose limits were
 removed is claimed by claim.sql again once a limited claim finds no row for it."""
 
 from __future__ import annotations
@@ -66,20 +68,34 @@ class LimitsOnPostgres:
         params = {"queues": list(queues), "worker": worker, "limit": limit, "lease": lease, "now": now}
 
         def work(conn: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-            with conn.pipeline():
-                completed = [conn.execute(statements[name], step) for name, step in complete]
-                with conn.transaction():
-                    conn.execute(statements["read_committed"])
-                    conn.execute(statements["claim_plan"])
-                    locked = conn.execute(statements["claim_lock"], {"queues": list(queues)})
-                    conn.execute(statements["promote_due"], {"now": now})
-                    claimed = conn.execute(statements["claim_limited"], {**params, "group_scan": GROUP_SCAN})
-                limited = {name for (name,) in locked.fetchall()}
-                self._limited.difference_update(set(queues) - limited)
-                self._limited.update(limited)
-                return [row for cursor in completed for row in cursor.fetchall()], claimed.fetchall()
+            with conn.pipeline():  # on an error, the pool's `with conn` rolls the claim back
+                completed = _in_transaction(conn, statements, complete) if complete else []
+                _, locked, _, claimed = _in_transaction(
+                    conn,
+                    statements,
+                    [
+                        ("claim_plan", {}),
+                        ("claim_lock", {"queues": list(queues)}),
+                        ("promote_due", {"now": now}),
+                        ("claim_limited", {**params, "group_scan": GROUP_SCAN}),
+                    ],
+                )
+            limited = {name for (name,) in locked.fetchall()}
+            self._limited.difference_update(set(queues) - limited)
+            self._limited.update(limited)
+            return [row for cursor in completed for row in cursor.fetchall()], claimed.fetchall()
 
         return self._run(work, fast_commit=True)
+
+
+def _in_transaction(conn: Any, statements: Any, steps: Sequence[Step]) -> list[Any]:
+    """The steps between begin_read_committed.sql and commit.sql, queued in the connection's
+    pipeline (psycopg's `conn.transaction()` there would wait for the server twice more, at
+    its start and at its end); their cursors."""
+    conn.execute(statements["begin_read_committed"])
+    cursors = [conn.execute(statements[name], params) for name, params in steps]
+    conn.execute(statements["commit"])
+    return cursors
 
 
 def as_claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:

@@ -1,0 +1,2 @@
+-- End the transaction of begin_read_committed.sql.
+COMMIT
