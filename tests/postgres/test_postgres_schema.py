@@ -14,6 +14,7 @@ from taskheap.backends.base import Lease, Postponement, WorkerInfo
 from taskheap.backends.postgres import PostgresBackend, Statements, migrations
 from taskheap.job import JobState
 
+from ..merged_starts import PERIOD, RATE, check_merged_starts, earlier_starts
 from ..postgres_support import postgres_url
 
 BEFORE_POSTPONE = 5  # the last migration before unknown_since and the new worker fields
@@ -120,3 +121,30 @@ def test_a_schema_from_before_expiry_migrates_its_jobs_never_expire_and_its_coun
         earlier_enqueue(conn, backend, "j2")
     (again,) = backend.claim(["default"], "new", 1, LEASE, now=NOW)
     assert again.id == "j2" and not again.past_expiry
+
+
+BEFORE_STARTS_PER_CLAIM = 11  # the last migration before queue_starts held a row per claim
+
+
+def test_a_schema_from_before_starts_per_claim_merges_its_starts_and_its_rate_still_holds(
+    backend: PostgresBackend,
+) -> None:
+    earlier_schema(backend, BEFORE_STARTS_PER_CLAIM)
+    schema = sql.Identifier(backend.schema)
+    limits = "INSERT INTO {}.queue_limits (name, rate, period, started) VALUES ('default', %s, %s, 3)"
+    starts = "INSERT INTO {}.queue_starts (queue, at) VALUES ('default', %s)"
+    with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL(limits).format(schema), (RATE, PERIOD))
+        for at in earlier_starts(NOW):
+            conn.execute(sql.SQL(starts).format(schema), (at,))
+        for job_id in ("j2", "j3", "j4"):
+            earlier_enqueue(conn, backend, job_id)
+    backend.migrate()
+
+    def rows() -> list[tuple[object, ...]]:
+        with psycopg.connect(backend.conninfo, autocommit=True) as conn:
+            return conn.execute(
+                sql.SQL("SELECT at, n FROM {}.queue_starts ORDER BY at").format(schema)
+            ).fetchall()
+
+    check_merged_starts(backend, rows, ["j1", "j2", "j3"], NOW)

@@ -14,6 +14,8 @@ from taskheap.backends.sqlite.queries import insert_rows
 from taskheap.backends.sqlite.schema import MIGRATIONS
 from taskheap.job import JobState
 
+from ..merged_starts import PERIOD, RATE, check_merged_starts, earlier_starts
+
 BEFORE_POSTPONE = 5  # the schema version before unknown_since and the worker details
 NOW = 1_700_000_000.0
 LEASE = 30.0
@@ -144,4 +146,34 @@ def test_a_store_from_before_limits_migrates_and_its_release_enqueues_into_a_lim
     conn.close()
     assert [j.id for j in backend.claim(["default"], "new", 10, LEASE, now=NOW)] == ["j0", "j1"]
     assert backend.limited_queues(now=NOW)["default"].running == 2
+    backend.close()
+
+
+BEFORE_STARTS_PER_CLAIM = 11  # the schema version before queue_starts held a row per claim
+
+
+def test_a_store_from_before_starts_per_claim_merges_its_starts_and_its_rate_still_holds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "earlier.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:BEFORE_STARTS_PER_CLAIM]:
+        conn.executescript(script)
+    conn.execute(f"PRAGMA user_version = {BEFORE_STARTS_PER_CLAIM}")
+    conn.execute(
+        "INSERT INTO queue_limits (name, rate, period, started) VALUES ('default', ?, ?, 3)", (RATE, PERIOD)
+    )
+    conn.executemany(
+        "INSERT INTO queue_starts (queue, at) VALUES ('default', ?)", [(at,) for at in earlier_starts(NOW)]
+    )
+    backend = SQLiteBackend(f"sqlite:///{path}")
+    backend.migrate()
+    jobs = [NewJob(f"j{n}", "echo", "default", 5, 5.0, "{}", NOW, None, 3, None, None) for n in range(4)]
+    backend.enqueue(jobs)
+
+    def rows() -> list[tuple[float, int]]:
+        return conn.execute("SELECT at, n FROM queue_starts ORDER BY at").fetchall()
+
+    check_merged_starts(backend, rows, ["j0", "j1", "j2"], NOW)
+    conn.close()
     backend.close()

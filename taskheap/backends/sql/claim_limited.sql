@@ -1,11 +1,12 @@
 -- claim.sql for requested queues some of which hold limits, after claim_lock.sql in the same
 -- transaction. A limited queue's room: `limit`, its free slots (concurrency minus its running
 -- jobs, counted by jobs_running_groups) and its rate's room (rate minus its starts after
--- now - period: its starts at or before are deleted first, and queue_limits.started counts
--- those kept, so no count of the window); with a group_concurrency, its best queued jobs are
+-- now - period: its rows of queue_starts at or before are deleted first, and
+-- queue_limits.started is the sum of `n` of those kept, so no count of the window); with a group_concurrency, its best queued jobs are
 -- walked (at most GROUP_SCAN) until the room is taken, those whose group has no free slot
 -- skipped (so they block nothing behind them). Queues without limits take their heads as in
--- claim.sql. The starts of queues with a rate are recorded, and `started` kept their count. The candidates are not locked: the
+-- claim.sql. The starts of queues with a rate are recorded, a row per queue (its `n` the jobs it
+-- claimed, all started at now), and `started` kept their sum. The candidates are not locked: the
 -- lock of claim_lock.sql keeps other claimers of a limited queue out (claim.sql skips them), and
 -- the update takes a job only if it is still queued (an admin's cancel meanwhile wins); locking
 -- GROUP_SCAN rows a claim would cost more than the whole claim.
@@ -27,7 +28,7 @@ trimmed AS (
             ORDER BY s.at  -- a walk of queue_starts_by_time per queue, not a join of the table
         ) AS old
     ))
-    RETURNING queue
+    RETURNING queue, n
 ),
 room AS MATERIALIZED (
     SELECT requested.*, least(
@@ -36,7 +37,7 @@ room AS MATERIALIZED (
             SELECT count(*) FROM {schema}.jobs WHERE queue = requested.name AND state = 'running'
         ),
         requested.rate - requested.started
-            + (SELECT count(*) FROM trimmed WHERE trimmed.queue = requested.name)::int
+            + (SELECT coalesce(sum(n), 0) FROM trimmed WHERE trimmed.queue = requested.name)::int
     ) AS room
     FROM requested
 ),
@@ -96,15 +97,16 @@ claimed AS (
     RETURNING {claimed_columns}
 ),
 started AS (
-    INSERT INTO {schema}.queue_starts (queue, at)
-    SELECT claimed.queue, clock.now FROM claimed, clock, requested
+    INSERT INTO {schema}.queue_starts (queue, at, n)
+    SELECT claimed.queue, clock.now, count(*) FROM claimed, clock, requested
     WHERE requested.name = claimed.queue AND requested.rate IS NOT NULL
-    RETURNING queue
+    GROUP BY claimed.queue, clock.now
+    RETURNING queue, n
 ),
 counted AS (
     UPDATE {schema}.queue_limits AS l SET started = l.started
-        + (SELECT count(*) FROM started WHERE started.queue = l.name)::int
-        - (SELECT count(*) FROM trimmed WHERE trimmed.queue = l.name)::int
+        + (SELECT coalesce(sum(n), 0) FROM started WHERE started.queue = l.name)::int
+        - (SELECT coalesce(sum(n), 0) FROM trimmed WHERE trimmed.queue = l.name)::int
     WHERE l.name IN (SELECT name FROM requested WHERE rate IS NOT NULL)
 )
 SELECT * FROM claimed

@@ -13,7 +13,7 @@ dropped AS (
         AND given.concurrency IS NULL AND given.rate IS NULL AND given.group_concurrency IS NULL
 )
 INSERT INTO {schema}.queue_limits (name, concurrency, rate, period, group_concurrency, started)
-SELECT given.*, (SELECT count(*) FROM {schema}.queue_starts WHERE queue = given.name)
+SELECT given.*, (SELECT coalesce(sum(n), 0) FROM {schema}.queue_starts WHERE queue = given.name)
 FROM given
 WHERE given.concurrency IS NOT NULL OR given.rate IS NOT NULL OR given.group_concurrency IS NOT NULL
 ON CONFLICT (name) DO UPDATE SET

@@ -8,7 +8,7 @@ SELECT l.name, l.concurrency, l.rate, l.period, l.group_concurrency,
     coalesce(w.started, 0), w.oldest, clock.now
 FROM {schema}.queue_limits AS l CROSS JOIN clock
 LEFT JOIN LATERAL (
-    SELECT count(*) AS started, min(s.at) AS oldest FROM {schema}.queue_starts AS s
+    SELECT coalesce(sum(s.n), 0) AS started, min(s.at) AS oldest FROM {schema}.queue_starts AS s
     WHERE s.queue = l.name AND s.at > clock.now - l.period
 ) AS w ON l.period IS NOT NULL
 ORDER BY l.name

@@ -3,8 +3,8 @@ claim's IMMEDIATE transaction (the one writer at a time), so the counts it reads
 
 A limited queue's share: its free slots (concurrency minus its running jobs, a range count of
 the partial index `jobs_running`), its rate's room (the limit minus its starts in the window:
-the claim deletes the older rows of `queue_starts` and keeps `queue_limits.started` the count
-of those left, so no count of the window) and, with a
+the claim deletes the older rows of `queue_starts`, a row per claim with its `n` starts, and
+keeps `queue_limits.started` the sum of `n` of those left, so no count of the window) and, with a
 group_concurrency, its best queued jobs whose group has a free slot, looking at most GROUP_SCAN
 of them. Queues without limits beside it take their heads as `claim_sql` does; the candidates of
 all are merged by (rank, id)."""
@@ -24,7 +24,7 @@ from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
 LIMITS_SQL = "SELECT name, concurrency, rate, period, group_concurrency FROM queue_limits"
 DECLARE_SQL = (  # a queue given limits anew counts its starts kept from before
     "INSERT INTO queue_limits (name, concurrency, rate, period, group_concurrency, started)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT count(*) FROM queue_starts WHERE queue = ?1))"
+    " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT coalesce(sum(n), 0) FROM queue_starts WHERE queue = ?1))"
     " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, rate = excluded.rate,"
     " period = excluded.period, group_concurrency = excluded.group_concurrency"
 )
@@ -33,8 +33,9 @@ GROUPS_RUNNING_SQL = (
     "SELECT grp, count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
     " AND grp IS NOT NULL GROUP BY grp"
 )
-STARTED_SQL = "SELECT count(*), min(at) FROM queue_starts WHERE queue = ? AND at > ?"
-TRIM_SQL = "DELETE FROM queue_starts WHERE queue = ? AND at <= ?"
+STARTED_SQL = "SELECT coalesce(sum(n), 0), min(at) FROM queue_starts WHERE queue = ? AND at > ?"
+TRIM_SQL = "DELETE FROM queue_starts WHERE queue = ? AND at <= ? RETURNING n"
+START_SQL = "INSERT INTO queue_starts (queue, at, n) VALUES (?, ?, ?)"
 COUNT_STARTS_SQL = "UPDATE queue_limits SET started = started + ? WHERE name = ? RETURNING started"
 HEADS_SQL = (
     "SELECT rank, id, rowid, grp FROM jobs INDEXED BY jobs_runnable WHERE queue = ? AND state = 'queued'"
@@ -102,9 +103,9 @@ def claim_limited(
     if not picked:
         return []
     rows = conn.execute(CLAIM_ROWS_SQL, (now, now + lease, worker, json.dumps(picked))).fetchall()
-    starts = [(row[4], now) for row in rows if (limits := stored.get(row[4])) and limits.rate is not None]
-    conn.executemany("INSERT INTO queue_starts (queue, at) VALUES (?, ?)", starts)
-    for queue, count in Counter(queue for queue, _ in starts).items():
+    starts = Counter(row[4] for row in rows if (limits := stored.get(row[4])) and limits.rate is not None)
+    for queue, count in starts.items():
+        conn.execute(START_SQL, (queue, now, count))
         conn.execute(COUNT_STARTS_SQL, (count, queue)).fetchall()
     return rows
 
@@ -117,7 +118,7 @@ def _allowed(
     if limits.concurrency is not None:
         room = min(room, limits.concurrency - conn.execute(RUNNING_SQL, (queue,)).fetchone()[0])
     if limits.rate is not None and limits.period is not None:
-        trimmed = conn.execute(TRIM_SQL, (queue, now - limits.period)).rowcount
+        trimmed = sum(n for (n,) in conn.execute(TRIM_SQL, (queue, now - limits.period)))
         ((started,),) = conn.execute(COUNT_STARTS_SQL, (-trimmed, queue)).fetchall()
         room = min(room, limits.rate - started)
     if room <= 0:

@@ -144,4 +144,15 @@ MIGRATIONS = (
     ALTER TABLE jobs ADD COLUMN progress TEXT;
     ALTER TABLE jobs ADD COLUMN progress_at REAL;
     """,
+    # Migration 12: queue_starts holds a row per claim with its number of starts `n`, not a row
+    # per started job (limits.py writes one row a claim and trims few); the rows already there,
+    # a start each, merged per (queue, at): the window holds the same starts.
+    """
+    CREATE TABLE queue_starts_per_claim (queue TEXT NOT NULL, at REAL NOT NULL, n INTEGER NOT NULL);
+    INSERT INTO queue_starts_per_claim (queue, at, n)
+        SELECT queue, at, count(*) FROM queue_starts GROUP BY queue, at;
+    DROP TABLE queue_starts;
+    ALTER TABLE queue_starts_per_claim RENAME TO queue_starts;
+    CREATE INDEX queue_starts_by_time ON queue_starts (queue, at);
+    """,
 )
