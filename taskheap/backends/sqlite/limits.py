@@ -16,7 +16,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits, room_in
 from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
@@ -36,7 +36,12 @@ GROUPS_RUNNING_SQL = (
 STARTED_SQL = "SELECT coalesce(sum(n), 0), min(at) FROM queue_starts WHERE queue = ? AND at > ?"
 TRIM_SQL = "DELETE FROM queue_starts WHERE queue = ? AND at <= ? RETURNING n"
 START_SQL = "INSERT INTO queue_starts (queue, at, n) VALUES (?, ?, ?)"
-COUNT_STARTS_SQL = "UPDATE queue_limits SET started = started + ? WHERE name = ? RETURNING started"
+COUNT_STARTS_SQL = "UPDATE queue_limits SET started = started + ? WHERE name = ?"
+HELD_SQL = (  # a limited queue as a claim reads it (Held)
+    "SELECT name, concurrency, rate, period, group_concurrency, started, (SELECT count(*) FROM jobs"
+    " INDEXED BY jobs_running WHERE jobs.queue = queue_limits.name AND jobs.state = 'running')"
+    " FROM queue_limits"
+)
 HEADS_SQL = (
     "SELECT rank, id, rowid, grp FROM jobs INDEXED BY jobs_runnable WHERE queue = ? AND state = 'queued'"
     " ORDER BY rank, id LIMIT ?"
@@ -44,10 +49,19 @@ HEADS_SQL = (
 CLAIM_ROWS_SQL = f"{CLAIM_SET} WHERE rowid IN (SELECT value FROM json_each(?4)) {CLAIM_RETURNING}"
 
 
-def stored_limits(conn: sqlite3.Connection, queues: Sequence[str]) -> dict[str, QueueLimits]:
+class Held(NamedTuple):
+    """A limited queue as a claim reads it: its limits, its jobs running, and its starts as the
+    last claim left them (`queue_limits.started`, before this claim trims its window)."""
+
+    limits: QueueLimits
+    running: int
+    started: int
+
+
+def stored_limits(conn: sqlite3.Connection, queues: Sequence[str]) -> dict[str, Held]:
     marks = ",".join("?" * len(queues))
-    rows = conn.execute(f"{LIMITS_SQL} WHERE name IN ({marks})", list(queues)).fetchall()
-    return {name: QueueLimits(*values) for name, *values in rows}
+    rows = conn.execute(f"{HELD_SQL} WHERE name IN ({marks})", list(queues)).fetchall()
+    return {name: Held(QueueLimits(*values), running, started) for name, *values, started, running in rows}
 
 
 def declare(conn: sqlite3.Connection, limits: Mapping[str, QueueLimits]) -> None:
@@ -83,43 +97,51 @@ def claim_rows(
 def claim_limited(
     conn: sqlite3.Connection,
     queues: Sequence[str],
-    stored: Mapping[str, QueueLimits],
+    stored: Mapping[str, Held],
     worker: str,
     limit: int,
     lease: float,
     now: float,
 ) -> list[Any]:
     """Lease the best `limit` jobs of `queues` (some of them in `stored`) that the limits allow;
-    the rows as `claim_sql` returns them. Inside the caller's write transaction."""
+    the rows as `claim_sql` returns them. Inside the caller's write transaction. A queue with a
+    rate: its starts out of the window deleted, a row of starts recorded for those claimed, and
+    `started` moved by both in one update."""
     candidates: list[tuple[float, str, int]] = []
+    trimmed: dict[str, int] = {}  # per queue with a rate: the starts that left its window
     for queue in queues:
-        limits = stored.get(queue)
-        if limits is None:
+        held = stored.get(queue)
+        if held is None:
             candidates += [(r, i, rowid) for r, i, rowid, _ in conn.execute(HEADS_SQL, (queue, limit))]
-        else:
-            candidates += _allowed(conn, queue, limits, limit, now)
+            continue
+        if held.limits.period is not None:
+            trimmed[queue] = sum(n for (n,) in conn.execute(TRIM_SQL, (queue, now - held.limits.period)))
+        candidates += _allowed(conn, queue, held, held.started - trimmed.get(queue, 0), limit)
     candidates.sort()
     picked = [rowid for _, _, rowid in candidates[:limit]]
-    if not picked:
-        return []
-    rows = conn.execute(CLAIM_ROWS_SQL, (now, now + lease, worker, json.dumps(picked))).fetchall()
-    starts = Counter(row[4] for row in rows if (limits := stored.get(row[4])) and limits.rate is not None)
-    for queue, count in starts.items():
-        conn.execute(START_SQL, (queue, now, count))
-        conn.execute(COUNT_STARTS_SQL, (count, queue)).fetchall()
+    rows = (
+        conn.execute(CLAIM_ROWS_SQL, (now, now + lease, worker, json.dumps(picked))).fetchall()
+        if picked
+        else []
+    )
+    started = Counter(row[4] for row in rows if row[4] in trimmed)
+    for queue, left in trimmed.items():
+        if started[queue]:
+            conn.execute(START_SQL, (queue, now, started[queue]))
+        if started[queue] or left:
+            conn.execute(COUNT_STARTS_SQL, (started[queue] - left, queue))
     return rows
 
 
 def _allowed(
-    conn: sqlite3.Connection, queue: str, limits: QueueLimits, limit: int, now: float
+    conn: sqlite3.Connection, queue: str, held: Held, started: int, limit: int
 ) -> list[tuple[float, str, int]]:
-    """The best queued jobs of a limited queue its limits let start now, at most `limit`."""
-    room = limit
+    """The best queued jobs of a limited queue its limits let start now, at most `limit`
+    (`started`: its starts in the window ending now)."""
+    limits, room = held.limits, limit
     if limits.concurrency is not None:
-        room = min(room, limits.concurrency - conn.execute(RUNNING_SQL, (queue,)).fetchone()[0])
-    if limits.rate is not None and limits.period is not None:
-        trimmed = sum(n for (n,) in conn.execute(TRIM_SQL, (queue, now - limits.period)))
-        ((started,),) = conn.execute(COUNT_STARTS_SQL, (-trimmed, queue)).fetchall()
+        room = min(room, limits.concurrency - held.running)
+    if limits.rate is not None:
         room = min(room, limits.rate - started)
     if room <= 0:
         return []
