@@ -5,7 +5,8 @@
 every prefix handed out are deleted when the test process exits.
 
 `redis_cluster_url`: the same on a Redis Cluster of three masters on loopback, which this process
-starts on first use and kills when it exits (nothing to sweep: the cluster goes with it).
+(each xdist worker: one cluster per worker) starts on first use and kills when it exits (nothing
+to sweep: the cluster goes with it).
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ def _cluster() -> OwnCluster | str:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         return "redis-server and redis-cli are not on PATH: no Redis Cluster to test on"
     problem = ""
-    for _ in range(3):  # a free port can be taken before redis-server binds it: new ports, again
+    for _ in range(3):  # a port can be bound by another program before redis-server: new ports, again
         cluster = OwnCluster(Path(tempfile.mkdtemp(prefix="taskheap-cluster-")))
         atexit.register(cluster.stop)
         try:

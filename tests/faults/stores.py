@@ -2,10 +2,12 @@
 clusters of its own.
 
 Never the shared servers on 6379 / 5432 nor the suite's shared Redis Cluster: other people's
-tests run on those. Each store lives in a temporary directory of its own, on free loopback ports
-that stay the same across a restart (the workers reconnect to the URL they were started with). A
-port is free when chosen and can be taken before the server binds it: a first start that fails
-tries new ports (as tests/redis_support.py does for the shared cluster); a restart keeps them.
+tests run on those. Each store lives in a temporary directory of its own, on loopback ports that
+stay the same across a restart (the workers reconnect to the URL they were started with); they
+come from tests/ports.py, below the ephemeral range, so no outgoing connection takes one while
+the store is down. A port is free when chosen, but a process that does not take its ports from
+there can still bind it first: a first start that fails tries new ports (as tests/redis_support.py
+does for the shared cluster); a restart keeps them.
 """
 
 from __future__ import annotations
