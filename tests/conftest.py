@@ -42,6 +42,17 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault cases run one at a time, on one xdist worker (`--dist loadgroup`): each drives
+    several worker processes against deadlines (leases, recovery times, the prefetch window),
+    and two of them at once on a 2-core machine would measure each other's load
+    (tests/unit/test_suite_groups.py checks that pytest-xdist keeps the group)."""
+    for item in items:
+        if item.get_closest_marker("faults"):
+            item.add_marker(pytest.mark.xdist_group("faults"))
+
+
 @pytest.fixture(params=sorted(URL_FACTORIES))
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return URL_FACTORIES[request.param](tmp_path)
