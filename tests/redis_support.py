@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -26,27 +26,33 @@ import redis
 from tests.ports import free_port
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+PREFIX = "th-test-"  # and a uuid: every URL's key prefix of its own
 
 
 class _Sweeper:
-    """Deletes the keys of the prefixes handed out, once, at exit."""
+    """Deletes the keys of the prefixes handed out, once, at exit: one SCAN of each server's
+    keyspace for them all (a SCAN reads the whole keyspace, which on a shared Redis may hold
+    millions of other runs' keys: once per prefix would take hours)."""
 
     def __init__(self) -> None:
-        self.prefixes: list[tuple[str, str]] = []
+        self.prefixes: dict[str, set[str]] = {}
         atexit.register(self.sweep)
 
     def add(self, base_url: str, prefix: str) -> None:
-        self.prefixes.append((base_url, prefix))
+        self.prefixes.setdefault(base_url, set()).add(prefix)
 
     def sweep(self) -> None:
-        for base_url, prefix in self.prefixes:
-            client = redis.Redis.from_url(base_url)
+        for base_url, prefixes in self.prefixes.items():
+            client = redis.Redis.from_url(base_url, decode_responses=True)
             try:
                 # the global keys are "{prefix}:…", a queue's "{prefix:queue}:…"
-                for pattern in (f"{{{prefix}}}:*", f"{{{prefix}:*"):
-                    keys = list(client.scan_iter(match=pattern, count=1000))
-                    for start in range(0, len(keys), 1000):
-                        client.delete(*keys[start : start + 1000])
+                ours = [
+                    key
+                    for key in client.scan_iter(match=f"{{{PREFIX}*", count=10_000)
+                    if key[1:].partition("}")[0].partition(":")[0] in prefixes
+                ]
+                for start in range(0, len(ours), 1000):
+                    client.delete(*ours[start : start + 1000])
             except redis.RedisError:
                 pass  # a test-owned Redis that is gone has nothing left to delete
             finally:
@@ -75,7 +81,7 @@ def redis_url(tmp_path: Path) -> str:
         from tests.conftest import unavailable  # here: conftest imports this module
 
         unavailable(problem)
-    prefix = f"th-test-{uuid.uuid4().hex}"
+    prefix = f"{PREFIX}{uuid.uuid4().hex}"
     _sweeper.add(base, prefix)
     return _with_prefix(base, prefix)
 
@@ -86,7 +92,7 @@ def redis_cluster_url(tmp_path: Path) -> str:
         from tests.conftest import unavailable  # here: conftest imports this module
 
         unavailable(cluster)
-    return _with_prefix(cluster.url, f"th-test-{uuid.uuid4().hex}")
+    return _with_prefix(cluster.url, f"{PREFIX}{uuid.uuid4().hex}")
 
 
 def _with_prefix(url: str, prefix: str) -> str:
@@ -145,6 +151,19 @@ class OwnRedis:
     def restart(self) -> None:
         self.crash()
         self.start()
+
+
+def own_redis(directory: Path, *options: str) -> Iterator[OwnRedis]:
+    """A started durable redis-server of the test's own (more redis-server options may follow),
+    killed when the generator resumes; a skip (a failure under CI=true) without redis-server."""
+    from tests.conftest import unavailable  # here: conftest imports this module
+
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not on PATH")
+    server = OwnRedis(directory, *DURABLE, *options)
+    server.start()
+    yield server
+    server.crash()
 
 
 NO_PERSISTENCE = ("--save", "", "--appendonly", "no")

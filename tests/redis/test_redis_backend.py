@@ -26,17 +26,8 @@ from taskheap.job import JobState
 from ..blocked import redis_blockers
 from ..conftest import unavailable, wait_for
 from ..ports import free_port
-from ..redis_support import DURABLE, NO_PERSISTENCE, OwnCluster, OwnRedis, redis_url
+from ..redis_support import NO_PERSISTENCE, OwnCluster, OwnRedis, own_redis, redis_url
 from ..worker.conftest import Lab
-
-
-def own_redis(tmp_path: Path, *options: str) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        unavailable("redis-server is not on PATH")
-    server = OwnRedis(tmp_path, *DURABLE, *options)
-    server.start()
-    yield server
-    server.crash()
 
 
 @pytest.fixture
