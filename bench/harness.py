@@ -195,3 +195,30 @@ def by_url_and_depth(
             started = time.perf_counter()
             figures = measure(url, depth, args.calls)
             yield url, depth, figures, time.perf_counter() - started
+
+
+def interleaved(kinds: dict[str, Callable[[], float]], calls: int) -> dict[str, float]:
+    """The median of `calls` runs of each kind (each returns the seconds it measured itself), the
+    kinds taking turns run by run, in an order rotated each round, so the load of a shared
+    machine falls on all alike."""
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    names = list(kinds)
+    for round_ in range(calls):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(kinds[name]())
+    return {kind: statistics.median(taken) for kind, taken in times.items()}
+
+
+def print_ratios(
+    doc: str, depths: str, measure: Callable[[str, int, int], dict[str, float]], unit: str, held: str
+) -> None:
+    """`by_url_and_depth`'s figures, a line per URL and depth, each as a ratio to the first (ms
+    with three decimals, other units whole)."""
+    digits = 3 if unit == "ms" else 0
+    for url, depth, figures, took in by_url_and_depth(doc, depths, measure):
+        base = next(iter(figures.values()))
+        shown = "  ".join(
+            f"{kind} {value:.{digits}f} {unit} ({value / base:.2f}x)" for kind, value in figures.items()
+        )
+        print(f"{url.split(':', 1)[0]:<10} {depth:>9,} {held}: {shown}  [{took:.0f}s]", flush=True)

@@ -15,10 +15,9 @@ depth): a store kept from an earlier run is topped up, not filled again.
 
 from __future__ import annotations
 
-import statistics
 import time
 
-from harness import by_url_and_depth
+from harness import interleaved, print_ratios
 
 import taskheap
 from taskheap.backends.base import Completion
@@ -48,13 +47,8 @@ def claim_once(app: taskheap.App, queue: str) -> float:
 
 def per_claim(app: taskheap.App, queues: dict[str, str], calls: int) -> dict[str, float]:
     """The median ms of `calls` claims of each kind, the kinds interleaved."""
-    times: dict[str, list[float]] = {kind: [] for kind in queues}
-    kinds = list(queues)
-    for round_ in range(calls):
-        shift = round_ % len(kinds)
-        for kind in kinds[shift:] + kinds[:shift]:
-            times[kind].append(claim_once(app, queues[kind]))
-    return {kind: statistics.median(taken) * 1e3 for kind, taken in times.items()}
+    kinds = {kind: (lambda queue=queue: claim_once(app, queue)) for kind, queue in queues.items()}
+    return {kind: seconds * 1e3 for kind, seconds in interleaved(kinds, calls).items()}
 
 
 def measure(url: str, depth: int, calls: int) -> dict[str, float]:
@@ -72,10 +66,7 @@ def measure(url: str, depth: int, calls: int) -> dict[str, float]:
 
 
 def main() -> None:
-    for url, depth, figures, took in by_url_and_depth(__doc__ or "", "10000,1000000", measure):
-        free = figures["free"]
-        shown = "  ".join(f"{kind} {ms:.3f} ms ({ms / free:.2f}x)" for kind, ms in figures.items())
-        print(f"{url.split(':', 1)[0]:<10} {depth:>9,} queued: {shown}  [{took:.0f}s]", flush=True)
+    print_ratios(__doc__ or "", "10000,1000000", measure, "ms", "queued")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,11 @@ from an earlier run holds more jobs than `depth`, never fewer; delete the prefix
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from collections.abc import Callable
 
-from harness import by_url_and_depth
+from harness import interleaved, print_ratios
 
 import taskheap
 
@@ -64,22 +63,18 @@ def measure(url: str, depth: int, calls: int) -> dict[str, float]:
 
 def per_call(kinds: dict[str, Callable[[], None]], calls: int) -> dict[str, float]:
     """The median µs of `calls` calls of each kind, the kinds interleaved."""
-    times: dict[str, list[float]] = {kind: [] for kind in kinds}
-    names = list(kinds)
-    for round_ in range(calls):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            kinds[name]()
-            times[name].append(time.perf_counter() - started)
-    return {kind: statistics.median(taken) * 1e6 for kind, taken in times.items()}
+    timed = {kind: (lambda call=call: _timed(call)) for kind, call in kinds.items()}
+    return {kind: seconds * 1e6 for kind, seconds in interleaved(timed, calls).items()}
+
+
+def _timed(call: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 def main() -> None:
-    for url, depth, figures, took in by_url_and_depth(__doc__ or "", "10000", measure):
-        plain = figures["plain"]
-        shown = "  ".join(f"{kind} {us:.0f} µs ({us / plain:.2f}x)" for kind, us in figures.items())
-        print(f"{url.split(':', 1)[0]:<10} {depth:>9,} held: {shown}  [{took:.0f}s]", flush=True)
+    print_ratios(__doc__ or "", "10000", measure, "µs", "held")
 
 
 if __name__ == "__main__":
