@@ -21,14 +21,12 @@ from typing import Any, NamedTuple, Protocol
 from ..queue_limits import GROUP_SCAN, LimitedQueue, QueueLimits, room_in
 from .queries import CLAIM_RETURNING, CLAIM_SET, claim_sql
 
-LIMITS_SQL = "SELECT name, concurrency, rate, period, group_concurrency FROM queue_limits"
 DECLARE_SQL = (  # a queue given limits anew counts its starts kept from before
     "INSERT INTO queue_limits (name, concurrency, rate, period, group_concurrency, started)"
     " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT coalesce(sum(n), 0) FROM queue_starts WHERE queue = ?1))"
     " ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, rate = excluded.rate,"
     " period = excluded.period, group_concurrency = excluded.group_concurrency"
 )
-RUNNING_SQL = "SELECT count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
 GROUPS_RUNNING_SQL = (
     "SELECT grp, count(*) FROM jobs INDEXED BY jobs_running WHERE queue = ? AND state = 'running'"
     " AND grp IS NOT NULL GROUP BY grp"
@@ -58,9 +56,13 @@ class Held(NamedTuple):
     started: int
 
 
-def stored_limits(conn: sqlite3.Connection, queues: Sequence[str]) -> dict[str, Held]:
-    marks = ",".join("?" * len(queues))
-    rows = conn.execute(f"{HELD_SQL} WHERE name IN ({marks})", list(queues)).fetchall()
+def stored_limits(conn: sqlite3.Connection, queues: Sequence[str] | None = None) -> dict[str, Held]:
+    """The limited queues among `queues` (None: all of them)."""
+    if queues is None:
+        rows = conn.execute(HELD_SQL).fetchall()
+    else:
+        marks = ",".join("?" * len(queues))
+        rows = conn.execute(f"{HELD_SQL} WHERE name IN ({marks})", list(queues)).fetchall()
     return {name: Held(QueueLimits(*values), running, started) for name, *values, started, running in rows}
 
 
@@ -75,13 +77,11 @@ def declare(conn: sqlite3.Connection, limits: Mapping[str, QueueLimits]) -> None
 
 def limited_queues(conn: sqlite3.Connection, now: float) -> dict[str, LimitedQueue]:
     found = {}
-    for name, *values in conn.execute(LIMITS_SQL).fetchall():
-        limits = QueueLimits(*values)
-        running = conn.execute(RUNNING_SQL, (name,)).fetchone()[0]
-        started, oldest = 0, None
-        if limits.period is not None:
+    for name, held in stored_limits(conn).items():
+        limits, started, oldest = held.limits, 0, None
+        if limits.period is not None:  # the window ending now, not the count the last claim left
             started, oldest = conn.execute(STARTED_SQL, (name, now - limits.period)).fetchone()
-        found[name] = LimitedQueue(name, limits, running, started, room_in(limits, started, oldest, now))
+        found[name] = LimitedQueue(name, limits, held.running, started, room_in(limits, started, oldest, now))
     return found
 
 
